@@ -1,0 +1,236 @@
+"""Render the simulated world as the JSON records the real Polymarket APIs serve.
+
+Data API v1 (camelCase), Data API v2 (snake_case), Gamma markets (with JSON-encoded
+string fields) and CLOB order books. Rows are addressed by index: ``0..n_trades-1``
+are real trades, ``n_trades..`` are malformed rows built from a template trade.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+
+from polycopy.sim.world import DAY, SELL, TICK, SimWorld
+
+_SIDES = ("BUY", "SELL")
+
+
+class RecordRenderer:
+    """Turns world rows into API records. Column lookups are cached as lists."""
+
+    def __init__(self, world: SimWorld):
+        self.world = world
+        t = world.trades
+        m = world.markets
+        w = world.wallets
+        self.n_trades = len(t)
+        self._ts = t["ts"].tolist()
+        self._wallet = t["wallet_idx"].tolist()
+        self._market = t["market_idx"].tolist()
+        self._k = t["outcome_index"].tolist()
+        self._side = t["side"].tolist()
+        self._size = t["size"].tolist()
+        self._price = t["price"].tolist()
+        self._tx = t["tx_idx"].tolist()
+        self._partial = t["partial"].tolist()
+        self._addr = w["address"].tolist()
+        self._pseudo = w["pseudonym"].tolist()
+        self._name = w["name"].tolist()
+        self._cid = m["condition_id"].tolist()
+        self._tokens = list(zip(m["token0"].tolist(), m["token1"].tolist()))
+        self._outcomes = list(zip(m["outcome0"].tolist(), m["outcome1"].tolist()))
+        self._title = m["question"].tolist()
+        self._slug = m["slug"].tolist()
+        self._event = m["event_slug"].tolist()
+        self._mal_tmpl = world.malformed["template_trade_idx"].tolist()
+        self._mal_kind = world.malformed["kind"].tolist()
+
+    # ---- row properties (used for indexing and ordering) ---------------------------
+    def row_trade(self, row: int) -> int:
+        return row if row < self.n_trades else self._mal_tmpl[row - self.n_trades]
+
+    # ---- Data API v1 -----------------------------------------------------------------
+    def trade_v1(self, row: int, activity: bool = False) -> dict:
+        i = self.row_trade(row)
+        mi, k = self._market[i], self._k[i]
+        size, price = self._size[i], self._price[i]
+        rec = {
+            "proxyWallet": self._addr[self._wallet[i]],
+            "side": _SIDES[self._side[i]],
+            "asset": self._tokens[mi][k],
+            "conditionId": self._cid[mi],
+            "size": size,
+            "price": price,
+            "timestamp": self._ts[i],
+            "title": self._title[mi],
+            "slug": self._slug[mi],
+            "icon": "",
+            "eventSlug": self._event[mi],
+            "outcome": self._outcomes[mi][k],
+            "outcomeIndex": k,
+            "name": self._name[self._wallet[i]],
+            "pseudonym": self._pseudo[self._wallet[i]],
+            "bio": "",
+            "profileImage": "",
+            "profileImageOptimized": "",
+            "transactionHash": self.world.tx_hashes[self._tx[i]],
+        }
+        if activity:
+            rec["type"] = "TRADE"
+            rec["usdcSize"] = round(size * price, 6)
+        if self._partial[i]:
+            # Real records sometimes lack descriptive fields; they are still valid trades.
+            for key in ("title", "slug", "icon", "eventSlug", "outcome", "name", "pseudonym", "bio"):
+                rec.pop(key, None)
+        if row >= self.n_trades:
+            _corrupt(rec, self._mal_kind[row - self.n_trades])
+        return rec
+
+    # ---- Data API v2 -----------------------------------------------------------------
+    def trade_v2(self, row: int) -> dict:
+        """The same fill in the /v2 snake_case shape (fields absent in v1 stay absent)."""
+        v1 = self.trade_v1(row)
+        out = {v2: v1[v1_key] for v2, v1_key in _V2_FROM_V1 if v1_key in v1}
+        out["is_combo"] = False
+        if isinstance(v1.get("size"), (int, float)) and isinstance(v1.get("price"), (int, float)):
+            out["usdc_size"] = round(v1["size"] * v1["price"], 6)
+        return out
+
+    # ---- Gamma -----------------------------------------------------------------------
+    def market_gamma(self, mi: int, now: int) -> dict:
+        m = self.world.markets.iloc[mi]
+        closed = now >= m.closed_ts
+        resolved = now >= m.resolved_ts
+        if resolved:
+            if m.void:
+                prices = ["0.5", "0.5"]
+            else:
+                prices = ["1", "0"] if m.winner == 0 else ["0", "1"]
+            uma = "resolved"
+        elif closed:
+            p = float(self.world.price_yes(np.array([mi]), np.array([int(m.closed_ts)]))[0])
+            prices = [f"{p:.4f}", f"{1 - p:.4f}"]
+            uma = "proposed"
+        else:
+            p = float(self.world.price_yes(np.array([mi]), np.array([now]))[0])
+            prices = [f"{p:.4f}", f"{1 - p:.4f}"]
+            uma = ""
+        tokens = [str(m.token0), str(m.token1)]
+        rec = {
+            "id": str(m.market_id),
+            "question": m.question,
+            "conditionId": m.condition_id,
+            "slug": m.slug,
+            "category": m.category,
+            "endDate": _iso(int(m.end_ts)),
+            "startDate": _iso(int(m.open_ts)),
+            "createdAt": _iso(int(m.open_ts)),
+            "liquidity": f"{m.liquidity:.4f}",
+            "volume": f"{m.liquidity * 3.1:.4f}",
+            "outcomes": json.dumps([m.outcome0, m.outcome1]),
+            "outcomePrices": json.dumps(prices),
+            "active": True,
+            "closed": bool(closed),
+            "closedTime": _gamma_time(int(m.closed_ts)) if closed else None,
+            "umaResolutionStatus": uma,
+            "umaResolutionStatuses": json.dumps([uma] if uma else []),
+            "enableOrderBook": True,
+            "acceptingOrders": not closed,
+            "orderPriceMinTickSize": TICK,
+            "orderMinSize": 5,
+            "negRisk": bool(m.neg_risk),
+            "events": [{"slug": m.event_slug}],
+        }
+        if m.version == "v2":
+            rec["version"] = "v2"
+            rec["positionIds"] = tokens
+        else:
+            rec["clobTokenIds"] = json.dumps(tokens)
+        return rec
+
+    # ---- CLOB ------------------------------------------------------------------------
+    def book(self, mi: int, k: int, now: int) -> dict:
+        """An order book around the token's current price, deterministic per minute."""
+        w = self.world
+        m = w.markets.iloc[mi]
+        p = w.token_price(mi, k, now)
+        rng = np.random.default_rng([w.config.seed, mi, k, now // 60])
+        mid = round(p / TICK) * TICK
+        best_bid = max(TICK, round(mid - TICK, 2))
+        best_ask = min(1 - TICK, round(best_bid + TICK * (1 + int(rng.random() < 0.3)), 2))
+        depth = float(m.liquidity) / 40.0
+        levels = 8
+        bids = []
+        asks = []
+        for j in range(levels):
+            bp = round(best_bid - j * TICK, 2)
+            ap = round(best_ask + j * TICK, 2)
+            if bp >= TICK:
+                bids.append({"price": f"{bp:.2f}", "size": f"{depth * rng.uniform(0.3, 1.5) / max(bp, 0.05):.2f}"})
+            if ap <= 1 - TICK:
+                asks.append({"price": f"{ap:.2f}", "size": f"{depth * rng.uniform(0.3, 1.5) / max(ap, 0.05):.2f}"})
+        # The real CLOB lists bids ascending and asks descending (best price last).
+        bids.reverse()
+        asks.reverse()
+        return {
+            "market": m.condition_id,
+            "asset_id": str(m.token0 if k == 0 else m.token1),
+            "timestamp": str(now * 1000),
+            "hash": f"{abs(hash((mi, k, now // 60))):x}",
+            "bids": bids,
+            "asks": asks,
+            "min_order_size": "5",
+            "tick_size": f"{TICK}",
+            "neg_risk": bool(m.neg_risk),
+        }
+
+    def trade_ts(self, row: int) -> int:
+        return self._ts[self.row_trade(row)]
+
+
+_V2_FROM_V1 = (
+    ("proxy_wallet", "proxyWallet"), ("side", "side"), ("token_id", "asset"),
+    ("condition_id", "conditionId"), ("size", "size"), ("price", "price"),
+    ("timestamp", "timestamp"), ("title", "title"), ("slug", "slug"),
+    ("event_slug", "eventSlug"), ("outcome", "outcome"), ("outcome_index", "outcomeIndex"),
+    ("name", "name"), ("pseudonym", "pseudonym"), ("transaction_hash", "transactionHash"),
+)
+
+
+def _corrupt(rec: dict, kind: str) -> None:
+    if kind == "missing_wallet":
+        rec.pop("proxyWallet", None)
+    elif kind == "price_above_one":
+        rec["price"] = 1.7
+    elif kind == "negative_price":
+        rec["price"] = -0.2
+    elif kind == "price_not_number":
+        rec["price"] = "abc"
+    elif kind == "negative_size":
+        rec["size"] = -abs(rec["size"])
+    elif kind == "missing_tx_hash":
+        rec.pop("transactionHash", None)
+    elif kind == "bad_side":
+        rec["side"] = "HOLD"
+    elif kind == "missing_timestamp":
+        rec.pop("timestamp", None)
+    elif kind == "empty_asset":
+        rec["asset"] = ""
+    elif kind == "bad_wallet":
+        rec["proxyWallet"] = "0xnot-a-wallet"
+    else:  # pragma: no cover - kinds are a closed set
+        raise ValueError(kind)
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _gamma_time(ts: int) -> str:
+    # Gamma's closedTime looks like "2025-03-28 04:34:20+00".
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+__all__ = ["RecordRenderer", "DAY", "SELL"]

@@ -1,0 +1,125 @@
+"""Ground truth of a simulated world, for evaluation only.
+
+The pipeline never reads this. Tests and benchmarks compare what the pipeline
+produced against: each wallet's archetype, every trade the venue emitted (with the
+same identity key the pipeline uses), each market's winner, and each wallet's true
+realized P&L (average-cost method, USD).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from polycopy.polymarket.schema import trade_key
+from polycopy.sim.world import BUY, SimWorld
+
+
+def emitted_trades(world: SimWorld, until_ts: int | None = None) -> pd.DataFrame:
+    """Every real trade released by ``until_ts`` (default: the whole history)."""
+    t = world.trades
+    until = world.config.history_end_ts if until_ts is None else until_ts
+    t = t[t["ts"] <= until]
+    m = world.markets
+    w = world.wallets
+    tokens = np.where(t["outcome_index"].to_numpy() == 0, m["token0"].to_numpy()[t["market_idx"]],
+                      m["token1"].to_numpy()[t["market_idx"]])
+    wallets = w["address"].to_numpy()[t["wallet_idx"]]
+    txs = np.array(world.tx_hashes, dtype=object)[t["tx_idx"].to_numpy()]
+    sides = np.where(t["side"].to_numpy() == BUY, "BUY", "SELL")
+    keys = [trade_key(tx, wa, str(tok), s, sz, px) for tx, wa, tok, s, sz, px in
+            zip(txs, wallets, tokens, sides, t["size"].to_numpy(), t["price"].to_numpy())]
+    return pd.DataFrame({
+        "trade_key": keys,
+        "timestamp": t["ts"].to_numpy(),
+        "proxy_wallet": wallets,
+        "condition_id": m["condition_id"].to_numpy()[t["market_idx"]],
+        "token_id": tokens.astype(str),
+        "side": sides,
+        "size": t["size"].to_numpy(),
+        "price": t["price"].to_numpy(),
+        "transaction_hash": txs,
+    })
+
+
+def market_outcomes(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
+    """Each market's true result, and whether it is resolved by ``as_of_ts``."""
+    m = world.markets
+    as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
+    winner_token = np.where(m["winner"] == 0, m["token0"], np.where(m["winner"] == 1, m["token1"], None))
+    return pd.DataFrame({
+        "condition_id": m["condition_id"],
+        "winner_token_id": winner_token,
+        "void": m["void"],
+        "early": m["early"],
+        "protocol_version": m["version"],
+        "closed_ts": m["closed_ts"],
+        "resolved": m["resolved_ts"] <= as_of,
+    })
+
+
+def realized_pnl(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
+    """True realized P&L per wallet in USD, as of ``as_of_ts``.
+
+    Average-cost method per (wallet, token): a SELL realizes ``shares × (price −
+    average cost)``; a market resolved by ``as_of_ts`` settles the remaining shares
+    at its payout (1 winner, 0 loser, 0.5 void). Fees are not included.
+    """
+    as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
+    t = world.trades[world.trades["ts"] <= as_of]
+    m = world.markets
+    resolved = (m["resolved_ts"].to_numpy() <= as_of)
+    payout_yes = np.where(m["void"], 0.5, np.where(m["winner"] == 0, 1.0, 0.0))
+    pnl = np.zeros(len(world.wallets))
+    state: dict[tuple[int, int, int], list[float]] = {}
+    for w, mi, k, side, size, price in zip(t["wallet_idx"].to_numpy(), t["market_idx"].to_numpy(),
+                                           t["outcome_index"].to_numpy(), t["side"].to_numpy(),
+                                           t["size"].to_numpy(), t["price"].to_numpy()):
+        pos = state.setdefault((int(w), int(mi), int(k)), [0.0, 0.0])  # shares, cost
+        if side == BUY:
+            pos[0] += size
+            pos[1] += size * price
+        else:
+            avg = pos[1] / pos[0]
+            pnl[w] += size * (price - avg)
+            pos[1] -= size * avg
+            pos[0] -= size
+    for (w, mi, k), (shares, cost) in state.items():
+        if resolved[mi]:
+            payout = payout_yes[mi] if k == 0 else (0.5 if m["void"].iat[mi] else 1.0 - payout_yes[mi])
+            pnl[w] += shares * payout - cost
+    return pd.DataFrame({"proxy_wallet": world.wallets["address"], "realized_pnl": pnl})
+
+
+def wallet_labels(world: SimWorld) -> pd.DataFrame:
+    return world.wallets[["address", "archetype", "skilled", "edge_start", "edge_end"]].copy()
+
+
+def malformed_records(world: SimWorld, until_ts: int | None = None) -> pd.DataFrame:
+    """The malformed rows the venue serves, by kind, with their template's time."""
+    until = world.config.history_end_ts if until_ts is None else until_ts
+    mal = world.malformed.copy()
+    mal["ts"] = world.trades["ts"].to_numpy()[mal["template_trade_idx"].to_numpy()]
+    return mal[mal["ts"] <= until]
+
+
+def export_truth(world: SimWorld, out_dir: str | Path) -> Path:
+    """Write the ground truth as CSV files plus a JSON summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wallet_labels(world).to_csv(out / "wallets.csv", index=False)
+    emitted_trades(world).to_csv(out / "trades.csv", index=False)
+    market_outcomes(world).to_csv(out / "markets.csv", index=False)
+    realized_pnl(world).to_csv(out / "realized_pnl.csv", index=False)
+    (out / "summary.json").write_text(json.dumps({
+        "seed": world.config.seed,
+        "markets": len(world.markets),
+        "wallets": len(world.wallets),
+        "trades": len(world.trades),
+        "malformed": len(world.malformed),
+        "archetypes": world.wallets["archetype"].value_counts().to_dict(),
+    }, indent=2))
+    return out

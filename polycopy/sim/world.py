@@ -1,0 +1,425 @@
+"""A seeded, deterministic agent-based world of Polymarket markets and traders.
+
+``generate_world(SimConfig(...))`` builds everything the simulated venue serves:
+markets with hidden true probabilities and price paths that drift toward the truth,
+wallets drawn from the trader archetypes, every trade (fill) they make, and a small
+set of malformed records that the venue serves alongside the real ones (as real
+APIs sometimes do). All times are unix seconds (UTC); prices are USD per share in
+[0, 1]; sizes are shares; notionals are USD.
+
+Generation is vectorised with numpy so a 1M-trade world builds in seconds.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from polycopy.sim.archetypes import ARCHETYPES, CATEGORIES, DEFAULT_MIX
+
+DAY = 86_400
+HOUR = 3_600
+TICK = 0.01
+# Markets created from this instant on are Protocol-V2 markets (positionIds, version "v2").
+V2_CUTOVER_TS = int(datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp())
+
+BUY, SELL = 0, 1
+
+# Corruptions applied to malformed records; every one must fail validation.
+MALFORMED_KINDS: tuple[str, ...] = (
+    "missing_wallet",
+    "price_above_one",
+    "negative_price",
+    "price_not_number",
+    "negative_size",
+    "missing_tx_hash",
+    "bad_side",
+    "missing_timestamp",
+    "empty_asset",
+    "bad_wallet",
+)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Parameters of a simulated world. Same config, same world, byte for byte."""
+
+    seed: int = 7
+    n_markets: int = 300
+    n_wallets: int = 600
+    n_trades: int = 30_000
+    history_end: datetime = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    history_days: int = 60
+    live_days: float = 2.0
+    archetype_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    void_rate: float = 0.03
+    early_rate: float = 0.15
+    malformed_rate: float = 0.002
+    partial_rate: float = 0.01
+
+    @property
+    def history_end_ts(self) -> int:
+        return int(self.history_end.timestamp())
+
+    @property
+    def history_start_ts(self) -> int:
+        return self.history_end_ts - self.history_days * DAY
+
+    @property
+    def horizon_ts(self) -> int:
+        """Last instant of the world: the end of the live segment."""
+        return self.history_end_ts + int(self.live_days * DAY)
+
+
+@dataclass
+class SimWorld:
+    """Everything the venue serves. ``rows`` are real trades then malformed rows."""
+
+    config: SimConfig
+    markets: pd.DataFrame
+    wallets: pd.DataFrame
+    trades: pd.DataFrame
+    malformed: pd.DataFrame
+    tx_hashes: list[str]
+
+    # ---- price model -------------------------------------------------------------
+    def price_yes(self, market_idx, ts) -> np.ndarray:
+        """Mid price of the market's first outcome (index 0) at ``ts`` (vectorised)."""
+        return _price_yes(self.markets, np.asarray(market_idx), np.asarray(ts, dtype=np.int64))
+
+    def token_price(self, market_idx: int, outcome_index: int, ts: int) -> float:
+        p = float(self.price_yes(np.array([market_idx]), np.array([ts]))[0])
+        return p if outcome_index == 0 else 1.0 - p
+
+
+def _price_yes(markets: pd.DataFrame, mi: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    open_ts = markets["open_ts"].to_numpy()[mi]
+    closed_ts = markets["closed_ts"].to_numpy()[mi]
+    q = markets["q"].to_numpy()[mi]
+    target = markets["target"].to_numpy()[mi]
+    amp = markets["noise_amp"].to_numpy()[mi]
+    phase = markets["noise_phase"].to_numpy()[mi]
+    freq = markets["noise_freq"].to_numpy()[mi]
+    span = np.maximum(closed_ts - open_ts, 1)
+    w = np.clip((ts - open_ts) / span, 0.0, 1.0) ** 1.5
+    base = (1.0 - w) * q + w * target
+    noise = amp * (1.0 - w) * np.sin(phase + freq * (ts - open_ts) / DAY)
+    return np.clip(base + noise, 0.02, 0.98)
+
+
+def _hex_strings(rng: np.random.Generator, n: int, nbytes: int) -> list[str]:
+    raw = rng.integers(0, 256, size=n * nbytes, dtype=np.uint8).tobytes()
+    h = binascii.hexlify(raw).decode()
+    w = 2 * nbytes
+    return ["0x" + h[i * w:(i + 1) * w] for i in range(n)]
+
+
+def _round_tick(p: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(p / TICK) * TICK, 0.01, 0.99).round(2)
+
+
+_ADJ = ("Quiet", "Bold", "Swift", "Lucky", "Sharp", "Tired", "Cruel", "Brave", "Calm", "Wild",
+        "Silent", "Golden", "Frozen", "Hidden", "Rapid", "Gentle")
+_NOUN = ("Veteran", "Eponym", "Falcon", "Oracle", "Badger", "Comet", "Harbor", "Maple",
+         "Otter", "Summit", "Cipher", "Ledger", "Meadow", "Pioneer", "Quartz", "Raven")
+
+
+def generate_world(config: SimConfig) -> SimWorld:
+    """Build the world for ``config`` (deterministic in ``config.seed``)."""
+    rng = np.random.default_rng(config.seed)
+    markets = _generate_markets(config, rng)
+    wallets = _generate_wallets(config, rng)
+    trades, n_tx = _generate_trades(config, rng, markets, wallets)
+    tx_hashes = _hex_strings(rng, n_tx, 32)
+    malformed = _generate_malformed(config, rng, trades)
+    return SimWorld(config, markets, wallets, trades, malformed, tx_hashes)
+
+
+# ---- markets -----------------------------------------------------------------------
+def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
+    m = cfg.n_markets
+    t0, t1 = cfg.history_start_ts, cfg.horizon_ts
+    open_ts = rng.integers(t0 - 20 * DAY, t1 - DAY, size=m)
+    duration = np.clip(np.exp(rng.normal(np.log(15 * DAY), 0.8, size=m)), 12 * HOUR, 120 * DAY)
+    end_ts = (open_ts + duration).astype(np.int64)
+    early = rng.random(m) < cfg.early_rate
+    closed_ts = np.where(early, open_ts + (rng.uniform(0.3, 0.9, m) * duration).astype(np.int64), end_ts)
+    # UMA liveness: a closed market is "proposed" for a while before it is "resolved".
+    resolved_ts = closed_ts + rng.integers(HOUR, 36 * HOUR, size=m)
+    void = rng.random(m) < cfg.void_rate
+    q = np.clip(rng.beta(2.0, 2.0, size=m), 0.05, 0.95)
+    yes_wins = rng.random(m) < q
+    winner = np.where(void, -1, np.where(yes_wins, 0, 1))
+    target = np.where(void, 0.5, np.where(yes_wins, 1.0, 0.0))
+    cat_weights = np.array([0.24, 0.2, 0.22, 0.08, 0.08, 0.06, 0.06, 0.06])
+    category = rng.choice(len(CATEGORIES), size=m, p=cat_weights / cat_weights.sum())
+    sports_style = rng.random(m) < 0.2
+    token_ids = [str(int.from_bytes(rng.bytes(32), "big")) for _ in range(2 * m)]
+    condition_ids = _hex_strings(rng, m, 32)
+    neg_risk = rng.random(m) < 0.1
+    liquidity = np.exp(rng.normal(np.log(30_000), 1.0, size=m))
+    df = pd.DataFrame(
+        {
+            "market_idx": np.arange(m),
+            "market_id": (500_000 + np.arange(m)).astype(str),
+            "condition_id": condition_ids,
+            "category": [CATEGORIES[c] for c in category],
+            "category_idx": category,
+            "open_ts": open_ts.astype(np.int64),
+            "end_ts": end_ts,
+            "closed_ts": closed_ts.astype(np.int64),
+            "resolved_ts": resolved_ts.astype(np.int64),
+            "early": early,
+            "void": void,
+            "winner": winner,
+            "q": q,
+            "target": target,
+            "noise_amp": rng.uniform(0.02, 0.08, m),
+            "noise_phase": rng.uniform(0, 2 * np.pi, m),
+            "noise_freq": rng.uniform(0.5, 3.0, m),
+            "token0": token_ids[0::2],
+            "token1": token_ids[1::2],
+            "outcome0": np.where(sports_style, "Over", "Yes"),
+            "outcome1": np.where(sports_style, "Under", "No"),
+            "neg_risk": neg_risk,
+            "liquidity": liquidity,
+            "version": np.where(open_ts >= V2_CUTOVER_TS, "v2", "v1"),
+        }
+    )
+    df["question"] = [f"Simulated {c} market #{i}?" for i, c in zip(df.market_idx, df.category)]
+    df["slug"] = [f"sim-{c}-market-{i}" for i, c in zip(df.market_idx, df.category)]
+    df["event_slug"] = [f"sim-{c}-event-{i // 3}" for i, c in zip(df.market_idx, df.category)]
+    return df
+
+
+# ---- wallets -----------------------------------------------------------------------
+def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
+    n = cfg.n_wallets
+    names = list(cfg.archetype_mix)
+    shares = np.array([cfg.archetype_mix[a] for a in names], dtype=float)
+    shares = shares / shares.sum()
+    counts = np.floor(shares * n).astype(int)
+    counts[names.index("noise") if "noise" in names else 0] += n - counts.sum()
+    labels = np.repeat(np.array(names, dtype=object), counts)
+    rng.shuffle(labels)
+    e0 = np.zeros(n)
+    e_end = np.zeros(n)
+    median_usd = np.zeros(n)
+    episodes = np.zeros(n, dtype=np.int64)
+    cats = np.full((n, 2), -1, dtype=np.int64)
+    for name in names:
+        a = ARCHETYPES[name]
+        idx = np.flatnonzero(labels == name)
+        k = len(idx)
+        if k == 0:
+            continue
+        e0[idx] = rng.uniform(*a.edge, size=k)
+        e_end[idx] = rng.uniform(*a.edge_end, size=k) if a.edge_end else e0[idx]
+        lo, hi = a.notional_usd
+        median_usd[idx] = np.exp(rng.uniform(np.log(lo), np.log(hi), size=k))
+        elo, ehi = a.episodes
+        episodes[idx] = np.floor(np.exp(rng.uniform(np.log(elo), np.log(ehi + 1), size=k))).astype(np.int64)
+        if a.n_categories:
+            for j in range(k):
+                cats[idx[j], :a.n_categories] = rng.choice(len(CATEGORIES), size=a.n_categories, replace=False)
+    addresses = _hex_strings(rng, n, 20)
+    adj = rng.integers(0, len(_ADJ), n)
+    noun = rng.integers(0, len(_NOUN), n)
+    has_name = rng.random(n) < 0.4
+    return pd.DataFrame(
+        {
+            "wallet_idx": np.arange(n),
+            "address": addresses,
+            "archetype": labels.astype(str),
+            "skilled": [ARCHETYPES[a].skilled for a in labels],
+            "edge_start": e0,
+            "edge_end": e_end,
+            "median_usd": median_usd,
+            "episodes": episodes,
+            "cat_a": cats[:, 0],
+            "cat_b": cats[:, 1],
+            "pseudonym": [f"{_ADJ[a]}-{_NOUN[b]}" for a, b in zip(adj, noun)],
+            "name": [f"trader{i}" if h else "" for i, h in enumerate(has_name)],
+        }
+    )
+
+
+# ---- trades ------------------------------------------------------------------------
+def _trades_per_episode(style: str, exit_prob: float) -> float:
+    if style in ("market_maker", "wash"):
+        return 2.0
+    return 1.0 + exit_prob + 0.1
+
+
+def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.DataFrame):
+    t0, t1 = cfg.history_start_ts, cfg.horizon_ts
+    arch = wallets["archetype"].to_numpy()
+    styles = np.array([ARCHETYPES[a].style for a in arch])
+    tpe = np.array([_trades_per_episode(ARCHETYPES[a].style, ARCHETYPES[a].exit_prob) for a in arch])
+    episodes = wallets["episodes"].to_numpy().astype(float)
+    scalable = ~np.isin(styles, ("insider",))
+    fixed = (episodes * tpe)[~scalable].sum()
+    factor = max(cfg.n_trades - fixed, 1.0) / max((episodes * tpe)[scalable].sum(), 1.0)
+    episodes = np.where(scalable, np.maximum(1, np.round(episodes * factor)), episodes).astype(np.int64)
+
+    ep_w = np.repeat(np.arange(len(wallets)), episodes)
+    n_ep = len(ep_w)
+    # Position of each episode within its wallet's sequence, in [0, 1).
+    starts = np.repeat(np.cumsum(episodes) - episodes, episodes)
+    ep_rank = (np.arange(n_ep) - starts) / np.repeat(episodes, episodes)
+    ep_style = styles[ep_w]
+    shift_late = (ep_style == "shift") & (ep_rank >= 0.5)
+
+    # Time window each episode must fall in.
+    mid = (t0 + t1) // 2
+    lo = np.full(n_ep, t0, dtype=np.int64)
+    hi = np.full(n_ep, t1, dtype=np.int64)
+    is_shift = ep_style == "shift"
+    hi[is_shift & ~shift_late] = mid
+    lo[shift_late] = mid
+
+    # Category per episode: specialists draw from their own categories; late shift
+    # episodes move to categories the wallet never traded before.
+    cat_a = wallets["cat_a"].to_numpy()[ep_w]
+    cat_b = wallets["cat_b"].to_numpy()[ep_w]
+    pick_b = (rng.random(n_ep) < 0.5) & (cat_b >= 0)
+    ep_cat = np.where(pick_b, cat_b, cat_a)
+    any_cat = ep_cat < 0
+    mcat = markets["category_idx"].to_numpy()
+    cat_freq = np.bincount(mcat, minlength=len(CATEGORIES)).astype(float)
+    cat_p = cat_freq / cat_freq.sum()
+    ep_cat[any_cat] = rng.choice(len(CATEGORIES), size=int(any_cat.sum()), p=cat_p)
+    if shift_late.any():
+        offset = rng.integers(1, len(CATEGORIES) - 1, size=int(shift_late.sum()))
+        new_cat = (cat_a[shift_late] + offset) % len(CATEGORIES)
+        clash = new_cat == cat_b[shift_late]
+        new_cat[clash] = (new_cat[clash] + 1) % len(CATEGORIES)
+        ep_cat[shift_late] = new_cat
+
+    open_ts = markets["open_ts"].to_numpy()
+    closed_ts = markets["closed_ts"].to_numpy()
+    void = markets["void"].to_numpy()
+    by_cat = [np.flatnonzero(mcat == c) for c in range(len(CATEGORIES))]
+    is_insider = ep_style == "insider"
+
+    ep_m = np.full(n_ep, -1, dtype=np.int64)
+    ep_t = np.zeros(n_ep, dtype=np.int64)
+    pending = np.arange(n_ep)
+    for _ in range(30):
+        if len(pending) == 0:
+            break
+        cats = ep_cat[pending]
+        choice = np.empty(len(pending), dtype=np.int64)
+        for c in range(len(CATEGORIES)):
+            sel = cats == c
+            pool = by_cat[c] if len(by_cat[c]) else np.arange(len(markets))
+            choice[sel] = pool[rng.integers(0, len(pool), size=int(sel.sum()))]
+        ins = is_insider[pending]
+        a = np.maximum(open_ts[choice], lo[pending])
+        b = np.minimum(closed_ts[choice], hi[pending])
+        t = a + (rng.random(len(pending)) * np.maximum(b - a, 0)).astype(np.int64)
+        # Insiders bet shortly before a (non-void) market they know resolves.
+        t_ins = closed_ts[choice] - rng.integers(HOUR, 48 * HOUR, size=len(pending))
+        t = np.where(ins, np.maximum(t_ins, open_ts[choice]), t)
+        ok = (b - a > 600) & (~ins | ((~void[choice]) & (closed_ts[choice] <= t1) & (t < closed_ts[choice])))
+        ep_m[pending[ok]] = choice[ok]
+        ep_t[pending[ok]] = t[ok]
+        pending = pending[~ok]
+    keep = ep_m >= 0
+    ep_w, ep_m, ep_t, ep_style, ep_rank, shift_late = (
+        ep_w[keep], ep_m[keep], ep_t[keep], ep_style[keep], ep_rank[keep], shift_late[keep])
+    n_ep = len(ep_w)
+
+    # Side choice.
+    p_yes = _price_yes(markets, ep_m, ep_t)
+    winner = markets["winner"].to_numpy()[ep_m]
+    frac_t = (ep_t - t0) / max(t1 - t0, 1)
+    e_start = wallets["edge_start"].to_numpy()[ep_w]
+    e_stop = wallets["edge_end"].to_numpy()[ep_w]
+    edge = e_start + (e_stop - e_start) * frac_t
+    edge = np.where(shift_late, 0.0, edge)
+    p_w = np.where(winner == 0, p_yes, 1.0 - p_yes)
+    pick_winner = rng.random(n_ep) < np.clip(p_w + edge * (1.0 - p_w), 0.0, 1.0)
+    k_dir = np.where(winner < 0, (rng.random(n_ep) >= p_yes).astype(int),
+                     np.where(pick_winner, winner, 1 - winner))
+    k_fav = np.where(p_yes >= 0.5, 0, 1)
+    k_rand = rng.integers(0, 2, size=n_ep)
+    k = np.select(
+        [np.isin(ep_style, ("directional", "shift")), ep_style == "favorite", ep_style == "insider"],
+        [k_dir, k_fav, np.maximum(winner, 0)],
+        default=k_rand,
+    ).astype(np.int64)
+    p_k = np.where(k == 0, p_yes, 1.0 - p_yes)
+
+    passive = np.isin(ep_style, ("market_maker", "wash"))
+    entry_px = np.where(passive, _round_tick(p_k), _round_tick(p_k + TICK))
+    sigma = np.array([ARCHETYPES[a].notional_sigma for a in arch])[ep_w]
+    notional = wallets["median_usd"].to_numpy()[ep_w] * np.exp(rng.normal(0.0, sigma))
+    notional = np.where(shift_late, notional * 3.0, notional)
+    shares = np.maximum(5.0, np.round(notional / entry_px, 2))
+
+    # Exits.
+    exit_prob = np.array([ARCHETYPES[a].exit_prob for a in arch])[ep_w]
+    exits = rng.random(n_ep) < exit_prob
+    end_t = np.minimum(closed_ts[ep_m], t1)
+    t_exit = ep_t + (rng.uniform(0.05, 1.0, n_ep) * np.maximum(end_t - ep_t, 0)).astype(np.int64)
+    t_exit = np.where(ep_style == "market_maker", ep_t + rng.integers(300, 3_000, n_ep), t_exit)
+    same_tx = (ep_style == "wash") & (rng.random(n_ep) < 0.5)
+    t_exit = np.where(ep_style == "wash", ep_t + np.where(same_tx, 0, rng.integers(5, 120, n_ep)), t_exit)
+    exits &= (t_exit < closed_ts[ep_m]) & (t_exit <= t1)
+    p_exit = np.where(k == 0, _price_yes(markets, ep_m, t_exit), 1.0 - _price_yes(markets, ep_m, t_exit))
+    mm_bump = np.where(rng.random(n_ep) < 0.5, TICK, 0.0)
+    exit_px = np.select(
+        [ep_style == "wash", ep_style == "market_maker"],
+        [entry_px, _round_tick(p_exit + mm_bump)],
+        default=_round_tick(p_exit - TICK),
+    )
+    half = (~passive) & (rng.random(n_ep) < 0.3)
+    exit_shares = np.where(half, np.round(shares * 0.5, 2), shares)
+
+    # Multi-fill entries: one transaction, two fills at adjacent price levels.
+    split = (~passive) & (ep_style != "insider") & (rng.random(n_ep) < 0.1)
+    s1 = np.round(shares * rng.uniform(0.3, 0.7, n_ep), 2)
+    s2 = np.round(shares - s1, 2)
+    s1 = np.where(s1 == s2, s1 + 0.01, s1)
+    px2 = np.minimum(entry_px + TICK, 0.99).round(2)
+
+    tx_entry = np.arange(n_ep)
+    tx_exit = np.where(same_tx, tx_entry, n_ep + np.arange(n_ep))
+    n_tx = 2 * n_ep
+
+    parts = []
+
+    def add(mask, ts, side, size, price, tx):
+        parts.append(pd.DataFrame({
+            "ts": ts[mask], "wallet_idx": ep_w[mask], "market_idx": ep_m[mask],
+            "outcome_index": k[mask], "side": np.full(int(mask.sum()), side, dtype=np.int8),
+            "size": size[mask], "price": price[mask], "tx_idx": tx[mask],
+        }))
+
+    add(~split, ep_t, BUY, shares, entry_px, tx_entry)
+    add(split, ep_t, BUY, s1, entry_px, tx_entry)
+    add(split, ep_t, BUY, s2, px2, tx_entry)
+    add(exits, t_exit, SELL, exit_shares, exit_px, tx_exit)
+    trades = pd.concat(parts, ignore_index=True)
+    trades = trades.sort_values(["ts", "tx_idx", "side"], kind="stable").reset_index(drop=True)
+    trades["size"] = trades["size"].round(2)
+    trades["price"] = trades["price"].round(2)
+    trades["partial"] = rng.random(len(trades)) < cfg.partial_rate
+    trades.insert(0, "trade_idx", np.arange(len(trades)))
+    return trades, n_tx
+
+
+def _generate_malformed(cfg: SimConfig, rng, trades: pd.DataFrame) -> pd.DataFrame:
+    n = int(round(cfg.malformed_rate * len(trades)))
+    tmpl = np.sort(rng.choice(len(trades), size=n, replace=False)) if n else np.array([], dtype=np.int64)
+    kinds = [MALFORMED_KINDS[i % len(MALFORMED_KINDS)] for i in range(n)]
+    return pd.DataFrame({
+        "malformed_idx": np.arange(n),
+        "template_trade_idx": tmpl.astype(np.int64),
+        "kind": kinds,
+    })

@@ -1,0 +1,398 @@
+"""Warehouse interface, raw-table DDL and the two backends."""
+
+from __future__ import annotations
+
+import io
+import json
+import operator
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
+from polycopy.polymarket.schema import TRADE_COLUMNS, Rejected, Trade
+
+RAW_SCHEMA = "raw"
+
+# Portable DDL: the same statements run on DuckDB and PostgreSQL.
+DDL: tuple[str, ...] = (
+    f"create schema if not exists {RAW_SCHEMA}",
+    f"""create table if not exists {RAW_SCHEMA}.trades (
+        trade_key varchar primary key,
+        transaction_hash varchar not null,
+        proxy_wallet varchar not null,
+        side varchar not null,
+        token_id varchar not null,
+        condition_id varchar not null,
+        size double precision not null,
+        price double precision not null,
+        usdc_size double precision not null,
+        timestamp bigint not null,
+        outcome varchar,
+        outcome_index integer,
+        title varchar,
+        slug varchar,
+        event_slug varchar,
+        name varchar,
+        pseudonym varchar,
+        source_shape varchar not null,
+        partition_day date not null,
+        ingested_at timestamp not null
+    )""",
+    f"create index if not exists trades_partition_day_idx on {RAW_SCHEMA}.trades (partition_day)",
+    f"""create table if not exists {RAW_SCHEMA}.markets (
+        condition_id varchar primary key,
+        market_id varchar,
+        question varchar,
+        slug varchar,
+        category varchar,
+        event_slug varchar,
+        start_ts bigint,
+        end_ts bigint,
+        closed boolean not null,
+        closed_ts bigint,
+        uma_resolution_status varchar,
+        outcomes varchar not null,
+        outcome_prices varchar not null,
+        token_ids varchar not null,
+        protocol_version varchar not null,
+        neg_risk boolean not null,
+        tick_size double precision,
+        min_order_size double precision,
+        liquidity double precision,
+        volume double precision,
+        ingested_at timestamp not null
+    )""",
+    f"""create table if not exists {RAW_SCHEMA}.market_tokens (
+        token_id varchar primary key,
+        condition_id varchar not null,
+        outcome_index integer not null,
+        outcome varchar
+    )""",
+    f"""create table if not exists {RAW_SCHEMA}.market_resolutions (
+        token_id varchar primary key,
+        condition_id varchar not null,
+        outcome_index integer not null,
+        outcome varchar,
+        payout double precision not null,
+        is_winner boolean not null,
+        is_void boolean not null,
+        resolved_ts bigint not null,
+        early boolean not null,
+        partition_day date not null,
+        ingested_at timestamp not null
+    )""",
+    f"""create table if not exists {RAW_SCHEMA}.rejects (
+        reject_key varchar primary key,
+        source varchar not null,
+        reason varchar not null,
+        payload varchar not null,
+        record_ts bigint,
+        partition_key varchar not null,
+        first_seen_at timestamp not null
+    )""",
+)
+
+TRADE_TABLE_COLUMNS = TRADE_COLUMNS + ("partition_day", "ingested_at")
+MARKET_TABLE_COLUMNS = MARKET_COLUMNS + ("ingested_at",)
+RESOLUTION_TABLE_COLUMNS = RESOLUTION_COLUMNS + ("partition_day", "ingested_at")
+REJECT_TABLE_COLUMNS = ("reject_key", "source", "reason", "payload", "record_ts", "partition_key", "first_seen_at")
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Which warehouse to use. ``backend`` is "duckdb" or "postgres"."""
+
+    backend: str = "duckdb"
+    duckdb_path: str = ".data/warehouse.duckdb"
+    pg_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=polycopy"
+
+
+def day_of(ts: int) -> date:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).date()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _frame(objs: Sequence, columns: Sequence[str]) -> pd.DataFrame:
+    if not objs:
+        return pd.DataFrame({c: [] for c in columns})
+    getter = operator.attrgetter(*columns)
+    return pd.DataFrame([getter(o) for o in objs], columns=list(columns))
+
+
+class Warehouse(ABC):
+    """Raw-table reads and writes. Every write is one transaction."""
+
+    backend: str
+
+    # ---- backend primitives ------------------------------------------------------
+    @abstractmethod
+    def _connect(self): ...
+
+    @abstractmethod
+    def _load(self, cur, table: str, df: pd.DataFrame, on_conflict_ignore: bool = False) -> None: ...
+
+    @abstractmethod
+    def _param(self) -> str: ...
+
+    @contextmanager
+    def transaction(self):
+        con = self._connect()
+        try:
+            cur = con.cursor()
+            yield cur
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def ensure_schema(self) -> None:
+        with self.transaction() as cur:
+            for stmt in DDL:
+                cur.execute(stmt)
+
+    def query_df(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
+        with self.transaction() as cur:
+            cur.execute(sql.replace("?", self._param()), list(params or []))
+            cols = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=cols)
+
+    def scalar(self, sql: str, params: Sequence | None = None):
+        df = self.query_df(sql, params)
+        return None if df.empty else df.iat[0, 0]
+
+    # ---- writes ------------------------------------------------------------------
+    def replace_trade_partitions(self, days: Iterable[date], trades: Sequence[Trade],
+                                 rejects: Sequence[Rejected], source: str) -> dict:
+        """Replace the trades (and this source's rejects) of ``days`` atomically.
+
+        Trades outside ``days`` are ignored. Rejects carry the partition key of their
+        record's day, or of the first day when the record has no usable timestamp.
+        Returns counts written.
+        """
+        days = sorted(set(days))
+        keys = [d.isoformat() for d in days]
+        first = keys[0]
+        now = _utcnow()
+        tdf = _frame(trades, TRADE_COLUMNS)
+        if len(tdf):
+            tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
+            tdf = tdf[tdf["partition_day"].isin(days)].copy()
+        else:
+            tdf["partition_day"] = []
+        tdf["ingested_at"] = now
+        rdf = self._reject_frame(rejects, source, now, lambda r: day_of(r.timestamp).isoformat()
+                                 if r.timestamp and day_of(r.timestamp) in days else first)
+        p = self._param()
+        with self.transaction() as cur:
+            cur.execute(f"delete from {RAW_SCHEMA}.trades where partition_day >= {p} and partition_day <= {p}",
+                        [days[0], days[-1]])
+            self._delete_rejects(cur, source, keys)
+            if len(tdf):
+                self._load(cur, f"{RAW_SCHEMA}.trades", tdf[list(TRADE_TABLE_COLUMNS)])
+            if len(rdf):
+                self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+        return {"trades": len(tdf), "rejects": len(rdf)}
+
+    def upsert_markets(self, markets: Sequence[Market], rejects: Sequence[Rejected], source: str) -> dict:
+        """Insert new markets and refresh changed ones; tokens follow their markets."""
+        now = _utcnow()
+        mdf = _frame(markets, MARKET_COLUMNS)
+        mdf["ingested_at"] = now
+        tokens = []
+        for m in markets:
+            labels = json.loads(m.outcomes)
+            for i, tok in enumerate(m.tokens):
+                tokens.append((tok, m.condition_id, i, labels[i] if i < len(labels) else None))
+        tdf = pd.DataFrame(tokens, columns=["token_id", "condition_id", "outcome_index", "outcome"])
+        rdf = self._reject_frame(rejects, source, now, lambda r: "markets")
+        p = self._param()
+        with self.transaction() as cur:
+            if len(mdf):
+                ids = list(mdf["condition_id"])
+                self._delete_in(cur, f"{RAW_SCHEMA}.markets", "condition_id", ids)
+                self._load(cur, f"{RAW_SCHEMA}.markets", mdf[list(MARKET_TABLE_COLUMNS)])
+                self._delete_in(cur, f"{RAW_SCHEMA}.market_tokens", "condition_id", ids)
+                self._load(cur, f"{RAW_SCHEMA}.market_tokens", tdf.drop_duplicates("token_id"))
+            cur.execute(f"delete from {RAW_SCHEMA}.rejects where source = {p}", [source])
+            if len(rdf):
+                self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+        return {"markets": len(mdf), "tokens": len(tdf), "rejects": len(rdf)}
+
+    def replace_resolution_partitions(self, days: Iterable[date], resolutions: Sequence[Resolution],
+                                      rejects: Sequence[Rejected], source: str) -> dict:
+        days = sorted(set(days))
+        keys = [d.isoformat() for d in days]
+        now = _utcnow()
+        df = _frame(resolutions, RESOLUTION_COLUMNS)
+        df["partition_day"] = [day_of(int(t)) for t in df["resolved_ts"]] if len(df) else []
+        if len(df):
+            df = df[df["partition_day"].isin(days)].copy()
+        df["ingested_at"] = now
+        rdf = self._reject_frame(rejects, source, now, lambda r: keys[0])
+        p = self._param()
+        with self.transaction() as cur:
+            cur.execute(
+                f"delete from {RAW_SCHEMA}.market_resolutions where partition_day >= {p} and partition_day <= {p}",
+                [days[0], days[-1]])
+            self._delete_rejects(cur, source, keys)
+            if len(df):
+                self._load(cur, f"{RAW_SCHEMA}.market_resolutions", df[list(RESOLUTION_TABLE_COLUMNS)])
+            if len(rdf):
+                self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+        return {"resolutions": len(df), "rejects": len(rdf)}
+
+    # ---- reads used by ingestion ---------------------------------------------------
+    def markets_trading_between(self, start_ts: int, end_ts: int) -> list[str]:
+        """Condition ids of markets that could have trades in ``[start_ts, end_ts)``."""
+        df = self.query_df(
+            f"select condition_id from {RAW_SCHEMA}.markets "
+            f"where coalesce(start_ts, 0) < ? and (closed_ts is null or closed_ts >= ?) order by condition_id",
+            [end_ts, start_ts],
+        )
+        return list(df["condition_id"])
+
+    def markets(self) -> list[Market]:
+        df = self.query_df(f"select {', '.join(MARKET_COLUMNS)} from {RAW_SCHEMA}.markets order by condition_id")
+        out = []
+        for row in df.itertuples(index=False):
+            d = row._asdict()
+            for k in ("start_ts", "end_ts", "closed_ts"):
+                d[k] = None if pd.isna(d[k]) else int(d[k])
+            for k in ("tick_size", "min_order_size", "liquidity", "volume"):
+                d[k] = None if pd.isna(d[k]) else float(d[k])
+            d["closed"] = bool(d["closed"])
+            d["neg_risk"] = bool(d["neg_risk"])
+            out.append(Market(**d))
+        return out
+
+    # ---- helpers -----------------------------------------------------------------
+    def _reject_frame(self, rejects, source, now, key_of) -> pd.DataFrame:
+        rows = [(r.reject_key, source, r.reason, r.payload, r.timestamp, key_of(r), now) for r in rejects]
+        df = pd.DataFrame(rows, columns=list(REJECT_TABLE_COLUMNS))
+        df["record_ts"] = df["record_ts"].astype("Int64")
+        return df.drop_duplicates("reject_key")
+
+    def _delete_rejects(self, cur, source: str, keys: list[str]) -> None:
+        p = self._param()
+        cur.execute(
+            f"delete from {RAW_SCHEMA}.rejects where source = {p} and partition_key >= {p} and partition_key <= {p}",
+            [source, keys[0], keys[-1]])
+
+    def _delete_in(self, cur, table: str, column: str, values: list) -> None:
+        p = self._param()
+        for i in range(0, len(values), 1000):
+            chunk = values[i:i + 1000]
+            cur.execute(f"delete from {table} where {column} in ({', '.join([p] * len(chunk))})", chunk)
+
+
+class DuckDBWarehouse(Warehouse):
+    backend = "duckdb"
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def _connect(self):
+        import duckdb
+
+        con = duckdb.connect(self.path)
+        con.execute("begin transaction")
+        return _DuckConn(con)
+
+    def _param(self) -> str:
+        return "?"
+
+    def _load(self, cur, table, df, on_conflict_ignore=False):
+        con = cur.con
+        con.register("_polycopy_load", df)
+        try:
+            cols = ", ".join(df.columns)
+            verb = "insert or ignore into" if on_conflict_ignore else "insert into"
+            con.execute(f"{verb} {table} ({cols}) select {cols} from _polycopy_load")
+        finally:
+            con.unregister("_polycopy_load")
+
+
+class _DuckConn:
+    """DuckDB connection with the DB-API commit/rollback/cursor shape used above."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def cursor(self):
+        return self
+
+    def execute(self, sql, params=None):
+        self.con.execute(sql, params or [])
+        return self
+
+    @property
+    def description(self):
+        return self.con.description
+
+    def fetchall(self):
+        return self.con.fetchall()
+
+    def commit(self):
+        self.con.execute("commit")
+
+    def rollback(self):
+        try:
+            self.con.execute("rollback")
+        except Exception:  # noqa: BLE001 - already aborted
+            pass
+
+    def close(self):
+        self.con.close()
+
+
+class PostgresWarehouse(Warehouse):
+    backend = "postgres"
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+
+    def _connect(self):
+        import psycopg2
+
+        return psycopg2.connect(self.dsn)
+
+    def _param(self) -> str:
+        return "%s"
+
+    def _load(self, cur, table, df, on_conflict_ignore=False):
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, header=False, na_rep="\\N")
+        buf.seek(0)
+        cols = ", ".join(df.columns)
+        if not on_conflict_ignore:
+            cur.copy_expert(f"copy {table} ({cols}) from stdin with (format csv, null '\\N')", buf)
+            return
+        tmp = "_polycopy_load"
+        cur.execute(f"create temp table {tmp} (like {table} including defaults) on commit drop")
+        cur.copy_expert(f"copy {tmp} ({cols}) from stdin with (format csv, null '\\N')", buf)
+        cur.execute(f"insert into {table} ({cols}) select {cols} from {tmp} on conflict do nothing")
+        cur.execute(f"drop table {tmp}")
+
+
+def open_warehouse(settings: WarehouseSettings) -> Warehouse:
+    """The configured warehouse, with its raw schema in place."""
+    if settings.backend == "duckdb":
+        wh: Warehouse = DuckDBWarehouse(settings.duckdb_path)
+    elif settings.backend == "postgres":
+        wh = PostgresWarehouse(settings.pg_dsn)
+    else:
+        raise ValueError(f"unknown warehouse backend {settings.backend!r}; use 'duckdb' or 'postgres'")
+    wh.ensure_schema()
+    return wh
