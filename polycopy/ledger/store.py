@@ -1,0 +1,285 @@
+"""The trading ledger: source trades seen, decisions, orders, fills.
+
+Safe for concurrent copy-trade runs: SQLite in WAL mode (embedded default) or
+PostgreSQL (production). At-most-once rests on primary keys: a trade can be
+decided once (``decisions.trade_key``), and has at most one order
+(``orders.trade_key`` is unique). Times are unix seconds (float, wall clock).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LEDGER_DDL: tuple[str, ...] = (
+    """create table if not exists source_trades (
+        trade_key varchar primary key,
+        proxy_wallet varchar not null,
+        condition_id varchar not null,
+        token_id varchar not null,
+        side varchar not null,
+        size double precision not null,
+        price double precision not null,
+        trade_ts bigint not null,
+        seen_at double precision not null,
+        payload text not null
+    )""",
+    """create table if not exists decisions (
+        trade_key varchar primary key,
+        decision varchar not null,
+        stage varchar not null,
+        reason varchar not null,
+        details text not null,
+        decided_at double precision not null,
+        run_id varchar
+    )""",
+    """create table if not exists orders (
+        order_id varchar primary key,
+        trade_key varchar not null unique,
+        venue varchar not null,
+        token_id varchar not null,
+        condition_id varchar not null,
+        side varchar not null,
+        order_type varchar not null,
+        limit_price double precision not null,
+        shares double precision not null,
+        status varchar not null,
+        venue_order_id varchar,
+        reason varchar,
+        created_at double precision not null,
+        updated_at double precision not null
+    )""",
+    """create table if not exists fills (
+        fill_id varchar primary key,
+        order_id varchar not null,
+        token_id varchar not null,
+        side varchar not null,
+        price double precision not null,
+        shares double precision not null,
+        fee_usd double precision not null,
+        filled_at double precision not null
+    )""",
+    """create table if not exists feed_rejects (
+        reject_key varchar primary key,
+        source varchar not null,
+        reason varchar not null,
+        payload text not null,
+        seen_at double precision not null
+    )""",
+    """create table if not exists paper_executions (
+        order_id varchar primary key,
+        status varchar not null,
+        filled_shares double precision not null,
+        avg_price double precision,
+        fee_usd double precision not null,
+        levels text not null,
+        reason varchar,
+        executed_at double precision not null
+    )""",
+)
+
+ORDER_OPEN_STATUSES = ("pending",)
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """``backend`` is "sqlite" (embedded default) or "postgres"."""
+
+    backend: str = "sqlite"
+    sqlite_path: str = ".data/ledger.sqlite"
+    pg_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=polycopy"
+
+
+class Ledger:
+    """Ledger operations over a DB-API connection factory."""
+
+    def __init__(self, connect, param: str, backend: str):
+        self._connect = connect
+        self._p = param
+        self.backend = backend
+
+    @contextmanager
+    def tx(self):
+        con = self._connect()
+        try:
+            cur = con.cursor()
+            yield cur
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self._p)
+
+    def ensure_schema(self) -> None:
+        with self.tx() as cur:
+            for stmt in LEDGER_DDL:
+                cur.execute(stmt)
+
+    # ---- writes --------------------------------------------------------------------
+    def record_seen(self, trade_key: str, wallet: str, condition_id: str, token_id: str, side: str,
+                    size: float, price: float, trade_ts: int, payload: dict, seen_at: float | None = None) -> bool:
+        """Remember a source trade; returns False if it was already known."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into source_trades (trade_key, proxy_wallet, condition_id, token_id, side, size, price,"
+                " trade_ts, seen_at, payload) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                (trade_key, wallet, condition_id, token_id, side, size, price, trade_ts,
+                 seen_at if seen_at is not None else time.time(), json.dumps(payload, sort_keys=True)))
+            return cur.rowcount == 1
+
+    def claim_decision(self, trade_key: str, decision: str, stage: str, reason: str, details: dict,
+                       run_id: str | None) -> bool:
+        """Write the decision for a trade unless one exists; True if this call decided."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into decisions (trade_key, decision, stage, reason, details, decided_at, run_id)"
+                " values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                (trade_key, decision, stage, reason, json.dumps(details, sort_keys=True, default=str),
+                 time.time(), run_id))
+            return cur.rowcount == 1
+
+    def create_pending_order(self, order_id: str, trade_key: str, venue: str, token_id: str, condition_id: str,
+                             side: str, order_type: str, limit_price: float, shares: float) -> bool:
+        """Save the order as pending before it is sent; False if the trade has one."""
+        now = time.time()
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into orders (order_id, trade_key, venue, token_id, condition_id, side, order_type,"
+                " limit_price, shares, status, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) on conflict do nothing"),
+                (order_id, trade_key, venue, token_id, condition_id, side, order_type, limit_price, shares, now, now))
+            return cur.rowcount == 1
+
+    def settle_order(self, order_id: str, status: str, reason: str | None, venue_order_id: str | None,
+                     fills: list[tuple[str, str, str, float, float, float]]) -> None:
+        """Record the venue's answer: final status and fills
+        ``(fill_id, token_id, side, price, shares, fee_usd)``, atomically."""
+        now = time.time()
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "update orders set status = ?, reason = ?, venue_order_id = ?, updated_at = ?"
+                " where order_id = ? and status = 'pending'"),
+                (status, reason, venue_order_id, now, order_id))
+            if cur.rowcount != 1:
+                return  # already settled by a concurrent reconciliation
+            for fill_id, token_id, side, price, shares, fee in fills:
+                cur.execute(self._sql(
+                    "insert into fills (fill_id, order_id, token_id, side, price, shares, fee_usd, filled_at)"
+                    " values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                    (fill_id, order_id, token_id, side, price, shares, fee, now))
+
+    def record_feed_rejects(self, rejects) -> int:
+        """Keep malformed feed records aside (``Rejected`` objects); returns new ones."""
+        new = 0
+        with self.tx() as cur:
+            for r in rejects:
+                cur.execute(self._sql(
+                    "insert into feed_rejects (reject_key, source, reason, payload, seen_at)"
+                    " values (?, ?, ?, ?, ?) on conflict do nothing"),
+                    (r.reject_key, r.source, r.reason, r.payload, time.time()))
+                new += cur.rowcount
+        return new
+
+    # ---- reads ---------------------------------------------------------------------
+    def _rows(self, sql: str, params=()) -> list[dict]:
+        with self.tx() as cur:
+            cur.execute(self._sql(sql), params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def decision(self, trade_key: str) -> dict | None:
+        rows = self._rows("select * from decisions where trade_key = ?", (trade_key,))
+        return rows[0] if rows else None
+
+    def order_for_trade(self, trade_key: str) -> dict | None:
+        rows = self._rows("select * from orders where trade_key = ?", (trade_key,))
+        return rows[0] if rows else None
+
+    def pending_orders(self) -> list[dict]:
+        return self._rows("select * from orders where status = 'pending' order by created_at")
+
+    def position_shares(self, token_id: str) -> float:
+        """Shares we hold in a token (buys minus sells over all fills)."""
+        rows = self._rows(
+            "select coalesce(sum(case when side = 'BUY' then shares else -shares end), 0) as shares"
+            " from fills where token_id = ?", (token_id,))
+        return float(rows[0]["shares"] or 0.0)
+
+    def fills_for_order(self, order_id: str) -> list[dict]:
+        return self._rows("select * from fills where order_id = ? order by fill_id", (order_id,))
+
+    def orders(self) -> list[dict]:
+        return self._rows("select * from orders order by created_at")
+
+    def fills(self) -> list[dict]:
+        return self._rows("select * from fills order by filled_at")
+
+    def decisions(self) -> list[dict]:
+        return self._rows("select * from decisions order by decided_at")
+
+    def summary(self) -> dict:
+        rows = self._rows(
+            "select (select count(*) from source_trades) as trades_seen,"
+            " (select count(*) from decisions) as decisions,"
+            " (select count(*) from decisions where decision = 'copy') as copied,"
+            " (select count(*) from orders) as orders,"
+            " (select count(*) from orders where status = 'filled') as filled,"
+            " (select count(*) from orders where status = 'pending') as pending,"
+            " (select coalesce(sum(fee_usd), 0) from fills) as fees_usd")
+        return rows[0]
+
+
+def _sqlite_connect(path: str):
+    def connect():
+        con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        con.execute("pragma journal_mode=wal")
+        con.execute("pragma synchronous=normal")
+        con.execute("pragma busy_timeout=30000")
+        con.execute("begin immediate")
+        return _SqliteTx(con)
+    return connect
+
+
+class _SqliteTx:
+    """sqlite3 connection in an explicit ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def cursor(self):
+        return self.con.cursor()
+
+    def commit(self):
+        self.con.execute("commit")
+
+    def rollback(self):
+        try:
+            self.con.execute("rollback")
+        except sqlite3.OperationalError:
+            pass
+
+    def close(self):
+        self.con.close()
+
+
+def open_ledger(settings: LedgerSettings) -> Ledger:
+    """The configured ledger with its schema in place."""
+    if settings.backend == "sqlite":
+        Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(_sqlite_connect(settings.sqlite_path), "?", "sqlite")
+    elif settings.backend == "postgres":
+        import psycopg2
+
+        ledger = Ledger(lambda: psycopg2.connect(settings.pg_dsn), "%s", "postgres")
+    else:
+        raise ValueError(f"unknown ledger backend {settings.backend!r}; use 'sqlite' or 'postgres'")
+    ledger.ensure_schema()
+    return ledger

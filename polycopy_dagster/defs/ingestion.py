@@ -1,0 +1,242 @@
+"""Ingestion assets: raw_markets, raw_trades (daily), market_resolutions (daily),
+their asset checks, the history backfill job and the refresh schedules."""
+
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from polycopy.ingest import (MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
+                             fetch_trades_window, resolutions_between)
+from polycopy_dagster.defs.partitions import daily_partitions
+from polycopy_dagster.defs.resources import PolymarketResource, WarehouseResource
+
+# DuckDB allows one writing process at a time: every warehouse writer shares this pool.
+WAREHOUSE_POOL = "warehouse"
+NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def _window(context: dg.AssetExecutionContext) -> tuple[int, int, list[date]]:
+    tw = context.partition_time_window
+    start, end = int(tw.start.timestamp()), int(tw.end.timestamp())
+    days = []
+    d = tw.start.date()
+    while d < tw.end.date():
+        days.append(d)
+        d += timedelta(days=1)
+    return start, end, days
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("raw_markets", group_name="ingestion", kinds={"python", "polymarket"},
+                     description="Every Gamma market (open and closed), upserted by condition id."),
+        dg.AssetSpec("raw_market_tokens", group_name="ingestion", kinds={"python", "polymarket"},
+                     description="Outcome tokens of every market, in outcome order (clobTokenIds or V2 "
+                                 "positionIds)."),
+    ],
+    pool=WAREHOUSE_POOL,
+    retry_policy=NETWORK_RETRY,
+)
+def raw_markets(context: dg.AssetExecutionContext, polymarket: PolymarketResource, warehouse: WarehouseResource):
+    with polymarket.clients() as clients:
+        markets, rejects, stats = fetch_markets(clients)
+        http_stats = dict(clients.https[1].stats)
+    counts = warehouse.open().upsert_markets(markets, rejects, MARKETS_SOURCE)
+    context.log.info(f"markets: {counts}")
+    yield dg.MaterializeResult(asset_key="raw_markets", metadata={
+        "markets": counts["markets"],
+        "rejects": counts["rejects"],
+        "resolved": sum(1 for m in markets if m.closed and m.uma_resolution_status == "resolved"),
+        "protocol_v2_markets": sum(1 for m in markets if m.protocol_version == "v2"),
+        "http_requests": http_stats.get("requests", 0),
+        "http_retries": http_stats.get("retries", 0),
+    })
+    yield dg.MaterializeResult(asset_key="raw_market_tokens", metadata={"tokens": counts["tokens"]})
+
+
+@dg.asset(
+    group_name="ingestion",
+    kinds={"python", "polymarket"},
+    deps=["raw_markets"],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    retry_policy=NETWORK_RETRY,
+    description=("Fills of every market traded that day (UTC), from the Data API. Re-materializing a "
+                 "partition replaces it: no row is ever duplicated. Malformed records go to the rejects "
+                 "table with their reason."),
+)
+def raw_trades(context: dg.AssetExecutionContext, polymarket: PolymarketResource,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
+    start, end, days = _window(context)
+    wh = warehouse.open()
+    condition_ids = wh.markets_trading_between(start, end)
+    with polymarket.clients() as clients:
+        ingest = fetch_trades_window(clients, condition_ids, start, end)
+        http_stats = dict(clients.https[0].stats)
+    counts = wh.replace_trade_partitions(days, list(ingest.trades.values()), list(ingest.rejects.values()),
+                                         TRADES_SOURCE)
+    seen = ingest.stats["records_seen"]
+    context.log.info(f"{days[0]}..{days[-1]}: {counts} from {len(condition_ids)} markets")
+    return dg.MaterializeResult(metadata={
+        "trades": counts["trades"],
+        "rejects": counts["rejects"],
+        "markets_walked": len(condition_ids),
+        "records_seen": seen,
+        "duplicates_collapsed": ingest.stats["duplicates_collapsed"],
+        "keyset_records": ingest.stats["records_v2"],
+        "http_requests": http_stats.get("requests", 0),
+        "http_retries": http_stats.get("retries", 0),
+        "first_day": days[0].isoformat(),
+        "last_day": days[-1].isoformat(),
+    })
+
+
+@dg.asset(
+    group_name="ingestion",
+    kinds={"python", "polymarket"},
+    deps=["raw_markets"],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=("Final outcome of every market resolved that day (UTC, by closedTime): the payout of each "
+                 "token — 1 winner, 0 loser, 0.5 void — keyed by token id. Early-resolved and "
+                 "Protocol-V2 markets included."),
+)
+def market_resolutions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    start, end, days = _window(context)
+    wh = warehouse.open()
+    resolutions, rejects = resolutions_between(wh.markets(), start, end)
+    counts = wh.replace_resolution_partitions(days, resolutions, rejects, RESOLUTIONS_SOURCE)
+    markets = {r.condition_id for r in resolutions}
+    return dg.MaterializeResult(metadata={
+        "markets_resolved": len(markets),
+        "void_markets": len({r.condition_id for r in resolutions if r.is_void}),
+        "early_markets": len({r.condition_id for r in resolutions if r.early}),
+        "rejects": counts["rejects"],
+    })
+
+
+ingestion_rejects = dg.AssetSpec(
+    "ingestion_rejects",
+    group_name="ingestion",
+    kinds={"python"},
+    description="raw.rejects: every malformed API record, kept aside with its reason (written by ingestion).",
+    deps=[raw_trades, "raw_markets", market_resolutions],
+)
+
+
+# ---- asset checks ------------------------------------------------------------------
+def _check_sql(warehouse: WarehouseResource, sql: str):
+    return warehouse.open().scalar(sql)
+
+
+@dg.asset_check(asset=raw_trades, blocking=True, description="No two rows share a trade_key.")
+def raw_trades_unique_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    dupes = int(_check_sql(warehouse, "select count(*) - count(distinct trade_key) from raw.trades") or 0)
+    return dg.AssetCheckResult(passed=dupes == 0, metadata={"duplicate_rows": dupes})
+
+
+@dg.asset_check(asset=raw_trades, blocking=True, description="Required fields are present on every row.")
+def raw_trades_required_fields(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    missing = int(_check_sql(warehouse, """
+        select count(*) from raw.trades
+        where transaction_hash is null or proxy_wallet is null or token_id is null or condition_id is null
+           or side not in ('BUY', 'SELL') or size is null or size <= 0 or timestamp is null""") or 0)
+    return dg.AssetCheckResult(passed=missing == 0, metadata={"rows_missing_fields": missing})
+
+
+@dg.asset_check(asset=raw_trades, blocking=True, description="Every price lies in [0, 1] USD per share.")
+def raw_trades_price_range(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    bad = int(_check_sql(warehouse, "select count(*) from raw.trades where price < 0 or price > 1") or 0)
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"rows_out_of_range": bad})
+
+
+MAX_REJECT_RATE = 0.01
+
+
+@dg.asset_check(asset=raw_trades, description=f"Rejected records stay under {MAX_REJECT_RATE:.0%} of all records.")
+def raw_trades_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    trades = int(wh.scalar("select count(*) from raw.trades") or 0)
+    rejects = int(wh.scalar(f"select count(*) from raw.rejects where source = '{TRADES_SOURCE}'") or 0)
+    rate = rejects / (trades + rejects) if trades + rejects else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= MAX_REJECT_RATE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"reject_rate": rate, "rejects": rejects, "trades": trades, "threshold": MAX_REJECT_RATE},
+    )
+
+
+@dg.asset_check(asset=market_resolutions,
+                description="Every market Gamma reports as resolved has its resolution rows.")
+def market_resolutions_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    resolved = int(wh.scalar(
+        "select count(*) from raw.markets where closed and uma_resolution_status = 'resolved'") or 0)
+    missing = int(wh.scalar("""
+        select count(*) from raw.markets m
+        where m.closed and m.uma_resolution_status = 'resolved'
+          and not exists (select 1 from raw.market_resolutions r where r.condition_id = m.condition_id)""") or 0)
+    coverage = 1.0 - missing / resolved if resolved else 1.0
+    return dg.AssetCheckResult(passed=missing == 0, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"resolved_markets": resolved, "missing": missing, "coverage": coverage})
+
+
+@dg.asset_check(asset=market_resolutions, blocking=True,
+                description="Each resolved market has exactly one winning token, or none if void.")
+def market_resolutions_single_winner(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    bad = int(_check_sql(warehouse, """
+        select count(*) from (
+            select condition_id,
+                   sum(case when is_winner then 1 else 0 end) as winners,
+                   max(case when is_void then 1 else 0 end) as void
+            from raw.market_resolutions group by condition_id) t
+        where not ((void = 1 and winners = 0) or (void = 0 and winners = 1))""") or 0)
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"markets_violating": bad})
+
+
+@dg.asset_check(asset="raw_markets", description="Market rejects stay under the threshold.")
+def raw_markets_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    markets = int(wh.scalar("select count(*) from raw.markets") or 0)
+    rejects = int(wh.scalar(f"select count(*) from raw.rejects where source = '{MARKETS_SOURCE}'") or 0)
+    rate = rejects / (markets + rejects) if markets + rejects else 0.0
+    return dg.AssetCheckResult(passed=rate <= MAX_REJECT_RATE, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"reject_rate": rate, "rejects": rejects, "markets": markets})
+
+
+# ---- jobs and schedules ------------------------------------------------------------
+ingest_history_job = dg.define_asset_job(
+    "ingest_history",
+    selection=dg.AssetSelection.assets(raw_trades, market_resolutions),
+    partitions_def=daily_partitions,
+    description="Trades and resolutions over a range of days; launch as a backfill to fill history.",
+)
+
+backfill_market_resolutions_job = dg.define_asset_job(
+    "backfill_market_resolutions",
+    selection=dg.AssetSelection.assets(market_resolutions),
+    partitions_def=daily_partitions,
+    description="Historical market resolutions: launch a backfill over the date partitions.",
+)
+
+refresh_markets_job = dg.define_asset_job("refresh_markets", selection=dg.AssetSelection.assets(raw_markets))
+
+refresh_markets_schedule = dg.ScheduleDefinition(job=refresh_markets_job, cron_schedule="0 * * * *",
+                                                 description="Refresh the market snapshot hourly.")
+daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
+    ingest_history_job, hour_of_day=0, minute_of_hour=30,
+    description="Ingest yesterday's trades and resolutions shortly after midnight UTC.")
+
+assets = [raw_markets, raw_trades, market_resolutions, ingestion_rejects]
+asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
+                market_resolutions_coverage, market_resolutions_single_winner, raw_markets_reject_rate]
+
+defs = dg.Definitions(
+    assets=assets,
+    asset_checks=asset_checks,
+    jobs=[ingest_history_job, backfill_market_resolutions_job, refresh_markets_job],
+    schedules=[refresh_markets_schedule, daily_ingest_schedule],
+)

@@ -1,0 +1,175 @@
+"""Resources: where the APIs, the warehouse and the ledger are, chosen by environment.
+
+| variable | default | meaning |
+|---|---|---|
+| POLYCOPY_VENUE | sim | ``sim`` (the simulated venue on localhost) or ``polymarket`` (real APIs) |
+| POLYCOPY_SIM_URL | http://127.0.0.1:8765 | where the simulated venue listens |
+| POLYCOPY_WAREHOUSE | duckdb | ``duckdb`` or ``postgres`` |
+| POLYCOPY_LEDGER | sqlite | ``sqlite`` or ``postgres`` |
+| POLYCOPY_DATA_DIR | <repo>/.data | DuckDB and SQLite files |
+| POLYCOPY_PG_HOST/PORT/USER/PASSWORD/DATABASE | 127.0.0.1/5432/postgres/-/polycopy | PostgreSQL |
+| POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets whose trades are copied |
+"""
+
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from polycopy.execution.copier import CopySettings
+from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
+from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
+                                         PolymarketClients)
+from polycopy.polymarket.http import RetryPolicy
+from polycopy.warehouse import Warehouse, WarehouseSettings, open_warehouse
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SIM_URL = "http://127.0.0.1:8765"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("POLYCOPY_DATA_DIR", REPO_ROOT / ".data")).resolve()
+
+
+def _pg_dsn(host: str, port: int, user: str, password: str, database: str) -> str:
+    dsn = f"host={host} port={port} user={user} dbname={database}"
+    return dsn + (f" password={password}" if password else "")
+
+
+class PolymarketResource(dg.ConfigurableResource):
+    """Polymarket Data API, Gamma and CLOB endpoints (real or simulated), with the
+    client's timeouts, retries and rate limits."""
+
+    data_api_url: str = Field(description="Data API base URL")
+    gamma_url: str = Field(description="Gamma API base URL")
+    clob_url: str = Field(description="CLOB base URL")
+    timeout_s: float = Field(default=10.0, description="Connect/read timeout per request, seconds")
+    max_retries: int = Field(default=6, description="Retries of a failed request (429, 5xx, timeouts)")
+    backoff_base_s: float = Field(default=0.2, description="First retry delay, seconds (doubles each retry)")
+    backoff_max_s: float = Field(default=10.0, description="Largest retry delay, seconds")
+    rate_limit_scale: float = Field(default=1.0, description="Fraction of the published rate limits to use")
+    page_size: int = Field(default=1000, description="Records per /trades page (≤ 10000)")
+
+    @contextmanager
+    def clients(self):
+        clients = PolymarketClients.connect(
+            Endpoints(self.data_api_url, self.gamma_url, self.clob_url),
+            timeout_s=self.timeout_s,
+            retry=RetryPolicy(self.max_retries, self.backoff_base_s, self.backoff_max_s),
+            rate_limit_scale=self.rate_limit_scale,
+            page_size=self.page_size,
+        )
+        try:
+            yield clients
+        finally:
+            clients.close()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The analytical warehouse: embedded DuckDB file or PostgreSQL."""
+
+    backend: str = Field(default="duckdb", description="duckdb or postgres")
+    duckdb_path: str = Field(default="", description="DuckDB file (default: <data dir>/warehouse.duckdb)")
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str = "polycopy"
+
+    def settings(self) -> WarehouseSettings:
+        return WarehouseSettings(
+            backend=self.backend,
+            duckdb_path=self.duckdb_path or str(data_dir() / "warehouse.duckdb"),
+            pg_dsn=_pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database),
+        )
+
+    def open(self) -> Warehouse:
+        return open_warehouse(self.settings())
+
+
+class LedgerResource(dg.ConfigurableResource):
+    """The trading ledger: SQLite in WAL mode or PostgreSQL; safe for concurrent runs."""
+
+    backend: str = Field(default="sqlite", description="sqlite or postgres")
+    sqlite_path: str = Field(default="", description="SQLite file (default: <data dir>/ledger.sqlite)")
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str = "polycopy"
+
+    def open(self) -> Ledger:
+        return open_ledger(LedgerSettings(
+            backend=self.backend,
+            sqlite_path=self.sqlite_path or str(data_dir() / "ledger.sqlite"),
+            pg_dsn=_pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database),
+        ))
+
+
+class CopyTradingResource(dg.ConfigurableResource):
+    """What to copy and how (walking skeleton: a follow list and fixed-notional orders)."""
+
+    mode: str = Field(default="paper", description="paper (default); live trading is not enabled yet")
+    follow_wallets: str = Field(default="", description="Comma-separated wallets whose trades are copied")
+    order_usd: float = Field(default=100.0, description="USD notional of a copied BUY")
+    max_slippage: float = Field(default=0.01, description="Accepted price move vs the source trade, fraction")
+    max_trade_age_s: float = Field(default=300.0, description="Source BUYs older than this when seen are skipped, s")
+    taker_fee_rate: float = Field(default=0.05, description="Taker fee rate: fee = shares × rate × p × (1 − p)")
+    reconcile_after_s: float = Field(default=60.0, description="Pending orders older than this are reconciled, s")
+    lookback_s: float = Field(default=300.0, description="On first start, how far back the sensor looks, s")
+    overlap_s: float = Field(default=30.0, description="Re-read window behind the sensor cursor, s")
+
+    def wallets(self) -> list[str]:
+        return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
+
+    def copy_settings(self) -> CopySettings:
+        return CopySettings(self.order_usd, self.max_slippage, self.max_trade_age_s, self.reconcile_after_s)
+
+
+def _env_or(name: str, default: str):
+    """EnvVar when set (read at run time, never baked into config), else a default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _env_int_or(name: str, default: int):
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
+
+
+def build_resources() -> dict:
+    """Resources for the current environment (see the module docstring)."""
+    venue = os.environ.get("POLYCOPY_VENUE", "sim")
+    if venue == "sim":
+        url = os.environ.get("POLYCOPY_SIM_URL", DEFAULT_SIM_URL)
+        urls = dict(data_api_url=url, gamma_url=url, clob_url=url)
+    elif venue == "polymarket":
+        urls = dict(data_api_url=REAL_DATA_API_URL, gamma_url=REAL_GAMMA_URL, clob_url=REAL_CLOB_URL)
+    else:
+        raise ValueError(f"POLYCOPY_VENUE must be 'sim' or 'polymarket', got {venue!r}")
+    pg = dict(
+        pg_host=_env_or("POLYCOPY_PG_HOST", "127.0.0.1"),
+        pg_port=_env_int_or("POLYCOPY_PG_PORT", 5432),
+        pg_user=_env_or("POLYCOPY_PG_USER", "postgres"),
+        pg_password=_env_or("POLYCOPY_PG_PASSWORD", ""),
+        pg_database=_env_or("POLYCOPY_PG_DATABASE", "polycopy"),
+    )
+    from polycopy_dagster.defs.dbt_models import dbt_resource
+
+    return {
+        "polymarket": PolymarketResource(
+            **urls,
+            rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")),
+        ),
+        "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
+                                       duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **pg),
+        "ledger": LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
+                                 sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **pg),
+        "copy_trading": CopyTradingResource(
+            follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
+            order_usd=float(os.environ.get("POLYCOPY_ORDER_USD", "100")),
+            max_trade_age_s=float(os.environ.get("POLYCOPY_MAX_TRADE_AGE_S", "300")),
+        ),
+        "dbt": dbt_resource(),
+    }
