@@ -25,7 +25,7 @@ class CopySettings:
     """Walking-skeleton copy rules (full sizing and risk gates come later).
 
     order_usd: USD notional of a copied BUY.
-    max_slippage: fraction above (BUY) / below (SELL) the source trade's price we accept.
+    max_slippage: fraction above the source trade's price a copied BUY may pay.
     max_trade_age_s: source BUYs older than this (seconds) when seen are not copied.
     reconcile_after_s: pending orders older than this (seconds) are reconciled.
     """
@@ -62,10 +62,6 @@ def _floor_to(x: float, step: float) -> float:
     return math.floor(x / step + 1e-9) * step
 
 
-def _ceil_to(x: float, step: float) -> float:
-    return math.ceil(x / step - 1e-9) * step
-
-
 def evaluate(trade: Trade, ledger, clob, settings: CopySettings, now: float) -> tuple[str, str, str, dict]:
     """Decide what to do with a source trade: (decision, stage, reason, details)."""
     age = now - trade.timestamp
@@ -95,9 +91,16 @@ def evaluate(trade: Trade, ledger, clob, settings: CopySettings, now: float) -> 
     details["held_shares"] = held
     if held <= 1e-9:
         return "skip", "position", "no position in this token to exit", details
-    limit = max(0.01, _ceil_to(trade.price * (1 - settings.max_slippage), 0.01))
-    details.update(shares=round(held, 2), limit_price=round(limit, 6))
-    return "copy", "execution", "mirror the source wallet's exit", details
+    # Exits are never skipped for price: fill-and-kill at the best bid.
+    try:
+        book = clob.book(trade.token_id)
+    except ApiError as exc:
+        return "skip", "market", f"no order book to exit into: {exc}", details
+    details.update(best_bid=book.best_bid)
+    if book.best_bid is None:
+        return "skip", "market", "no bids to exit into", details
+    details.update(shares=round(_floor_to(held, 0.01), 2), limit_price=book.best_bid)
+    return "copy", "execution", "mirror the source wallet's exit at the best bid", details
 
 
 def copy_trade(trade: Trade, *, ledger, venue, clob, settings: CopySettings, run_id: str | None = None,

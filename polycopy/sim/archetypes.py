@@ -46,13 +46,13 @@ ARCHETYPES: dict[str, Archetype] = {
     a.name: a
     for a in [
         Archetype("noise", (8, 50), (0.0, 0.0), (20, 600), 1.0, 0.35, "directional"),
-        Archetype("skilled_specialist", (80, 260), (0.18, 0.35), (2_000, 15_000), 0.5, 0.2,
+        Archetype("skilled_specialist", (80, 260), (0.30, 0.50), (2_000, 15_000), 0.5, 0.2,
                   "directional", skilled=True, n_categories=2),
-        Archetype("skilled_generalist", (80, 260), (0.12, 0.25), (1_500, 12_000), 0.5, 0.2,
+        Archetype("skilled_generalist", (80, 260), (0.22, 0.38), (1_500, 12_000), 0.5, 0.2,
                   "directional", skilled=True),
-        Archetype("decaying_skill", (80, 220), (0.25, 0.35), (2_000, 12_000), 0.5, 0.2,
+        Archetype("decaying_skill", (80, 220), (0.35, 0.45), (2_000, 12_000), 0.5, 0.2,
                   "directional", n_categories=2, edge_end=(-0.10, -0.02)),
-        Archetype("behaviour_shift", (80, 220), (0.20, 0.30), (1_500, 8_000), 0.5, 0.25,
+        Archetype("behaviour_shift", (80, 220), (0.30, 0.40), (1_500, 8_000), 0.5, 0.25,
                   "shift", n_categories=2),
         Archetype("lucky_gambler", (3, 14), (0.0, 0.0), (300, 3_000), 0.6, 0.05, "favorite"),
         Archetype("market_maker", (300, 800), (0.0, 0.0), (200, 2_000), 0.4, 1.0, "market_maker"),

@@ -99,8 +99,9 @@ class SimVenue:
     """The world plus indexes, clock, faults and rate limits, ready to serve."""
 
     def __init__(self, world: SimWorld, speed: float = 0.0, faults: FaultConfig | None = None,
-                 enforce_rate_limits: bool = False):
+                 enforce_rate_limits: bool = False, offset_cap: int = OFFSET_CAP):
         self.world = world
+        self.offset_cap = offset_cap
         self.render = RecordRenderer(world)
         self.clock = SimClock(world.config.history_end_ts, world.config.horizon_ts, speed)
         self.faults = faults or FaultConfig()
@@ -170,8 +171,8 @@ class SimVenue:
         offset = _int(q.get("offset"), 0)
         if not 0 <= limit <= MAX_LIMIT:
             return 400, {"error": f"limit must be between 0 and {MAX_LIMIT}"}
-        if offset < 0 or offset > OFFSET_CAP:
-            return 400, {"error": f"offset must be between 0 and {OFFSET_CAP}"}
+        if offset < 0 or offset > self.offset_cap:
+            return 400, {"error": f"offset must be between 0 and {self.offset_cap}"}
         if ("filterType" in q) != ("filterAmount" in q):
             return 400, {"error": "filterType and filterAmount must be provided together"}
         markets, wallet, err = self._scope(q.get("market"), q.get("user"))
@@ -189,8 +190,8 @@ class SimVenue:
         offset = _int(q.get("offset"), 0)
         if not 0 <= limit <= ACTIVITY_MAX_LIMIT:
             return 400, {"error": f"limit must be between 0 and {ACTIVITY_MAX_LIMIT}"}
-        if offset < 0 or offset > OFFSET_CAP:
-            return 400, {"error": f"offset must be between 0 and {OFFSET_CAP}"}
+        if offset < 0 or offset > self.offset_cap:
+            return 400, {"error": f"offset must be between 0 and {self.offset_cap}"}
         types = set((q.get("type") or "TRADE").split(","))
         markets, wallet, err = self._scope(q.get("market"), user)
         if err:
@@ -488,10 +489,11 @@ class VenueServer:
 
 @contextmanager
 def running_venue(config: SimConfig | None = None, world: SimWorld | None = None, speed: float = 0.0,
-                  faults: FaultConfig | None = None, enforce_rate_limits: bool = False, port: int = 0):
+                  faults: FaultConfig | None = None, enforce_rate_limits: bool = False, port: int = 0,
+                  offset_cap: int = OFFSET_CAP):
     """Serve a simulated venue on localhost for the duration of the block."""
     world = world or generate_world(config or SimConfig())
-    server = VenueServer(SimVenue(world, speed, faults, enforce_rate_limits), port=port).start()
+    server = VenueServer(SimVenue(world, speed, faults, enforce_rate_limits, offset_cap), port=port).start()
     try:
         yield server
     finally:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 from polycopy.sim.archetypes import ARCHETYPES, CATEGORIES, DEFAULT_MIX
 
@@ -85,30 +86,45 @@ class SimWorld:
     trades: pd.DataFrame
     malformed: pd.DataFrame
     tx_hashes: list[str]
+    signal: np.ndarray  # Brownian public-information path per market (markets × SIGNAL_GRID)
 
     # ---- price model -------------------------------------------------------------
     def price_yes(self, market_idx, ts) -> np.ndarray:
         """Mid price of the market's first outcome (index 0) at ``ts`` (vectorised)."""
-        return _price_yes(self.markets, np.asarray(market_idx), np.asarray(ts, dtype=np.int64))
+        return _price_yes(self.markets, self.signal, np.asarray(market_idx), np.asarray(ts, dtype=np.int64))
 
     def token_price(self, market_idx: int, outcome_index: int, ts: int) -> float:
         p = float(self.price_yes(np.array([market_idx]), np.array([ts]))[0])
         return p if outcome_index == 0 else 1.0 - p
 
 
-def _price_yes(markets: pd.DataFrame, mi: np.ndarray, ts: np.ndarray) -> np.ndarray:
+# Information arrives on a grid of this many points over each market's life.
+SIGNAL_GRID = 64
+
+
+def _price_yes(markets: pd.DataFrame, signal: np.ndarray, mi: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Calibrated price: P(outcome 0 wins | public information at ``ts``).
+
+    The outcome is ``mu + Z > 0`` with ``Z ~ N(0, 1)``. By time fraction τ the public
+    has seen ``S = λ·Z + W(λ)`` with ``λ = c·τ / (1 − τ)`` and ``W`` a Brownian motion,
+    so ``Z | S ~ N(S / (1 + λ), 1 / (1 + λ))``. The price is the posterior chance of a
+    win: it starts at the prior, wanders as news arrives and converges to the truth.
+    """
     open_ts = markets["open_ts"].to_numpy()[mi]
     closed_ts = markets["closed_ts"].to_numpy()[mi]
-    q = markets["q"].to_numpy()[mi]
-    target = markets["target"].to_numpy()[mi]
-    amp = markets["noise_amp"].to_numpy()[mi]
-    phase = markets["noise_phase"].to_numpy()[mi]
-    freq = markets["noise_freq"].to_numpy()[mi]
+    mu = markets["mu"].to_numpy()[mi]
+    z = markets["z"].to_numpy()[mi]
+    c = markets["info_rate"].to_numpy()[mi]
     span = np.maximum(closed_ts - open_ts, 1)
-    w = np.clip((ts - open_ts) / span, 0.0, 1.0) ** 1.5
-    base = (1.0 - w) * q + w * target
-    noise = amp * (1.0 - w) * np.sin(phase + freq * (ts - open_ts) / DAY)
-    return np.clip(base + noise, 0.02, 0.98)
+    tau = np.clip((ts - open_ts) / span, 0.0, 0.999)
+    pos = tau * (SIGNAL_GRID - 1) / 0.999
+    j = np.minimum(pos.astype(np.int64), SIGNAL_GRID - 2)
+    frac = pos - j
+    w = signal[mi, j] * (1 - frac) + signal[mi, j + 1] * frac
+    lam = c * tau / (1.0 - tau)
+    s = lam * z + w
+    p = ndtr((mu + s / (1.0 + lam)) * np.sqrt(1.0 + lam))
+    return np.clip(p, 0.02, 0.98)
 
 
 def _hex_strings(rng: np.random.Generator, n: int, nbytes: int) -> list[str]:
@@ -131,12 +147,12 @@ _NOUN = ("Veteran", "Eponym", "Falcon", "Oracle", "Badger", "Comet", "Harbor", "
 def generate_world(config: SimConfig) -> SimWorld:
     """Build the world for ``config`` (deterministic in ``config.seed``)."""
     rng = np.random.default_rng(config.seed)
-    markets = _generate_markets(config, rng)
+    markets, signal = _generate_markets(config, rng)
     wallets = _generate_wallets(config, rng)
-    trades, n_tx = _generate_trades(config, rng, markets, wallets)
+    trades, n_tx = _generate_trades(config, rng, markets, signal, wallets)
     tx_hashes = _hex_strings(rng, n_tx, 32)
     malformed = _generate_malformed(config, rng, trades)
-    return SimWorld(config, markets, wallets, trades, malformed, tx_hashes)
+    return SimWorld(config, markets, wallets, trades, malformed, tx_hashes, signal)
 
 
 # ---- markets -----------------------------------------------------------------------
@@ -152,7 +168,14 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     resolved_ts = closed_ts + rng.integers(HOUR, 36 * HOUR, size=m)
     void = rng.random(m) < cfg.void_rate
     q = np.clip(rng.beta(2.0, 2.0, size=m), 0.05, 0.95)
-    yes_wins = rng.random(m) < q
+    mu = ndtri(q)
+    z = rng.normal(size=m)
+    yes_wins = mu + z > 0
+    info_rate = rng.uniform(0.5, 3.0, m)
+    tau_grid = np.linspace(0.0, 0.999, SIGNAL_GRID)
+    lam_grid = info_rate[:, None] * tau_grid / (1.0 - tau_grid)
+    steps = rng.normal(size=(m, SIGNAL_GRID - 1)) * np.sqrt(np.diff(lam_grid, axis=1))
+    signal = np.concatenate([np.zeros((m, 1)), np.cumsum(steps, axis=1)], axis=1)
     winner = np.where(void, -1, np.where(yes_wins, 0, 1))
     target = np.where(void, 0.5, np.where(yes_wins, 1.0, 0.0))
     cat_weights = np.array([0.24, 0.2, 0.22, 0.08, 0.08, 0.06, 0.06, 0.06])
@@ -177,10 +200,10 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
             "void": void,
             "winner": winner,
             "q": q,
+            "mu": mu,
+            "z": z,
+            "info_rate": info_rate,
             "target": target,
-            "noise_amp": rng.uniform(0.02, 0.08, m),
-            "noise_phase": rng.uniform(0, 2 * np.pi, m),
-            "noise_freq": rng.uniform(0.5, 3.0, m),
             "token0": token_ids[0::2],
             "token1": token_ids[1::2],
             "outcome0": np.where(sports_style, "Over", "Yes"),
@@ -193,7 +216,7 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     df["question"] = [f"Simulated {c} market #{i}?" for i, c in zip(df.market_idx, df.category)]
     df["slug"] = [f"sim-{c}-market-{i}" for i, c in zip(df.market_idx, df.category)]
     df["event_slug"] = [f"sim-{c}-event-{i // 3}" for i, c in zip(df.market_idx, df.category)]
-    return df
+    return df, signal
 
 
 # ---- wallets -----------------------------------------------------------------------
@@ -255,7 +278,7 @@ def _trades_per_episode(style: str, exit_prob: float) -> float:
     return 1.0 + exit_prob + 0.1
 
 
-def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.DataFrame):
+def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame):
     t0, t1 = cfg.history_start_ts, cfg.horizon_ts
     arch = wallets["archetype"].to_numpy()
     styles = np.array([ARCHETYPES[a].style for a in arch])
@@ -305,6 +328,7 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.Dat
     void = markets["void"].to_numpy()
     by_cat = [np.flatnonzero(mcat == c) for c in range(len(CATEGORIES))]
     is_insider = ep_style == "insider"
+    informed = np.isin(ep_style, ("directional", "shift")) & (wallets["edge_start"].to_numpy()[ep_w] > 0)
 
     ep_m = np.full(n_ep, -1, dtype=np.int64)
     ep_t = np.zeros(n_ep, dtype=np.int64)
@@ -321,7 +345,11 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.Dat
         ins = is_insider[pending]
         a = np.maximum(open_ts[choice], lo[pending])
         b = np.minimum(closed_ts[choice], hi[pending])
-        t = a + (rng.random(len(pending)) * np.maximum(b - a, 0)).astype(np.int64)
+        # Skill is information the market has not priced yet: skilled wallets enter
+        # early in a market's life (u² skews toward the start), others at any time.
+        u = rng.random(len(pending))
+        u = np.where(informed[pending], u ** 2, u)
+        t = a + (u * np.maximum(b - a, 0)).astype(np.int64)
         # Insiders bet shortly before a (non-void) market they know resolves.
         t_ins = closed_ts[choice] - rng.integers(HOUR, 48 * HOUR, size=len(pending))
         t = np.where(ins, np.maximum(t_ins, open_ts[choice]), t)
@@ -335,7 +363,7 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.Dat
     n_ep = len(ep_w)
 
     # Side choice.
-    p_yes = _price_yes(markets, ep_m, ep_t)
+    p_yes = _price_yes(markets, signal, ep_m, ep_t)
     winner = markets["winner"].to_numpy()[ep_m]
     frac_t = (ep_t - t0) / max(t1 - t0, 1)
     e_start = wallets["edge_start"].to_numpy()[ep_w]
@@ -371,7 +399,7 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, wallets: pd.Dat
     same_tx = (ep_style == "wash") & (rng.random(n_ep) < 0.5)
     t_exit = np.where(ep_style == "wash", ep_t + np.where(same_tx, 0, rng.integers(5, 120, n_ep)), t_exit)
     exits &= (t_exit < closed_ts[ep_m]) & (t_exit <= t1)
-    p_exit = np.where(k == 0, _price_yes(markets, ep_m, t_exit), 1.0 - _price_yes(markets, ep_m, t_exit))
+    p_exit = np.where(k == 0, _price_yes(markets, signal, ep_m, t_exit), 1.0 - _price_yes(markets, signal, ep_m, t_exit))
     mm_bump = np.where(rng.random(n_ep) < 0.5, TICK, 0.0)
     exit_px = np.select(
         [ep_style == "wash", ep_style == "market_maker"],

@@ -10,6 +10,8 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from polycopy_dagster.defs.resources import WarehouseResource
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
@@ -64,8 +66,11 @@ class PolycopyDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=PolycopyDbtTranslator(),
     pool="warehouse",
 )
-def polycopy_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def polycopy_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Build (run + test) the selected dbt models."""
+    # dbt reads its connection from the environment (profiles.yml); the warehouse
+    # resource is the one place that decides where the DuckDB file lives.
+    os.environ["POLYCOPY_DUCKDB_PATH"] = warehouse.settings().duckdb_path
     yield from dbt.cli(["build"], context=context).stream()
 
 

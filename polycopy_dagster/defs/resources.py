@@ -155,7 +155,7 @@ def build_resources() -> dict:
         pg_password=_env_or("POLYCOPY_PG_PASSWORD", ""),
         pg_database=_env_or("POLYCOPY_PG_DATABASE", "polycopy"),
     )
-    from polycopy_dagster.defs.dbt_models import dbt_resource
+    from polycopy_dagster.defs.dbt_models import dbt_resource  # noqa: PLC0415 - dbt_models imports this module
 
     return {
         "polymarket": PolymarketResource(

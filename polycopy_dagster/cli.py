@@ -1,0 +1,157 @@
+"""``polycopy`` command line.
+
+    polycopy demo      # simulated venue + every asset + paper copying, then a summary
+"""
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import warnings
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def ensure_embedded_instance(home: Path) -> Path:
+    """A DAGSTER_HOME with the embedded (SQLite) instance config."""
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        shutil.copy(REPO_ROOT / "deploy" / "embedded" / "dagster.yaml", cfg)
+    return home
+
+
+def demo(args) -> int:
+    from polycopy.sim.server import SimVenue, VenueServer
+    from polycopy.sim.world import SimConfig, generate_world
+
+    anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    history_start = (anchor - timedelta(days=args.history_days)).date()
+    data = Path(args.data_dir).resolve()
+    if data.exists():
+        shutil.rmtree(data)
+    os.environ.update({
+        "POLYCOPY_DATA_DIR": str(data),
+        "POLYCOPY_HISTORY_START": history_start.isoformat(),
+        "POLYCOPY_VENUE": "sim",
+    })
+    # A fresh instance per demo: run keys from an earlier demo must not suppress this one's runs.
+    os.environ["DAGSTER_HOME"] = str(ensure_embedded_instance(data / "dagster_home"))
+
+    t0 = time.perf_counter()
+    world = generate_world(SimConfig(seed=args.seed, n_markets=args.markets, n_wallets=args.wallets,
+                                     n_trades=args.trades, history_days=args.history_days, history_end=anchor))
+    server = VenueServer(SimVenue(world, speed=0.0)).start()
+    os.environ["POLYCOPY_SIM_URL"] = server.url
+    print(f"simulated venue on {server.url}: {len(world.markets)} markets, {len(world.wallets)} wallets, "
+          f"{len(world.trades)} trades ({time.perf_counter() - t0:.1f}s)")
+    try:
+        return _run_demo(server, history_start, anchor, args)
+    finally:
+        server.stop()
+
+
+def _run_demo(server, history_start, anchor, args) -> int:
+    import dagster as dg
+    import httpx
+
+    from polycopy_dagster.defs.ingestion import market_resolutions, raw_markets, raw_trades
+    from polycopy_dagster.defs.dbt_models import polycopy_dbt_models
+    from polycopy_dagster.defs.resources import CopyTradingResource, build_resources
+    from polycopy_dagster.defs.copy_trading import followed_wallets_sensor, copy_trade_job
+
+    instance = dg.DagsterInstance.get()
+    resources = build_resources()
+    first, last = history_start.isoformat(), anchor.date().isoformat()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+    log_path = Path(os.environ["POLYCOPY_DATA_DIR"]) / "demo.log"
+
+    def step(name, fn, show=True):
+        t = time.perf_counter()
+        with open(log_path, "a") as log, contextlib.redirect_stdout(log):
+            result = fn()
+        if show:
+            print(f"  {name}: {time.perf_counter() - t:.1f}s")
+        return result
+
+    print("materializing assets:")
+    step("raw_markets", lambda: dg.materialize([raw_markets], instance=instance, resources=resources,
+                                                         run_config=quiet))
+    step(f"raw_trades + market_resolutions {first}..{last}", lambda: dg.materialize(
+        [raw_trades, market_resolutions], instance=instance, resources=resources,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        selection=[raw_trades, market_resolutions], run_config=quiet))
+    step("dbt staging models (+ tests)", lambda: dg.materialize(
+        [polycopy_dbt_models], instance=instance, resources=resources, run_config=quiet))
+
+    wh = resources["warehouse"].open()
+    top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
+                      "order by n desc, proxy_wallet limit ?", [args.follow])
+    wallets = ",".join(top["proxy_wallet"])
+    print(f"following the {args.follow} most active wallets in the warehouse")
+    resources["copy_trading"] = CopyTradingResource(follow_wallets=wallets, lookback_s=0.0,
+                                                    max_trade_age_s=3600.0)
+
+    # Live: the venue clock moves forward; each sensor tick launches one copy_trade run per new trade.
+    cursor = None
+    runs = 0
+    for hour in range(args.live_hours):
+        httpx.post(f"{server.url}/_sim/clock", json={"advance": 3600})
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        result = followed_wallets_sensor(ctx)
+        cursor = result.cursor
+        for req in result.run_requests or []:
+            if instance.get_runs_count(dg.RunsFilter(tags={"dagster/run_key": req.run_key})) > 0:
+                continue  # the daemon would skip a run key it has launched before
+            step(f"copy_trade {req.run_key[:12]}", lambda req=req: copy_trade_job.execute_in_process(run_config={**req.run_config, **quiet}, instance=instance,
+                                              resources=resources,
+                                              tags={**req.tags, "dagster/run_key": req.run_key}), show=False)
+            runs += 1
+    print(f"  live: {args.live_hours} simulated hours, {runs} copy_trade runs")
+    print(f"  (Dagster instance: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; logs: {log_path})")
+
+    ledger = resources["ledger"].open()
+    s = ledger.summary()
+    counts = {
+        "trades ingested": int(wh.scalar("select count(*) from raw.trades")),
+        "markets": int(wh.scalar("select count(*) from raw.markets")),
+        "markets resolved": int(wh.scalar("select count(distinct condition_id) from raw.market_resolutions")),
+        "rejected records": int(wh.scalar("select count(*) from raw.rejects")),
+        "copy decisions": s["decisions"],
+        "paper orders placed": s["orders"],
+        "paper orders filled": s["filled"],
+        "taker fees paid (USD)": round(float(s["fees_usd"]), 2),
+    }
+    width = max(map(len, counts))
+    print("\nsummary")
+    for k, v in counts.items():
+        print(f"  {k:<{width}}  {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polycopy")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="run everything on the simulated venue and print a summary")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--markets", type=int, default=300)
+    d.add_argument("--wallets", type=int, default=1000)
+    d.add_argument("--trades", type=int, default=40_000)
+    d.add_argument("--history-days", type=int, default=21)
+    d.add_argument("--live-hours", type=int, default=6)
+    d.add_argument("--follow", type=int, default=8)
+    d.add_argument("--data-dir", default=str(REPO_ROOT / ".data" / "demo"))
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
+    if args.cmd == "demo":
+        return demo(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

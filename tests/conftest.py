@@ -1,0 +1,79 @@
+"""Shared fixtures: simulated worlds and venues, PostgreSQL databases, Dagster resources."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from polycopy.sim.server import FaultConfig, running_venue
+from polycopy.sim.world import SimConfig, generate_world
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "polymarket"
+PG_ADMIN_DSN = os.environ.get("POLYCOPY_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+# A small world anchored at a fixed date: the same bytes on every run.
+SMALL_WORLD = SimConfig(seed=11, n_markets=120, n_wallets=300, n_trades=8_000, history_days=30,
+                        history_end=datetime(2026, 11, 20, tzinfo=timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    return generate_world(SMALL_WORLD)
+
+
+@pytest.fixture()
+def venue(small_world):
+    with running_venue(world=small_world) as server:
+        yield server
+
+
+@pytest.fixture()
+def faulty_venue(small_world):
+    """≥10 % of requests fail (429/5xx/timeouts); pages are shuffled and hold duplicates."""
+    faults = FaultConfig(rate=0.15, retry_after_s=0, hang_s=0.4, duplicate_rate=0.05, shuffle=True, seed=5)
+    with running_venue(world=small_world, faults=faults) as server:
+        yield server
+
+
+def _pg_connect(dsn: str):
+    import psycopg2
+
+    return psycopg2.connect(dsn, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The PostgreSQL server on 127.0.0.1:5432. In CI it must be there: fail, never skip."""
+    try:
+        _pg_connect(PG_ADMIN_DSN).close()
+    except Exception as exc:  # noqa: BLE001 - any connection failure
+        msg = f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg + " (set CI=1 to make this a failure)")
+    return PG_ADMIN_DSN
+
+
+@pytest.fixture()
+def pg_database(pg_server):
+    """A fresh, empty database for one test; dropped afterwards. Yields its DSN."""
+    name = f"polycopy_test_{uuid.uuid4().hex[:10]}"
+    con = _pg_connect(pg_server)
+    con.autocommit = True
+    con.cursor().execute(f"create database {name}")
+    con.close()
+    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    try:
+        yield dsn
+    finally:
+        con = _pg_connect(pg_server)
+        con.autocommit = True
+        cur = con.cursor()
+        cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+        cur.execute(f"drop database if exists {name}")
+        con.close()

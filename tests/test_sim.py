@@ -1,0 +1,117 @@
+"""The simulated venue: determinism, archetypes, market kinds, the real routes and shapes."""
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from polycopy.polymarket.markets import parse_market
+from polycopy.polymarket.schema import parse_trade
+from polycopy.sim import truth
+from polycopy.sim.archetypes import ARCHETYPES
+from polycopy.sim.world import SimConfig, generate_world
+from tests.conftest import SMALL_WORLD
+
+
+def test_same_seed_same_world_other_seed_other_world(small_world):
+    again = generate_world(SMALL_WORLD)
+    pd.testing.assert_frame_equal(small_world.trades, again.trades)
+    pd.testing.assert_frame_equal(small_world.markets, again.markets)
+    assert small_world.tx_hashes == again.tx_hashes
+    other = generate_world(SimConfig(**{**SMALL_WORLD.__dict__, "seed": 12}))
+    assert not small_world.trades["ts"].equals(other.trades["ts"])
+
+
+def test_every_archetype_and_market_kind_is_present(small_world):
+    w = small_world
+    assert set(w.wallets["archetype"]) == set(ARCHETYPES)
+    m = w.markets
+    assert m["void"].any() and m["early"].any() and (m["version"] == "v2").any() and (m["version"] == "v1").any()
+    # Early markets close before their endDate; void ones pay 0.5.
+    assert (m.loc[m["early"], "closed_ts"] < m.loc[m["early"], "end_ts"]).all()
+    assert (m.loc[m["void"], "winner"] == -1).all()
+
+
+def test_wallets_never_sell_more_than_they_hold(small_world):
+    t = small_world.trades
+    signed = np.where(t["side"] == 0, t["size"], -t["size"])
+    held = pd.Series(signed).groupby([t["wallet_idx"], t["market_idx"], t["outcome_index"]]).cumsum()
+    assert held.min() >= -1e-9
+
+
+def test_prices_move_toward_the_truth(small_world):
+    m = small_world.markets
+    resolved = m[~m["void"]]
+    early = small_world.price_yes(resolved.index, resolved["open_ts"])
+    late = small_world.price_yes(resolved.index, resolved["closed_ts"] - 60)
+    truth_yes = (resolved["winner"] == 0).astype(float).to_numpy()
+    assert np.abs(late - truth_yes).mean() < np.abs(early - truth_yes).mean() - 0.2
+    assert np.abs(late - truth_yes).mean() < 0.1
+
+
+def _held_roi(world, archetypes):
+    """ROI of BUYs held to resolution: the pure measure of picking winners vs the price."""
+    t, m = world.trades, world.markets
+    arch = world.wallets["archetype"].to_numpy()[t["wallet_idx"]]
+    buy = t[(t["side"] == 0) & np.isin(arch, archetypes)]
+    win = m["winner"].to_numpy()[buy["market_idx"]]
+    done = (m["resolved_ts"].to_numpy()[buy["market_idx"]] <= world.config.history_end_ts) & (win >= 0)
+    b, w = buy[done], win[done]
+    notional = (b["size"] * b["price"]).to_numpy()
+    pnl = np.where(b["outcome_index"].to_numpy() == w, b["size"] * (1 - b["price"]), -notional)
+    return pnl.sum() / notional.sum()
+
+
+def test_prices_are_calibrated_and_skill_beats_them(small_world):
+    big = generate_world(SimConfig(**{**SMALL_WORLD.__dict__, "seed": 1, "n_markets": 2000}))
+    m = big.markets
+    rng = np.random.default_rng(0)
+    mi = rng.integers(0, len(m), 100_000)
+    span = (m["closed_ts"] - m["open_ts"]).to_numpy()[mi]
+    ts = (m["open_ts"].to_numpy()[mi] + rng.random(len(mi)) * span).astype(np.int64)
+    p = big.price_yes(mi, ts)
+    yes = m["winner"].to_numpy()[mi] == 0
+    ok = m["winner"].to_numpy()[mi] >= 0
+    for lo in (0.0, 0.2, 0.4, 0.6, 0.8):
+        sel = ok & (p >= lo) & (p < lo + 0.2)
+        assert abs(p[sel].mean() - yes[sel].mean()) < 0.03, lo
+    skilled = _held_roi(small_world, ["skilled_specialist", "skilled_generalist"])
+    noise = _held_roi(small_world, ["noise"])
+    assert skilled > noise + 0.05, (skilled, noise)
+
+
+def test_routes_serve_real_shapes(venue, small_world):
+    url = venue.url
+    markets = httpx.get(f"{url}/markets", params={"closed": "true", "limit": 5}).json()
+    assert markets and all(isinstance(m["outcomes"], str) and isinstance(m["outcomePrices"], str) for m in markets)
+    assert all(parse_market(m).closed for m in markets)
+    traded = set(small_world.markets["condition_id"][small_world.trades["market_idx"].unique()])
+    cid = next(m["conditionId"] for m in markets if m["conditionId"] in traded)
+    page = httpx.get(f"{url}/trades", params={"market": cid, "limit": 3}).json()
+    assert len(page) <= 3 and all(parse_trade(r).condition_id == cid for r in page)
+    assert [r["timestamp"] for r in page] == sorted((r["timestamp"] for r in page), reverse=True)
+    v2 = httpx.get(f"{url}/v2/trades", params={"condition": cid, "limit": 2}).json()
+    assert set(v2) == {"data", "pagination"} and "proxy_wallet" in v2["data"][0]
+    assert httpx.get(f"{url}/trades", params={"offset": 3001}).status_code == 400
+    assert httpx.get(f"{url}/v2/trades", params={"offset": 1}).status_code == 400
+    wallet = small_world.wallets["address"][0]
+    acts = httpx.get(f"{url}/activity", params={"user": wallet, "limit": 5, "sortDirection": "ASC"}).json()
+    assert all(a["type"] == "TRADE" and "usdcSize" in a for a in acts)
+    assert httpx.get(f"{url}/activity").status_code == 400
+    # A market still open at the venue clock has a book with depth on both sides.
+    now = httpx.get(f"{url}/_sim/clock").json()["now"]
+    live = small_world.markets[(small_world.markets.open_ts <= now) & (small_world.markets.closed_ts > now)]
+    token = str(live.iloc[0]["token0"])
+    book = httpx.get(f"{url}/book", params={"token_id": token}).json()
+    assert book["bids"] and book["asks"] and float(book["bids"][-1]["price"]) < float(book["asks"][-1]["price"])
+    mid = float(httpx.get(f"{url}/midpoint", params={"token_id": token}).json()["mid"])
+    assert float(book["bids"][-1]["price"]) < mid < float(book["asks"][-1]["price"])
+
+
+def test_clock_releases_trades(venue, small_world):
+    cfg = small_world.config
+    later = small_world.trades[small_world.trades["ts"] > cfg.history_end_ts].iloc[0]
+    wallet = small_world.wallets["address"][int(later["wallet_idx"])]
+    q = {"user": wallet, "start": int(later["ts"]), "end": int(later["ts"]), "limit": 500}
+    assert httpx.get(f"{venue.url}/activity", params=q).json() == []
+    httpx.post(f"{venue.url}/_sim/clock", json={"set": int(later["ts"])})
+    assert len(httpx.get(f"{venue.url}/activity", params=q).json()) >= 1
