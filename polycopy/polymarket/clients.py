@@ -254,11 +254,11 @@ class PolymarketClients:
 
     @classmethod
     def connect(cls, endpoints: Endpoints, *, timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                rate_limit_scale: float = 1.0, page_size: int = 1000) -> "PolymarketClients":
+                rate_limit_scale: float = 1.0, page_size: int = 1000, offset_cap: int = 3000) -> "PolymarketClients":
         limiters = make_limiters(rate_limit_scale)
         mk = lambda url: HttpJsonClient(url, timeout_s=timeout_s, retry=retry, limiters=limiters)  # noqa: E731
         data_http, gamma_http, clob_http = mk(endpoints.data_api), mk(endpoints.gamma), mk(endpoints.clob)
-        return cls(DataApiClient(data_http, page_size=page_size), GammaClient(gamma_http),
+        return cls(DataApiClient(data_http, page_size=page_size, offset_cap=offset_cap), GammaClient(gamma_http),
                    ClobPublicClient(clob_http), (data_http, gamma_http, clob_http))
 
     def close(self) -> None:

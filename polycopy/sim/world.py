@@ -353,7 +353,8 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
         # Insiders bet shortly before a (non-void) market they know resolves.
         t_ins = closed_ts[choice] - rng.integers(HOUR, 48 * HOUR, size=len(pending))
         t = np.where(ins, np.maximum(t_ins, open_ts[choice]), t)
-        ok = (b - a > 600) & (~ins | ((~void[choice]) & (closed_ts[choice] <= t1) & (t < closed_ts[choice])))
+        ok = ((b - a > 600) & (t >= lo[pending]) & (t <= hi[pending])
+              & (~ins | ((~void[choice]) & (closed_ts[choice] <= t1) & (t < closed_ts[choice]))))
         ep_m[pending[ok]] = choice[ok]
         ep_t[pending[ok]] = t[ok]
         pending = pending[~ok]

@@ -211,14 +211,12 @@ def raw_markets_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult
 ingest_history_job = dg.define_asset_job(
     "ingest_history",
     selection=dg.AssetSelection.assets(raw_trades, market_resolutions),
-    partitions_def=daily_partitions,
     description="Trades and resolutions over a range of days; launch as a backfill to fill history.",
 )
 
 backfill_market_resolutions_job = dg.define_asset_job(
     "backfill_market_resolutions",
     selection=dg.AssetSelection.assets(market_resolutions),
-    partitions_def=daily_partitions,
     description="Historical market resolutions: launch a backfill over the date partitions.",
 )
 

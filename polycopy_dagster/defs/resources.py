@@ -52,6 +52,8 @@ class PolymarketResource(dg.ConfigurableResource):
     backoff_max_s: float = Field(default=10.0, description="Largest retry delay, seconds")
     rate_limit_scale: float = Field(default=1.0, description="Fraction of the published rate limits to use")
     page_size: int = Field(default=1000, description="Records per /trades page (≤ 10000)")
+    offset_cap: int = Field(default=3000, description="Deepest /trades offset the API serves; deeper walks "
+                                                      "continue on the /v2 keyset feed")
 
     @contextmanager
     def clients(self):
@@ -61,6 +63,7 @@ class PolymarketResource(dg.ConfigurableResource):
             retry=RetryPolicy(self.max_retries, self.backoff_base_s, self.backoff_max_s),
             rate_limit_scale=self.rate_limit_scale,
             page_size=self.page_size,
+            offset_cap=self.offset_cap,
         )
         try:
             yield clients

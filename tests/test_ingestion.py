@@ -1,0 +1,123 @@
+"""Ingestion through the real Dagster assets: exact under faults, idempotent, resolutions right."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from polycopy.polymarket.schema import Rejected
+from polycopy.sim import truth
+from polycopy.sim.server import FaultConfig, running_venue
+from polycopy_dagster.defs.ingestion import asset_checks, raw_trades
+from tests.dagster_helpers import api_resource, day, ingest, warehouse
+
+TRADE_COLS = "trade_key, proxy_wallet, token_id, condition_id, side, size, price, timestamp, transaction_hash"
+
+
+@pytest.fixture(scope="module")
+def ingested(small_world, tmp_path_factory):
+    """The small world ingested through ≥10 % failing requests, shuffled pages, duplicates,
+    malformed records, and a low offset cap that forces keyset paging on deep markets."""
+    faults = FaultConfig(rate=0.15, retry_after_s=0, hang_s=0.4, duplicate_rate=0.05, shuffle=True, seed=5)
+    path = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
+    with running_venue(world=small_world, faults=faults, offset_cap=50) as server:
+        resources = {"polymarket": api_resource(server.url, page_size=25, offset_cap=50),
+                     "warehouse": warehouse(path)}
+        r1, r2 = ingest(small_world, resources)
+        stats = dict(server.venue.stats)
+        renderer = server.venue.render
+    return {"resources": resources, "results": (r1, r2), "stats": stats, "wh": resources["warehouse"].open(),
+            "renderer": renderer, "faults": faults}
+
+
+def test_faults_were_injected(ingested):
+    s = ingested["stats"]
+    failed = s.get("fault_429", 0) + s.get("fault_5xx", 0) + s.get("fault_timeout", 0)
+    assert failed / s["requests"] >= 0.10, s
+    assert s.get("fault_429") and s.get("fault_5xx") and s.get("fault_timeout")
+    assert s.get("duplicates", 0) > 100 and s.get("shuffled_pages", 0) > 10
+
+
+def test_exactly_the_emitted_trades(ingested, small_world):
+    wh = ingested["wh"]
+    got = wh.query_df(f"select {TRADE_COLS} from raw.trades").set_index("trade_key").sort_index()
+    want = truth.emitted_trades(small_world).set_index("trade_key").sort_index()
+    missing = want.index.difference(got.index)
+    extra = got.index.difference(want.index)
+    assert len(missing) == 0 and len(extra) == 0, (len(missing), len(extra))
+    assert len(got) == len(want) and got.index.is_unique
+    for col in ("proxy_wallet", "token_id", "condition_id", "side", "size", "price", "timestamp", "transaction_hash"):
+        assert (got[col] == want[col]).all(), col
+
+
+def test_deep_markets_were_walked_on_the_keyset_feed(ingested):
+    (_, r2) = ingested["results"]
+    mats = r2.asset_materializations_for_node("raw_trades")
+    assert mats[0].metadata["keyset_records"].value > 0
+
+
+def test_every_malformed_record_is_kept_with_its_reason(ingested, small_world):
+    wh = ingested["wh"]
+    rejects = wh.query_df("select reject_key, reason, payload, partition_key from raw.rejects "
+                          "where source = 'data_api.trades'")
+    mal = truth.malformed_records(small_world)
+    n_trades = len(small_world.trades)
+    render = ingested["renderer"]
+
+    def keys(row):  # a malformed row may be served in the v1 or the /v2 keyset shape
+        return {Rejected.of("data_api.trades", "", render.trade_v1(row)).reject_key,
+                Rejected.of("data_api.trades", "", render.trade_v2(row)).reject_key}
+
+    expected = [keys(n_trades + int(i)) for i in mal["malformed_idx"]]
+    stored = set(rejects["reject_key"])
+    assert all(k & stored for k in expected), "a malformed record is missing from raw.rejects"
+    assert stored <= set().union(*expected), "raw.rejects holds a record that is not malformed"
+    assert rejects["reason"].str.len().gt(5).all() and rejects["reject_key"].is_unique
+    by_kind = {k: 0 for k in mal["kind"]}
+    for payload in rejects["payload"]:
+        assert json.loads(payload)  # the record itself is kept
+    assert len(by_kind) == 10  # every kind of corruption was served and caught
+
+
+def test_resolutions_match_the_truth(ingested, small_world):
+    wh = ingested["wh"]
+    res = wh.query_df("select condition_id, token_id, payout, is_winner, is_void, early from raw.market_resolutions")
+    outcomes = truth.market_outcomes(small_world)
+    resolved = outcomes[outcomes["resolved"]]
+    assert set(res["condition_id"]) == set(resolved["condition_id"])
+    winners = res[res["is_winner"]].set_index("condition_id")["token_id"]
+    voids = set(res.loc[res["is_void"], "condition_id"])
+    for row in resolved.itertuples():
+        if row.void:
+            assert row.condition_id in voids
+        else:
+            assert winners[row.condition_id] == row.winner_token_id
+    assert voids and res["early"].any()
+    v2 = set(resolved.loc[resolved["protocol_version"] == "v2", "condition_id"])
+    assert v2 and v2 <= set(res["condition_id"])
+    assert set(res.loc[res["is_void"], "payout"]) == {0.5}
+
+
+def test_asset_checks_pass(ingested):
+    for result in ingested["results"]:
+        evals = result.get_asset_check_evaluations()
+        assert evals
+        assert all(e.passed for e in evals), [(e.check_name, e.metadata) for e in evals if not e.passed]
+
+
+def test_rematerializing_a_partition_changes_nothing(ingested, small_world):
+    wh = ingested["wh"]
+    before = wh.query_df(f"select {TRADE_COLS}, partition_day from raw.trades order by trade_key")
+    rejects_before = wh.query_df("select reject_key, partition_key from raw.rejects order by reject_key")
+    middle = day(small_world.config.history_start_ts + 15 * 86400)
+    with running_venue(world=small_world, faults=ingested["faults"], offset_cap=50) as server:
+        resources = dict(ingested["resources"], polymarket=api_resource(server.url, page_size=25, offset_cap=50))
+        result = dg.materialize([raw_trades, *asset_checks], instance=dg.DagsterInstance.ephemeral(),
+                                resources=resources, partition_key=middle,
+                                selection=dg.AssetSelection.assets(raw_trades))
+    assert result.success
+    assert result.asset_materializations_for_node("raw_trades")[0].metadata["trades"].value > 0
+    after = wh.query_df(f"select {TRADE_COLS}, partition_day from raw.trades order by trade_key")
+    rejects_after = wh.query_df("select reject_key, partition_key from raw.rejects order by reject_key")
+    assert before.equals(after)
+    assert rejects_before.equals(rejects_after)
