@@ -121,11 +121,18 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
+# Integer columns that may be NULL: kept as nullable integers, never as floats.
+INT_COLUMNS = frozenset({"timestamp", "outcome_index", "start_ts", "end_ts", "closed_ts", "resolved_ts", "record_ts"})
+
+
 def _frame(objs: Sequence, columns: Sequence[str]) -> pd.DataFrame:
     if not objs:
         return pd.DataFrame({c: [] for c in columns})
     getter = operator.attrgetter(*columns)
-    return pd.DataFrame([getter(o) for o in objs], columns=list(columns))
+    df = pd.DataFrame([getter(o) for o in objs], columns=list(columns))
+    for c in INT_COLUMNS.intersection(df.columns):
+        df[c] = df[c].astype("Int64")
+    return df
 
 
 class Warehouse(ABC):

@@ -9,6 +9,9 @@
 | POLYCOPY_DATA_DIR | <repo>/.data | DuckDB and SQLite files |
 | POLYCOPY_PG_HOST/PORT/USER/PASSWORD/DATABASE | 127.0.0.1/5432/postgres/-/polycopy | PostgreSQL |
 | POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets whose trades are copied |
+| POLYCOPY_ORDER_USD, POLYCOPY_MAX_TRADE_AGE_S | 100, 300 | copy size (USD) and staleness limit (s) |
+| POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
+| POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
 """
 
 
@@ -173,6 +176,8 @@ def build_resources() -> dict:
             follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
             order_usd=float(os.environ.get("POLYCOPY_ORDER_USD", "100")),
             max_trade_age_s=float(os.environ.get("POLYCOPY_MAX_TRADE_AGE_S", "300")),
+            lookback_s=float(os.environ.get("POLYCOPY_LOOKBACK_S", "300")),
+            overlap_s=float(os.environ.get("POLYCOPY_OVERLAP_S", "30")),
         ),
         "dbt": dbt_resource(),
     }
