@@ -1,0 +1,91 @@
+"""Run the real dagster-daemon against a simulated venue (used by tests and benchmarks).
+
+The harness owns a throw-away DAGSTER_HOME (embedded SQLite instance), a data
+directory for the warehouse and ledger, and the environment the daemon and its
+run workers see. It starts the followed-wallets sensor with an explicit cursor,
+so which trades must be copied is known exactly.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DaemonHarness:
+    def __init__(self, workdir: Path, sim_url: str, follow: list[str], extra_env: dict | None = None):
+        self.workdir = Path(workdir)
+        self.home = self.workdir / "dagster_home"
+        self.data = self.workdir / "data"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / "deploy" / "embedded" / "dagster.yaml", self.home / "dagster.yaml")
+        bin_dir = Path(sys.executable).parent
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DAGSTER_HOME": str(self.home),
+            "POLYCOPY_DATA_DIR": str(self.data),
+            "POLYCOPY_VENUE": "sim",
+            "POLYCOPY_SIM_URL": sim_url,
+            "POLYCOPY_FOLLOW_WALLETS": ",".join(follow),
+            "POLYCOPY_LOOKBACK_S": "0",
+            **(extra_env or {}),
+        }
+        self.bin = bin_dir
+        self.daemon: subprocess.Popen | None = None
+        self.log = open(self.workdir / "daemon.log", "ab")
+
+    def cli(self, *args: str) -> str:
+        proc = subprocess.run([str(self.bin / "dagster"), *args, "-w", str(REPO_ROOT / "workspace.yaml")],
+                              env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dagster {' '.join(args)} failed: {proc.stderr[-2000:]}")
+        return proc.stdout
+
+    def start_sensor(self, cursor: dict[str, int]) -> None:
+        self.cli("sensor", "cursor", "followed_wallets_sensor", "--set", json.dumps(cursor, sort_keys=True))
+        self.cli("sensor", "start", "followed_wallets_sensor")
+
+    def start_daemon(self) -> None:
+        self.daemon = subprocess.Popen([str(self.bin / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+                                       env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=self.log,
+                                       start_new_session=True)
+
+    def kill_daemon(self) -> None:
+        """Crash the daemon (SIGKILL, no clean shutdown), as a machine failure would."""
+        if self.daemon is not None:
+            self.daemon.send_signal(signal.SIGKILL)
+            self.daemon.wait(timeout=30)
+            self.daemon = None
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            os.killpg(self.daemon.pid, signal.SIGTERM)
+            try:
+                self.daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.daemon.pid, signal.SIGKILL)
+            self.daemon = None
+        self.log.close()
+
+    def ledger(self):
+        from polycopy.ledger.store import LedgerSettings, open_ledger
+
+        return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(self.data / "ledger.sqlite")))
+
+    def wait_for_decisions(self, trade_keys: set[str], timeout_s: float) -> dict[str, dict]:
+        """Wait until every trade has a decision; return decisions by trade key."""
+        deadline = time.monotonic() + timeout_s
+        ledger = self.ledger()
+        while True:
+            got = {d["trade_key"]: d for d in ledger.decisions() if d["trade_key"] in trade_keys}
+            if len(got) == len(trade_keys) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)

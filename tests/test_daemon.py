@@ -1,0 +1,110 @@
+"""Through the real dagster-daemon: each followed trade → exactly one decision and at most one
+paper order, despite duplicate feed records, sensor re-evaluation, a run retry and a daemon
+killed and restarted mid-stream."""
+
+import json
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from polycopy.sim import truth
+from polycopy.sim.server import FaultConfig, running_venue
+from polycopy.sim.world import SimConfig, generate_world
+from polycopy_dagster.harness import DaemonHarness
+
+OVERLAP_S = 30
+
+
+@pytest.mark.daemon
+def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path):
+    anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    world = generate_world(SimConfig(seed=21, n_markets=60, n_wallets=120, n_trades=6_000, history_days=3,
+                                     live_days=1.0, history_end=anchor))
+    start = world.config.history_end_ts
+    emitted = truth.emitted_trades(world, until_ts=world.config.horizon_ts)
+    live = emitted[emitted["timestamp"] > start]
+    # Follow wallets with a handful of trades each in the first live hours (the test knows
+    # the truth): about twenty trades, several of them in the window the daemon is down.
+    window = live[live["timestamp"] <= start + 6 * 3600]
+    counts = window["proxy_wallet"].value_counts()
+    follow = list(counts[(counts >= 3) & (counts <= 8)].index[:4])
+    followed = emitted[emitted["proxy_wallet"].isin(follow)]
+    steps = [start + h * 3600 for h in (1, 2, 4, 6)]
+
+    faults = FaultConfig(rate=0.1, weights={"429": 0.5, "5xx": 0.5}, retry_after_s=0, duplicate_rate=0.3,
+                         shuffle=True, seed=3)
+    with running_venue(world=world, faults=faults) as server:
+        h = DaemonHarness(tmp_path, server.url, follow, {"POLYCOPY_MAX_TRADE_AGE_S": "86400"})
+        try:
+            h.start_sensor({w: start for w in follow})
+            h.start_daemon()
+
+            def release(ts):
+                httpx.post(f"{server.url}/_sim/clock", json={"set": ts})
+
+            def expected_until(ts):
+                sel = followed[(followed["timestamp"] >= start - OVERLAP_S) & (followed["timestamp"] <= ts)]
+                return set(sel["trade_key"])
+
+            release(steps[0])
+            release(steps[1])
+            first = expected_until(steps[1])
+            got = h.wait_for_decisions(first, timeout_s=180)
+            assert set(got) == first, f"{len(got)}/{len(first)} decided before the crash"
+
+            # Crash mid-stream: trades land while the daemon is down.
+            release(steps[2])
+            time.sleep(1.5)
+            h.kill_daemon()
+            release(steps[3])
+            h.start_daemon()
+            expected = expected_until(steps[3])
+            assert len(expected) >= 12, len(expected)
+            got = h.wait_for_decisions(expected, timeout_s=240)
+            assert set(got) == expected, f"lost {len(expected - set(got))} trades"
+
+            # Keep the sensor re-evaluating the same (overlapping, duplicated) feed for a while.
+            time.sleep(6)
+            h.kill_daemon()
+        finally:
+            h.stop()
+
+        ledger = h.ledger()
+        decisions = ledger.decisions()
+        orders = ledger.orders()
+        keys = Counter(d["trade_key"] for d in decisions)
+        assert set(keys) == expected and max(keys.values()) == 1
+        per_trade = Counter(o["trade_key"] for o in orders)
+        assert not per_trade or max(per_trade.values()) == 1
+        copies = {d["trade_key"] for d in decisions if d["decision"] == "copy"}
+        assert set(per_trade) == copies and len(orders) >= 4
+
+        # One successful run per trade: Dagster's run keys de-duplicated every sensor re-evaluation.
+        import dagster as dg
+
+        with dg.DagsterInstance.from_config(str(h.home)) as instance:
+            runs = instance.get_runs(dg.RunsFilter(job_name="copy_trade"))
+            by_key = Counter(r.tags.get("dagster/run_key") for r in runs if "dagster/retry_number" not in r.tags)
+            assert set(by_key) == expected and max(by_key.values()) == 1
+            done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
+            assert {r.tags["dagster/run_key"] for r in done} >= expected - {
+                r.tags["dagster/run_key"] for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
+
+            # A retry of a finished run (same trade, same config) places nothing new.
+            from polycopy_dagster.defs.copy_trading import copy_trade_job
+            from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource, PolymarketResource
+
+            run = next(r for r in done if r.tags["dagster/run_key"] in copies)
+            result = copy_trade_job.execute_in_process(
+                run_config=run.run_config, instance=instance,
+                resources={"polymarket": PolymarketResource(data_api_url=server.url, gamma_url=server.url,
+                                                            clob_url=server.url),
+                           "ledger": LedgerResource(sqlite_path=str(h.data / "ledger.sqlite")),
+                           "copy_trading": CopyTradingResource(max_trade_age_s=86400)})
+            outcome = result.output_for_node("copy_source_trade")
+            assert outcome["already_decided"] and outcome["order_id"] is not None
+        assert len(h.ledger().orders()) == len(orders)
+        assert json.loads(json.dumps(ledger.summary()))["pending"] == 0
