@@ -95,7 +95,7 @@ def _run_demo(server, history_start, anchor, args) -> int:
     wallets = ",".join(top["proxy_wallet"])
     print(f"following the {args.follow} most active wallets in the warehouse")
     resources["copy_trading"] = CopyTradingResource(follow_wallets=wallets, lookback_s=0.0,
-                                                    max_trade_age_s=3600.0)
+                                                    max_trade_age_s=3600.0, long_poll_s=0.0)
 
     # Live: the venue clock moves forward; each sensor tick launches one copy_trade run per new trade.
     cursor = None

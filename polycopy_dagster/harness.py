@@ -50,8 +50,9 @@ class DaemonHarness:
         return proc.stdout
 
     def start_sensor(self, cursor: dict[str, int]) -> None:
-        self.cli("sensor", "cursor", "followed_wallets_sensor", "--set", json.dumps(cursor, sort_keys=True))
-        self.cli("sensor", "start", "followed_wallets_sensor")
+        loc = ("--location", "polycopy_execution")
+        self.cli("sensor", "cursor", "followed_wallets_sensor", *loc, "--set", json.dumps(cursor, sort_keys=True))
+        self.cli("sensor", "start", "followed_wallets_sensor", *loc)
 
     def start_daemon(self) -> None:
         self.daemon = subprocess.Popen([str(self.bin / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],

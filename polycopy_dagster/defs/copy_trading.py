@@ -86,9 +86,20 @@ def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: Pol
     if not wallets:
         return dg.SkipReason("no wallets to follow: set POLYCOPY_FOLLOW_WALLETS")
     cursor = json.loads(context.cursor) if context.cursor else {}
+    # Long-poll: the daemon evaluates sensors at most every 5 s, so within one evaluation
+    # keep polling the feed and return as soon as a trade lands (bounded by long_poll_s,
+    # well inside the evaluation timeout).
+    deadline = time.monotonic() + copy_trading.long_poll_s
     with polymarket.clients() as clients:
         feed = PollingActivityFeed(clients.data, copy_trading.overlap_s, copy_trading.lookback_s)
-        poll = feed.poll(wallets, cursor, now=time.time())
+        while True:
+            poll = feed.poll(wallets, cursor, now=time.time())
+            # Re-read trades inside the overlap window are not news; only a newer one ends the wait.
+            news = any(t.timestamp > cursor.get(t.proxy_wallet, -1) for t in poll.trades)
+            if news or time.monotonic() + copy_trading.poll_interval_s >= deadline:
+                break
+            cursor = poll.cursor
+            time.sleep(copy_trading.poll_interval_s)
     if poll.rejects:
         new = ledger.open().record_feed_rejects(poll.rejects)
         if new:

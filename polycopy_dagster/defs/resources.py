@@ -11,6 +11,7 @@
 | POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets whose trades are copied |
 | POLYCOPY_ORDER_USD, POLYCOPY_MAX_TRADE_AGE_S | 100, 300 | copy size (USD) and staleness limit (s) |
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
+| POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
 | POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
 """
 
@@ -27,7 +28,6 @@ from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
 from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
                                          PolymarketClients)
 from polycopy.polymarket.http import RetryPolicy
-from polycopy.warehouse import Warehouse, WarehouseSettings, open_warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIM_URL = "http://127.0.0.1:8765"
@@ -85,14 +85,19 @@ class WarehouseResource(dg.ConfigurableResource):
     pg_password: str = ""
     pg_database: str = "polycopy"
 
-    def settings(self) -> WarehouseSettings:
+    def settings(self):
+        from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
+
         return WarehouseSettings(
             backend=self.backend,
             duckdb_path=self.duckdb_path or str(data_dir() / "warehouse.duckdb"),
             pg_dsn=_pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database),
         )
 
-    def open(self) -> Warehouse:
+    def open(self):
+        """The warehouse (``polycopy.warehouse.Warehouse``) with its raw schema in place."""
+        from polycopy.warehouse import open_warehouse
+
         return open_warehouse(self.settings())
 
 
@@ -127,6 +132,9 @@ class CopyTradingResource(dg.ConfigurableResource):
     reconcile_after_s: float = Field(default=60.0, description="Pending orders older than this are reconciled, s")
     lookback_s: float = Field(default=300.0, description="On first start, how far back the sensor looks, s")
     overlap_s: float = Field(default=30.0, description="Re-read window behind the sensor cursor, s")
+    long_poll_s: float = Field(default=4.0, description="How long one sensor evaluation keeps polling for new "
+                                                        "trades before returning, s (0: poll once)")
+    poll_interval_s: float = Field(default=0.5, description="Pause between feed polls within an evaluation, s")
 
     def wallets(self) -> list[str]:
         return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
@@ -144,40 +152,61 @@ def _env_int_or(name: str, default: int):
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
-def build_resources() -> dict:
-    """Resources for the current environment (see the module docstring)."""
+def _api_urls() -> dict:
     venue = os.environ.get("POLYCOPY_VENUE", "sim")
     if venue == "sim":
         url = os.environ.get("POLYCOPY_SIM_URL", DEFAULT_SIM_URL)
-        urls = dict(data_api_url=url, gamma_url=url, clob_url=url)
-    elif venue == "polymarket":
-        urls = dict(data_api_url=REAL_DATA_API_URL, gamma_url=REAL_GAMMA_URL, clob_url=REAL_CLOB_URL)
-    else:
-        raise ValueError(f"POLYCOPY_VENUE must be 'sim' or 'polymarket', got {venue!r}")
-    pg = dict(
+        return dict(data_api_url=url, gamma_url=url, clob_url=url)
+    if venue == "polymarket":
+        return dict(data_api_url=REAL_DATA_API_URL, gamma_url=REAL_GAMMA_URL, clob_url=REAL_CLOB_URL)
+    raise ValueError(f"POLYCOPY_VENUE must be 'sim' or 'polymarket', got {venue!r}")
+
+
+def _pg_fields() -> dict:
+    return dict(
         pg_host=_env_or("POLYCOPY_PG_HOST", "127.0.0.1"),
         pg_port=_env_int_or("POLYCOPY_PG_PORT", 5432),
         pg_user=_env_or("POLYCOPY_PG_USER", "postgres"),
         pg_password=_env_or("POLYCOPY_PG_PASSWORD", ""),
         pg_database=_env_or("POLYCOPY_PG_DATABASE", "polycopy"),
     )
+
+
+def polymarket_resource() -> PolymarketResource:
+    return PolymarketResource(**_api_urls(),
+                              rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")))
+
+
+def build_data_resources() -> dict:
+    """Resources of the data location: APIs, warehouse, dbt."""
     from polycopy_dagster.defs.dbt_models import dbt_resource  # noqa: PLC0415 - dbt_models imports this module
 
     return {
-        "polymarket": PolymarketResource(
-            **urls,
-            rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")),
-        ),
+        "polymarket": polymarket_resource(),
         "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
-                                       duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **pg),
+                                       duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **_pg_fields()),
+        "dbt": dbt_resource(),
+    }
+
+
+def build_execution_resources() -> dict:
+    """Resources of the execution location: APIs, ledger, copy-trading settings."""
+    return {
+        "polymarket": polymarket_resource(),
         "ledger": LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
-                                 sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **pg),
+                                 sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields()),
         "copy_trading": CopyTradingResource(
             follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
             order_usd=float(os.environ.get("POLYCOPY_ORDER_USD", "100")),
             max_trade_age_s=float(os.environ.get("POLYCOPY_MAX_TRADE_AGE_S", "300")),
             lookback_s=float(os.environ.get("POLYCOPY_LOOKBACK_S", "300")),
             overlap_s=float(os.environ.get("POLYCOPY_OVERLAP_S", "30")),
+            long_poll_s=float(os.environ.get("POLYCOPY_LONG_POLL_S", "4")),
+            poll_interval_s=float(os.environ.get("POLYCOPY_POLL_INTERVAL_S", "0.5")),
         ),
-        "dbt": dbt_resource(),
     }
+
+
+def build_resources() -> dict:
+    """Every resource (for in-process use, e.g. the demo)."""
+    return {**build_data_resources(), **build_execution_resources()}
