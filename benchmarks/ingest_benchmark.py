@@ -52,7 +52,7 @@ def main() -> int:
     args = ap.parse_args()
 
     cfg = SimConfig(seed=args.seed, n_markets=args.markets, n_wallets=args.wallets, n_trades=args.trades,
-                    history_days=args.history_days, history_end=datetime.fromisoformat(ANCHOR))
+                    history_days=args.history_days, history_end=datetime.fromisoformat(ANCHOR), live_days=0.0)
     t = time.perf_counter()
     world = generate_world(cfg)
     gen_s = time.perf_counter() - t
@@ -63,7 +63,8 @@ def main() -> int:
     venue = subprocess.Popen(
         [sys.executable, "-m", "polycopy.sim", "serve", "--port", str(args.port), "--speed", "0",
          "--seed", str(args.seed), "--markets", str(args.markets), "--wallets", str(args.wallets),
-         "--trades", str(args.trades), "--history-days", str(args.history_days), "--history-end", ANCHOR],
+         "--trades", str(args.trades), "--history-days", str(args.history_days), "--history-end", ANCHOR,
+         "--live-days", "0"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{args.port}"
     try:

@@ -1,5 +1,7 @@
-"""DuckDB and PostgreSQL hold identical raw tables and dbt staging models for one seed."""
+"""DuckDB and PostgreSQL hold identical raw tables and dbt staging models for one seed; the
+dbt project runs through dagster-dbt on both, its tests surfacing as asset checks."""
 
+import json
 import os
 import subprocess
 import sys
@@ -30,13 +32,13 @@ STAGING = {
 VOLATILE = {"ingested_at", "first_seen_at"}
 
 
-def dbt_build(target: str, env: dict, tmp: Path) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    return subprocess.run(
-        [str(dbt), "build", "--target", target, "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR),
-         "--target-path", str(tmp / f"dbt-{target}"), "--log-path", str(tmp / f"dbt-logs-{target}")],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
-    )
+def dbt_through_dagster(target: str, env: dict) -> dict:
+    """Materialize the dbt assets with dagster-dbt for one backend (in a subprocess)."""
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "run_dbt_assets.py")],
+                          env={**os.environ, "POLYCOPY_WAREHOUSE": target, **env}, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def normalized(wh, table: str, key: str) -> pd.DataFrame:
@@ -67,9 +69,12 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
 
     for target, env in (("duckdb", {"POLYCOPY_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")}),
                         ("postgres", {"POLYCOPY_PG_DATABASE": pg_name})):
-        proc = dbt_build(target, env, tmp_path)
-        assert proc.returncode == 0, proc.stdout[-3000:]
-        assert "ERROR=0" in proc.stdout and "PASS=" in proc.stdout
+        out = dbt_through_dagster(target, env)
+        assert out["success"], out
+        assert set(out["materialized"]) == set(f"staging/{t.split('.')[1]}" for t in STAGING)
+        # Every dbt test ran as a Dagster asset check and passed.
+        assert len(out["checks"]) >= 20 and all(out["checks"].values()), out["checks"]
+        assert out["freshness_ok"], "dbt source freshness failed right after ingestion"
     for table, key in STAGING.items():
         a, b = normalized(d, table, key), normalized(p, table, key)
         assert len(a) > 0, table

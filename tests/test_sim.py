@@ -1,6 +1,7 @@
 """The simulated venue: determinism, archetypes, market kinds, the real routes and shapes."""
 
 import httpx
+import pytest
 import numpy as np
 import pandas as pd
 
@@ -115,3 +116,32 @@ def test_clock_releases_trades(venue, small_world):
     assert httpx.get(f"{venue.url}/activity", params=q).json() == []
     httpx.post(f"{venue.url}/_sim/clock", json={"set": int(later["ts"])})
     assert len(httpx.get(f"{venue.url}/activity", params=q).json()) >= 1
+
+
+def test_ground_truth_export(small_world, tmp_path):
+    out = truth.export_truth(small_world, tmp_path / "truth")
+    wallets = pd.read_csv(out / "wallets.csv")
+    trades = pd.read_csv(out / "trades.csv", dtype={"token_id": str})
+    pnl = pd.read_csv(out / "realized_pnl.csv")
+    assert len(wallets) == len(small_world.wallets) and set(wallets["archetype"]) == set(ARCHETYPES)
+    assert len(trades) == (small_world.trades["ts"] <= small_world.config.history_end_ts).sum()
+    assert trades["trade_key"].is_unique
+    assert len(pnl) == len(wallets) and np.isfinite(pnl["realized_pnl"]).all()
+
+
+def test_realized_pnl_by_average_cost():
+    """Hand-checked: buy 100 @ 0.40, buy 100 @ 0.60, sell 50 @ 0.70, then the token wins.
+    Average cost 0.50: the sell realizes 50 × (0.70 − 0.50) = 10; the 150 left settle at 1:
+    150 × 1 − 75 = 75. Total 85 USD."""
+    w = generate_world(SimConfig(**{**SMALL_WORLD.__dict__, "n_trades": 500}))
+    mi = int(w.markets.index[(w.markets["winner"] == 0)
+                             & (w.markets["resolved_ts"] <= w.config.history_end_ts)][0])
+    t0 = int(w.markets.at[mi, "open_ts"]) + 10
+    rows = [(t0, 0, 100.0, 0.40), (t0 + 1, 0, 100.0, 0.60), (t0 + 2, 1, 50.0, 0.70)]
+    w.trades = pd.DataFrame({
+        "trade_idx": range(3), "ts": [r[0] for r in rows], "wallet_idx": 0, "market_idx": mi, "outcome_index": 0,
+        "side": np.array([r[1] for r in rows], dtype=np.int8), "size": [r[2] for r in rows],
+        "price": [r[3] for r in rows], "tx_idx": range(3), "partial": False})
+    pnl = truth.realized_pnl(w).set_index("proxy_wallet")["realized_pnl"]
+    assert pnl.iloc[0] == pytest.approx(85.0)
+    assert (pnl.iloc[1:] == 0).all()

@@ -36,11 +36,13 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trades", type=int, default=60_000)
     p.add_argument("--history-days", type=int, default=30)
     p.add_argument("--history-end", default="now", help="'now', 'today' or an ISO time (UTC)")
+    p.add_argument("--live-days", type=float, default=2.0, help="days of trades released by the clock")
 
 
 def world_config(args) -> SimConfig:
     return SimConfig(seed=args.seed, n_markets=args.markets, n_wallets=args.wallets, n_trades=args.trades,
-                     history_days=args.history_days, history_end=parse_history_end(args.history_end))
+                     history_days=args.history_days, history_end=parse_history_end(args.history_end),
+                     live_days=args.live_days)
 
 
 def main(argv: list[str] | None = None) -> int:
