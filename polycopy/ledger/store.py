@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from polycopy.db import transaction
 
 LEDGER_DDL: tuple[str, ...] = (
     """create table if not exists source_trades (
@@ -102,18 +103,9 @@ class Ledger:
         self._p = param
         self.backend = backend
 
-    @contextmanager
     def tx(self):
-        con = self._connect()
-        try:
-            cur = con.cursor()
-            yield cur
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+        """A transaction: ``with ledger.tx() as cur: ...``."""
+        return transaction(self._connect)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._p)

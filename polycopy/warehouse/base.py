@@ -6,7 +6,6 @@ import io
 import json
 import operator
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from polycopy.db import transaction
 from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
 from polycopy.polymarket.schema import TRADE_COLUMNS, Rejected, Trade
 
@@ -150,18 +150,9 @@ class Warehouse(ABC):
     @abstractmethod
     def _param(self) -> str: ...
 
-    @contextmanager
     def transaction(self):
-        con = self._connect()
-        try:
-            cur = con.cursor()
-            yield cur
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+        """A transaction: ``with warehouse.transaction() as cur: ...``."""
+        return transaction(self._connect)
 
     def ensure_schema(self) -> None:
         with self.transaction() as cur:

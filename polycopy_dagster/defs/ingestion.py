@@ -15,6 +15,17 @@ from polycopy_dagster.defs.resources import PolymarketResource, WarehouseResourc
 WAREHOUSE_POOL = "warehouse"
 NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
+# Daily partitions of what happened on the venue, derived from the market snapshot; a
+# backfill over a range of days runs as one run.
+DAILY_FROM_MARKETS = dict(
+    group_name="ingestion",
+    kinds={"python", "polymarket"},
+    deps=["raw_markets"],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+)
+
 
 def _window(context: dg.AssetExecutionContext) -> tuple[int, int, list[date]]:
     tw = context.partition_time_window
@@ -56,12 +67,7 @@ def raw_markets(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
 
 
 @dg.asset(
-    group_name="ingestion",
-    kinds={"python", "polymarket"},
-    deps=["raw_markets"],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
+    **DAILY_FROM_MARKETS,
     retry_policy=NETWORK_RETRY,
     description=("Fills of every market traded that day (UTC), from the Data API. Re-materializing a "
                  "partition replaces it: no row is ever duplicated. Malformed records go to the rejects "
@@ -94,12 +100,7 @@ def raw_trades(context: dg.AssetExecutionContext, polymarket: PolymarketResource
 
 
 @dg.asset(
-    group_name="ingestion",
-    kinds={"python", "polymarket"},
-    deps=["raw_markets"],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
+    **DAILY_FROM_MARKETS,
     description=("Final outcome of every market resolved that day (UTC, by closedTime): the payout of each "
                  "token — 1 winner, 0 loser, 0.5 void — keyed by token id. Early-resolved and "
                  "Protocol-V2 markets included."),

@@ -74,16 +74,24 @@ class PolymarketResource(dg.ConfigurableResource):
             clients.close()
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The analytical warehouse: embedded DuckDB file or PostgreSQL."""
+class _PostgresConnection(dg.ConfigurableResource):
+    """PostgreSQL connection settings shared by the warehouse and the ledger."""
 
-    backend: str = Field(default="duckdb", description="duckdb or postgres")
-    duckdb_path: str = Field(default="", description="DuckDB file (default: <data dir>/warehouse.duckdb)")
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_user: str = "postgres"
     pg_password: str = ""
     pg_database: str = "polycopy"
+
+    def pg_dsn(self) -> str:
+        return _pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database)
+
+
+class WarehouseResource(_PostgresConnection):
+    """The analytical warehouse: embedded DuckDB file or PostgreSQL."""
+
+    backend: str = Field(default="duckdb", description="duckdb or postgres")
+    duckdb_path: str = Field(default="", description="DuckDB file (default: <data dir>/warehouse.duckdb)")
 
     def settings(self):
         from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
@@ -91,7 +99,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return WarehouseSettings(
             backend=self.backend,
             duckdb_path=self.duckdb_path or str(data_dir() / "warehouse.duckdb"),
-            pg_dsn=_pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database),
+            pg_dsn=self.pg_dsn(),
         )
 
     def open(self):
@@ -101,22 +109,17 @@ class WarehouseResource(dg.ConfigurableResource):
         return open_warehouse(self.settings())
 
 
-class LedgerResource(dg.ConfigurableResource):
+class LedgerResource(_PostgresConnection):
     """The trading ledger: SQLite in WAL mode or PostgreSQL; safe for concurrent runs."""
 
     backend: str = Field(default="sqlite", description="sqlite or postgres")
     sqlite_path: str = Field(default="", description="SQLite file (default: <data dir>/ledger.sqlite)")
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 5432
-    pg_user: str = "postgres"
-    pg_password: str = ""
-    pg_database: str = "polycopy"
 
     def open(self) -> Ledger:
         return open_ledger(LedgerSettings(
             backend=self.backend,
             sqlite_path=self.sqlite_path or str(data_dir() / "ledger.sqlite"),
-            pg_dsn=_pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, self.pg_database),
+            pg_dsn=self.pg_dsn(),
         ))
 
 
