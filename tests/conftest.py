@@ -13,7 +13,8 @@ from polycopy.sim.server import FaultConfig, running_venue
 from polycopy.sim.world import SimConfig, generate_world
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "polymarket"
+# Real records captured from the public Polymarket API.
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "polymarket"
 PG_ADMIN_DSN = os.environ.get("POLYCOPY_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 # A small world anchored at a fixed date: the same bytes on every run.
