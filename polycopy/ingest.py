@@ -43,16 +43,30 @@ class TradeIngest:
 
 
 def fetch_trades_window(clients: PolymarketClients, condition_ids: list[str], start_ts: int,
-                        end_ts: int) -> TradeIngest:
-    """All trades of ``condition_ids`` with timestamp in ``[start_ts, end_ts)``."""
+                        end_ts: int, sink=None) -> TradeIngest:
+    """All trades of ``condition_ids`` with timestamp in ``[start_ts, end_ts)``.
+
+    With ``sink(trades, rejects)``, each market's trades and rejects are handed over as
+    soon as its walk ends and only the statistics are kept (bounded memory); without
+    it, everything is returned in the result.
+    """
     out = TradeIngest()
     for cid in condition_ids:
+        market = TradeIngest()
         out.stats["markets_walked"] += 1
         for page in clients.data.iter_market_trades(cid, start_ts, end_ts):
-            out.stats["pages"] += 1
-            out.add_records(page.records, page.shape)
-    # A record's own timestamp decides its window, even if a page held it early.
-    out.trades = {k: t for k, t in out.trades.items() if start_ts <= t.timestamp < end_ts}
+            market.stats["pages"] += 1
+            market.add_records(page.records, page.shape)
+        # A record's own timestamp decides its window, even if a page held it early.
+        trades = {k: t for k, t in market.trades.items() if start_ts <= t.timestamp < end_ts}
+        out.stats.update(market.stats)
+        out.stats["trades"] += len(trades)
+        out.stats["rejects"] += len(market.rejects)
+        if sink is not None:
+            sink(list(trades.values()), list(market.rejects.values()))
+        else:
+            out.trades.update(trades)
+            out.rejects.update(market.rejects)
     return out
 
 

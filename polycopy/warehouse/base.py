@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
+from contextlib import contextmanager
 
 from polycopy.db import transaction
 from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
@@ -170,37 +171,34 @@ class Warehouse(ABC):
         return None if df.empty else df.iat[0, 0]
 
     # ---- writes ------------------------------------------------------------------
-    def replace_trade_partitions(self, days: Iterable[date], trades: Sequence[Trade],
-                                 rejects: Sequence[Rejected], source: str) -> dict:
-        """Replace the trades (and this source's rejects) of ``days`` atomically.
+    @contextmanager
+    def trade_partition_writer(self, days: Iterable[date], source: str, flush_rows: int = 50_000):
+        """Replace the trades (and this source's rejects) of ``days`` in one transaction,
+        receiving them in batches: ``with wh.trade_partition_writer(days, src) as w: w.add(...)``.
 
-        Trades outside ``days`` are ignored. Rejects carry the partition key of their
-        record's day, or of the first day when the record has no usable timestamp.
-        Returns counts written.
+        The old rows are deleted first and the new ones inserted as they arrive (buffered
+        up to ``flush_rows``), so memory stays bounded however long the range; nothing is
+        visible to readers until the whole range commits. Trades outside ``days`` are
+        ignored. Rejects carry the partition key of their record's day, or of the first
+        day when the record has no usable timestamp.
         """
         days = sorted(set(days))
         keys = [d.isoformat() for d in days]
-        first = keys[0]
-        now = _utcnow()
-        tdf = _frame(trades, TRADE_COLUMNS)
-        if len(tdf):
-            tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
-            tdf = tdf[tdf["partition_day"].isin(days)].copy()
-        else:
-            tdf["partition_day"] = []
-        tdf["ingested_at"] = now
-        rdf = self._reject_frame(rejects, source, now, lambda r: day_of(r.timestamp).isoformat()
-                                 if r.timestamp and day_of(r.timestamp) in days else first)
         p = self._param()
         with self.transaction() as cur:
             cur.execute(f"delete from {RAW_SCHEMA}.trades where partition_day >= {p} and partition_day <= {p}",
                         [days[0], days[-1]])
             self._delete_rejects(cur, source, keys)
-            if len(tdf):
-                self._load(cur, f"{RAW_SCHEMA}.trades", tdf[list(TRADE_TABLE_COLUMNS)])
-            if len(rdf):
-                self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
-        return {"trades": len(tdf), "rejects": len(rdf)}
+            writer = _TradeWriter(self, cur, days, source, flush_rows)
+            yield writer
+            writer.flush()
+
+    def replace_trade_partitions(self, days: Iterable[date], trades: Sequence[Trade],
+                                 rejects: Sequence[Rejected], source: str) -> dict:
+        """Replace the trades (and this source's rejects) of ``days`` atomically, in one batch."""
+        with self.trade_partition_writer(days, source) as w:
+            w.add(trades, rejects)
+        return w.counts
 
     def upsert_markets(self, markets: Sequence[Market], rejects: Sequence[Rejected], source: str) -> dict:
         """Insert new markets and refresh changed ones; tokens follow their markets."""
@@ -292,6 +290,43 @@ class Warehouse(ABC):
         for i in range(0, len(values), 1000):
             chunk = values[i:i + 1000]
             cur.execute(f"delete from {table} where {column} in ({', '.join([p] * len(chunk))})", chunk)
+
+
+class _TradeWriter:
+    """Buffers trades and rejects for :meth:`Warehouse.trade_partition_writer`."""
+
+    def __init__(self, wh: Warehouse, cur, days: list[date], source: str, flush_rows: int):
+        self.wh, self.cur, self.days, self.source, self.flush_rows = wh, cur, days, source, flush_rows
+        self.day_set = set(days)
+        self.first_key = days[0].isoformat()
+        self.now = _utcnow()
+        self.trades: list[Trade] = []
+        self.rejects: list[Rejected] = []
+        self.counts = {"trades": 0, "rejects": 0}
+
+    def add(self, trades: Sequence[Trade], rejects: Sequence[Rejected] = ()) -> None:
+        self.trades.extend(trades)
+        self.rejects.extend(rejects)
+        if len(self.trades) >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        tdf = _frame(self.trades, TRADE_COLUMNS)
+        if len(tdf):
+            tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
+            tdf = tdf[tdf["partition_day"].isin(self.day_set)].copy()
+            tdf["ingested_at"] = self.now
+            if len(tdf):
+                self.wh._load(self.cur, f"{RAW_SCHEMA}.trades", tdf[list(TRADE_TABLE_COLUMNS)])
+        rdf = self.wh._reject_frame(
+            self.rejects, self.source, self.now,
+            lambda r: day_of(r.timestamp).isoformat() if r.timestamp and day_of(r.timestamp) in self.day_set
+            else self.first_key)
+        if len(rdf):
+            self.wh._load(self.cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+        self.counts["trades"] += len(tdf)
+        self.counts["rejects"] += len(rdf)  # may include repeats the table ignores
+        self.trades, self.rejects = [], []
 
 
 class DuckDBWarehouse(Warehouse):

@@ -78,16 +78,16 @@ def raw_trades(context: dg.AssetExecutionContext, polymarket: PolymarketResource
     start, end, days = _window(context)
     wh = warehouse.open()
     condition_ids = wh.markets_trading_between(start, end)
-    with polymarket.clients() as clients:
-        ingest = fetch_trades_window(clients, condition_ids, start, end)
+    # Trades stream into the partition range's replacement; it commits as a whole.
+    with wh.trade_partition_writer(days, TRADES_SOURCE) as writer, polymarket.clients() as clients:
+        ingest = fetch_trades_window(clients, condition_ids, start, end, sink=writer.add)
         http_stats = dict(clients.https[0].stats)
-    counts = wh.replace_trade_partitions(days, list(ingest.trades.values()), list(ingest.rejects.values()),
-                                         TRADES_SOURCE)
+    counts = writer.counts
     seen = ingest.stats["records_seen"]
     context.log.info(f"{days[0]}..{days[-1]}: {counts} from {len(condition_ids)} markets")
     return dg.MaterializeResult(metadata={
         "trades": counts["trades"],
-        "rejects": counts["rejects"],
+        "rejects": ingest.stats["rejects"],
         "markets_walked": len(condition_ids),
         "records_seen": seen,
         "duplicates_collapsed": ingest.stats["duplicates_collapsed"],
