@@ -11,7 +11,8 @@ from polycopy.ingest import (MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, 
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import PolymarketResource, WarehouseResource
 
-# DuckDB allows one writing process at a time: every warehouse writer shares this pool.
+# DuckDB allows one process at a time to hold the file for writing: every asset and check
+# that opens the warehouse shares this pool (limit 1 in the embedded instance).
 WAREHOUSE_POOL = "warehouse"
 NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
@@ -133,13 +134,13 @@ def _check_sql(warehouse: WarehouseResource, sql: str):
     return warehouse.open().scalar(sql)
 
 
-@dg.asset_check(asset=raw_trades, blocking=True, description="No two rows share a trade_key.")
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, blocking=True, description="No two rows share a trade_key.")
 def raw_trades_unique_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     dupes = int(_check_sql(warehouse, "select count(*) - count(distinct trade_key) from raw.trades") or 0)
     return dg.AssetCheckResult(passed=dupes == 0, metadata={"duplicate_rows": dupes})
 
 
-@dg.asset_check(asset=raw_trades, blocking=True, description="Required fields are present on every row.")
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, blocking=True, description="Required fields are present on every row.")
 def raw_trades_required_fields(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     missing = int(_check_sql(warehouse, """
         select count(*) from raw.trades
@@ -148,7 +149,7 @@ def raw_trades_required_fields(warehouse: WarehouseResource) -> dg.AssetCheckRes
     return dg.AssetCheckResult(passed=missing == 0, metadata={"rows_missing_fields": missing})
 
 
-@dg.asset_check(asset=raw_trades, blocking=True, description="Every price lies in [0, 1] USD per share.")
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, blocking=True, description="Every price lies in [0, 1] USD per share.")
 def raw_trades_price_range(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     bad = int(_check_sql(warehouse, "select count(*) from raw.trades where price < 0 or price > 1") or 0)
     return dg.AssetCheckResult(passed=bad == 0, metadata={"rows_out_of_range": bad})
@@ -157,7 +158,7 @@ def raw_trades_price_range(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 MAX_REJECT_RATE = 0.01
 
 
-@dg.asset_check(asset=raw_trades, description=f"Rejected records stay under {MAX_REJECT_RATE:.0%} of all records.")
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, description=f"Rejected records stay under {MAX_REJECT_RATE:.0%} of all records.")
 def raw_trades_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     wh = warehouse.open()
     trades = int(wh.scalar("select count(*) from raw.trades") or 0)
@@ -170,7 +171,7 @@ def raw_trades_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=market_resolutions,
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=market_resolutions,
                 description="Every market Gamma reports as resolved has its resolution rows.")
 def market_resolutions_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     wh = warehouse.open()
@@ -185,7 +186,7 @@ def market_resolutions_coverage(warehouse: WarehouseResource) -> dg.AssetCheckRe
                                metadata={"resolved_markets": resolved, "missing": missing, "coverage": coverage})
 
 
-@dg.asset_check(asset=market_resolutions, blocking=True,
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=market_resolutions, blocking=True,
                 description="Each resolved market has exactly one winning token, or none if void.")
 def market_resolutions_single_winner(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     bad = int(_check_sql(warehouse, """
@@ -198,7 +199,7 @@ def market_resolutions_single_winner(warehouse: WarehouseResource) -> dg.AssetCh
     return dg.AssetCheckResult(passed=bad == 0, metadata={"markets_violating": bad})
 
 
-@dg.asset_check(asset="raw_markets", description="Market rejects stay under the threshold.")
+@dg.asset_check(pool=WAREHOUSE_POOL, asset="raw_markets", description="Market rejects stay under the threshold.")
 def raw_markets_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     wh = warehouse.open()
     markets = int(wh.scalar("select count(*) from raw.markets") or 0)
