@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from polycopy.sim.world import DAY, SELL, TICK, SimWorld
+from polycopy.sim.world import TICK, SimWorld
 
 _SIDES = ("BUY", "SELL")
 
@@ -232,5 +232,3 @@ def _gamma_time(ts: int) -> str:
     # Gamma's closedTime looks like "2025-03-28 04:34:20+00".
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
 
-
-__all__ = ["RecordRenderer", "DAY", "SELL"]
