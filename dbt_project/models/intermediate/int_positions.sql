@@ -1,0 +1,87 @@
+{#-
+    One row per wallet × outcome token: what was bought and sold, what the sells
+    realized at average cost, and — once the market is resolved — the settlement of
+    the shares still held (payout 1 winner, 0 loser, 0.5 void) against their remaining
+    cost. Unresolved positions are kept, marked, and count neither as wins nor losses.
+    Redemptions are settlements: they pay exactly the resolution payout modelled here.
+-#}
+
+with outcomes as (
+
+    select * from {{ ref('int_trade_outcomes') }}
+
+),
+
+last_fill as (
+
+    select wallet_address, token_id, shares_after as open_shares, cost_after as open_cost_usd
+    from (
+        select
+            wallet_address, token_id, shares_after, cost_after,
+            row_number() over (partition by wallet_address, token_id order by fill_seq desc) as rn
+        from outcomes
+    ) as t
+    where rn = 1
+
+),
+
+aggregated as (
+
+    select
+        wallet_address,
+        token_id,
+        min(condition_id) as condition_id,
+        count(*) as fills,
+        sum(case when side = 'BUY' then shares else 0 end) as bought_shares,
+        sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd,
+        sum(case when side = 'SELL' then shares else 0 end) as sold_shares,
+        sum(case when side = 'SELL' then notional_usd else 0 end) as sold_usd,
+        sum(coalesce(realized_pnl_usd, 0)) as sells_realized_pnl_usd,
+        sum(case when is_orphan_sell then 1 else 0 end) as orphan_sells,
+        min(traded_at_unix) as opened_at_unix,
+        max(traded_at_unix) as last_fill_at_unix,
+        max(payout_usd_per_share) as payout_usd_per_share,
+        max(resolved_at_unix) as resolved_at_unix,
+        max(case when is_resolved then 1 else 0 end) = 1 as is_resolved,
+        max(case when is_void then 1 else 0 end) = 1 as is_void
+    from outcomes
+    group by wallet_address, token_id
+
+),
+
+final as (
+
+    select
+        a.*,
+        l.open_shares,
+        l.open_cost_usd,
+        case
+            when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
+            else 0
+        end as settlement_pnl_usd,
+        a.sells_realized_pnl_usd
+            + case
+                when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
+                else 0
+            end as realized_pnl_usd,
+        case
+            when not a.is_resolved then 'open'
+            when a.sells_realized_pnl_usd
+                + l.open_shares * a.payout_usd_per_share - l.open_cost_usd > 0 then 'won'
+            when a.sells_realized_pnl_usd
+                + l.open_shares * a.payout_usd_per_share - l.open_cost_usd < 0 then 'lost'
+            else 'flat'
+        end as outcome,
+        -- Seconds from the first fill to the last exit or the resolution.
+        case
+            when a.is_resolved and l.open_shares > 1e-9 then a.resolved_at_unix - a.opened_at_unix
+            else a.last_fill_at_unix - a.opened_at_unix
+        end as hold_seconds
+    from aggregated as a
+    inner join last_fill as l
+        on l.wallet_address = a.wallet_address
+        and l.token_id = a.token_id
+
+)
+
+select * from final

@@ -1,0 +1,135 @@
+{#-
+    Every fill with its position accounting, by the average-cost method.
+
+    A position is one wallet in one outcome token. Fills are taken in time order
+    (within one second BUYs before SELLs: shares must be held before they are sold).
+    A BUY adds shares and cost; a SELL realizes shares × (price − average cost) and
+    removes its shares at average cost, leaving the average unchanged. A SELL with no
+    shares on record (the history began after the buy) is kept apart as an orphan:
+    its realized P&L is unknown, not zero.
+    The recursion walks each position one fill at a time, the way a ledger would.
+-#}
+
+with recursive
+
+fills as (
+
+    select
+        trade_key,
+        wallet_address,
+        token_id,
+        condition_id,
+        side,
+        shares,
+        price,
+        notional_usd,
+        traded_at_unix,
+        row_number() over (
+            partition by wallet_address, token_id
+            order by traded_at_unix, case when side = 'BUY' then 0 else 1 end, trade_key
+        ) as fill_seq
+    from {{ ref('stg_polymarket__trades') }}
+
+),
+
+ledger as (
+
+    select
+        f.trade_key,
+        f.wallet_address,
+        f.token_id,
+        f.fill_seq,
+        cast(0 as double precision) as shares_before,
+        cast(0 as double precision) as cost_before,
+        case when f.side = 'BUY' then f.shares else cast(0 as double precision) end as shares_after,
+        case when f.side = 'BUY' then f.shares * f.price else cast(0 as double precision) end as cost_after
+    from fills as f
+    where f.fill_seq = 1
+
+    union all
+
+    select
+        f.trade_key,
+        f.wallet_address,
+        f.token_id,
+        f.fill_seq,
+        l.shares_after as shares_before,
+        l.cost_after as cost_before,
+        case
+            when f.side = 'BUY' then l.shares_after + f.shares
+            when l.shares_after > 0 then l.shares_after - f.shares
+            else l.shares_after
+        end as shares_after,
+        case
+            when f.side = 'BUY' then l.cost_after + f.shares * f.price
+            when l.shares_after > 0 then l.cost_after - f.shares * (l.cost_after / l.shares_after)
+            else l.cost_after
+        end as cost_after
+    from ledger as l
+    inner join fills as f
+        on f.wallet_address = l.wallet_address
+        and f.token_id = l.token_id
+        and f.fill_seq = l.fill_seq + 1
+
+),
+
+outcomes as (
+
+    select
+        f.trade_key,
+        f.wallet_address,
+        f.token_id,
+        f.condition_id,
+        f.side,
+        f.shares,
+        f.price,
+        f.notional_usd,
+        f.traded_at_unix,
+        f.fill_seq,
+        l.shares_before,
+        l.cost_before,
+        l.shares_after,
+        l.cost_after,
+        case when l.shares_before > 0 then l.cost_before / l.shares_before end as avg_cost_before,
+        (f.side = 'SELL' and l.shares_before <= 0) as is_orphan_sell,
+        case
+            when f.side = 'SELL' and l.shares_before > 0
+                then f.shares * (f.price - l.cost_before / l.shares_before)
+        end as realized_pnl_usd
+    from fills as f
+    inner join ledger as l
+        on l.trade_key = f.trade_key
+        and l.wallet_address = f.wallet_address
+        and l.token_id = f.token_id
+
+),
+
+resolved as (
+
+    select token_id, payout_usd_per_share, is_winner, is_void, resolved_at_unix
+    from {{ ref('stg_polymarket__market_resolutions') }}
+
+),
+
+final as (
+
+    select
+        o.*,
+        r.payout_usd_per_share,
+        r.resolved_at_unix,
+        r.is_void,
+        (r.token_id is not null) as is_resolved,
+        -- What this fill earns if its shares are held to the resolution (USD): the
+        -- per-fill view of "won or lost", before exits and fees.
+        case
+            when r.token_id is null then null
+            when o.side = 'BUY' then o.shares * (r.payout_usd_per_share - o.price)
+            else o.shares * (o.price - r.payout_usd_per_share)
+        end as hold_to_resolution_pnl_usd
+    from outcomes as o
+    left join resolved as r
+        on r.token_id = o.token_id
+
+)
+
+select * from final
