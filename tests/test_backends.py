@@ -32,6 +32,10 @@ STAGING = {
 INTERMEDIATE = {
     "intermediate.int_trade_outcomes": "trade_key",
     "intermediate.int_positions": "wallet_address, token_id",
+    "intermediate.int_wallet_realizations": "wallet_address, token_id, realization_kind, realized_at_unix, "
+                                            "realized_pnl_usd",
+    "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
+    "marts.category_base_rates": "category",
 }
 VOLATILE = {"ingested_at", "first_seen_at"}
 
@@ -96,3 +100,7 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
         diff = (got.reindex(want.index).fillna(0.0) - want).abs()
         assert diff.max() < 1e-6, diff.sort_values().tail()
         assert set(got.index) <= set(want.index)
+        # The daily series adds up to the same P&L.
+        daily = wh.query_df("select wallet_address, sum(realized_pnl_usd) as pnl from marts.fct_wallet_daily_pnl "
+                            "group by wallet_address").set_index("wallet_address")["pnl"].astype(float)
+        assert (daily.reindex(want.index).fillna(0.0) - want).abs().max() < 1e-6

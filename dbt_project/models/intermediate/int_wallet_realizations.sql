@@ -1,0 +1,71 @@
+{#-
+    Every moment a wallet realized P&L, with the capital that P&L was earned on:
+    - a SELL realizes shares × (price − average cost) on the capital shares × average cost;
+    - a resolution settles the shares still held: shares × payout − remaining cost, on
+      the remaining cost, on the resolution day.
+    Orphan SELLs (no shares on record) realize nothing known and are left out.
+-#}
+
+with outcomes as (
+
+    select * from {{ ref('int_trade_outcomes') }}
+
+),
+
+positions as (
+
+    select * from {{ ref('int_positions') }}
+
+),
+
+markets as (
+
+    select condition_id, category from {{ ref('stg_polymarket__markets') }}
+
+),
+
+sells as (
+
+    select
+        wallet_address,
+        token_id,
+        condition_id,
+        'sell' as realization_kind,
+        traded_at_unix as realized_at_unix,
+        realized_pnl_usd,
+        shares * avg_cost_before as capital_usd
+    from outcomes
+    where side = 'SELL' and not is_orphan_sell
+
+),
+
+settlements as (
+
+    select
+        wallet_address,
+        token_id,
+        condition_id,
+        'settlement' as realization_kind,
+        resolved_at_unix as realized_at_unix,
+        settlement_pnl_usd as realized_pnl_usd,
+        open_cost_usd as capital_usd
+    from positions
+    where is_resolved and open_shares > 1e-9
+
+),
+
+unioned as (
+
+    select * from sells
+    union all
+    select * from settlements
+
+)
+
+select
+    u.*,
+    cast({{ unix_to_timestamp('u.realized_at_unix') }} as date) as realized_date,
+    coalesce(m.category, 'uncategorized') as category
+from unioned as u
+left join markets as m
+    on m.condition_id = u.condition_id

@@ -1,0 +1,24 @@
+{#-
+    Win rate of resolved positions by market category, across all wallets: the prior
+    toward which Bayesian scoring shrinks a wallet's own win rate. Flat positions
+    (zero P&L) count as neither wins nor losses.
+-#}
+
+with positions as (
+
+    select p.outcome, p.realized_pnl_usd, coalesce(m.category, 'uncategorized') as category
+    from {{ ref('int_positions') }} as p
+    left join {{ ref('stg_polymarket__markets') }} as m
+        on m.condition_id = p.condition_id
+    where p.outcome in ('won', 'lost')
+
+)
+
+select
+    category,
+    count(*) as resolved_positions,
+    cast(sum(case when outcome = 'won' then 1 else 0 end) as bigint) as won_positions,
+    cast(sum(case when outcome = 'lost' then 1 else 0 end) as bigint) as lost_positions,
+    cast(sum(case when outcome = 'won' then 1 else 0 end) as double precision) / count(*) as win_rate
+from positions
+group by category

@@ -1,0 +1,62 @@
+{#-
+    Realized P&L per wallet per day (UTC), and the day's return on capital.
+
+    daily_return = realized P&L that day / capital behind it (the cost, at average cost,
+    of the shares sold or settled that day). It is the ROI of the risk closed that day,
+    weighted by its cost. Days without any realization have no row; metrics that need
+    a calendar series (Sharpe, drawdown) fill them with a zero return.
+    Volume and trade counts are by trade day.
+-#}
+
+with realizations as (
+
+    select
+        wallet_address,
+        realized_date as activity_date,
+        sum(realized_pnl_usd) as realized_pnl_usd,
+        sum(capital_usd) as capital_realized_usd,
+        count(*) as realizations
+    from {{ ref('int_wallet_realizations') }}
+    group by wallet_address, realized_date
+
+),
+
+trading as (
+
+    select
+        wallet_address,
+        trade_date as activity_date,
+        count(*) as trades,
+        sum(notional_usd) as volume_usd,
+        sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd
+    from {{ ref('stg_polymarket__trades') }}
+    group by wallet_address, trade_date
+
+),
+
+days as (
+
+    select wallet_address, activity_date from realizations
+    union
+    select wallet_address, activity_date from trading
+
+)
+
+select
+    d.wallet_address,
+    d.activity_date,
+    coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
+    coalesce(r.capital_realized_usd, 0) as capital_realized_usd,
+    case
+        when r.capital_realized_usd > 0 then r.realized_pnl_usd / r.capital_realized_usd
+        else 0
+    end as daily_return,
+    coalesce(r.realizations, 0) as realizations,
+    coalesce(t.trades, 0) as trades,
+    coalesce(t.volume_usd, 0) as volume_usd,
+    coalesce(t.bought_usd, 0) as bought_usd
+from days as d
+left join realizations as r
+    on r.wallet_address = d.wallet_address and r.activity_date = d.activity_date
+left join trading as t
+    on t.wallet_address = d.wallet_address and t.activity_date = d.activity_date
