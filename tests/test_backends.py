@@ -36,6 +36,7 @@ INTERMEDIATE = {
                                             "realized_pnl_usd",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
     "marts.category_base_rates": "category",
+    "marts.wallet_metrics": "wallet_address",
 }
 VOLATILE = {"ingested_at", "first_seen_at"}
 

@@ -2,7 +2,10 @@
     One row per wallet × outcome token: what was bought and sold, what the sells
     realized at average cost, and — once the market is resolved — the settlement of
     the shares still held (payout 1 winner, 0 loser, 0.5 void) against their remaining
-    cost. Unresolved positions are kept, marked, and count neither as wins nor losses.
+    cost. A position is closed once resolved or fully sold; its outcome is then won, lost
+    or flat (|P&L| ≤ 1e-9 USD). Positions still holding shares in unresolved markets are
+    kept, marked open, and count neither as wins nor losses; positions seen only through
+    orphan SELLs are 'unknown'.
     Redemptions are settlements: they pay exactly the resolution payout modelled here.
 -#}
 
@@ -64,12 +67,16 @@ final as (
                 when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
                 else 0
             end as realized_pnl_usd,
+        (a.is_resolved or l.open_shares <= 1e-9) as is_closed,
         case
-            when not a.is_resolved then 'open'
+            when a.orphan_sells > 0 and a.bought_shares = 0 then 'unknown'
+            when not (a.is_resolved or l.open_shares <= 1e-9) then 'open'
             when a.sells_realized_pnl_usd
-                + l.open_shares * a.payout_usd_per_share - l.open_cost_usd > 0 then 'won'
+                + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd else 0 end
+                > 1e-9 then 'won'
             when a.sells_realized_pnl_usd
-                + l.open_shares * a.payout_usd_per_share - l.open_cost_usd < 0 then 'lost'
+                + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd else 0 end
+                < -1e-9 then 'lost'
             else 'flat'
         end as outcome,
         -- Seconds from the first fill to the last exit or the resolution.
