@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -60,21 +61,34 @@ def pg_server():
     return PG_ADMIN_DSN
 
 
-@pytest.fixture()
-def pg_database(pg_server):
-    """A fresh, empty database for one test; dropped afterwards. Yields its DSN."""
+@contextmanager
+def fresh_pg_database(admin_dsn: str):
+    """Create an empty database; yield its DSN; drop it afterwards."""
     name = f"polycopy_test_{uuid.uuid4().hex[:10]}"
-    con = _pg_connect(pg_server)
+    con = _pg_connect(admin_dsn)
     con.autocommit = True
     con.cursor().execute(f"create database {name}")
     con.close()
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
     try:
-        yield dsn
+        yield f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
     finally:
-        con = _pg_connect(pg_server)
+        con = _pg_connect(admin_dsn)
         con.autocommit = True
         cur = con.cursor()
         cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
         cur.execute(f"drop database if exists {name}")
         con.close()
+
+
+@pytest.fixture()
+def pg_database(pg_server):
+    """A fresh, empty database for one test; dropped afterwards. Yields its DSN."""
+    with fresh_pg_database(pg_server) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def pg_database_module(pg_server):
+    """A fresh, empty database shared by one test module."""
+    with fresh_pg_database(pg_server) as dsn:
+        yield dsn

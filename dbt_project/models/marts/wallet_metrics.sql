@@ -38,13 +38,11 @@ daily_pnl as (
 
 as_of as (
 
-    select
-        {% if var('as_of_date', none) -%}
-        cast('{{ var("as_of_date") }}' as date)
-        {%- else -%}
-        max(activity_date)
-        {%- endif %} as as_of_date
-    from daily_pnl
+    {% if var('as_of_date', none) -%}
+    select cast('{{ var("as_of_date") }}' as date) as as_of_date
+    {%- else -%}
+    select max(activity_date) as as_of_date from daily_pnl
+    {%- endif %}
 
 ),
 

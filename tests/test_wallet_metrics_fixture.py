@@ -1,0 +1,245 @@
+"""Twelve hand-made trades by three wallets in four markets, through the real dbt project
+on both backends; every metric checked against arithmetic written out below.
+
+Markets (resolution at 12:00 UTC on the closing day):
+  M1 politics  tokens A1 (Yes) / A2 (No)   closed 2026-03-10, Yes wins
+  M2 politics  tokens B1 / B2              closed 2026-03-20, void (0.5 each)
+  M3 crypto    tokens C1 / C2              open
+  M4 sports    tokens D1 / D2              closed 2026-03-15 (early; endDate 03-30), No wins
+
+Trades (all times UTC):
+  W1  1  03-01 10:00  BUY  A1 100 @ 0.40   cost 40
+      2  03-02 10:00  BUY  A1 100 @ 0.60   cost 60 → 200 shares, cost 100, avg 0.50
+      3  03-05 10:00  SELL A1  50 @ 0.70   realizes 50 × (0.70 − 0.50) = 10 on capital 25
+                                           → 150 shares, cost 75; M1 settles 150 × 1 − 75 = 75
+      4  03-12 10:00  BUY  B1 200 @ 0.30   cost 60; void: 200 × 0.5 − 60 = 40
+      5  03-14 10:00  BUY  C1 100 @ 0.50   open
+  W2  6  03-03 09:00  BUY  D1 100 @ 0.55   M4 No wins: 100 × 0 − 55 = −55
+      7  03-04 09:00  BUY  A2  50 @ 0.40
+      8  03-06 09:00  SELL A2  50 @ 0.30   realizes 50 × (0.30 − 0.40) = −5 on capital 20; closed
+  W3  9  03-08 12:00:00 BUY  C2 100 @ 0.50  tx T9 ┐ self-crossing: one transaction
+     10  03-08 12:00:00 SELL C2 100 @ 0.50  tx T9 ┘
+     11  03-09 12:00:00 BUY  C2  80 @ 0.52  tx T11 ┐ rapid round trip: 30 s apart
+     12  03-09 12:00:30 SELL C2  80 @ 0.52  tx T12 ┘
+As of 2026-03-31, half-life 60 days.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from polycopy.polymarket.markets import Market, resolve_market
+from polycopy.polymarket.schema import Trade, trade_key
+from polycopy.warehouse import WarehouseSettings, open_warehouse
+from tests.conftest import REPO_ROOT
+
+AS_OF = "2026-03-31"
+HL = 60.0
+W1, W2, W3 = ("0x" + c * 40 for c in "123")
+
+
+def ts(s: str) -> int:
+    return int(datetime.fromisoformat(s).replace(tzinfo=timezone.utc).timestamp())
+
+
+def cid(n: int) -> str:
+    return "0x" + f"{n:064x}"
+
+
+def tx(n: int) -> str:
+    return "0x" + f"{1000 + n:064x}"
+
+
+MARKETS = {  # name: (category, tokens, closed_ts, end_ts, prices or None if open)
+    "M1": ("politics", ("11", "12"), ts("2026-03-10T12:00:00"), ts("2026-03-10T12:00:00"), ["1", "0"]),
+    "M2": ("politics", ("21", "22"), ts("2026-03-20T12:00:00"), ts("2026-03-20T12:00:00"), ["0.5", "0.5"]),
+    "M3": ("crypto", ("31", "32"), None, ts("2026-06-30T00:00:00"), None),
+    "M4": ("sports", ("41", "42"), ts("2026-03-15T12:00:00"), ts("2026-03-30T00:00:00"), ["0", "1"]),
+}
+TOKEN = {"A1": ("M1", 0), "A2": ("M1", 1), "B1": ("M2", 0), "C1": ("M3", 0), "C2": ("M3", 1), "D1": ("M4", 0)}
+TRADES = [  # n, wallet, time, side, token, shares, price, tx
+    (1, W1, "2026-03-01T10:00:00", "BUY", "A1", 100, 0.40, 1),
+    (2, W1, "2026-03-02T10:00:00", "BUY", "A1", 100, 0.60, 2),
+    (3, W1, "2026-03-05T10:00:00", "SELL", "A1", 50, 0.70, 3),
+    (4, W1, "2026-03-12T10:00:00", "BUY", "B1", 200, 0.30, 4),
+    (5, W1, "2026-03-14T10:00:00", "BUY", "C1", 100, 0.50, 5),
+    (6, W2, "2026-03-03T09:00:00", "BUY", "D1", 100, 0.55, 6),
+    (7, W2, "2026-03-04T09:00:00", "BUY", "A2", 50, 0.40, 7),
+    (8, W2, "2026-03-06T09:00:00", "SELL", "A2", 50, 0.30, 8),
+    (9, W3, "2026-03-08T12:00:00", "BUY", "C2", 100, 0.50, 9),
+    (10, W3, "2026-03-08T12:00:00", "SELL", "C2", 100, 0.50, 9),
+    (11, W3, "2026-03-09T12:00:00", "BUY", "C2", 80, 0.52, 11),
+    (12, W3, "2026-03-09T12:00:30", "SELL", "C2", 80, 0.52, 12),
+]
+
+
+def market(name: str) -> Market:
+    category, tokens, closed_ts, end_ts, prices = MARKETS[name]
+    n = int(name[1:])
+    return Market(cid(n), str(n), f"{name}?", name.lower(), category, None, ts("2026-02-01T00:00:00"), end_ts,
+                  closed_ts is not None, closed_ts, "resolved" if prices else None, json.dumps(["Yes", "No"]),
+                  json.dumps(prices or ["0.5", "0.5"]), json.dumps(list(tokens)), "v1", False, 0.01, 5, None, None)
+
+
+def trade(n, wallet, when, side, token, shares, price, txn) -> Trade:
+    m, k = TOKEN[token]
+    tok = MARKETS[m][1][k]
+    return Trade(trade_key(tx(txn), wallet, tok, side, shares, price), tx(txn), wallet, side, tok, cid(int(m[1:])),
+                 float(shares), price, shares * price, ts(when), None, k, None, None, None, None, None, "v1")
+
+
+def decay(days_ago: float) -> float:
+    return 2 ** (-days_ago / HL)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def metrics(request, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp(request.param)
+    if request.param == "duckdb":
+        settings = WarehouseSettings(backend="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
+        env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": settings.duckdb_path}
+    else:
+        dsn = request.getfixturevalue("pg_database_module")
+        settings = WarehouseSettings(backend="postgres", pg_dsn=dsn)
+        env = {"POLYCOPY_WAREHOUSE": "postgres", "POLYCOPY_PG_DATABASE": dsn.rsplit("dbname=", 1)[1]}
+    wh = open_warehouse(settings)
+    markets = [market(n) for n in MARKETS]
+    wh.upsert_markets(markets, [], "test")
+    days = [datetime(2026, 3, d, tzinfo=timezone.utc).date() for d in range(1, 32)]
+    wh.replace_trade_partitions(days, [trade(*t) for t in TRADES], [], "test")
+    resolutions = [r for m in markets for r in (resolve_market(m) or [])]
+    wh.replace_resolution_partitions(days, resolutions, [], "test")
+    dbt = REPO_ROOT / "dbt_project"
+    proc = subprocess.run(
+        [str(os.path.join(os.path.dirname(sys.executable), "dbt")), "build", "--profiles-dir", str(dbt),
+         "--project-dir", str(dbt), "--target", env["POLYCOPY_WAREHOUSE"], "--target-path", str(tmp_path / "t"),
+         "--log-path", str(tmp_path / "l"), "--vars", json.dumps({"as_of_date": AS_OF})],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rows = wh.query_df("select * from marts.wallet_metrics")
+    out = {r["wallet_address"]: r for r in rows.to_dict("records")}
+    out["_base_rates"] = wh.query_df("select * from marts.category_base_rates").set_index("category")
+    out["_positions"] = wh.query_df("select * from intermediate.int_positions").set_index(["wallet_address", "token_id"])
+    return out
+
+
+def approx(x):
+    return pytest.approx(x, rel=1e-9, abs=1e-12)
+
+
+def is_null(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def test_positions_and_outcomes(metrics):
+    p = metrics["_positions"]
+    assert p.loc[(W1, "11"), "realized_pnl_usd"] == approx(85.0)  # 10 from the sell + 75 settlement
+    assert p.loc[(W1, "11"), "outcome"] == "won"
+    assert p.loc[(W1, "21"), "realized_pnl_usd"] == approx(40.0)  # void: 200 × 0.5 − 60
+    assert p.loc[(W1, "31"), "outcome"] == "open" and p.loc[(W1, "31"), "realized_pnl_usd"] == approx(0.0)
+    assert p.loc[(W2, "41"), "realized_pnl_usd"] == approx(-55.0) and p.loc[(W2, "41"), "outcome"] == "lost"
+    assert p.loc[(W2, "12"), "realized_pnl_usd"] == approx(-5.0) and bool(p.loc[(W2, "12"), "is_closed"])
+    assert p.loc[(W3, "32"), "outcome"] == "flat"
+
+
+def test_wallet_one(metrics):
+    m = metrics[W1]
+    assert m["trade_count"] == 5
+    assert m["wallet_age_days"] == 30  # 03-01 → 03-31
+    assert (m["positions"], m["closed_positions"], m["won_positions"], m["lost_positions"]) == (3, 2, 2, 0)
+    assert m["win_rate"] == approx(1.0) and m["decayed_win_rate"] == approx(1.0)
+    assert m["gross_profit_usd"] == approx(125.0) and m["gross_loss_usd"] == approx(0.0)
+    assert is_null(m["profit_factor"])  # no losses: undefined, not infinite
+    assert m["realized_pnl_usd"] == approx(125.0)
+    assert m["capital_realized_usd"] == approx(160.0)  # sell 25 + settlements 75 + 60
+    assert m["roi"] == approx(125 / 160)
+    assert m["volume_usd"] == approx(245.0)  # 40 + 60 + 35 + 60 + 50
+    assert m["decayed_volume_usd"] == approx(40 * decay(30) + 60 * decay(29) + 35 * decay(26)
+                                             + 60 * decay(19) + 50 * decay(17))
+    # Daily returns: 03-05 10/25 = 0.4, 03-10 75/75 = 1.0, 03-20 40/60 = 2/3; zeros elsewhere.
+    r = [0.4, 1.0, 2 / 3]
+    s1, s2 = sum(r), sum(x * x for x in r)
+    # 30 d: days 03-02..03-31 (n = 30); 90 d: the 31 days since the first trade.
+    for n, col in ((30, "sharpe_30d"), (31, "sharpe_90d")):
+        mean, var = s1 / n, (s2 - s1 * s1 / n) / (n - 1)
+        assert m[col] == approx(mean / math.sqrt(var) * math.sqrt(365)), col
+    assert is_null(m["sortino_90d"])  # no negative day
+    assert m["max_drawdown"] == approx(0.0) and m["current_drawdown"] == approx(0.0)
+    assert is_null(m["calmar_ratio"])
+    # Its benchmark (politics, all of its capital) is its own return on each of its days.
+    assert is_null(m["information_ratio"])
+    assert is_null(m["rolling_sharpe_30d_std"]) and m["sharpe_blocks"] == 1
+    # Holds: A1 03-01 10:00 → resolution 03-10 12:00; B1 03-12 10:00 → 03-20 12:00.
+    assert m["avg_hold_seconds"] == approx(((9 * 86400 + 7200) + (8 * 86400 + 7200)) / 2)
+    assert m["position_size_cv"] == approx(math.sqrt(700) / 70)  # bought 100, 60, 50
+    assert m["category_count"] == 2
+    assert m["category_hhi"] == approx(((195 / 245) ** 2 + (50 / 245) ** 2) * 10000)
+    assert m["top_two_category_share"] == approx(1.0)
+    assert m["profit_per_trade_usd"] == approx(25.0) and m["return_on_volume"] == approx(125 / 245)
+    assert m["largest_market_profit_share"] == approx(85 / 125)
+    assert (m["self_crossing_fills"], m["rapid_round_trips"], m["wash_trade_share"]) == (0, 0, 0.0)
+    assert m["two_sided_position_share"] == approx(1 / 3)
+
+
+def test_wallet_two(metrics):
+    m = metrics[W2]
+    assert m["trade_count"] == 3 and m["wallet_age_days"] == 28
+    assert (m["won_positions"], m["lost_positions"]) == (0, 2)
+    assert m["win_rate"] == approx(0.0) and m["decayed_win_rate"] == approx(0.0)
+    assert m["profit_factor"] == approx(0.0)  # 0 profit / 60 loss
+    assert m["realized_pnl_usd"] == approx(-60.0) and m["capital_realized_usd"] == approx(75.0)
+    assert m["roi"] == approx(-0.8)
+    assert m["volume_usd"] == approx(90.0)  # 55 + 20 + 15
+    # Returns: 03-06 −5/20 = −0.25, 03-15 −55/55 = −1; 29 days since 03-03.
+    r, n = [-0.25, -1.0], 29
+    s1, s2 = sum(r), sum(x * x for x in r)
+    mean, var = s1 / n, (s2 - s1 * s1 / n) / (n - 1)
+    assert m["sharpe_30d"] == approx(mean / math.sqrt(var) * math.sqrt(365))
+    assert m["sortino_90d"] == approx(mean / math.sqrt(s2 / n) * math.sqrt(365))
+    # Equity 0.75 then × max(0, 1e-12): all but lost.
+    assert m["max_drawdown"] == approx(1 - 0.75 * 1e-12) and m["current_drawdown"] == approx(1 - 0.75 * 1e-12)
+    assert m["calmar_ratio"] == approx(mean * 365 / (1 - 0.75 * 1e-12))
+    # Capital mix: politics 20/75, sports 55/75. Benchmarks on its days are its own category
+    # returns times the mix: 03-06 (20/75)(−0.25), 03-15 (55/75)(−1).
+    active = [-0.25 - (20 / 75) * -0.25, -1.0 - (55 / 75) * -1.0]
+    a_mean = sum(active) / 2
+    a_var = sum((a - a_mean) ** 2 for a in active) / 1
+    assert m["information_ratio"] == approx(a_mean / math.sqrt(a_var) * math.sqrt(365))
+    # Holds: D1 03-03 09:00 → 03-15 12:00; A2 03-04 09:00 → sold 03-06 09:00.
+    assert m["avg_hold_seconds"] == approx(((12 * 86400 + 3 * 3600) + 2 * 86400) / 2)
+    assert m["position_size_cv"] == approx(math.sqrt(2 * 17.5 ** 2) / 37.5)  # bought 55, 20
+    assert m["category_hhi"] == approx(((55 / 90) ** 2 + (35 / 90) ** 2) * 10000)
+    assert m["profit_per_trade_usd"] == approx(-20.0)
+    assert is_null(m["largest_market_profit_share"])  # no profitable market
+    assert m["two_sided_position_share"] == approx(0.5)
+
+
+def test_wallet_three_wash_trader(metrics):
+    m = metrics[W3]
+    assert m["trade_count"] == 4 and m["positions"] == 1 and m["closed_positions"] == 1
+    assert (m["won_positions"], m["lost_positions"]) == (0, 0) and is_null(m["win_rate"])
+    assert is_null(m["profit_factor"]) and m["realized_pnl_usd"] == approx(0.0)
+    assert m["capital_realized_usd"] == approx(50 + 41.6) and m["roi"] == approx(0.0)
+    assert m["volume_usd"] == approx(183.2)
+    assert is_null(m["sharpe_30d"])  # all-zero returns
+    assert m["self_crossing_fills"] == 2  # trades 9 and 10 share transaction T9
+    assert m["rapid_round_trips"] == 1  # trades 11 → 12, 30 s apart, separate transactions
+    assert m["wash_trade_share"] == approx((2 + 2 * 1) / 4)
+    assert m["two_sided_position_share"] == approx(1.0)
+    assert m["avg_hold_seconds"] == approx(86400 + 30)  # 03-08 12:00:00 → 03-09 12:00:30
+    assert m["category_count"] == 1 and m["category_hhi"] == approx(10000.0)
+    assert is_null(m["position_size_cv"])  # one position: no dispersion
+
+
+def test_category_base_rates(metrics):
+    b = metrics["_base_rates"]
+    # politics: A1 won, B1 won (void, +40), A2 lost; sports: D1 lost; crypto: only open/flat.
+    assert (b.loc["politics", "won_positions"], b.loc["politics", "lost_positions"]) == (2, 1)
+    assert b.loc["politics", "win_rate"] == approx(2 / 3)
+    assert b.loc["sports", "win_rate"] == approx(0.0)
+    assert "crypto" not in b.index
