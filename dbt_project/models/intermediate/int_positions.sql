@@ -7,11 +7,34 @@
     kept, marked open, and count neither as wins nor losses; positions seen only through
     orphan SELLs are 'unknown'.
     Redemptions are settlements: they pay exactly the resolution payout modelled here.
+    Incremental: a partition window recomputes the positions it touches.
 -#}
 
-with outcomes as (
+{#- touched_positions() refs these inside a conditional: declare them. -#}
+-- depends_on: {{ ref('stg_polymarket__trades') }}
+-- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert',
+          unique_key=['wallet_address', 'token_id']) }}
 
-    select * from {{ ref('int_trade_outcomes') }}
+with
+
+{% if in_partition_window() -%}
+touched as (
+
+    {{ touched_positions() }}
+
+),
+{%- endif %}
+
+outcomes as (
+
+    select o.*
+    from {{ ref('int_trade_outcomes') }} as o
+    {% if in_partition_window() -%}
+    where exists (
+        select 1 from touched as x where x.wallet_address = o.wallet_address and x.token_id = o.token_id
+    )
+    {%- endif %}
 
 ),
 

@@ -8,9 +8,20 @@
     shares on record (the history began after the buy) is kept apart as an orphan:
     its realized P&L is unknown, not zero.
     The recursion walks each position one fill at a time, the way a ledger would.
+    Incremental: a partition window recomputes every fill of the positions it touches.
 -#}
 
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='trade_key') }}
+
 with recursive
+
+{% if in_partition_window() -%}
+touched as (
+
+    {{ touched_positions() }}
+
+),
+{%- endif %}
 
 fills as (
 
@@ -28,7 +39,12 @@ fills as (
             partition by wallet_address, token_id
             order by traded_at_unix, case when side = 'BUY' then 0 else 1 end, trade_key
         ) as fill_seq
-    from {{ ref('stg_polymarket__trades') }}
+    from {{ ref('stg_polymarket__trades') }} as s
+    {% if in_partition_window() -%}
+    where exists (
+        select 1 from touched as x where x.wallet_address = s.wallet_address and x.token_id = s.token_id
+    )
+    {%- endif %}
 
 ),
 

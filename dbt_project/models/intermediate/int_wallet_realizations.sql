@@ -4,17 +4,45 @@
     - a resolution settles the shares still held: shares × payout − remaining cost, on
       the remaining cost, on the resolution day.
     Orphan SELLs (no shares on record) realize nothing known and are left out.
+    Incremental: a partition window recomputes the realizations of the positions it touches.
 -#}
 
-with outcomes as (
+{#- touched_positions() refs these inside a conditional: declare them. -#}
+-- depends_on: {{ ref('stg_polymarket__trades') }}
+-- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='realization_key') }}
 
-    select * from {{ ref('int_trade_outcomes') }}
+with
+
+{% if in_partition_window() -%}
+touched as (
+
+    {{ touched_positions() }}
+
+),
+{%- endif %}
+
+outcomes as (
+
+    select o.*
+    from {{ ref('int_trade_outcomes') }} as o
+    {% if in_partition_window() -%}
+    where exists (
+        select 1 from touched as x where x.wallet_address = o.wallet_address and x.token_id = o.token_id
+    )
+    {%- endif %}
 
 ),
 
 positions as (
 
-    select * from {{ ref('int_positions') }}
+    select p.*
+    from {{ ref('int_positions') }} as p
+    {% if in_partition_window() -%}
+    where exists (
+        select 1 from touched as x where x.wallet_address = p.wallet_address and x.token_id = p.token_id
+    )
+    {%- endif %}
 
 ),
 
@@ -27,6 +55,7 @@ markets as (
 sells as (
 
     select
+        trade_key as realization_key,
         wallet_address,
         token_id,
         condition_id,
@@ -42,6 +71,7 @@ sells as (
 settlements as (
 
     select
+        wallet_address || ':' || token_id || ':settlement' as realization_key,
         wallet_address,
         token_id,
         condition_id,

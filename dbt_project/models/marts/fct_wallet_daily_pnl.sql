@@ -6,9 +6,26 @@
     weighted by its cost. Days without any realization have no row; metrics that need
     a calendar series (Sharpe, drawdown) fill them with a zero return.
     Volume and trade counts are by trade day.
+    Incremental: a partition window recomputes every day of the wallets it touches.
 -#}
 
-with realizations as (
+{#- touched_positions() refs these inside a conditional: declare them. -#}
+-- depends_on: {{ ref('stg_polymarket__trades') }}
+-- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert',
+          unique_key=['wallet_address', 'activity_date']) }}
+
+with
+
+{% if in_partition_window() -%}
+touched_wallets as (
+
+    select distinct wallet_address from ({{ touched_positions() }}) as t
+
+),
+{%- endif %}
+
+realizations as (
 
     select
         wallet_address,
@@ -16,7 +33,10 @@ with realizations as (
         sum(realized_pnl_usd) as realized_pnl_usd,
         sum(capital_usd) as capital_realized_usd,
         count(*) as realizations
-    from {{ ref('int_wallet_realizations') }}
+    from {{ ref('int_wallet_realizations') }} as z
+    {% if in_partition_window() -%}
+    where exists (select 1 from touched_wallets as w where w.wallet_address = z.wallet_address)
+    {%- endif %}
     group by wallet_address, realized_date
 
 ),
@@ -29,7 +49,10 @@ trading as (
         count(*) as trades,
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd
-    from {{ ref('stg_polymarket__trades') }}
+    from {{ ref('stg_polymarket__trades') }} as s
+    {% if in_partition_window() -%}
+    where exists (select 1 from touched_wallets as w where w.wallet_address = s.wallet_address)
+    {%- endif %}
     group by wallet_address, trade_date
 
 ),

@@ -1,0 +1,23 @@
+{#-
+    Incremental builds run over a window of daily partitions, passed as vars by the
+    orchestrator: partition_start (inclusive) and partition_end (exclusive), ISO dates.
+    Without them an incremental run recomputes everything, as a full refresh would.
+-#}
+{% macro in_partition_window() -%}
+    {{ return(is_incremental() and var('partition_start', none) is not none) }}
+{%- endmacro %}
+
+{#- Positions (wallet × token) a window touches: a fill in it, or its market resolved in it. -#}
+{% macro touched_positions() -%}
+    select t.wallet_address, t.token_id
+    from {{ ref('stg_polymarket__trades') }} as t
+    where t.trade_date >= cast('{{ var("partition_start") }}' as date)
+      and t.trade_date < cast('{{ var("partition_end") }}' as date)
+    union
+    select t.wallet_address, t.token_id
+    from {{ ref('stg_polymarket__trades') }} as t
+    inner join {{ ref('stg_polymarket__market_resolutions') }} as r
+        on r.token_id = t.token_id
+    where r.resolution_date >= cast('{{ var("partition_start") }}' as date)
+      and r.resolution_date < cast('{{ var("partition_end") }}' as date)
+{%- endmacro %}
