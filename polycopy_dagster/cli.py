@@ -60,7 +60,8 @@ def _run_demo(server, history_start, anchor, args) -> int:
     import httpx
 
     from polycopy_dagster.defs.ingestion import market_resolutions, raw_markets, raw_trades
-    from polycopy_dagster.defs.dbt_models import polycopy_dbt_models
+    from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,
+                                                  polycopy_dbt_staging)
     from polycopy_dagster.defs.resources import CopyTradingResource, build_resources
     from polycopy_dagster.defs.copy_trading import followed_wallets_sensor, copy_trade_job
 
@@ -86,8 +87,13 @@ def _run_demo(server, history_start, anchor, args) -> int:
         [raw_trades, market_resolutions], instance=instance, resources=resources,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         selection=[raw_trades, market_resolutions], run_config=quiet))
-    step("dbt staging models (+ tests)", lambda: dg.materialize(
-        [polycopy_dbt_models], instance=instance, resources=resources, run_config=quiet))
+    step("dbt staging views (+ tests)", lambda: dg.materialize(
+        [polycopy_dbt_staging], instance=instance, resources=resources, run_config=quiet))
+    step(f"dbt incremental models {first}..{last} (+ tests)", lambda: dg.materialize(
+        [polycopy_dbt_incremental_models], instance=instance, resources=resources, run_config=quiet,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}))
+    step("dbt marts: base rates, wallet metrics (+ tests)", lambda: dg.materialize(
+        [polycopy_dbt_marts], instance=instance, resources=resources, run_config=quiet))
 
     wh = resources["warehouse"].open()
     top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
@@ -119,6 +125,7 @@ def _run_demo(server, history_start, anchor, args) -> int:
     s = ledger.summary()
     counts = {
         "trades ingested": int(wh.scalar("select count(*) from raw.trades")),
+        "wallets with metrics": int(wh.scalar("select count(*) from marts.wallet_metrics")),
         "markets": int(wh.scalar("select count(*) from raw.markets")),
         "markets resolved": int(wh.scalar("select count(distinct condition_id) from raw.market_resolutions")),
         "rejected records": int(wh.scalar("select count(*) from raw.rejects")),

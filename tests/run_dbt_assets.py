@@ -7,17 +7,30 @@ import sys
 
 import dagster as dg
 
-from polycopy_dagster.defs.dbt_models import dbt_resource, polycopy_dbt_models
+from polycopy_dagster.defs.dbt_models import (dbt_resource, polycopy_dbt_incremental_models, polycopy_dbt_marts,
+                                              polycopy_dbt_staging)
+from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import build_data_resources
 
 resources = build_data_resources()
-result = dg.materialize([polycopy_dbt_models], resources=resources, raise_on_error=False,
-                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-mats = sorted(m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
+quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+keys = daily_partitions.get_partition_keys()
+instance = dg.DagsterInstance.ephemeral()
+# Staging, then the incremental models over every daily partition as one run, then the marts.
+results = [
+    dg.materialize([polycopy_dbt_staging], resources=resources, raise_on_error=False, run_config=quiet,
+                   instance=instance),
+    dg.materialize([polycopy_dbt_incremental_models], resources=resources, raise_on_error=False, run_config=quiet,
+                   instance=instance, tags={"dagster/asset_partition_range_start": keys[0],
+                                            "dagster/asset_partition_range_end": keys[-1]}),
+    dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,
+                   instance=instance),
+]
+checks = {e.check_name: e.passed for r in results for e in r.get_asset_check_evaluations()}
+mats = sorted(m.asset_key.to_user_string() for r in results for m in r.get_asset_materialization_events()
               for m in [m.event_specific_data.materialization])
 freshness = dbt_resource().cli(["source", "freshness"], raise_on_error=False)
 freshness.wait()
-print(json.dumps({"success": result.success, "checks": checks, "materialized": mats,
+print(json.dumps({"success": all(r.success for r in results), "checks": checks, "materialized": mats,
                   "freshness_ok": freshness.is_successful()}))
 sys.exit(0)

@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets; dbt tests surface as asset checks."""
 
 
+import json
 import os
 import shutil
 import sys
@@ -10,6 +11,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -60,18 +62,53 @@ class PolycopyDbtTranslator(DagsterDbtTranslator):
         return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=PolycopyDbtTranslator(),
-    pool="warehouse",
-)
-def polycopy_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Build (run + test) the selected dbt models."""
+INCREMENTAL = "config.materialized:incremental"
+STAGING = "path:models/staging"
+
+
+def _use_warehouse(warehouse: WarehouseResource) -> None:
     # dbt reads its connection from the environment (profiles.yml); the warehouse
     # resource is the one place that decides where the DuckDB file lives.
     os.environ["POLYCOPY_DUCKDB_PATH"] = warehouse.settings().duckdb_path
+
+
+# Three asset definitions, one per kind of build, so that no run has to execute one of
+# them twice: staging views → incremental models (daily partitions) → full marts tables.
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, select=STAGING,
+            dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_staging")
+def polycopy_dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Build (and test) the staging views over the raw tables."""
+    _use_warehouse(warehouse)
     yield from dbt.cli(["build"], context=context).stream()
 
 
-defs = dg.Definitions(assets=[polycopy_dbt_models])
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=INCREMENTAL,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=PolycopyDbtTranslator(),
+    pool="warehouse",
+    name="polycopy_dbt_incremental_models",
+)
+def polycopy_dbt_incremental_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                                    warehouse: WarehouseResource):
+    """Build the incremental models over the run's partition window: only the positions
+    and wallets the window's trades and resolutions touch are recomputed."""
+    _use_warehouse(warehouse)
+    window = context.partition_time_window
+    dbt_vars = {"partition_start": window.start.date().isoformat(), "partition_end": window.end.date().isoformat()}
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=f"{STAGING} {INCREMENTAL}",
+            dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_marts")
+def polycopy_dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Build (and test) the full tables: category base rates and wallet metrics."""
+    _use_warehouse(warehouse)
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+dbt_asset_defs = [polycopy_dbt_staging, polycopy_dbt_incremental_models, polycopy_dbt_marts]
+defs = dg.Definitions(assets=dbt_asset_defs)
