@@ -87,10 +87,9 @@ def _run_demo(server, history_start, anchor, args) -> int:
         [raw_trades, market_resolutions], instance=instance, resources=resources,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         selection=[raw_trades, market_resolutions], run_config=quiet))
-    step("dbt staging views (+ tests)", lambda: dg.materialize(
-        [polycopy_dbt_staging], instance=instance, resources=resources, run_config=quiet))
-    step(f"dbt incremental models {first}..{last} (+ tests)", lambda: dg.materialize(
-        [polycopy_dbt_incremental_models], instance=instance, resources=resources, run_config=quiet,
+    step(f"dbt staging and incremental models {first}..{last} (+ tests)", lambda: dg.materialize(
+        [polycopy_dbt_staging, polycopy_dbt_incremental_models], instance=instance, resources=resources,
+        run_config=quiet,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}))
     step("dbt marts: base rates, wallet metrics (+ tests)", lambda: dg.materialize(
         [polycopy_dbt_marts], instance=instance, resources=resources, run_config=quiet))

@@ -16,13 +16,11 @@ resources = build_data_resources()
 quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 keys = daily_partitions.get_partition_keys()
 instance = dg.DagsterInstance.ephemeral()
-# Staging, then the incremental models over every daily partition as one run, then the marts.
+# Staging and the incremental models over every daily partition as one run, then the marts.
 results = [
-    dg.materialize([polycopy_dbt_staging], resources=resources, raise_on_error=False, run_config=quiet,
-                   instance=instance),
-    dg.materialize([polycopy_dbt_incremental_models], resources=resources, raise_on_error=False, run_config=quiet,
-                   instance=instance, tags={"dagster/asset_partition_range_start": keys[0],
-                                            "dagster/asset_partition_range_end": keys[-1]}),
+    dg.materialize([polycopy_dbt_staging, polycopy_dbt_incremental_models], resources=resources,
+                   raise_on_error=False, run_config=quiet, instance=instance,
+                   tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}),
     dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,
                    instance=instance),
 ]

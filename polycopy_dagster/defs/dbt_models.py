@@ -73,8 +73,12 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
 
 
 # Three asset definitions, one per kind of build, so that no run has to execute one of
-# them twice: staging views → incremental models (daily partitions) → full marts tables.
+# them twice: staging views → incremental models → full marts tables. Staging shares
+# the daily partitions (re-creating a view is the same for any window) so that staging
+# and the incremental models run together, and an error-severity dbt test on staging —
+# a blocking asset check — stops the incremental build in that run.
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, select=STAGING,
+            partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
             dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_staging")
 def polycopy_dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Build (and test) the staging views over the raw tables."""
