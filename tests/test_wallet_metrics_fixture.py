@@ -21,7 +21,7 @@ Trades (all times UTC):
      10  03-08 12:00:00 SELL C2 100 @ 0.50  tx T9 ┘
      11  03-09 12:00:00 BUY  C2  80 @ 0.52  tx T11 ┐ rapid round trip: 30 s apart
      12  03-09 12:00:30 SELL C2  80 @ 0.52  tx T12 ┘
-As of 2026-03-31, half-life 60 days.
+As of 2026-04-06 (so W1's realizations fall in two 30-day blocks), half-life 60 days.
 """
 
 import json
@@ -38,7 +38,7 @@ from polycopy.polymarket.schema import Trade, trade_key
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from tests.conftest import REPO_ROOT
 
-AS_OF = "2026-03-31"
+AS_OF = "2026-04-06"
 HL = 60.0
 W1, W2, W3 = ("0x" + c * 40 for c in "123")
 
@@ -139,18 +139,30 @@ def is_null(v) -> bool:
 def test_positions_and_outcomes(metrics):
     p = metrics["_positions"]
     assert p.loc[(W1, "11"), "realized_pnl_usd"] == approx(85.0)  # 10 from the sell + 75 settlement
-    assert p.loc[(W1, "11"), "outcome"] == "won"
+    assert p.loc[(W1, "11"), "outcome"] == "won" and p.loc[(W1, "11"), "roi"] == approx(85 / 100)
     assert p.loc[(W1, "21"), "realized_pnl_usd"] == approx(40.0)  # void: 200 × 0.5 − 60
+    assert p.loc[(W1, "21"), "roi"] == approx(40 / 60)
     assert p.loc[(W1, "31"), "outcome"] == "open" and p.loc[(W1, "31"), "realized_pnl_usd"] == approx(0.0)
+    assert is_null(p.loc[(W1, "31"), "roi"])  # open: no ROI yet
     assert p.loc[(W2, "41"), "realized_pnl_usd"] == approx(-55.0) and p.loc[(W2, "41"), "outcome"] == "lost"
     assert p.loc[(W2, "12"), "realized_pnl_usd"] == approx(-5.0) and bool(p.loc[(W2, "12"), "is_closed"])
+    assert p.loc[(W2, "12"), "roi"] == approx(-5 / 20)
     assert p.loc[(W3, "32"), "outcome"] == "flat"
+    assert p.loc[(W1, "11"), "hold_seconds"] == 9 * 86400 + 7200  # 03-01 10:00 → resolution 03-10 12:00
+
+
+def sharpe(returns: list[float], n: int) -> float:
+    """Annualized Sharpe of ``returns`` padded with zeros to ``n`` days."""
+    s1, s2 = sum(returns), sum(x * x for x in returns)
+    return (s1 / n) / math.sqrt((s2 - s1 * s1 / n) / (n - 1)) * math.sqrt(365)
 
 
 def test_wallet_one(metrics):
     m = metrics[W1]
     assert m["trade_count"] == 5
-    assert m["wallet_age_days"] == 30  # 03-01 → 03-31
+    assert m["first_trade_at_unix"] == ts("2026-03-01T10:00:00")
+    assert m["last_trade_at_unix"] == ts("2026-03-14T10:00:00")
+    assert m["wallet_age_days"] == 36  # 03-01 → 04-06
     assert (m["positions"], m["closed_positions"], m["won_positions"], m["lost_positions"]) == (3, 2, 2, 0)
     assert m["win_rate"] == approx(1.0) and m["decayed_win_rate"] == approx(1.0)
     assert m["gross_profit_usd"] == approx(125.0) and m["gross_loss_usd"] == approx(0.0)
@@ -159,21 +171,23 @@ def test_wallet_one(metrics):
     assert m["capital_realized_usd"] == approx(160.0)  # sell 25 + settlements 75 + 60
     assert m["roi"] == approx(125 / 160)
     assert m["volume_usd"] == approx(245.0)  # 40 + 60 + 35 + 60 + 50
-    assert m["decayed_volume_usd"] == approx(40 * decay(30) + 60 * decay(29) + 35 * decay(26)
-                                             + 60 * decay(19) + 50 * decay(17))
+    assert m["buy_volume_usd"] == approx(210.0) and m["sell_volume_usd"] == approx(35.0)
+    # Days before 04-06: 03-01 36, 03-02 35, 03-05 32, 03-12 25, 03-14 23.
+    assert m["decayed_volume_usd"] == approx(40 * decay(36) + 60 * decay(35) + 35 * decay(32)
+                                             + 60 * decay(25) + 50 * decay(23))
     # Daily returns: 03-05 10/25 = 0.4, 03-10 75/75 = 1.0, 03-20 40/60 = 2/3; zeros elsewhere.
-    r = [0.4, 1.0, 2 / 3]
-    s1, s2 = sum(r), sum(x * x for x in r)
-    # 30 d: days 03-02..03-31 (n = 30); 90 d: the 31 days since the first trade.
-    for n, col in ((30, "sharpe_30d"), (31, "sharpe_90d")):
-        mean, var = s1 / n, (s2 - s1 * s1 / n) / (n - 1)
-        assert m[col] == approx(mean / math.sqrt(var) * math.sqrt(365)), col
+    # 30 d = 03-08..04-06 (n 30): 1.0 and 2/3. 90 d: the 37 days since 03-01, all three.
+    assert m["sharpe_30d"] == approx(sharpe([1.0, 2 / 3], 30))
+    assert m["sharpe_90d"] == approx(sharpe([0.4, 1.0, 2 / 3], 37))
     assert is_null(m["sortino_90d"])  # no negative day
     assert m["max_drawdown"] == approx(0.0) and m["current_drawdown"] == approx(0.0)
     assert is_null(m["calmar_ratio"])
     # Its benchmark (politics, all of its capital) is its own return on each of its days.
     assert is_null(m["information_ratio"])
-    assert is_null(m["rolling_sharpe_30d_std"]) and m["sharpe_blocks"] == 1
+    # 30-day blocks back from 04-06: block 0 = 03-08..04-06 (1.0, 2/3), block 1 = 02-07..03-07 (0.4).
+    b0, b1 = sharpe([1.0, 2 / 3], 30), sharpe([0.4], 30)
+    assert m["sharpe_blocks"] == 2
+    assert m["rolling_sharpe_30d_std"] == approx(abs(b0 - b1) / math.sqrt(2))
     # Holds: A1 03-01 10:00 → resolution 03-10 12:00; B1 03-12 10:00 → 03-20 12:00.
     assert m["avg_hold_seconds"] == approx(((9 * 86400 + 7200) + (8 * 86400 + 7200)) / 2)
     assert m["position_size_cv"] == approx(math.sqrt(700) / 70)  # bought 100, 60, 50
@@ -188,19 +202,19 @@ def test_wallet_one(metrics):
 
 def test_wallet_two(metrics):
     m = metrics[W2]
-    assert m["trade_count"] == 3 and m["wallet_age_days"] == 28
+    assert m["trade_count"] == 3 and m["wallet_age_days"] == 34  # 03-03 → 04-06
     assert (m["won_positions"], m["lost_positions"]) == (0, 2)
     assert m["win_rate"] == approx(0.0) and m["decayed_win_rate"] == approx(0.0)
     assert m["profit_factor"] == approx(0.0)  # 0 profit / 60 loss
     assert m["realized_pnl_usd"] == approx(-60.0) and m["capital_realized_usd"] == approx(75.0)
     assert m["roi"] == approx(-0.8)
     assert m["volume_usd"] == approx(90.0)  # 55 + 20 + 15
-    # Returns: 03-06 −5/20 = −0.25, 03-15 −55/55 = −1; 29 days since 03-03.
-    r, n = [-0.25, -1.0], 29
-    s1, s2 = sum(r), sum(x * x for x in r)
-    mean, var = s1 / n, (s2 - s1 * s1 / n) / (n - 1)
-    assert m["sharpe_30d"] == approx(mean / math.sqrt(var) * math.sqrt(365))
-    assert m["sortino_90d"] == approx(mean / math.sqrt(s2 / n) * math.sqrt(365))
+    # Returns: 03-06 −5/20 = −0.25, 03-15 −55/55 = −1. 30 d (from 03-08): only −1; 90 d: 35 days.
+    assert m["sharpe_30d"] == approx(sharpe([-1.0], 30))
+    r, n = [-0.25, -1.0], 35
+    assert m["sharpe_90d"] == approx(sharpe(r, n))
+    mean = sum(r) / n
+    assert m["sortino_90d"] == approx(mean / math.sqrt(sum(x * x for x in r) / n) * math.sqrt(365))
     # Equity 0.75 then × max(0, 1e-12): all but lost.
     assert m["max_drawdown"] == approx(1 - 0.75 * 1e-12) and m["current_drawdown"] == approx(1 - 0.75 * 1e-12)
     assert m["calmar_ratio"] == approx(mean * 365 / (1 - 0.75 * 1e-12))
@@ -210,6 +224,8 @@ def test_wallet_two(metrics):
     a_mean = sum(active) / 2
     a_var = sum((a - a_mean) ** 2 for a in active) / 1
     assert m["information_ratio"] == approx(a_mean / math.sqrt(a_var) * math.sqrt(365))
+    # One realization per block (−1 in block 0, −0.25 in block 1): two block Sharpes.
+    assert m["rolling_sharpe_30d_std"] == approx(abs(sharpe([-1.0], 30) - sharpe([-0.25], 30)) / math.sqrt(2))
     # Holds: D1 03-03 09:00 → 03-15 12:00; A2 03-04 09:00 → sold 03-06 09:00.
     assert m["avg_hold_seconds"] == approx(((12 * 86400 + 3 * 3600) + 2 * 86400) / 2)
     assert m["position_size_cv"] == approx(math.sqrt(2 * 17.5 ** 2) / 37.5)  # bought 55, 20
