@@ -21,3 +21,31 @@
     where r.resolution_date >= cast('{{ var("partition_start") }}' as date)
       and r.resolution_date < cast('{{ var("partition_end") }}' as date)
 {%- endmacro %}
+
+{#- The `touched` CTE (followed by a comma) when building a window; nothing otherwise. -#}
+{% macro touched_cte() -%}
+    {%- if in_partition_window() -%}
+touched as (
+
+    {{ touched_positions() }}
+
+),
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Keep only rows of positions the window touches (needs touched_cte()); nothing otherwise. -#}
+{% macro where_touched(alias) -%}
+    {%- if in_partition_window() -%}
+    where exists (
+        select 1 from touched as x
+        where x.wallet_address = {{ alias }}.wallet_address and x.token_id = {{ alias }}.token_id
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Keep only rows of wallets the window touches (needs touched_cte()); nothing otherwise. -#}
+{% macro where_touched_wallet(alias) -%}
+    {%- if in_partition_window() -%}
+    where exists (select 1 from touched as x where x.wallet_address = {{ alias }}.wallet_address)
+    {%- endif -%}
+{%- endmacro %}

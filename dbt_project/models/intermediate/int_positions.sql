@@ -18,23 +18,13 @@
 
 with
 
-{% if in_partition_window() -%}
-touched as (
-
-    {{ touched_positions() }}
-
-),
-{%- endif %}
+{{ touched_cte() }}
 
 outcomes as (
 
     select o.*
     from {{ ref('int_trade_outcomes') }} as o
-    {% if in_partition_window() -%}
-    where exists (
-        select 1 from touched as x where x.wallet_address = o.wallet_address and x.token_id = o.token_id
-    )
-    {%- endif %}
+    {{ where_touched('o') }}
 
 ),
 

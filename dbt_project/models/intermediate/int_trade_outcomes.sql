@@ -15,13 +15,7 @@
 
 with recursive
 
-{% if in_partition_window() -%}
-touched as (
-
-    {{ touched_positions() }}
-
-),
-{%- endif %}
+{{ touched_cte() }}
 
 fills as (
 
@@ -40,11 +34,7 @@ fills as (
             order by traded_at_unix, case when side = 'BUY' then 0 else 1 end, trade_key
         ) as fill_seq
     from {{ ref('stg_polymarket__trades') }} as s
-    {% if in_partition_window() -%}
-    where exists (
-        select 1 from touched as x where x.wallet_address = s.wallet_address and x.token_id = s.token_id
-    )
-    {%- endif %}
+    {{ where_touched('s') }}
 
 ),
 

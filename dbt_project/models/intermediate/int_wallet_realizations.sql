@@ -14,23 +14,13 @@
 
 with
 
-{% if in_partition_window() -%}
-touched as (
-
-    {{ touched_positions() }}
-
-),
-{%- endif %}
+{{ touched_cte() }}
 
 outcomes as (
 
     select o.*
     from {{ ref('int_trade_outcomes') }} as o
-    {% if in_partition_window() -%}
-    where exists (
-        select 1 from touched as x where x.wallet_address = o.wallet_address and x.token_id = o.token_id
-    )
-    {%- endif %}
+    {{ where_touched('o') }}
 
 ),
 
@@ -38,11 +28,7 @@ positions as (
 
     select p.*
     from {{ ref('int_positions') }} as p
-    {% if in_partition_window() -%}
-    where exists (
-        select 1 from touched as x where x.wallet_address = p.wallet_address and x.token_id = p.token_id
-    )
-    {%- endif %}
+    {{ where_touched('p') }}
 
 ),
 

@@ -17,13 +17,7 @@
 
 with
 
-{% if in_partition_window() -%}
-touched_wallets as (
-
-    select distinct wallet_address from ({{ touched_positions() }}) as t
-
-),
-{%- endif %}
+{{ touched_cte() }}
 
 realizations as (
 
@@ -34,9 +28,7 @@ realizations as (
         sum(capital_usd) as capital_realized_usd,
         count(*) as realizations
     from {{ ref('int_wallet_realizations') }} as z
-    {% if in_partition_window() -%}
-    where exists (select 1 from touched_wallets as w where w.wallet_address = z.wallet_address)
-    {%- endif %}
+    {{ where_touched_wallet('z') }}
     group by wallet_address, realized_date
 
 ),
@@ -50,9 +42,7 @@ trading as (
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd
     from {{ ref('stg_polymarket__trades') }} as s
-    {% if in_partition_window() -%}
-    where exists (select 1 from touched_wallets as w where w.wallet_address = s.wallet_address)
-    {%- endif %}
+    {{ where_touched_wallet('s') }}
     group by wallet_address, trade_date
 
 ),
