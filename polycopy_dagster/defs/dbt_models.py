@@ -70,6 +70,10 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
     # dbt reads its connection from the environment (profiles.yml); the warehouse
     # resource is the one place that decides where the DuckDB file lives.
     os.environ["POLYCOPY_DUCKDB_PATH"] = warehouse.settings().duckdb_path
+    # dagster-dbt seeds each invocation with the partial-parse file it finds under
+    # $DBT_TARGET_PATH (default "target/"); ours is per backend. Without this every dbt
+    # call re-parses the project. (Each dbt subprocess still gets its own target path.)
+    os.environ["DBT_TARGET_PATH"] = str(dbt_project.project_dir / dbt_project.target_path)
 
 
 # Three asset definitions, one per kind of build, so that no run has to execute one of
