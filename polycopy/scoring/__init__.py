@@ -1,0 +1,1 @@
+"""Wallet scoring: pure formulas (no Dagster), every threshold a named setting."""

@@ -1,0 +1,134 @@
+"""Scoring formulas on one wallet's metrics (the wallet_metrics mart's columns).
+
+Units: returns and drawdowns are fractions; USD amounts are USD; WQS is 0–100 points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.stats import beta
+
+from polycopy.scoring.settings import ScoringSettings
+
+
+@dataclass(frozen=True)
+class WinRatePosterior:
+    """Beta-Binomial posterior of a wallet's win rate, shrunk toward its category's base rate."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+    beta: float
+
+
+def bayesian_win_rate(wins: int, losses: int, base_rate: float, s: ScoringSettings = ScoringSettings()
+                      ) -> WinRatePosterior:
+    """Prior Beta(base·k, (1 − base)·k) with k = prior strength; posterior adds wins and losses."""
+    if not 0.0 < base_rate < 1.0:
+        raise ValueError(f"base rate must be in (0, 1), got {base_rate}")
+    a = base_rate * s.prior_strength + wins
+    b = (1.0 - base_rate) * s.prior_strength + losses
+    tail = (1.0 - s.credible_level) / 2.0
+    lo, hi = beta.ppf([tail, 1.0 - tail], a, b)
+    return WinRatePosterior(a / (a + b), float(lo), float(hi), a, b)
+
+
+def _finite(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _clip(x: float, hi: float) -> float:
+    return min(hi, max(0.0, x))
+
+
+@dataclass(frozen=True)
+class WqsBreakdown:
+    """The five WQS components (points), the penalties applied and the final score."""
+
+    sharpe: float
+    information_ratio: float
+    calmar: float
+    consistency: float
+    volume: float
+    base: float
+    trade_count_factor: float
+    hhi_factor: float
+    wqs: float
+
+
+def wqs(sharpe: float | None, information_ratio: float | None, calmar: float | None,
+        rolling_sharpe_std: float | None, volume_usd: float, trade_count: int, category_hhi: float | None,
+        s: ScoringSettings = ScoringSettings()) -> WqsBreakdown:
+    """Whale Quality Score, 0–100 (seed 002 §2.3).
+
+    Missing inputs score 0 points: an undefined Sharpe or a consistency not yet
+    measurable earns nothing rather than a guess.
+    """
+    sr = _clip((_finite(sharpe) or 0.0) * s.sharpe_points_per_unit, s.sharpe_max_points)
+    ir = _clip((_finite(information_ratio) or 0.0) * s.ir_points_per_unit, s.ir_max_points)
+    cal = _clip((_finite(calmar) or 0.0) * s.calmar_points_per_unit, s.calmar_max_points)
+    std = _finite(rolling_sharpe_std)
+    cons = 0.0 if std is None else s.consistency_max_points * max(0.0, 1.0 - std / s.consistency_std_scale)
+    vol = _clip(math.log10(max(1.0, volume_usd) / s.volume_reference_usd) * s.volume_points_per_decade,
+                s.volume_max_points)
+    base = sr + ir + cal + cons + vol
+    tc = (0.5 + trade_count / 100.0) if trade_count < s.low_trade_count else 1.0
+    hhi = s.hhi_penalty_factor if (_finite(category_hhi) or 0.0) > s.hhi_penalty_threshold else 1.0
+    return WqsBreakdown(sr, ir, cal, cons, vol, base, tc, hhi, min(100.0, max(0.0, base * tc * hhi)))
+
+
+def is_market_maker(trade_count: int, avg_hold_s: float | None, win_rate: float | None,
+                    profit_per_trade_usd: float | None, s: ScoringSettings = ScoringSettings()) -> bool:
+    """The anti-market-maker pattern (seed 000): many trades, short holds, ~50 % wins, tiny profit."""
+    hold, wr, ppt = _finite(avg_hold_s), _finite(win_rate), _finite(profit_per_trade_usd)
+    return (trade_count > s.mm_min_trades and hold is not None and hold < s.mm_max_avg_hold_s
+            and wr is not None and abs(wr - 0.5) < s.mm_win_rate_band
+            and ppt is not None and ppt < s.mm_max_profit_per_trade_usd)
+
+
+def red_flags(m: dict, s: ScoringSettings = ScoringSettings()) -> dict[str, dict]:
+    """The red flags a wallet raises, each with the values that raised it.
+
+    ``m`` holds wallet_metrics columns plus ``largest_bet_usd`` (its largest single fill).
+    """
+    flags: dict[str, dict] = {}
+    age, bet = _finite(m.get("wallet_age_days")), _finite(m.get("largest_bet_usd"))
+    if age is not None and bet is not None and age < s.new_wallet_max_age_days and bet > s.new_wallet_large_bet_usd:
+        flags["NEW_WALLET_LARGE_BET"] = {"wallet_age_days": age, "largest_bet_usd": bet}
+    wr, n = _finite(m.get("win_rate")), int(m.get("trade_count") or 0)
+    if wr is not None and wr > s.luck_min_win_rate and n < s.luck_max_trades:
+        flags["LUCK_NOT_SKILL"] = {"win_rate": wr, "trade_count": n}
+    wash = _finite(m.get("wash_trade_share"))
+    if wash is not None and wash > s.wash_score_threshold:
+        flags["WASH_TRADING_DETECTED"] = {"wash_trade_share": wash}
+    pf = _finite(m.get("profit_factor"))
+    if pf is not None and pf < s.min_profit_factor:
+        flags["NEGATIVE_PROFIT_FACTOR"] = {"profit_factor": pf}
+    cats = m.get("category_count")
+    if cats is not None and int(cats) > s.max_categories:
+        flags["NO_SPECIALIZATION"] = {"category_count": int(cats)}
+    dd = _finite(m.get("max_drawdown"))
+    if dd is not None and dd > s.max_drawdown:
+        flags["EXCESSIVE_DRAWDOWN"] = {"max_drawdown": dd}
+    return flags
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    max_exposure: float  # fraction of NAV copied from this wallet
+    max_daily_trades: int
+
+
+def tier(score: float, excluded: bool, s: ScoringSettings = ScoringSettings()) -> Tier:
+    """Elite / Expert / Good / Poor on the 0–100 scale; excluded wallets are Poor."""
+    if not excluded and score >= s.elite_min_wqs:
+        return Tier("Elite", s.elite_max_exposure, s.elite_max_daily_trades)
+    if not excluded and score >= s.expert_min_wqs:
+        return Tier("Expert", s.expert_max_exposure, s.expert_max_daily_trades)
+    if not excluded and score >= s.good_min_wqs:
+        return Tier("Good", s.good_max_exposure, s.good_max_daily_trades)
+    return Tier("Poor", 0.0, 0)
