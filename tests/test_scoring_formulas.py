@@ -97,3 +97,39 @@ def test_tiers_with_limits():
     assert (tier(55, False).name, tier(55, False).max_exposure, tier(55, False).max_daily_trades) == ("Good", 0.07, 5)
     assert (tier(45, False).name, tier(45, False).max_exposure) == ("Poor", 0.0)
     assert tier(95, True).name == "Poor"  # an excluded wallet is never copied
+
+
+def test_james_stein_shrinkage():
+    from polycopy.scoring.shrinkage import james_stein
+
+    # k = 5 estimates, mean 1.0, Σ(x − x̄)² = 1 + 0.25 + 0 + 0.25 + 1 = 2.5.
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    # Equal variance 0.5: B = (5 − 3) × 0.5 / 2.5 = 0.4 → each moves 40 % of the way to 1.0.
+    assert james_stein(x, 0.5) == pytest.approx(1.0 + 0.6 * (x - 1.0))
+    # Per-wallet variances: the noisier the estimate, the harder it shrinks; B caps at 1.
+    v = np.array([0.1, 0.1, 0.1, 0.1, 5.0])
+    out = james_stein(x, v)
+    assert out[0] == pytest.approx(1.0 + (1 - 2 * 0.1 / 2.5) * (0.0 - 1.0))  # B = 0.08
+    assert out[4] == pytest.approx(1.0)  # B = min(1, 4.0) → all the way to the mean
+    assert list(james_stein(np.array([1.0, 3.0]), 1.0)) == [1.0, 3.0]  # k < 4: unchanged
+
+
+def test_sharpe_sampling_variance():
+    from polycopy.scoring.shrinkage import sharpe_sampling_var
+
+    # SR 0.2 per day over 100 days: (1 + 0.02) / 100.
+    assert sharpe_sampling_var(np.array([0.2]), np.array([100]))[0] == pytest.approx(0.0102)
+
+
+def test_bootstrap_bounds_on_a_fixed_seed():
+    from polycopy.scoring.shrinkage import bootstrap_bounds
+
+    # Resampled means of [0, 1, 1, 1] follow Binomial(4, 0.75) / 4: P(0) = 0.0039,
+    # P(0.25) = 0.0469 — the 2.5 % quantile is 0.25; P(1) = 0.316 > 2.5 % so the top is 1.
+    lo, hi = bootstrap_bounds([0.0, 1.0, 1.0, 1.0], n_boot=20_000, seed=7)
+    assert (lo, hi) == (0.25, 1.0)
+    assert bootstrap_bounds([0.3] * 10, n_boot=500) == pytest.approx((0.3, 0.3))
+    # Same seed, same bound.
+    r = np.random.default_rng(1).normal(0.01, 0.05, 60)
+    assert bootstrap_bounds(r, seed=3) == bootstrap_bounds(r, seed=3)
+    assert bootstrap_bounds(r, seed=3)[0] < r.mean() < bootstrap_bounds(r, seed=3)[1]
