@@ -177,7 +177,6 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     steps = rng.normal(size=(m, SIGNAL_GRID - 1)) * np.sqrt(np.diff(lam_grid, axis=1))
     signal = np.concatenate([np.zeros((m, 1)), np.cumsum(steps, axis=1)], axis=1)
     winner = np.where(void, -1, np.where(yes_wins, 0, 1))
-    target = np.where(void, 0.5, np.where(yes_wins, 1.0, 0.0))
     cat_weights = np.array([0.24, 0.2, 0.22, 0.08, 0.08, 0.06, 0.06, 0.06])
     category = rng.choice(len(CATEGORIES), size=m, p=cat_weights / cat_weights.sum())
     sports_style = rng.random(m) < 0.2
@@ -203,7 +202,6 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
             "mu": mu,
             "z": z,
             "info_rate": info_rate,
-            "target": target,
             "token0": token_ids[0::2],
             "token1": token_ids[1::2],
             "outcome0": np.where(sports_style, "Over", "Yes"),
