@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 
 from polycopy.polymarket.clients import OrderBook
@@ -80,19 +79,14 @@ class PaperVenue:
         book = self.clob.book(token_id)
         ex = match_against_book(order_id, book, side, shares, limit_price, self.fee_rate,
                                 fill_or_kill=(side == "BUY"))
-        with self.ledger.tx() as cur:
-            cur.execute(self.ledger._sql(
-                "insert into paper_executions (order_id, status, filled_shares, avg_price, fee_usd, levels, reason,"
-                " executed_at) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (order_id, ex.status, ex.filled_shares, ex.avg_price, ex.fee_usd, json.dumps(ex.levels),
-                 ex.reason, time.time()))
+        self.ledger.record_paper_execution(order_id, ex.status, ex.filled_shares, ex.avg_price, ex.fee_usd,
+                                           json.dumps(ex.levels), ex.reason)
         return self.lookup(order_id)
 
     def lookup(self, order_id: str) -> Execution | None:
-        rows = self.ledger._rows("select * from paper_executions where order_id = ?", (order_id,))
-        if not rows:
+        r = self.ledger.paper_execution(order_id)
+        if r is None:
             return None
-        r = rows[0]
         levels = tuple(tuple(x) for x in json.loads(r["levels"]))
         avg = r["avg_price"]
         return Execution(order_id, r["status"], float(r["filled_shares"]),

@@ -180,7 +180,20 @@ class Ledger:
                 new += cur.rowcount
         return new
 
+    def record_paper_execution(self, order_id: str, status: str, filled_shares: float, avg_price: float | None,
+                               fee_usd: float, levels_json: str, reason: str | None) -> None:
+        """The paper venue's own record of an order (first write wins, as at a real venue)."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into paper_executions (order_id, status, filled_shares, avg_price, fee_usd, levels, reason,"
+                " executed_at) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                (order_id, status, filled_shares, avg_price, fee_usd, levels_json, reason, time.time()))
+
     # ---- reads ---------------------------------------------------------------------
+    def paper_execution(self, order_id: str) -> dict | None:
+        rows = self._rows("select * from paper_executions where order_id = ?", (order_id,))
+        return rows[0] if rows else None
+
     def _rows(self, sql: str, params=()) -> list[dict]:
         with self.tx() as cur:
             cur.execute(self._sql(sql), params)
