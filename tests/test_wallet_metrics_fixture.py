@@ -157,6 +157,11 @@ def sharpe(returns: list[float], n: int) -> float:
     return (s1 / n) / math.sqrt((s2 - s1 * s1 / n) / (n - 1)) * math.sqrt(365)
 
 
+def daily_sharpe(returns: list[float], n: int) -> float:
+    """Sharpe in daily units (not annualized), as the consistency blocks use it."""
+    return sharpe(returns, n) / math.sqrt(365)
+
+
 def test_wallet_one(metrics):
     m = metrics[W1]
     assert m["trade_count"] == 5
@@ -175,17 +180,23 @@ def test_wallet_one(metrics):
     # Days before 04-06: 03-01 36, 03-02 35, 03-05 32, 03-12 25, 03-14 23.
     assert m["decayed_volume_usd"] == approx(40 * decay(36) + 60 * decay(35) + 35 * decay(32)
                                              + 60 * decay(25) + 50 * decay(23))
-    # Daily returns: 03-05 10/25 = 0.4, 03-10 75/75 = 1.0, 03-20 40/60 = 2/3; zeros elsewhere.
-    # 30 d = 03-08..04-06 (n 30): 1.0 and 2/3. 90 d: the 37 days since 03-01, all three.
-    assert m["sharpe_30d"] == approx(sharpe([1.0, 2 / 3], 30))
-    assert m["sharpe_90d"] == approx(sharpe([0.4, 1.0, 2 / 3], 37))
+    # Daily returns on the capital at risk (USD bought into positions open that day):
+    # 03-05 10 / 100 (A1) = 0.1; 03-10 75 / 100 (A1; B1 opens 03-12) = 0.75;
+    # 03-20 40 / 110 (B1 60 + C1 50, open since 03-14) = 4/11; zeros elsewhere.
+    # 30 d = 03-08..04-06 (n 30): 0.75 and 4/11. 90 d: the 37 days since 03-01, all three.
+    r = [0.1, 0.75, 4 / 11]
+    assert m["sharpe_30d"] == approx(sharpe(r[1:], 30))
+    assert m["sharpe_90d"] == approx(sharpe(r, 37))
     assert is_null(m["sortino_90d"])  # no negative day
     assert m["max_drawdown"] == approx(0.0) and m["current_drawdown"] == approx(0.0)
     assert is_null(m["calmar_ratio"])
-    # Its benchmark (politics, all of its capital) is its own return on each of its days.
-    assert is_null(m["information_ratio"])
-    # 30-day blocks back from 04-06: block 0 = 03-08..04-06 (1.0, 2/3), block 1 = 02-07..03-07 (0.4).
-    b0, b1 = sharpe([1.0, 2 / 3], 30), sharpe([0.4], 30)
+    # Nobody else realized politics on its days: a benchmark of 0, active return = return.
+    a_mean = sum(r) / 3
+    a_std = math.sqrt(sum((x - a_mean) ** 2 for x in r) / 2)
+    assert m["information_ratio"] == approx(a_mean / a_std * math.sqrt(365))
+    # 30-day blocks back from 04-06 (daily-unit Sharpe): block 0 = 03-08..04-06 (0.75, 4/11),
+    # block 1 = 02-07..03-07 (0.1).
+    b0, b1 = daily_sharpe(r[1:], 30), daily_sharpe(r[:1], 30)
     assert m["sharpe_blocks"] == 2
     assert m["rolling_sharpe_30d_std"] == approx(abs(b0 - b1) / math.sqrt(2))
     # Holds: A1 03-01 10:00 → resolution 03-10 12:00; B1 03-12 10:00 → 03-20 12:00.
@@ -209,23 +220,25 @@ def test_wallet_two(metrics):
     assert m["realized_pnl_usd"] == approx(-60.0) and m["capital_realized_usd"] == approx(75.0)
     assert m["roi"] == approx(-0.8)
     assert m["volume_usd"] == approx(90.0)  # 55 + 20 + 15
-    # Returns: 03-06 −5/20 = −0.25, 03-15 −55/55 = −1. 30 d (from 03-08): only −1; 90 d: 35 days.
+    # Returns: 03-06 −5 / 75 (D1 55 + A2 20 open) = −1/15, 03-15 −55 / 55 (A2 sold 03-06) = −1.
+    # 30 d (from 03-08): only −1; 90 d: 35 days.
     assert m["sharpe_30d"] == approx(sharpe([-1.0], 30))
-    r, n = [-0.25, -1.0], 35
+    r, n = [-1 / 15, -1.0], 35
     assert m["sharpe_90d"] == approx(sharpe(r, n))
     mean = sum(r) / n
     assert m["sortino_90d"] == approx(mean / math.sqrt(sum(x * x for x in r) / n) * math.sqrt(365))
-    # Equity 0.75 then × max(0, 1e-12): all but lost.
-    assert m["max_drawdown"] == approx(1 - 0.75 * 1e-12) and m["current_drawdown"] == approx(1 - 0.75 * 1e-12)
-    assert m["calmar_ratio"] == approx(mean * 365 / (1 - 0.75 * 1e-12))
-    # Capital mix: politics 20/75, sports 55/75. Benchmarks on its days are its own category
-    # returns times the mix: 03-06 (20/75)(−0.25), 03-15 (55/75)(−1).
-    active = [-0.25 - (20 / 75) * -0.25, -1.0 - (55 / 75) * -1.0]
+    # Equity 14/15 then × max(0, 1e-12): all but lost.
+    dd = 1 - (14 / 15) * 1e-12
+    assert m["max_drawdown"] == approx(dd) and m["current_drawdown"] == approx(dd)
+    assert m["calmar_ratio"] == approx(mean * 365 / dd)
+    # No other wallet realized politics on 03-06 or sports on 03-15: benchmark 0.
+    active = r
     a_mean = sum(active) / 2
     a_var = sum((a - a_mean) ** 2 for a in active) / 1
     assert m["information_ratio"] == approx(a_mean / math.sqrt(a_var) * math.sqrt(365))
-    # One realization per block (−1 in block 0, −0.25 in block 1): two block Sharpes.
-    assert m["rolling_sharpe_30d_std"] == approx(abs(sharpe([-1.0], 30) - sharpe([-0.25], 30)) / math.sqrt(2))
+    # One realization per block (−1 in block 0, −1/15 in block 1): two block Sharpes.
+    assert m["rolling_sharpe_30d_std"] == approx(abs(daily_sharpe([-1.0], 30) - daily_sharpe([-1 / 15], 30))
+                                                 / math.sqrt(2))
     # Holds: D1 03-03 09:00 → 03-15 12:00; A2 03-04 09:00 → sold 03-06 09:00.
     assert m["avg_hold_seconds"] == approx(((12 * 86400 + 3 * 3600) + 2 * 86400) / 2)
     assert m["position_size_cv"] == approx(math.sqrt(2 * 17.5 ** 2) / 37.5)  # bought 55, 20

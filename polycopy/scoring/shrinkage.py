@@ -5,24 +5,29 @@ from __future__ import annotations
 import numpy as np
 
 
-def james_stein(estimates: np.ndarray, sampling_var: np.ndarray) -> np.ndarray:
-    """Positive-part James-Stein shrinkage toward the grand mean.
+def james_stein_factors(estimates: np.ndarray, sampling_var: np.ndarray) -> tuple[float, np.ndarray]:
+    """The grand mean x̄ and each estimate's positive-part James-Stein shrinkage factor B_i.
 
-    Each estimate x_i with sampling variance σ_i² moves toward the mean x̄ by the factor
-    B_i = min(1, (k − 3)·σ_i² / Σ(x_j − x̄)²): noisy estimates (large σ_i²) and a
-    population that barely varies (small Σ) shrink the most. Needs k ≥ 4 estimates;
-    fewer are returned unchanged.
+    B_i = min(1, (k − 3)·σ_i² / Σ(x_j − x̄)²); the shrunk estimate is x̄ + (1 − B_i)(x_i − x̄).
+    Noisy estimates (large σ_i²) and a population that barely varies (small Σ) shrink
+    the most. With fewer than 4 estimates nothing is shrunk (B = 0).
     """
     x = np.asarray(estimates, dtype=float)
     v = np.broadcast_to(np.asarray(sampling_var, dtype=float), x.shape)
     k = len(x)
     if k < 4:
-        return x.copy()
-    mean = x.mean()
+        return (float(x.mean()) if k else 0.0), np.zeros(k)
+    mean = float(x.mean())
     spread = float(((x - mean) ** 2).sum())
     if spread <= 0:
-        return np.full_like(x, mean)
-    b = np.minimum(1.0, (k - 3) * v / spread)
+        return mean, np.ones(k)
+    return mean, np.minimum(1.0, (k - 3) * v / spread)
+
+
+def james_stein(estimates: np.ndarray, sampling_var: np.ndarray) -> np.ndarray:
+    """Positive-part James-Stein shrinkage of ``estimates`` toward their grand mean."""
+    x = np.asarray(estimates, dtype=float)
+    mean, b = james_stein_factors(x, sampling_var)
     return mean + (1.0 - b) * (x - mean)
 
 

@@ -24,15 +24,22 @@ def history_days(world: SimWorld) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def load_history(world: SimWorld, warehouse, days: list[date] | None = None, batch: int = 200_000) -> dict:
-    """Write markets (as of the end of the history), and the trades and resolutions of
-    ``days`` (default: all), replacing those partitions. Returns counts."""
+def load_history(world: SimWorld, warehouse, days: list[date] | None = None, batch: int = 200_000,
+                 as_of_ts: int | None = None) -> dict:
+    """Write markets (as they stood at ``as_of_ts``, default the end of the history), and
+    the trades and resolutions of ``days`` (default: all) known by then, replacing those
+    partitions. Returns counts.
+
+    An earlier ``as_of_ts`` gives the warehouse exactly what ingestion would have held
+    on that instant: later trades, markets and resolutions are not in it.
+    """
     render = RecordRenderer(world)
-    now = world.config.history_end_ts
+    now = world.config.history_end_ts if as_of_ts is None else min(as_of_ts, world.config.history_end_ts)
     markets = [parse_market(render.market_gamma(i, now)) for i in range(len(world.markets))
                if world.markets["open_ts"].iat[i] <= now]
     warehouse.upsert_markets(markets, [], SOURCE)
-    days = sorted(days or history_days(world))
+    days = sorted(d for d in (days or history_days(world))
+                  if d <= datetime.fromtimestamp(now, tz=timezone.utc).date())
     day_set = set(days)
     with warehouse.trade_partition_writer(days, SOURCE, flush_rows=batch) as writer:
         pending = []

@@ -3,27 +3,19 @@
 
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import WarehouseResource
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
 def warehouse_target() -> str:
     return os.environ.get("POLYCOPY_WAREHOUSE", "duckdb")
-
-
-def dbt_executable() -> str:
-    """dbt from PATH, else the one installed beside this interpreter (an unactivated venv)."""
-    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
 
 
 dbt_project = DbtProject(

@@ -1,10 +1,14 @@
 {#-
     Realized P&L per wallet per day (UTC), and the day's return on capital.
 
-    daily_return = realized P&L that day / capital behind it (the cost, at average cost,
-    of the shares sold or settled that day). It is the ROI of the risk closed that day,
-    weighted by its cost. Days without any realization have no row; metrics that need
-    a calendar series (Sharpe, drawdown) fill them with a zero return.
+    daily_return = realized P&L that day / the wallet's capital at risk that day: the
+    USD bought into every position open at some point of that day (opened on or before
+    it, closed — resolved, or fully sold — on or after it). A wallet's cash balance is
+    not observable; the capital it has put into open positions is, so a loss is
+    measured against everything the wallet had at stake, not only against the position
+    that lost (which would make every losing day −100 %). Days without any realization
+    have no row; metrics that need a calendar series (Sharpe, drawdown) fill them with
+    a zero return.
     Volume and trade counts are by trade day.
     Incremental: a partition window recomputes every day of the wallets it touches.
 -#}
@@ -30,6 +34,33 @@ realizations as (
     from {{ ref('int_wallet_realizations') }} as z
     {{ where_touched_wallet('z') }}
     group by wallet_address, realized_date
+
+),
+
+position_spans as (
+
+    select
+        wallet_address,
+        bought_usd,
+        cast({{ unix_to_timestamp('opened_at_unix') }} as date) as opened_date,
+        case
+            when is_resolved then cast({{ unix_to_timestamp('resolved_at_unix') }} as date)
+            when is_closed then cast({{ unix_to_timestamp('last_fill_at_unix') }} as date)
+        end as closed_date
+    from {{ ref('int_positions') }} as p
+    {{ where_touched_wallet('p') }}
+
+),
+
+capital_at_risk as (
+
+    select r.wallet_address, r.activity_date, sum(p.bought_usd) as capital_at_risk_usd
+    from realizations as r
+    inner join position_spans as p
+        on p.wallet_address = r.wallet_address
+        and p.opened_date <= r.activity_date
+        and (p.closed_date is null or p.closed_date >= r.activity_date)
+    group by r.wallet_address, r.activity_date
 
 ),
 
@@ -60,8 +91,11 @@ select
     d.activity_date,
     coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
     coalesce(r.capital_realized_usd, 0) as capital_realized_usd,
+    coalesce(k.capital_at_risk_usd, 0) as capital_at_risk_usd,
+    greatest(coalesce(k.capital_at_risk_usd, 0), coalesce(r.capital_realized_usd, 0)) as return_base_usd,
     case
-        when r.capital_realized_usd > 0 then r.realized_pnl_usd / r.capital_realized_usd
+        when greatest(coalesce(k.capital_at_risk_usd, 0), coalesce(r.capital_realized_usd, 0)) > 0
+            then r.realized_pnl_usd / greatest(coalesce(k.capital_at_risk_usd, 0), r.capital_realized_usd)
         else 0
     end as daily_return,
     coalesce(r.realizations, 0) as realizations,
@@ -71,5 +105,7 @@ select
 from days as d
 left join realizations as r
     on r.wallet_address = d.wallet_address and r.activity_date = d.activity_date
+left join capital_at_risk as k
+    on k.wallet_address = d.wallet_address and k.activity_date = d.activity_date
 left join trading as t
     on t.wallet_address = d.wallet_address and t.activity_date = d.activity_date

@@ -13,12 +13,13 @@
       current drawdown = fall from the peak at the as-of day (fractions). Calmar =
       annualized mean daily return (90 d, × 365) / max drawdown (compounding a short
       history to a year explodes, so the arithmetic annualization is used).
-    - Information ratio (90 d): on the days the wallet realized P&L, active return =
-      its return − its benchmark, the capital-weighted return of all wallets'
-      realizations that day in the wallet's categories, mixed by the wallet's own
-      capital share per category; mean / sample std × √365.
+    - Information ratio (90 d): mean / sample std × √365 of the wallet's active returns
+      (fct_wallet_active_returns) over the last 90 days.
     - Consistency: std of the 30-day Sharpe over consecutive 30-day blocks counted back
-      from the as-of day (blocks with realizations and non-zero variance).
+      from the as-of day (blocks with realizations and non-zero variance), in daily
+      units (mean / std of the block's daily returns, not annualized): annualized, a
+      30-day Sharpe has a sampling std of about √(365/30) ≈ 3.5 even for a perfectly
+      steady trader, and the documented 0.75 scale would score every wallet 0.
     - Wash trading: self-crossing fills (BUY and SELL of one token in one transaction)
       and rapid round trips (a BUY followed, in another transaction, by a SELL of the
       same shares within 60 s); wash_trade_share counts each such fill once.
@@ -38,11 +39,7 @@ daily_pnl as (
 
 as_of as (
 
-    {% if var('as_of_date', none) -%}
-    select cast('{{ var("as_of_date") }}' as date) as as_of_date
-    {%- else -%}
-    select max(activity_date) as as_of_date from daily_pnl
-    {%- endif %}
+    {{ as_of_date_select() }}
 
 ),
 
@@ -120,6 +117,7 @@ category_stats as (
 
     select
         c.wallet_address,
+        max(case when c.volume_rank = 1 then c.category end) as primary_category,
         count(*) as category_count,
         sum(power(c.volume_usd / t.volume_usd, 2)) * 10000 as category_hhi,
         sum(case when c.volume_rank <= 2 then c.volume_usd else 0 end) / t.volume_usd as top_two_category_share
@@ -127,6 +125,20 @@ category_stats as (
     inner join trade_stats as t
         on t.wallet_address = c.wallet_address
     group by c.wallet_address, t.volume_usd
+
+),
+
+-- A bet is what one transaction bought of one token (a sweep across levels is one bet).
+bets as (
+
+    select wallet_address, max(bet_usd) as largest_bet_usd
+    from (
+        select wallet_address, transaction_hash, token_id, sum(notional_usd) as bet_usd
+        from trades
+        where side = 'BUY'
+        group by wallet_address, transaction_hash, token_id
+    ) as b
+    group by wallet_address
 
 ),
 
@@ -299,62 +311,12 @@ drawdowns as (
 ),
 
 -- Information ratio against the category benchmark --------------------------------
-realizations_90d as (
-
-    select z.*
-    from {{ ref('int_wallet_realizations') }} as z
-    cross join as_of as a
-    where {{ dbt.datediff('z.realized_date', 'a.as_of_date', 'day') }} between 0 and 89
-
-),
-
-category_daily as (
-
-    select category, realized_date, sum(realized_pnl_usd) / sum(capital_usd) as category_return
-    from realizations_90d
-    where capital_usd > 0
-    group by category, realized_date
-    having sum(capital_usd) > 0
-
-),
-
-wallet_category_mix as (
-
-    select
-        wallet_address,
-        category,
-        sum(capital_usd) / sum(sum(capital_usd)) over (partition by wallet_address) as capital_share
-    from {{ ref('int_wallet_realizations') }}
-    group by wallet_address, category
-    having sum(capital_usd) > 0
-
-),
-
-benchmark as (
-
-    select w.wallet_address, c.realized_date as activity_date, sum(w.capital_share * c.category_return)
-        as benchmark_return
-    from wallet_category_mix as w
-    inner join category_daily as c
-        on c.category = w.category
-    group by w.wallet_address, c.realized_date
-
-),
-
 active_returns as (
 
-    select
-        r.wallet_address,
-        r.daily_return - coalesce(b.benchmark_return, 0) as active_return
-    from returns as r
-    inner join daily_pnl as d
-        on d.wallet_address = r.wallet_address
-        and d.activity_date = r.activity_date
-        and d.realizations > 0
-    left join benchmark as b
-        on b.wallet_address = r.wallet_address
-        and b.activity_date = r.activity_date
-    where r.days_ago < 90
+    select x.wallet_address, x.active_return
+    from {{ ref('fct_wallet_active_returns') }} as x
+    cross join as_of as a
+    where {{ dbt.datediff('x.activity_date', 'a.as_of_date', 'day') }} between 0 and 89
 
 ),
 
@@ -387,7 +349,7 @@ block_sharpe as (
 
     select
         wallet_address,
-        (sum_r / 30) / sqrt((sum_r2 - sum_r * sum_r / 30) / 29) * sqrt(365.0) as block_sharpe
+        (sum_r / 30) / sqrt((sum_r2 - sum_r * sum_r / 30) / 29) as block_sharpe
     from block_sums
     where (sum_r2 - sum_r * sum_r / 30) / 29 > 1e-18
 
@@ -486,10 +448,12 @@ final as (
         p.avg_hold_seconds,
         case when p.mean_position_usd > 0 then p.stddev_position_usd / p.mean_position_usd end
             as position_size_cv,
+        g.primary_category,
         g.category_count,
         g.category_hhi,
         g.top_two_category_share,
         p.realized_pnl_usd / t.trade_count as profit_per_trade_usd,
+        b.largest_bet_usd,
         case when t.volume_usd > 0 then p.realized_pnl_usd / t.volume_usd end as return_on_volume,
         m.largest_market_profit_share,
         coalesce(x.self_crossing_fills, 0) as self_crossing_fills,
@@ -508,6 +472,7 @@ final as (
     left join consistency as k on k.wallet_address = t.wallet_address
     left join category_stats as g on g.wallet_address = t.wallet_address
     left join market_concentration as m on m.wallet_address = t.wallet_address
+    left join bets as b on b.wallet_address = t.wallet_address
     left join self_crossing as x on x.wallet_address = t.wallet_address
     left join round_trips as r on r.wallet_address = t.wallet_address
 

@@ -1,0 +1,11 @@
+{#-
+    The as-of day of the wallet marts: the `as_of_date` var when set, else the last
+    day with wallet activity. Used as `with as_of as ({{ as_of_date_select() }})`.
+-#}
+{% macro as_of_date_select() -%}
+    {% if var('as_of_date', none) -%}
+    select cast('{{ var("as_of_date") }}' as date) as as_of_date
+    {%- else -%}
+    select max(activity_date) as as_of_date from {{ ref('fct_wallet_daily_pnl') }}
+    {%- endif %}
+{%- endmacro %}
