@@ -7,11 +7,12 @@ in about a second, and a problem in the data plane can never stop trading.
 
 import dagster as dg
 
-from polycopy_dagster.defs import dbt_models, ingestion
+from polycopy_dagster.defs import dbt_models, ingestion, scoring
 from polycopy_dagster.defs.resources import build_data_resources
 
 defs = dg.Definitions.merge(
     ingestion.defs,
     dbt_models.defs,
+    scoring.defs,
     dg.Definitions(resources=build_data_resources()),
 )

@@ -163,9 +163,18 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         "information_ratio": _component_points("information_ratio", m["information_ratio"].to_numpy(float), s),
         "calmar": _component_points("calmar", m["calmar_ratio"].to_numpy(float), s),
     }
+    # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
+    recent = np.minimum(n_days, 30)
+    cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
+    s1 = np.where(cols, ret, 0.0).sum(axis=1)
+    s2 = np.where(cols, ret * ret, 0.0).sum(axis=1)
+    volatility = np.sqrt(np.maximum(s2 - s1 * s1 / np.maximum(recent, 1), 0.0) / np.maximum(recent - 1, 1))
     shrunk, shrunk_boot, factors = {}, {}, {}
     for c in RATIO_COMPONENTS:
-        var = np.nanvar(boot[c], axis=1) if s.bootstrap_samples > 1 else np.full(n, np.nan)
+        have = ~np.isnan(boot[c]).all(axis=1)
+        var = np.full(n, np.nan)
+        if s.bootstrap_samples > 1:
+            var[have] = boot[c][have].var(axis=1, ddof=1)
         # Wallets with no measurable sample carry no information about this component:
         # they keep 0 points and stay out of the shrinkage population.
         measured = ~np.isnan(var)
@@ -238,6 +247,9 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
             "sharpe_90d": _f(r["sharpe_90d"]),
             "current_drawdown": _f(r["current_drawdown"]),
             "realized_pnl_usd": _f(r["realized_pnl_usd"]) or 0.0,
+            "mean_bet_usd": _f(r["mean_position_usd"]),
+            "category_count": None if pd.isna(r["category_count"]) else int(r["category_count"]),
+            "return_volatility": float(volatility[i]) if n_days[i] >= 2 else None,
         })
     out = pd.DataFrame(rows)
     # Rank by the lower bound; ties (e.g. all zeros) by the point score, then address.
@@ -253,6 +265,7 @@ SCORE_COLUMNS = [
     "return_days", "win_rate_posterior", "win_rate_ci_low", "win_rate_ci_high", "win_rate_prior",
     "is_market_maker", "red_flags", "red_flag_count", "excluded", "tier", "tier_max_exposure",
     "tier_max_daily_trades", "trade_count", "sharpe_30d", "sharpe_90d", "current_drawdown", "realized_pnl_usd",
+    "mean_bet_usd", "category_count", "return_volatility",
 ]
 
 

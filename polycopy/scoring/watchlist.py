@@ -7,6 +7,9 @@ Members are ordered by the lower bound of their WQS interval.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 import pandas as pd
 
 from polycopy.scoring.settings import WatchlistSettings
@@ -29,3 +32,141 @@ def stage_one_watchlist(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSe
     ok = stage_one_eligible(scores, s) & ~scores["wallet_address"].isin(quarantined)
     return (scores[ok].sort_values(["wqs_lower", "wqs"], ascending=False).head(s.max_wallets)
             .reset_index(drop=True))
+
+
+# ---- wallet states: watchlist membership, quarantine, rotation ------------------------
+WATCHING, QUARANTINED, COOLDOWN = "watching", "quarantined", "cooldown"
+
+
+@dataclass
+class WalletState:
+    """Where a wallet stands on a given day. ``since``: day it entered the status;
+    ``cooldown_until``: first day a rotated-out wallet may return; ``wqs_at_change``:
+    its WQS when the status last changed (re-adding needs an improvement over it)."""
+
+    wallet_address: str
+    status: str
+    since: date
+    wqs_at_change: float
+    cooldown_until: date | None = None
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """One change of a wallet's standing, with the values that decided it."""
+
+    wallet_address: str
+    as_of_date: date
+    event: str  # added, quarantined, released, rotated_out, readded, alert_*
+    reason: str
+    values: dict
+
+
+def update_states(as_of: date, scores: pd.DataFrame, states: dict[str, WalletState],
+                  wqs_week_ago: dict[str, float], days_since_loss: dict[str, int],
+                  s: WatchlistSettings = WatchlistSettings()) -> tuple[dict[str, WalletState], list[StateEvent]]:
+    """Advance every wallet's state to ``as_of`` from that day's scores.
+
+    - Watched wallets are quarantined (002 §5.2) when WQS < 50, current drawdown > 10 %
+      or WQS fell more than 25 points since a week ago.
+    - Quarantined wallets are released when WQS > 60 and they have gone more than 7 days
+      without a losing day.
+    - Watched wallets that fail the stage-1 gate after a decline of ``rotation_decline_points``
+      over the week (with at least ``rotation_min_trades`` trades) are rotated out for a
+      ``rotation_cooldown_days`` cooldown (000 Phase 5); after it they return only on an
+      improvement of ``rotation_readd_improvement_points`` and WQS ≥ ``rotation_readd_min_wqs``.
+    - Free places (up to ``max_wallets``) go to eligible wallets, best WQS lower bound first.
+    Returns the new states (wallets with no standing are absent) and the events.
+    """
+    new = {w: WalletState(**vars(st)) for w, st in states.items()}
+    events: list[StateEvent] = []
+    rows = scores.set_index("wallet_address")
+    eligible = stage_one_eligible(scores, s).to_numpy()
+    eligible = dict(zip(scores["wallet_address"], eligible))
+
+    def emit(w, event, reason, values):
+        events.append(StateEvent(w, as_of, event, reason, values))
+
+    for w, st in list(new.items()):
+        if w not in rows.index:
+            continue
+        r = rows.loc[w]
+        wqs_now = float(r["wqs"])
+        before = wqs_week_ago.get(w)
+        dd = 0.0 if pd.isna(r["current_drawdown"]) else float(r["current_drawdown"])
+        if st.status == WATCHING:
+            reasons, values = [], {"wqs": wqs_now, "current_drawdown": dd, "wqs_week_ago": before}
+            if wqs_now < s.quarantine_below_wqs:
+                reasons.append("WQS below minimum threshold")
+            if dd > s.quarantine_drawdown:
+                reasons.append("Excessive drawdown")
+            if before is not None and wqs_now - before < -s.quarantine_wqs_drop_points:
+                reasons.append("Rapid WQS deterioration")
+            if reasons:
+                new[w] = WalletState(w, QUARANTINED, as_of, wqs_now)
+                emit(w, "quarantined", "; ".join(reasons), values)
+            elif (not eligible[w] and before is not None and before - wqs_now >= s.rotation_decline_points
+                  and int(r["trade_count"]) >= s.rotation_min_trades):
+                new[w] = WalletState(w, COOLDOWN, as_of, wqs_now,
+                                     cooldown_until=as_of + timedelta(days=s.rotation_cooldown_days))
+                emit(w, "rotated_out", "WQS declined over the rotation window and fails the stage-1 gate",
+                     {"wqs": wqs_now, "wqs_week_ago": before})
+        elif st.status == QUARANTINED:
+            quiet = days_since_loss.get(w, 0)
+            if wqs_now > s.release_min_wqs and quiet > s.release_days_without_loss:
+                new[w] = WalletState(w, WATCHING, as_of, wqs_now)
+                emit(w, "released", "WQS recovered and no losing day for the release window",
+                     {"wqs": wqs_now, "days_since_loss": quiet})
+        elif st.status == COOLDOWN and st.cooldown_until and as_of >= st.cooldown_until:
+            if (eligible[w] and wqs_now >= s.rotation_readd_min_wqs
+                    and wqs_now - st.wqs_at_change >= s.rotation_readd_improvement_points):
+                new[w] = WalletState(w, WATCHING, as_of, wqs_now)
+                emit(w, "readded", "cooldown over and WQS improved since removal",
+                     {"wqs": wqs_now, "wqs_at_removal": st.wqs_at_change})
+
+    watching = sum(st.status == WATCHING for st in new.values())
+    free = max(0, s.max_wallets - watching)
+    if free:
+        ranked = scores.sort_values(["wqs_lower", "wqs"], ascending=False)
+        for w, lower, wqs_now in zip(ranked["wallet_address"], ranked["wqs_lower"], ranked["wqs"]):
+            if free == 0:
+                break
+            if not eligible[w] or w in new:
+                continue
+            new[w] = WalletState(w, WATCHING, as_of, float(wqs_now))
+            emit(w, "added", "passes the stage-1 gate", {"wqs": float(wqs_now), "wqs_lower": float(lower)})
+            free -= 1
+    return new, events
+
+
+def behaviour_alerts(as_of: date, current: pd.DataFrame, previous: pd.DataFrame, watched: set[str],
+                     s: WatchlistSettings = WatchlistSettings()) -> list[StateEvent]:
+    """Behaviour-change alerts for watched wallets (000 Phase 5), comparing today's score
+    rows with those of ``rotation_window_days`` ago: win rate down more than 15 points,
+    mean bet more than 2× larger, new categories traded, return volatility up more than 20 %."""
+    prev = previous.set_index("wallet_address")
+    events = []
+    for r in current[current["wallet_address"].isin(watched)].itertuples(index=False):
+        if r.wallet_address not in prev.index:
+            continue
+        p = prev.loc[r.wallet_address]
+        checks = [
+            ("alert_win_rate_drop", p.win_rate_posterior - r.win_rate_posterior > s.alert_win_rate_drop,
+             {"win_rate": r.win_rate_posterior, "win_rate_before": p.win_rate_posterior}),
+            ("alert_position_size", _ratio(r.mean_bet_usd, p.mean_bet_usd) > s.alert_position_size_ratio,
+             {"mean_bet_usd": r.mean_bet_usd, "mean_bet_usd_before": p.mean_bet_usd}),
+            ("alert_new_categories", (r.category_count or 0) > (p.category_count or 0),
+             {"category_count": r.category_count, "category_count_before": p.category_count}),
+            ("alert_volatility", _ratio(r.return_volatility, p.return_volatility) > 1.0 + s.alert_volatility_rise,
+             {"return_volatility": r.return_volatility, "return_volatility_before": p.return_volatility}),
+        ]
+        for name, hit, values in checks:
+            if hit:
+                events.append(StateEvent(r.wallet_address, as_of, name, "behaviour change", values))
+    return events
+
+
+def _ratio(a, b) -> float:
+    if a is None or b is None or pd.isna(a) or pd.isna(b) or b <= 0:
+        return 0.0
+    return float(a) / float(b)

@@ -97,6 +97,35 @@ DDL: tuple[str, ...] = (
         partition_key varchar not null,
         first_seen_at timestamp not null
     )""",
+    # Scoring outputs (written by the wallet_scores and whale_watchlist assets).
+    "create schema if not exists scores",
+    """create table if not exists scores.wallet_score_history (
+        as_of_date date not null,
+        wallet_address varchar not null,
+        wqs double precision not null,
+        wqs_lower double precision not null,
+        win_rate_posterior double precision,
+        mean_bet_usd double precision,
+        category_count integer,
+        return_volatility double precision,
+        current_drawdown double precision,
+        trade_count integer,
+        primary key (as_of_date, wallet_address)
+    )""",
+    """create table if not exists scores.wallet_states (
+        wallet_address varchar primary key,
+        status varchar not null,
+        since date not null,
+        wqs_at_change double precision not null,
+        cooldown_until date
+    )""",
+    """create table if not exists scores.wallet_state_events (
+        as_of_date date not null,
+        wallet_address varchar not null,
+        event varchar not null,
+        reason varchar not null,
+        event_values varchar not null
+    )""",
 )
 
 TRADE_TABLE_COLUMNS = TRADE_COLUMNS + ("partition_day", "ingested_at")
@@ -171,6 +200,27 @@ class Warehouse(ABC):
         return None if df.empty else df.iat[0, 0]
 
     # ---- writes ------------------------------------------------------------------
+    def replace_table(self, table: str, df: pd.DataFrame) -> None:
+        """Replace a derived table's contents with ``df`` in one transaction (created from
+        the frame's columns if missing)."""
+        with self.transaction() as cur:
+            cur.execute(f"create schema if not exists {table.split('.')[0]}")
+            cur.execute(f"drop table if exists {table}")
+            cur.execute(f"create table {table} ({_columns_ddl(df)})")
+            if len(df):
+                self._load(cur, table, df)
+
+    def replace_rows(self, table: str, df: pd.DataFrame, key_column: str | None = None, key_value=None) -> None:
+        """Delete the rows of ``table`` whose ``key_column`` = ``key_value`` (all rows when no
+        key is given) and insert ``df``, in one transaction (re-running a day replaces that day)."""
+        with self.transaction() as cur:
+            if key_column is None:
+                cur.execute(f"delete from {table}")
+            else:
+                cur.execute(f"delete from {table} where {key_column} = {self._param()}", [key_value])
+            if len(df):
+                self._load(cur, table, df)
+
     @contextmanager
     def trade_partition_writer(self, days: Iterable[date], source: str, flush_rows: int = 50_000):
         """Replace the trades (and this source's rejects) of ``days`` in one transaction,
@@ -290,6 +340,20 @@ class Warehouse(ABC):
         for i in range(0, len(values), 1000):
             chunk = values[i:i + 1000]
             cur.execute(f"delete from {table} where {column} in ({', '.join([p] * len(chunk))})", chunk)
+
+
+def _columns_ddl(df: pd.DataFrame) -> str:
+    def sql_type(dtype) -> str:
+        if pd.api.types.is_bool_dtype(dtype):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(dtype):
+            return "bigint"
+        if pd.api.types.is_float_dtype(dtype):
+            return "double precision"
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            return "timestamp"
+        return "varchar"
+    return ", ".join(f"{c} {sql_type(t)}" for c, t in df.dtypes.items())
 
 
 class _TradeWriter:

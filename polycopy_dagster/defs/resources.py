@@ -28,6 +28,7 @@ from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
 from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
                                          PolymarketClients)
 from polycopy.polymarket.http import RetryPolicy
+from polycopy.scoring.settings import ScoringSettings, WatchlistSettings  # plain dataclasses: no heavy imports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIM_URL = "http://127.0.0.1:8765"
@@ -180,6 +181,32 @@ def polymarket_resource() -> PolymarketResource:
                               rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")))
 
 
+def _settings_resource(name: str, settings_cls, doc: str):
+    """A ConfigurableResource with one field per threshold of ``settings_cls`` (same name,
+    same documented default), whose ``settings()`` returns the plain settings object —
+    every threshold is visible and overridable in the Dagster UI and in run config."""
+    import dataclasses
+
+    kinds = {"float": float, "int": int, "bool": bool}
+    fields = dataclasses.fields(settings_cls)
+    namespace = {
+        "__annotations__": {f.name: kinds[str(f.type)] for f in fields},
+        "__doc__": doc,
+        **{f.name: Field(default=f.default) for f in fields},
+        "settings": lambda self: settings_cls(**{f.name: getattr(self, f.name) for f in fields}),
+    }
+    return type(name, (dg.ConfigurableResource,), namespace)
+
+
+ScoringResource = _settings_resource(
+    "ScoringResource", ScoringSettings,
+    "Wallet-scoring thresholds (seeds 000/001/002 defaults): WQS points, penalties, shrinkage and "
+    "bootstrap, anti-market-maker filter, red flags, tiers.")
+WatchlistResource = _settings_resource(
+    "WatchlistResource", WatchlistSettings,
+    "Watchlist rules: stage-1 gate, quarantine and release, rotation with cooldown, behaviour alerts.")
+
+
 def build_data_resources() -> dict:
     """Resources of the data location: APIs, warehouse, dbt."""
     from polycopy_dagster.defs.dbt_models import dbt_resource  # noqa: PLC0415 - dbt_models imports this module
@@ -189,6 +216,8 @@ def build_data_resources() -> dict:
         "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
                                        duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **_pg_fields()),
         "dbt": dbt_resource(),
+        "scoring": ScoringResource(),
+        "watchlist_rules": WatchlistResource(),
     }
 
 

@@ -446,6 +446,7 @@ final as (
         k.rolling_sharpe_30d_std,
         coalesce(k.sharpe_blocks, 0) as sharpe_blocks,
         p.avg_hold_seconds,
+        p.mean_position_usd,
         case when p.mean_position_usd > 0 then p.stddev_position_usd / p.mean_position_usd end
             as position_size_cv,
         g.primary_category,

@@ -1,0 +1,194 @@
+"""Scoring assets: wallet_scores and whale_watchlist (with the wallet-state history), and
+their checks. The statistics live in ``polycopy.scoring``; this module reads the marts,
+calls it and stores the results in the warehouse's ``scores`` schema."""
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+
+from polycopy.scoring.wallet_scores import score_wallets
+from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, stage_one_eligible,
+                                        update_states)
+from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
+from polycopy_dagster.defs.resources import ScoringResource, WarehouseResource, WatchlistResource
+
+MARTS = ["marts/wallet_metrics", "marts/fct_wallet_daily_pnl", "marts/fct_wallet_active_returns",
+         "marts/category_base_rates"]
+HISTORY_COLUMNS = ["as_of_date", "wallet_address", "wqs", "wqs_lower", "win_rate_posterior", "mean_bet_usd",
+                   "category_count", "return_volatility", "current_drawdown", "trade_count"]
+# A flag raised on more than this share of the wallets with enough history to judge means
+# a threshold or an upstream metric is off, not that the crowd turned bad overnight.
+MAX_FLAG_RATE = 0.9
+
+
+def _read_marts(wh) -> tuple[pd.DataFrame, ...]:
+    metrics = wh.query_df("select * from marts.wallet_metrics")
+    daily = wh.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl")
+    active = wh.query_df("select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
+    base = wh.query_df("select * from marts.category_base_rates")
+    for df in (daily, active):
+        df["activity_date"] = pd.to_datetime(df["activity_date"])
+    return metrics, daily, active, base
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="scoring",
+    kinds={"python", "duckdb"},
+    deps=MARTS,
+    pool=WAREHOUSE_POOL,
+    description="Every wallet's WQS (James-Stein shrunk), its components, bootstrap interval and rank by the "
+                "lower bound, Bayesian win rate, market-maker verdict, red flags with the values that raised "
+                "them, and tier. Table scores.wallet_scores; one row per wallet and day in "
+                "scores.wallet_score_history.",
+)
+def wallet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                  scoring: ScoringResource) -> dg.MaterializeResult:
+    wh = warehouse.open()
+    metrics, daily, active, base = _read_marts(wh)
+    scores = score_wallets(metrics, daily, active, base, scoring.settings())
+    if scores.empty:
+        wh.replace_table("scores.wallet_scores", scores)
+        return dg.MaterializeResult(metadata={"wallets": 0})
+    as_of = scores["as_of_date"].iloc[0]
+    wh.replace_table("scores.wallet_scores", scores.assign(as_of_date=pd.Timestamp(as_of)))
+    wh.replace_rows("scores.wallet_score_history", scores[HISTORY_COLUMNS], "as_of_date", as_of)
+    flags = pd.Series([f for s in scores["red_flags"] for f in json.loads(s)]).value_counts()
+    top = scores.head(10)[["rank", "wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "red_flag_count"]]
+    return dg.MaterializeResult(metadata={
+        "as_of_date": str(as_of),
+        "wallets": len(scores),
+        "excluded": int(scores["excluded"].sum()),
+        "market_makers": int(scores["is_market_maker"].sum()),
+        "tiers": dg.MetadataValue.json(scores["tier"].value_counts().to_dict()),
+        "red_flags": dg.MetadataValue.json({k: int(v) for k, v in flags.items()}),
+        "wqs_median": float(scores["wqs"].median()),
+        "top_by_lower_bound": dg.MetadataValue.md(_markdown(top)),
+    })
+
+
+@dg.asset_check(asset=wallet_scores, pool=WAREHOUSE_POOL, blocking=True,
+                description="WQS and its interval lie within [0, 100], with lower ≤ WQS ≤ upper.")
+def wqs_within_bounds(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    bad = warehouse.open().scalar(
+        "select count(*) from scores.wallet_scores where wqs < 0 or wqs > 100 or wqs is null "
+        "or wqs_lower < 0 or wqs_upper > 100 or wqs_lower > wqs + 1e-9 or wqs_upper < wqs - 1e-9")
+    return dg.AssetCheckResult(passed=int(bad) == 0, metadata={"rows_out_of_bounds": int(bad)})
+
+
+@dg.asset_check(asset=wallet_scores, pool=WAREHOUSE_POOL,
+                description=f"No red flag is raised on more than {MAX_FLAG_RATE:.0%} of the wallets with at "
+                            "least 20 trades, and not every such wallet is excluded.")
+def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    scores = warehouse.open().query_df(
+        "select red_flags, excluded from scores.wallet_scores where trade_count >= 20")
+    n = len(scores)
+    if n == 0:
+        return dg.AssetCheckResult(passed=True, metadata={"wallets_judged": 0})
+    flags = pd.Series([f for s in scores["red_flags"] for f in json.loads(s)]).value_counts() / n
+    excluded = float(scores["excluded"].astype(bool).mean())
+    worst = float(flags.max()) if len(flags) else 0.0
+    return dg.AssetCheckResult(
+        passed=worst <= MAX_FLAG_RATE and excluded < 1.0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"wallets_judged": n, "excluded_share": excluded,
+                  "flag_rates": dg.MetadataValue.json({k: round(float(v), 4) for k, v in flags.items()})})
+
+
+@dg.asset(
+    group_name="scoring",
+    kinds={"python", "duckdb"},
+    deps=[wallet_scores, "marts/fct_wallet_daily_pnl"],
+    pool=WAREHOUSE_POOL,
+    description="The wallets worth copying now (stage-1 gate, quarantine, rotation with cooldown), best WQS "
+                "lower bound first, with their tier limits. Every change of a wallet's standing and every "
+                "behaviour alert is appended to scores.wallet_state_events with its reason and values.",
+)
+def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                    watchlist_rules: WatchlistResource) -> dg.MaterializeResult:
+    rules = watchlist_rules.settings()
+    wh = warehouse.open()
+    scores = wh.query_df("select * from scores.wallet_scores")
+    if scores.empty:
+        raise dg.Failure("scores.wallet_scores is empty: materialize wallet_scores first")
+    as_of = pd.Timestamp(scores["as_of_date"].iloc[0]).date()
+    week_ago = as_of - timedelta(days=rules.quarantine_wqs_drop_days)
+    past = wh.query_df("select * from scores.wallet_score_history where as_of_date = ?", [week_ago])
+    states = {r.wallet_address: WalletState(r.wallet_address, r.status, pd.Timestamp(r.since).date(),
+                                            float(r.wqs_at_change),
+                                            None if pd.isna(r.cooldown_until) else pd.Timestamp(r.cooldown_until).date())
+              for r in wh.query_df("select * from scores.wallet_states").itertuples(index=False)}
+    last_loss = wh.query_df("select wallet_address, max(activity_date) as last_loss from marts.fct_wallet_daily_pnl "
+                            "where daily_return < 0 group by wallet_address")
+    days_since_loss = {w: (as_of - pd.Timestamp(d).date()).days for w, d in zip(last_loss.wallet_address,
+                                                                                 last_loss.last_loss)}
+    # Wallets that never lost count as quiet since their scores began.
+    days_since_loss.update({w: 10**6 for w in scores["wallet_address"] if w not in days_since_loss})
+    new_states, events = update_states(as_of, scores, states, dict(zip(past.wallet_address, past.wqs)),
+                                       days_since_loss, rules)
+    watched = {w for w, st in new_states.items() if st.status == WATCHING}
+    if len(past):
+        events += behaviour_alerts(as_of, scores, past, watched, rules)
+
+    state_df = pd.DataFrame([vars(st) for st in new_states.values()],
+                            columns=["wallet_address", "status", "since", "wqs_at_change", "cooldown_until"])
+    event_df = pd.DataFrame([{"as_of_date": e.as_of_date, "wallet_address": e.wallet_address, "event": e.event,
+                              "reason": e.reason, "event_values": json.dumps(e.values, sort_keys=True, default=str)}
+                             for e in events], columns=["as_of_date", "wallet_address", "event", "reason",
+                                                        "event_values"])
+    watch = scores[scores["wallet_address"].isin(watched)].sort_values(["wqs_lower", "wqs"], ascending=False)
+    watch = watch.merge(state_df[["wallet_address", "since"]], on="wallet_address")
+    watch = watch[["wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "tier_max_exposure",
+                   "tier_max_daily_trades", "since"]].reset_index(drop=True)
+    watch.insert(0, "position", range(1, len(watch) + 1))
+    watch["as_of_date"] = pd.Timestamp(as_of)
+    watch["since"] = pd.to_datetime(watch["since"])
+    with_dates = state_df.assign(since=pd.to_datetime(state_df["since"]),
+                                 cooldown_until=pd.to_datetime(state_df["cooldown_until"]))
+    wh.replace_rows("scores.wallet_state_events", event_df, "as_of_date", as_of)
+    wh.replace_rows("scores.wallet_states", with_dates)
+    wh.replace_table("scores.whale_watchlist", watch)
+    counts = event_df["event"].value_counts().to_dict()
+    return dg.MaterializeResult(metadata={
+        "as_of_date": str(as_of),
+        "watchlist_size": len(watch),
+        "eligible_today": int(stage_one_eligible(scores, rules).sum()),
+        "quarantined": sum(st.status == "quarantined" for st in new_states.values()),
+        "in_cooldown": sum(st.status == "cooldown" for st in new_states.values()),
+        "events": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+        "watchlist": dg.MetadataValue.md(_markdown(watch.drop(columns=["as_of_date", "since"]))),
+    })
+
+
+@dg.asset_check(asset=whale_watchlist, pool=WAREHOUSE_POOL, blocking=True,
+                description="No excluded (red-flagged or market-maker) or quarantined wallet is on the watchlist.")
+def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    excluded = wh.scalar("select count(*) from scores.whale_watchlist w join scores.wallet_scores s "
+                         "on s.wallet_address = w.wallet_address where s.excluded")
+    quarantined = wh.scalar("select count(*) from scores.whale_watchlist w join scores.wallet_states s "
+                            "on s.wallet_address = w.wallet_address where s.status <> 'watching'")
+    return dg.AssetCheckResult(passed=int(excluded) + int(quarantined) == 0,
+                               metadata={"excluded_on_watchlist": int(excluded),
+                                         "quarantined_on_watchlist": int(quarantined)})
+
+
+@dg.asset_check(asset=whale_watchlist, pool=WAREHOUSE_POOL, description="The watchlist has at least one wallet.")
+def watchlist_not_empty(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    n = int(warehouse.open().scalar("select count(*) from scores.whale_watchlist"))
+    return dg.AssetCheckResult(passed=n > 0, severity=dg.AssetCheckSeverity.WARN, metadata={"wallets": n})
+
+
+defs = dg.Definitions(
+    assets=[wallet_scores, whale_watchlist],
+    asset_checks=[wqs_within_bounds, red_flag_rates_sane, watchlist_has_no_excluded_wallets, watchlist_not_empty],
+)
