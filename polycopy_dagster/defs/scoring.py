@@ -14,8 +14,8 @@ from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts,
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
 from polycopy_dagster.defs.resources import ScoringResource, WarehouseResource, WatchlistResource
 
-MARTS = ["marts/wallet_metrics", "marts/fct_wallet_daily_pnl", "marts/fct_wallet_active_returns",
-         "marts/category_base_rates"]
+MARTS = [dg.AssetKey(["marts", m]) for m in ("wallet_metrics", "fct_wallet_daily_pnl", "fct_wallet_active_returns",
+                                             "category_base_rates")]
 HISTORY_COLUMNS = ["as_of_date", "wallet_address", "wqs", "wqs_lower", "win_rate_posterior", "mean_bet_usd",
                    "category_count", "return_volatility", "current_drawdown", "trade_count"]
 # A flag raised on more than this share of the wallets with enough history to judge means
@@ -107,7 +107,7 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 @dg.asset(
     group_name="scoring",
     kinds={"python", "duckdb"},
-    deps=[wallet_scores, "marts/fct_wallet_daily_pnl"],
+    deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     pool=WAREHOUSE_POOL,
     description="The wallets worth copying now (stage-1 gate, quarantine, rotation with cooldown), best WQS "
                 "lower bound first, with their tier limits. Every change of a wallet's standing and every "
