@@ -1,0 +1,89 @@
+"""The wallet-state rules on hand-made score rows: gate, quarantine and release (002 §5.2),
+rotation with cooldown (000 Phase 5), behaviour alerts."""
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from polycopy.scoring.settings import WatchlistSettings
+from polycopy.scoring.watchlist import (COOLDOWN, QUARANTINED, WATCHING, WalletState, behaviour_alerts,
+                                        stage_one_watchlist, update_states)
+
+D = date(2026, 11, 20)
+
+
+def row(w, wqs, lower=None, s30=2.0, s90=1.0, dd=0.05, excluded=False, trades=100, **extra):
+    return {"wallet_address": w, "wqs": wqs, "wqs_lower": wqs - 10 if lower is None else lower,
+            "sharpe_30d": s30, "sharpe_90d": s90, "current_drawdown": dd, "excluded": excluded,
+            "trade_count": trades, **extra}
+
+
+def test_gate_orders_by_lower_bound_and_caps_the_list():
+    scores = pd.DataFrame([
+        row("a", 80, lower=60), row("b", 90, lower=50), row("c", 74.9),  # c: WQS under 75
+        row("d", 85, s30=0.5, s90=1.0),  # Sharpe not improving
+        row("e", 85, dd=0.25),  # drawdown not under 25 %
+        row("f", 95, excluded=True), row("g", 78, lower=70),
+    ])
+    assert stage_one_watchlist(scores)["wallet_address"].tolist() == ["g", "a", "b"]
+    assert stage_one_watchlist(scores, WatchlistSettings(max_wallets=2))["wallet_address"].tolist() == ["g", "a"]
+    assert stage_one_watchlist(scores, quarantined={"g"})["wallet_address"].tolist() == ["a", "b"]
+
+
+def test_quarantine_triggers_each_with_its_reason():
+    states = {w: WalletState(w, WATCHING, D - timedelta(days=30), 80.0) for w in "abcd"}
+    scores = pd.DataFrame([row("a", 49.9), row("b", 80, dd=0.11), row("c", 76), row("d", 80)])
+    new, events = update_states(D, scores, states, {"c": 101.5, "d": 90.0}, {}, WatchlistSettings())
+    reasons = {e.wallet_address: e.reason for e in events if e.event == "quarantined"}
+    assert reasons == {"a": "WQS below minimum threshold", "b": "Excessive drawdown",
+                       "c": "Rapid WQS deterioration"}  # c fell 25.5 points in a week; d only 10
+    assert [new[w].status for w in "abcd"] == [QUARANTINED, QUARANTINED, QUARANTINED, WATCHING]
+    assert next(e for e in events if e.wallet_address == "b").values["current_drawdown"] == 0.11
+
+
+def test_release_needs_recovery_and_a_quiet_week():
+    states = {w: WalletState(w, QUARANTINED, D - timedelta(days=10), 40.0) for w in "abc"}
+    scores = pd.DataFrame([row("a", 61), row("b", 61), row("c", 60)])
+    new, events = update_states(D, scores, states, {}, {"a": 8, "b": 7, "c": 30},
+                                WatchlistSettings(max_wallets=0))
+    assert [new[w].status for w in "abc"] == [WATCHING, QUARANTINED, QUARANTINED]
+    assert [(e.wallet_address, e.event) for e in events] == [("a", "released")]
+
+
+def test_rotation_out_cooldown_and_readd():
+    s = WatchlistSettings()
+    states = {"a": WalletState("a", WATCHING, D - timedelta(days=20), 85.0)}
+    # Fails the gate (Sharpe no longer improving) after falling 12 points in the week: out.
+    new, events = update_states(D, pd.DataFrame([row("a", 73, s30=0.5)]), states, {"a": 85.0}, {}, s)
+    assert new["a"].status == COOLDOWN and new["a"].cooldown_until == D + timedelta(days=7)
+    assert events[0].event == "rotated_out"
+    # During the cooldown it does not come back, even passing the gate.
+    later, ev = update_states(D + timedelta(days=3), pd.DataFrame([row("a", 90)]), new, {}, {}, s)
+    assert later["a"].status == COOLDOWN and ev == []
+    # After it, only with an improvement of 10 points over its WQS at removal (73).
+    almost, _ = update_states(D + timedelta(days=7), pd.DataFrame([row("a", 82)]), new, {}, {}, s)
+    assert almost["a"].status == COOLDOWN
+    back, ev = update_states(D + timedelta(days=7), pd.DataFrame([row("a", 83)]), new, {}, {}, s)
+    assert back["a"].status == WATCHING and ev[0].event == "readded"
+
+
+def test_free_places_fill_by_lower_bound():
+    s = WatchlistSettings(max_wallets=2)
+    states = {"a": WalletState("a", WATCHING, D, 80.0)}
+    scores = pd.DataFrame([row("a", 80), row("b", 90, lower=60), row("c", 88, lower=70)])
+    new, events = update_states(D, scores, states, {}, {}, s)
+    assert sorted(w for w, st in new.items() if st.status == WATCHING) == ["a", "c"]
+    assert [(e.wallet_address, e.event) for e in events] == [("c", "added")]
+
+
+def test_behaviour_alerts():
+    base = dict(win_rate_posterior=0.70, mean_bet_usd=1000.0, category_count=2, return_volatility=0.05)
+    prev = pd.DataFrame([row("a", 80, **base), row("b", 80, **base)])
+    cur = pd.DataFrame([
+        row("a", 80, win_rate_posterior=0.54, mean_bet_usd=2100.0, category_count=3, return_volatility=0.061),
+        row("b", 80, win_rate_posterior=0.56, mean_bet_usd=2000.0, category_count=2, return_volatility=0.06),
+    ])
+    events = behaviour_alerts(D, cur, prev, {"a", "b"})
+    assert sorted(e.event for e in events if e.wallet_address == "a") == [
+        "alert_new_categories", "alert_position_size", "alert_volatility", "alert_win_rate_drop"]
+    assert [e for e in events if e.wallet_address == "b"] == []  # each exactly at its limit
