@@ -152,11 +152,33 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--live-hours", type=int, default=6)
     d.add_argument("--follow", type=int, default=8)
     d.add_argument("--data-dir", default=str(REPO_ROOT / ".data" / "demo"))
+    e = sub.add_parser("evaluate-scoring", help="score simulated worlds on their earlier history and measure "
+                                                "out of sample against the truth and the raw-P&L leaderboard")
+    e.add_argument("--seeds", default="101,202,303,404,505", help="comma-separated; seed i uses archetype mix i")
+    e.add_argument("--wallets", type=int, default=2_000)
+    e.add_argument("--trades", type=int, default=160_000)
+    e.add_argument("--csv", default="", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     if args.cmd == "demo":
         return demo(args)
+    if args.cmd == "evaluate-scoring":
+        return evaluate_scoring(args)
     return 2
+
+
+def evaluate_scoring(args) -> int:
+    from polycopy.evaluation.scoring_harness import EvaluationConfig, evaluate, format_table, meets_targets
+
+    cfg = EvaluationConfig(n_wallets=args.wallets, n_trades=args.trades)
+    seeds = [int(x) for x in args.seeds.split(",") if x]
+    table = evaluate(seeds, cfg=cfg, progress=lambda r: print(f"scored seed {r['seed']} ({r['mix']})", flush=True))
+    print(format_table(table))
+    for target, ok in meets_targets(table).items():
+        print(f"{target}: {'met' if ok else 'NOT met'}")
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
 
 
 if __name__ == "__main__":

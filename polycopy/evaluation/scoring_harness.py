@@ -52,7 +52,9 @@ class EvaluationConfig:
     scoring_days: int = 100
     next_days: int = 30
     top_k: int = 20
-    min_next_buys: int = 3
+    # IC over wallets with at least this many buys after the split: fewer, and the next-period
+    # return is mostly noise (a binary bet's return has a std near 1).
+    min_next_buys: int = 10
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     watchlist: WatchlistSettings = field(default_factory=WatchlistSettings)
 
@@ -129,6 +131,17 @@ def evaluate(seeds=DEFAULT_SEEDS, mixes: list[str] | None = None, cfg: Evaluatio
     mean = table.drop(columns=["seed", "mix"]).mean(numeric_only=True)
     table = pd.concat([table, pd.DataFrame([{"seed": "mean", "mix": "", **mean.to_dict()}])], ignore_index=True)
     return table
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The evaluation as a plain-text table (ours beside the raw-P&L leaderboard)."""
+    cols = [("seed", "seed"), ("mix", "mix"), ("ic_wqs", "IC WQS"), ("ic_pnl", "IC P&L"),
+            ("watchlist_size", "watch"), ("precision_at_k", "prec@20"), ("precision_at_k_pnl", "P&L prec@20"),
+            *[(f"excl_{a}", f"excl {a}") for a in BAD_ARCHETYPES],
+            ("next_return_watchlist", "next ret watch"), ("next_return_pnl", "next ret P&L")]
+    out = table[[c for c, _ in cols]].copy()
+    out.columns = [h for _, h in cols]
+    return out.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 TARGETS = {"ic_wqs": 0.35, "precision_at_k": 0.8, **{f"excl_{a}": 0.95 for a in BAD_ARCHETYPES}}
