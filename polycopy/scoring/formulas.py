@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import beta
 
 from polycopy.scoring.settings import ScoringSettings
@@ -29,11 +30,17 @@ def bayesian_win_rate(wins: int, losses: int, base_rate: float, s: ScoringSettin
     """Prior Beta(base·k, (1 − base)·k) with k = prior strength; posterior adds wins and losses."""
     if not 0.0 < base_rate < 1.0:
         raise ValueError(f"base rate must be in (0, 1), got {base_rate}")
-    a = base_rate * s.prior_strength + wins
-    b = (1.0 - base_rate) * s.prior_strength + losses
+    mean, lo, hi, a, b = win_rate_posteriors(np.array([wins]), np.array([losses]), np.array([base_rate]), s)
+    return WinRatePosterior(float(mean[0]), float(lo[0]), float(hi[0]), float(a[0]), float(b[0]))
+
+
+def win_rate_posteriors(wins: np.ndarray, losses: np.ndarray, base_rates: np.ndarray,
+                        s: ScoringSettings = ScoringSettings()) -> tuple[np.ndarray, ...]:
+    """Vectorized Beta-Binomial posteriors: (mean, ci_low, ci_high, alpha, beta) arrays."""
+    a = np.asarray(base_rates, dtype=float) * s.prior_strength + np.asarray(wins, dtype=float)
+    b = (1.0 - np.asarray(base_rates, dtype=float)) * s.prior_strength + np.asarray(losses, dtype=float)
     tail = (1.0 - s.credible_level) / 2.0
-    lo, hi = beta.ppf([tail, 1.0 - tail], a, b)
-    return WinRatePosterior(a / (a + b), float(lo), float(hi), a, b)
+    return a / (a + b), beta.ppf(tail, a, b), beta.ppf(1.0 - tail, a, b), a, b
 
 
 def _finite(x) -> float | None:
@@ -70,14 +77,27 @@ def wqs(sharpe: float | None, information_ratio: float | None, calmar: float | N
     sr = _clip((_finite(sharpe) or 0.0) * s.sharpe_points_per_unit, s.sharpe_max_points)
     ir = _clip((_finite(information_ratio) or 0.0) * s.ir_points_per_unit, s.ir_max_points)
     cal = _clip((_finite(calmar) or 0.0) * s.calmar_points_per_unit, s.calmar_max_points)
-    std = _finite(rolling_sharpe_std)
-    cons = 0.0 if std is None else s.consistency_max_points * max(0.0, 1.0 - std / s.consistency_std_scale)
-    vol = _clip(math.log10(max(1.0, volume_usd) / s.volume_reference_usd) * s.volume_points_per_decade,
-                s.volume_max_points)
+    cons, vol, tc, hhi = (float(x[0]) for x in wqs_fixed_parts(
+        np.array([np.nan if _finite(rolling_sharpe_std) is None else rolling_sharpe_std], dtype=float),
+        np.array([volume_usd], dtype=float), np.array([trade_count], dtype=float),
+        np.array([np.nan if _finite(category_hhi) is None else category_hhi], dtype=float), s))
     base = sr + ir + cal + cons + vol
-    tc = (0.5 + trade_count / 100.0) if trade_count < s.low_trade_count else 1.0
-    hhi = s.hhi_penalty_factor if (_finite(category_hhi) or 0.0) > s.hhi_penalty_threshold else 1.0
     return WqsBreakdown(sr, ir, cal, cons, vol, base, tc, hhi, min(100.0, max(0.0, base * tc * hhi)))
+
+
+def wqs_fixed_parts(rolling_sharpe_std: np.ndarray, volume_usd: np.ndarray, trade_count: np.ndarray,
+                    category_hhi: np.ndarray, s: ScoringSettings = ScoringSettings()) -> tuple[np.ndarray, ...]:
+    """The WQS parts that are not sample ratios, vectorized: consistency points, volume
+    points, the low-trade-count factor and the HHI factor (NaN std: 0 points; NaN HHI: no penalty)."""
+    std = np.asarray(rolling_sharpe_std, dtype=float)
+    cons = np.where(np.isnan(std), 0.0, s.consistency_max_points * np.maximum(0.0, 1.0 - std / s.consistency_std_scale))
+    vol = np.clip(np.log10(np.maximum(1.0, np.nan_to_num(np.asarray(volume_usd, dtype=float))) / s.volume_reference_usd)
+                  * s.volume_points_per_decade, 0.0, s.volume_max_points)
+    n = np.nan_to_num(np.asarray(trade_count, dtype=float))
+    tc = np.where(n < s.low_trade_count, 0.5 + n / 100.0, 1.0)
+    hhi = np.where(np.nan_to_num(np.asarray(category_hhi, dtype=float)) > s.hhi_penalty_threshold,
+                   s.hhi_penalty_factor, 1.0)
+    return cons, vol, tc, hhi
 
 
 def is_market_maker(trade_count: int, avg_hold_s: float | None, win_rate: float | None,

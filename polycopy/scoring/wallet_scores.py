@@ -29,7 +29,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from polycopy.scoring.formulas import bayesian_win_rate, is_market_maker, red_flags, tier, wqs
+from polycopy.scoring.formulas import is_market_maker, red_flags, tier, win_rate_posteriors, wqs_fixed_parts
 from polycopy.scoring.settings import ScoringSettings
 from polycopy.scoring.shrinkage import james_stein_factors
 
@@ -80,62 +80,104 @@ def return_panel(wallets: list[str], daily: pd.DataFrame, active: pd.DataFrame, 
     return ret, act, n_days
 
 
+def _ratios_from_sums(n, s1, s2, m, a1, a2, min_log_dd) -> dict[str, np.ndarray]:
+    """Annualized Sharpe, information ratio and Calmar from a sample's sums.
+
+    n: days in the sample; s1, s2: sum of daily returns and of their squares; m, a1, a2:
+    the same for active returns (realization days only); min_log_dd: the lowest
+    log(equity / running peak) along the compounded path (0 = never below a peak).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / np.maximum(n, 1)
+        var = (s2 - n * mean * mean) / np.maximum(n - 1, 1)
+        sharpe = np.where((n > 1) & (var > 1e-18), mean / np.sqrt(np.abs(var)) * ANNUALIZE, np.nan)
+        max_dd = 1.0 - np.exp(min_log_dd)
+        calmar = np.where(max_dd > 1e-12, mean * 365.0 / max_dd, np.nan)
+        amean = a1 / np.maximum(m, 1)
+        avar = (a2 - m * amean * amean) / np.maximum(m - 1, 1)
+        ir = np.where((m > 1) & (avar > 1e-18), amean / np.sqrt(np.abs(avar)) * ANNUALIZE, np.nan)
+    return {"sharpe": sharpe, "information_ratio": ir, "calmar": calmar}
+
+
+def _min_log_drawdown(log_returns: np.ndarray) -> np.ndarray:
+    """Lowest log(equity / running peak) of the compounded path along the last axis; the
+    path starts at a peak of 1 (log 0)."""
+    log_eq = np.cumsum(log_returns, axis=-1)
+    peak = np.maximum(np.maximum.accumulate(log_eq, axis=-1), 0.0)
+    return np.minimum((log_eq - peak).min(axis=-1), 0.0)
+
+
+def _log_growth(r: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(1.0 + r, 1e-12))
+
+
 def _ratios(r: np.ndarray, a: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
-    """Annualized Sharpe, information ratio and Calmar along the last axis.
+    """Annualized Sharpe, information ratio and Calmar along the last axis, in path order.
 
     ``r``: daily returns, ``a``: active returns (NaN where no realization), ``valid``:
     which positions belong to the sample. Shapes (..., days).
     """
-    n = valid.sum(axis=-1)
     rv = np.where(valid, r, 0.0)
-    mean = rv.sum(axis=-1) / np.maximum(n, 1)
-    var = ((rv * rv).sum(axis=-1) - n * mean * mean) / np.maximum(n - 1, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sharpe = np.where((n > 1) & (var > 1e-18), mean / np.sqrt(var) * ANNUALIZE, np.nan)
-        log_eq = np.cumsum(np.log(np.maximum(1.0 + rv, 1e-12)), axis=-1)
-        peak = np.maximum(np.maximum.accumulate(log_eq, axis=-1), 0.0)
-        max_dd = (1.0 - np.exp(log_eq - peak)).max(axis=-1)
-        calmar = np.where(max_dd > 1e-12, mean * 365.0 / max_dd, np.nan)
-        av = valid & ~np.isnan(a)
-        m = av.sum(axis=-1)
-        a0 = np.where(av, a, 0.0)
-        amean = a0.sum(axis=-1) / np.maximum(m, 1)
-        avar = ((a0 * a0).sum(axis=-1) - m * amean * amean) / np.maximum(m - 1, 1)
-        ir = np.where((m > 1) & (avar > 1e-18), amean / np.sqrt(avar) * ANNUALIZE, np.nan)
-    return {"sharpe": sharpe, "information_ratio": ir, "calmar": calmar}
+    av = valid & ~np.isnan(a)
+    a0 = np.where(av, a, 0.0)
+    return _ratios_from_sums(valid.sum(axis=-1), rv.sum(axis=-1), (rv * rv).sum(axis=-1), av.sum(axis=-1),
+                             a0.sum(axis=-1), (a0 * a0).sum(axis=-1), _min_log_drawdown(_log_growth(rv)))
 
 
 def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndarray, s: ScoringSettings,
-                               chunk: int = 256) -> dict[str, np.ndarray]:
+                               chunk: int = 128) -> dict[str, np.ndarray]:
     """Bootstrap replicates of the Sharpe, IR and Calmar points, each (wallets, samples).
 
     Wallet i's sample is its last ``n_days[i]`` days; each replicate draws that many days
     with replacement (the same days for returns and active returns), seeded by
     ``s.bootstrap_seed`` so scores are reproducible. Wallets with fewer than 2 days get
-    NaN replicates.
+    NaN replicates. A replicate's path order is its draw order (i.i.d. days: any order is
+    as likely).
+
+    Days with neither a return nor an active return add nothing to any sum or to the
+    equity path, so a replicate is drawn as: K ~ Binomial(n_days, k / n_days) draws land
+    on the k informative days, each uniformly — the same distribution as drawing all
+    n_days, with far less work for wallets that realize on few days. float32 arithmetic.
     """
     n, window = ret.shape
     b = s.bootstrap_samples
     out = {c: np.full((n, b), np.nan) for c in RATIO_COMPONENTS}
     rng = np.random.default_rng(s.bootstrap_seed)
-    # Days are stored newest first; the sample of wallet i is columns [0, n_days[i]).
-    # A replicate's path order is the draw order (i.i.d. days: any order is as likely).
+    has_act = ~np.isnan(act)
+    informative = has_act | (ret != 0)
+    informative[np.arange(window)[None, :] >= n_days[:, None]] = False
+    k = informative.sum(axis=1)
+    kmax = int(k.max()) if n else 0
+    # Informative days packed to the left (in their original order), then one zero pad
+    # column; each packed day holds: return, log growth, active return (0 if none), has-active.
+    cols = np.argsort(~informative, axis=1, kind="stable")[:, :kmax]
+    rows = np.arange(n)[:, None]
+    packed = np.zeros((n, kmax + 1, 4), dtype=np.float32)
+    packed[:, :kmax, 0] = ret[rows, cols]
+    packed[:, :kmax, 1] = _log_growth(ret[rows, cols])
+    packed[:, :kmax, 2] = np.where(has_act[rows, cols], act[rows, cols], 0.0)
+    packed[:, :kmax, 3] = has_act[rows, cols]
+    packed[:, :kmax][np.arange(kmax)[None, :] >= k[:, None]] = 0.0
+    # One contiguous array per quantity: gathers from them are fast.
+    flat = [np.ascontiguousarray(packed[:, :, j]).reshape(-1) for j in range(4)]
+    order = np.argsort(k, kind="stable")  # similar widths share a chunk
     for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        nd = n_days[lo:hi]
-        width = int(nd.max()) if hi > lo else 0
-        if width < 2:
+        ids = order[lo:lo + chunk]
+        ids = ids[n_days[ids] >= 2]
+        if len(ids) == 0:
             continue
-        u = rng.random((hi - lo, b, width))
-        idx = np.minimum((u * nd[:, None, None]).astype(np.int64), window - 1)
-        valid = np.broadcast_to(np.arange(width)[None, None, :] < nd[:, None, None], idx.shape)
-        rows = np.arange(hi - lo)[:, None, None]
-        rr = ret[lo:hi][rows, idx]
-        aa = act[lo:hi][rows, idx]
-        ratios = _ratios(rr, aa, valid)
-        enough = nd >= 2
+        nd, ki = n_days[ids], k[ids]
+        hits = rng.binomial(nd[:, None], (ki / nd)[:, None], size=(len(ids), b))
+        width = max(int(hits.max()), 1)
+        u = rng.random((len(ids), b, width), dtype=np.float32)
+        pick = np.minimum((u * ki[:, None, None]).astype(np.int64), np.maximum(ki[:, None, None] - 1, 0))
+        pick = np.where(np.arange(width)[None, None, :] < hits[:, :, None], pick, kmax)
+        at = ids[:, None, None] * (kmax + 1) + pick  # (wallets, b, width)
+        r, lg, a, ind = (f[at] for f in flat)
+        ratios = _ratios_from_sums(nd[:, None].astype(np.float32), r.sum(-1), (r * r).sum(-1), ind.sum(-1),
+                                   a.sum(-1), (a * a).sum(-1), _min_log_drawdown(lg))
         for c in RATIO_COMPONENTS:
-            out[c][lo:hi][enough] = _component_points(c, ratios[c], s)[enough]
+            out[c][ids] = _component_points(c, ratios[c], s)
     return out
 
 
@@ -187,71 +229,67 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         rep = np.nan_to_num(boot[c], nan=0.0)
         shrunk_boot[c] = np.where(measured[:, None], grand + (1.0 - f[:, None]) * (rep - grand), 0.0)
 
-    rows = []
+    num = lambda col: pd.to_numeric(m[col], errors="coerce").to_numpy(float)  # noqa: E731
+    trades = np.nan_to_num(num("trade_count")).astype(np.int64)
+    cons, vol, tc, hhi = wqs_fixed_parts(num("rolling_sharpe_30d_std"), num("volume_usd"), trades,
+                                         num("category_hhi"), s)
+    fixed, penalty = cons + vol, tc * hhi
+    score = np.clip((sum(shrunk[c] for c in RATIO_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
+    raw_wqs = np.clip((sum(point[c] for c in RATIO_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
+    reps = np.clip((sum(shrunk_boot[c] for c in RATIO_COMPONENTS) + fixed[:, None]) * penalty[:, None], 0.0, 100.0)
+    tail = (1.0 - s.bootstrap_level) / 2.0
+    lower, upper = np.quantile(reps, [tail, 1.0 - tail], axis=1)
+
     base = dict(zip(base_rates["category"], base_rates["win_rate"])) if len(base_rates) else {}
     overall = _overall_base_rate(base_rates)
-    for i, r in m.iterrows():
-        b = wqs(None, None, None, r["rolling_sharpe_30d_std"], _f(r["volume_usd"]) or 0.0,
-                int(r["trade_count"] or 0), r["category_hhi"], s)
-        comps = {c: float(shrunk[c][i]) for c in RATIO_COMPONENTS}
-        fixed = b.consistency + b.volume
-        penalty = b.trade_count_factor * b.hhi_factor
-        score = float(np.clip((sum(comps.values()) + fixed) * penalty, 0.0, 100.0))
-        reps = (shrunk_boot["sharpe"][i] + shrunk_boot["information_ratio"][i] + shrunk_boot["calmar"][i]
-                + fixed) * penalty
-        reps = np.clip(reps, 0.0, 100.0)
-        tail = (1.0 - s.bootstrap_level) / 2.0
-        lo_, hi_ = np.quantile(reps, [tail, 1.0 - tail]) if len(reps) else (score, score)
-        raw = sum(float(point[c][i]) for c in RATIO_COMPONENTS)
-        raw_wqs = float(np.clip((raw + fixed) * penalty, 0.0, 100.0))
+    prior = np.array([base.get(c, overall) for c in m["primary_category"]], dtype=float)
+    post_mean, post_lo, post_hi, _, _ = win_rate_posteriors(
+        np.nan_to_num(num("won_positions")), np.nan_to_num(num("lost_positions")), np.clip(prior, 0.01, 0.99), s)
 
-        wins, losses = int(r["won_positions"] or 0), int(r["lost_positions"] or 0)
-        prior = base.get(r.get("primary_category"), overall)
-        post = bayesian_win_rate(wins, losses, min(max(prior, 0.01), 0.99), s)
-        mm = is_market_maker(int(r["trade_count"] or 0), _f(r["avg_hold_seconds"]), _f(r["win_rate"]),
-                             _f(r["profit_per_trade_usd"]), s)
-        flags = red_flags(r.to_dict(), s)
-        excluded = mm or bool(flags)
-        t = tier(score, excluded, s)
-        rows.append({
-            "wallet_address": r["wallet_address"],
-            "as_of_date": as_of,
-            "wqs": score,
-            "wqs_lower": float(min(lo_, score)),
-            "wqs_upper": float(max(hi_, score)),
-            "wqs_unshrunk": raw_wqs,
-            "sharpe_points": comps["sharpe"],
-            "information_ratio_points": comps["information_ratio"],
-            "calmar_points": comps["calmar"],
-            "consistency_points": b.consistency,
-            "volume_points": b.volume,
-            "trade_count_factor": b.trade_count_factor,
-            "hhi_factor": b.hhi_factor,
-            "sharpe_shrinkage": _f(factors["sharpe"][i]),
-            "information_ratio_shrinkage": _f(factors["information_ratio"][i]),
-            "calmar_shrinkage": _f(factors["calmar"][i]),
-            "return_days": int(n_days[i]),
-            "win_rate_posterior": post.mean,
-            "win_rate_ci_low": post.ci_low,
-            "win_rate_ci_high": post.ci_high,
-            "win_rate_prior": prior,
-            "is_market_maker": mm,
-            "red_flags": json.dumps(flags, sort_keys=True),
-            "red_flag_count": len(flags),
-            "excluded": excluded,
-            "tier": t.name,
-            "tier_max_exposure": t.max_exposure,
-            "tier_max_daily_trades": t.max_daily_trades,
-            "trade_count": int(r["trade_count"] or 0),
-            "sharpe_30d": _f(r["sharpe_30d"]),
-            "sharpe_90d": _f(r["sharpe_90d"]),
-            "current_drawdown": _f(r["current_drawdown"]),
-            "realized_pnl_usd": _f(r["realized_pnl_usd"]) or 0.0,
-            "mean_bet_usd": _f(r["mean_position_usd"]),
-            "category_count": None if pd.isna(r["category_count"]) else int(r["category_count"]),
-            "return_volatility": float(volatility[i]) if n_days[i] >= 2 else None,
-        })
-    out = pd.DataFrame(rows)
+    records = m.to_dict("records")
+    mm = [is_market_maker(int(t), _f(r["avg_hold_seconds"]), _f(r["win_rate"]), _f(r["profit_per_trade_usd"]), s)
+          for r, t in zip(records, trades)]
+    flags = [red_flags(r, s) for r in records]
+    excluded = [a or bool(f) for a, f in zip(mm, flags)]
+    tiers = [tier(float(x), e, s) for x, e in zip(score, excluded)]
+    out = pd.DataFrame({
+        "wallet_address": m["wallet_address"],
+        "as_of_date": as_of,
+        "wqs": score,
+        "wqs_lower": np.minimum(lower, score),
+        "wqs_upper": np.maximum(upper, score),
+        "wqs_unshrunk": raw_wqs,
+        "sharpe_points": shrunk["sharpe"],
+        "information_ratio_points": shrunk["information_ratio"],
+        "calmar_points": shrunk["calmar"],
+        "consistency_points": cons,
+        "volume_points": vol,
+        "trade_count_factor": tc,
+        "hhi_factor": hhi,
+        "sharpe_shrinkage": factors["sharpe"],
+        "information_ratio_shrinkage": factors["information_ratio"],
+        "calmar_shrinkage": factors["calmar"],
+        "return_days": n_days,
+        "win_rate_posterior": post_mean,
+        "win_rate_ci_low": post_lo,
+        "win_rate_ci_high": post_hi,
+        "win_rate_prior": prior,
+        "is_market_maker": mm,
+        "red_flags": [json.dumps(f, sort_keys=True) for f in flags],
+        "red_flag_count": [len(f) for f in flags],
+        "excluded": excluded,
+        "tier": [t.name for t in tiers],
+        "tier_max_exposure": [t.max_exposure for t in tiers],
+        "tier_max_daily_trades": [t.max_daily_trades for t in tiers],
+        "trade_count": trades,
+        "sharpe_30d": num("sharpe_30d"),
+        "sharpe_90d": num("sharpe_90d"),
+        "current_drawdown": num("current_drawdown"),
+        "realized_pnl_usd": np.nan_to_num(num("realized_pnl_usd")),
+        "mean_bet_usd": num("mean_position_usd"),
+        "category_count": pd.array(m["category_count"], dtype="Int64"),
+        "return_volatility": np.where(n_days >= 2, volatility, np.nan),
+    })
     # Rank by the lower bound; ties (e.g. all zeros) by the point score, then address.
     out = out.sort_values(["wqs_lower", "wqs", "wallet_address"], ascending=[False, False, True])
     out["rank"] = np.arange(1, len(out) + 1)
