@@ -16,7 +16,9 @@ from polycopy.scoring.wallet_scores import _ratios, return_panel
 from polycopy.sim.loader import load_history
 from polycopy.sim.world import DAY, SimConfig, generate_world
 from polycopy.warehouse import WarehouseSettings, open_warehouse
-from polycopy_dagster.defs.resources import ScoringResource, WarehouseResource, WatchlistResource
+from polycopy.ledger.store import LedgerSettings, open_ledger
+from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
+                                              WatchlistResource)
 from polycopy_dagster.defs.scoring import (red_flag_rates_sane, wallet_scores, watchlist_has_no_excluded_wallets,
                                            watchlist_not_empty, whale_watchlist, wqs_within_bounds)
 
@@ -31,11 +33,12 @@ def scored(tmp_path_factory):
     run_dbt(["run", *dbt_vars(as_of_date="2026-11-19")], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db},
             tmp / "target")
     resources = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=db),
+                 "ledger": LedgerResource(sqlite_path=str(tmp / "ledger.sqlite")),
                  "scoring": ScoringResource(), "watchlist_rules": WatchlistResource()}
     result = dg.materialize([wallet_scores, whale_watchlist, wqs_within_bounds, red_flag_rates_sane,
                              watchlist_has_no_excluded_wallets, watchlist_not_empty], resources=resources)
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
-    return {"result": result, "db": db, "wh": wh, "world": world}
+    return {"result": result, "db": db, "wh": wh, "world": world, "ledger": str(tmp / "ledger.sqlite")}
 
 
 def test_assets_materialize_and_checks_pass(scored):
@@ -105,6 +108,9 @@ def test_watchlist_members_pass_the_gate_and_their_entry_is_recorded(scored):
         assert not s["excluded"]
         added = events[(events["wallet_address"] == w) & (events["event"] == "added")]
         assert len(added) == 1 and json.loads(added["event_values"].iloc[0])["wqs"] == pytest.approx(s["wqs"])
+    # Published to the ledger, where the copy sensor reads it, in the same order.
+    published = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=scored["ledger"])).watchlist()
+    assert [m["wallet_address"] for m in published] == [w.lower() for w in watch["wallet_address"]]
     labels = scored["world"].wallets.set_index("address")["archetype"]
     bad = {"market_maker", "wash_trader", "insider", "lucky_gambler"}
     assert not any(labels[w] in bad for w in watch["wallet_address"])

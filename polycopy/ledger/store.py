@@ -71,6 +71,18 @@ LEDGER_DDL: tuple[str, ...] = (
         payload text not null,
         seen_at double precision not null
     )""",
+    # The wallets the copy sensor follows, published by the whale_watchlist asset.
+    """create table if not exists watchlist (
+        wallet_address varchar primary key,
+        position integer not null,
+        wqs double precision not null,
+        wqs_lower double precision not null,
+        tier varchar not null,
+        tier_max_exposure double precision not null,
+        tier_max_daily_trades integer not null,
+        as_of_date varchar not null,
+        published_at double precision not null
+    )""",
     """create table if not exists paper_executions (
         order_id varchar primary key,
         status varchar not null,
@@ -189,7 +201,24 @@ class Ledger:
                 " executed_at) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                 (order_id, status, filled_shares, avg_price, fee_usd, levels_json, reason, time.time()))
 
+    def publish_watchlist(self, members: list[dict], as_of_date: str) -> None:
+        """Replace the followed watchlist in one transaction (``members``: wallet_address,
+        position, wqs, wqs_lower, tier, tier_max_exposure, tier_max_daily_trades)."""
+        now = time.time()
+        with self.tx() as cur:
+            cur.execute("delete from watchlist")
+            for m in members:
+                cur.execute(self._sql(
+                    "insert into watchlist (wallet_address, position, wqs, wqs_lower, tier, tier_max_exposure,"
+                    " tier_max_daily_trades, as_of_date, published_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    (m["wallet_address"].lower(), int(m["position"]), float(m["wqs"]), float(m["wqs_lower"]),
+                     m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), as_of_date, now))
+
     # ---- reads ---------------------------------------------------------------------
+    def watchlist(self) -> list[dict]:
+        """The published watchlist, best first."""
+        return self._rows("select * from watchlist order by position")
+
     def paper_execution(self, order_id: str) -> dict | None:
         rows = self._rows("select * from paper_executions where order_id = ?", (order_id,))
         return rows[0] if rows else None

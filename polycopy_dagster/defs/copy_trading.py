@@ -78,13 +78,16 @@ reconcile_schedule = dg.ScheduleDefinition(job=reconcile_orders_job, cron_schedu
 @dg.sensor(
     job=copy_trade_job,
     minimum_interval_seconds=1,
-    description="Launches one copy_trade run per new trade of a followed wallet (run key = trade key).",
+    description="Launches one copy_trade run per new trade of a followed wallet (run key = trade key). "
+                "Follows the published whale watchlist; POLYCOPY_FOLLOW_WALLETS overrides it.",
 )
 def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: PolymarketResource,
                             ledger: LedgerResource, copy_trading: CopyTradingResource):
-    wallets = copy_trading.wallets()
+    # The configured follow list, when set, overrides the watchlist.
+    wallets = copy_trading.wallets() or [m["wallet_address"] for m in ledger.open().watchlist()]
     if not wallets:
-        return dg.SkipReason("no wallets to follow: set POLYCOPY_FOLLOW_WALLETS")
+        return dg.SkipReason("no wallets to follow: the watchlist is empty (materialize whale_watchlist) "
+                             "and POLYCOPY_FOLLOW_WALLETS is not set")
     cursor = json.loads(context.cursor) if context.cursor else {}
     # Long-poll: the daemon evaluates sensors at most every 5 s, so within one evaluation
     # keep polling the feed and return as soon as a trade lands (bounded by long_poll_s,

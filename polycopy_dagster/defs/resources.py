@@ -8,7 +8,7 @@
 | POLYCOPY_LEDGER | sqlite | ``sqlite`` or ``postgres`` |
 | POLYCOPY_DATA_DIR | <repo>/.data | DuckDB and SQLite files |
 | POLYCOPY_PG_HOST/PORT/USER/PASSWORD/DATABASE | 127.0.0.1/5432/postgres/-/polycopy | PostgreSQL |
-| POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets whose trades are copied |
+| POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets to copy; overrides the published whale watchlist |
 | POLYCOPY_ORDER_USD, POLYCOPY_MAX_TRADE_AGE_S | 100, 300 | copy size (USD) and staleness limit (s) |
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
 | POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
@@ -207,6 +207,11 @@ WatchlistResource = _settings_resource(
     "Watchlist rules: stage-1 gate, quarantine and release, rotation with cooldown, behaviour alerts.")
 
 
+def ledger_resource() -> "LedgerResource":
+    return LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
+                          sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields())
+
+
 def build_data_resources() -> dict:
     """Resources of the data location: APIs, warehouse, dbt."""
     from polycopy_dagster.defs.dbt_models import dbt_resource  # noqa: PLC0415 - dbt_models imports this module
@@ -216,6 +221,7 @@ def build_data_resources() -> dict:
         "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
                                        duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **_pg_fields()),
         "dbt": dbt_resource(),
+        "ledger": ledger_resource(),
         "scoring": ScoringResource(),
         "watchlist_rules": WatchlistResource(),
     }
@@ -225,8 +231,7 @@ def build_execution_resources() -> dict:
     """Resources of the execution location: APIs, ledger, copy-trading settings."""
     return {
         "polymarket": polymarket_resource(),
-        "ledger": LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
-                                 sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields()),
+        "ledger": ledger_resource(),
         "copy_trading": CopyTradingResource(
             follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
             order_usd=float(os.environ.get("POLYCOPY_ORDER_USD", "100")),

@@ -12,7 +12,8 @@ from polycopy.scoring.wallet_scores import score_wallets
 from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, stage_one_eligible,
                                         update_states)
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
-from polycopy_dagster.defs.resources import ScoringResource, WarehouseResource, WatchlistResource
+from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
+                                              WatchlistResource)
 
 MARTS = [dg.AssetKey(["marts", m]) for m in ("wallet_metrics", "fct_wallet_daily_pnl", "fct_wallet_active_returns",
                                              "category_base_rates")]
@@ -110,10 +111,10 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     pool=WAREHOUSE_POOL,
     description="The wallets worth copying now (stage-1 gate, quarantine, rotation with cooldown), best WQS "
-                "lower bound first, with their tier limits. Every change of a wallet's standing and every "
+                "lower bound first, with their tier limits; published to the ledger for the copy sensor. Every change of a wallet's standing and every "
                 "behaviour alert is appended to scores.wallet_state_events with its reason and values.",
 )
-def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResource, ledger: LedgerResource,
                     watchlist_rules: WatchlistResource) -> dg.MaterializeResult:
     rules = watchlist_rules.settings()
     wh = warehouse.open()
@@ -157,6 +158,8 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     wh.replace_rows("scores.wallet_state_events", event_df, "as_of_date", as_of)
     wh.replace_rows("scores.wallet_states", with_dates)
     wh.replace_table("scores.whale_watchlist", watch)
+    # The execution location reads the ledger, not the warehouse: publish the members there.
+    ledger.open().publish_watchlist(watch.to_dict("records"), as_of.isoformat())
     counts = event_df["event"].value_counts().to_dict()
     return dg.MaterializeResult(metadata={
         "as_of_date": str(as_of),
