@@ -11,10 +11,9 @@ import pytest
 
 from polycopy.dbt_project import dbt_vars, run_dbt
 from polycopy.evaluation.scoring_harness import read_marts
-from polycopy.scoring.settings import ScoringSettings
 from polycopy.scoring.wallet_scores import _ratios, return_panel
 from polycopy.sim.loader import load_history
-from polycopy.sim.world import DAY, SimConfig, generate_world
+from polycopy.sim.world import SimConfig, generate_world
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from polycopy.ledger.store import LedgerSettings, open_ledger
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,

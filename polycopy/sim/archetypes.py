@@ -45,7 +45,9 @@ class Archetype:
 ARCHETYPES: dict[str, Archetype] = {
     a.name: a
     for a in [
-        Archetype("noise", (8, 50), (0.0, 0.0), (20, 600), 1.0, 0.35, "directional"),
+        # Bet size says nothing about skill: noise traders range from small accounts to
+        # whales, and lucky gamblers are often big bettors (the leaderboard's favourites).
+        Archetype("noise", (8, 50), (0.0, 0.0), (20, 20_000), 1.0, 0.35, "directional"),
         Archetype("skilled_specialist", (80, 260), (0.30, 0.50), (2_000, 15_000), 0.5, 0.2,
                   "directional", skilled=True, n_categories=2),
         Archetype("skilled_generalist", (80, 260), (0.22, 0.38), (1_500, 12_000), 0.5, 0.2,
@@ -54,7 +56,7 @@ ARCHETYPES: dict[str, Archetype] = {
                   "directional", n_categories=2, edge_end=(-0.10, -0.02)),
         Archetype("behaviour_shift", (80, 220), (0.30, 0.40), (1_500, 8_000), 0.5, 0.25,
                   "shift", n_categories=2),
-        Archetype("lucky_gambler", (3, 14), (0.0, 0.0), (300, 3_000), 0.6, 0.05, "favorite"),
+        Archetype("lucky_gambler", (3, 14), (0.0, 0.0), (1_000, 50_000), 0.6, 0.05, "favorite"),
         Archetype("market_maker", (300, 800), (0.0, 0.0), (200, 2_000), 0.4, 1.0, "market_maker"),
         Archetype("wash_trader", (150, 400), (0.0, 0.0), (1_000, 8_000), 0.3, 1.0, "wash"),
         Archetype("insider", (1, 2), (1.0, 1.0), (5_000, 40_000), 0.4, 0.0, "insider"),

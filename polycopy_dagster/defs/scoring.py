@@ -219,7 +219,7 @@ def scoring_evaluation(context: dg.AssetExecutionContext, config: ScoringEvaluat
     table = evaluate(config.seeds, cfg=cfg,
                      progress=lambda r: context.log.info(f"scored seed {r['seed']} ({r['mix']}): IC {r['ic_wqs']:.3f}"))
     mean = table[table["seed"] == "mean"].iloc[0]
-    shown = table[["seed", "mix", "ic_wqs", "ic_pnl", "watchlist_size", "precision_at_k", "precision_at_k_pnl",
+    shown = table[["seed", "mix", "ic_wqs", "ic_pnl", "ic_true_edge", "watchlist_size", "precision_at_k", "precision_at_k_pnl",
                    "excl_market_maker", "excl_wash_trader", "excl_insider", "excl_lucky_gambler",
                    "next_return_watchlist", "next_return_pnl"]]
     return dg.MaterializeResult(metadata={
