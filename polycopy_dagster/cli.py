@@ -64,6 +64,9 @@ def _run_demo(server, history_start, anchor, args) -> int:
                                                   polycopy_dbt_staging)
     from polycopy_dagster.defs.resources import CopyTradingResource, build_resources
     from polycopy_dagster.defs.copy_trading import followed_wallets_sensor, copy_trade_job
+    from polycopy_dagster.defs.scoring import defs as scoring_defs, wallet_scores, whale_watchlist
+
+    scoring_checks = list(scoring_defs.asset_checks)
 
     instance = dg.DagsterInstance.get()
     resources = build_resources()
@@ -94,11 +97,19 @@ def _run_demo(server, history_start, anchor, args) -> int:
     step("dbt marts: base rates, wallet metrics (+ tests)", lambda: dg.materialize(
         [polycopy_dbt_marts], instance=instance, resources=resources, run_config=quiet))
 
+    step("wallet_scores, whale_watchlist (+ checks)", lambda: dg.materialize(
+        [wallet_scores, whale_watchlist, *scoring_checks], instance=instance, resources=resources, run_config=quiet))
+
     wh = resources["warehouse"].open()
-    top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
-                      "order by n desc, proxy_wallet limit ?", [args.follow])
-    wallets = ",".join(top["proxy_wallet"])
-    print(f"following the {args.follow} most active wallets in the warehouse")
+    watchlist = resources["ledger"].open().watchlist()
+    if watchlist:
+        wallets = ""  # the sensor follows the published watchlist
+        print(f"following the whale watchlist: {len(watchlist)} wallets")
+    else:
+        top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
+                          "order by n desc, proxy_wallet limit ?", [args.follow])
+        wallets = ",".join(top["proxy_wallet"])
+        print(f"the watchlist is empty (history too short?): following the {args.follow} most active wallets")
     resources["copy_trading"] = CopyTradingResource(follow_wallets=wallets, lookback_s=0.0,
                                                     max_trade_age_s=3600.0, long_poll_s=0.0)
 
@@ -125,6 +136,10 @@ def _run_demo(server, history_start, anchor, args) -> int:
     counts = {
         "trades ingested": int(wh.scalar("select count(*) from raw.trades")),
         "wallets with metrics": int(wh.scalar("select count(*) from marts.wallet_metrics")),
+        "wallets scored / excluded": "{} / {}".format(int(wh.scalar("select count(*) from scores.wallet_scores")),
+                                                     int(wh.scalar("select count(*) from scores.wallet_scores "
+                                                                   "where excluded"))),
+        "whale watchlist": len(watchlist),
         "markets": int(wh.scalar("select count(*) from raw.markets")),
         "markets resolved": int(wh.scalar("select count(distinct condition_id) from raw.market_resolutions")),
         "rejected records": int(wh.scalar("select count(*) from raw.rejects")),
@@ -146,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="run everything on the simulated venue and print a summary")
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--markets", type=int, default=300)
-    d.add_argument("--wallets", type=int, default=1000)
-    d.add_argument("--trades", type=int, default=40_000)
-    d.add_argument("--history-days", type=int, default=21)
+    d.add_argument("--wallets", type=int, default=800)
+    d.add_argument("--trades", type=int, default=60_000)
+    d.add_argument("--history-days", type=int, default=100)
     d.add_argument("--live-hours", type=int, default=6)
     d.add_argument("--follow", type=int, default=8)
     d.add_argument("--data-dir", default=str(REPO_ROOT / ".data" / "demo"))
