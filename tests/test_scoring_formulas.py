@@ -114,22 +114,49 @@ def test_james_stein_shrinkage():
     assert list(james_stein(np.array([1.0, 3.0]), 1.0)) == [1.0, 3.0]  # k < 4: unchanged
 
 
-def test_sharpe_sampling_variance():
-    from polycopy.scoring.shrinkage import sharpe_sampling_var
+def test_bootstrap_replicates_by_hand():
+    """One wallet, 4 days: returns 0, 0.1, 0.1, 0.1 (one empty day, three realizations).
 
-    # SR 0.2 per day over 100 days: (1 + 0.02) / 100.
-    assert sharpe_sampling_var(np.array([0.2]), np.array([100]))[0] == pytest.approx(0.0102)
+    A replicate draws 4 days with replacement. All-0.1 (0.75⁴ = 0.3164) or all-0
+    (0.25⁴ = 0.0039) has no variance: Sharpe undefined, 0 points. Any mix has a positive
+    mean and a daily Sharpe ≥ 0.577 (×√365 > 11), so the capped 30 points. Expected points:
+    30 × (1 − 0.3203) = 20.39; the 5 % quantile is 0 and the 95 % quantile 30.
+    """
+    from polycopy.scoring.settings import ScoringSettings
+    from polycopy.scoring.wallet_scores import bootstrap_component_points
+
+    ret = np.array([[0.0, 0.1, 0.1, 0.1]])
+    act = np.full((1, 4), np.nan)
+    s = ScoringSettings(bootstrap_samples=40_000, bootstrap_seed=7)
+    pts = bootstrap_component_points(ret, act, np.array([4]), s)["sharpe"][0]
+    assert set(np.unique(pts)) == {0.0, 30.0}
+    assert (pts == 0).mean() == pytest.approx(0.75 ** 4 + 0.25 ** 4, abs=0.006)
+    assert np.quantile(pts, [0.05, 0.95]).tolist() == [0.0, 30.0]
+    # Same seed, same replicates; another seed, other replicates.
+    again = bootstrap_component_points(ret, act, np.array([4]), s)["sharpe"][0]
+    other = bootstrap_component_points(ret, act, np.array([4]), ScoringSettings(bootstrap_samples=40_000,
+                                                                                 bootstrap_seed=8))["sharpe"][0]
+    assert np.array_equal(pts, again) and not np.array_equal(pts, other)
 
 
-def test_bootstrap_bounds_on_a_fixed_seed():
-    from polycopy.scoring.shrinkage import bootstrap_bounds
+def test_bootstrap_draws_the_same_distribution_as_resampling_every_day():
+    """Drawing K ~ Binomial(n, k/n) informative days is the plain bootstrap of all n days:
+    the replicate ratios match a brute-force resampling of the whole 90-day vector."""
+    from polycopy.scoring.settings import ScoringSettings
+    from polycopy.scoring.wallet_scores import _ratios, _component_points, bootstrap_component_points
 
-    # Resampled means of [0, 1, 1, 1] follow Binomial(4, 0.75) / 4: P(0) = 0.0039,
-    # P(0.25) = 0.0469 — the 2.5 % quantile is 0.25; P(1) = 0.316 > 2.5 % so the top is 1.
-    lo, hi = bootstrap_bounds([0.0, 1.0, 1.0, 1.0], n_boot=20_000, seed=7)
-    assert (lo, hi) == (0.25, 1.0)
-    assert bootstrap_bounds([0.3] * 10, n_boot=500) == pytest.approx((0.3, 0.3))
-    # Same seed, same bound.
-    r = np.random.default_rng(1).normal(0.01, 0.05, 60)
-    assert bootstrap_bounds(r, seed=3) == bootstrap_bounds(r, seed=3)
-    assert bootstrap_bounds(r, seed=3)[0] < r.mean() < bootstrap_bounds(r, seed=3)[1]
+    rng = np.random.default_rng(0)
+    ret = np.zeros((1, 90))
+    days = rng.choice(90, size=15, replace=False)
+    ret[0, days] = rng.normal(0.004, 0.03, size=15)
+    act = np.full((1, 90), np.nan)
+    act[0, days] = ret[0, days] - 0.002
+    s = ScoringSettings(bootstrap_samples=20_000, bootstrap_seed=1)
+    ours = bootstrap_component_points(ret, act, np.array([90]), s)
+    idx = rng.integers(0, 90, size=(20_000, 90))
+    brute = _ratios(ret[0][idx], act[0][idx], np.ones((20_000, 90), dtype=bool))
+    for c in ("sharpe", "information_ratio", "calmar"):
+        theirs = _component_points(c, brute[c], s)
+        assert ours[c][0].mean() == pytest.approx(theirs.mean(), abs=0.35), c
+        for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+            assert np.quantile(ours[c][0], q) == pytest.approx(np.quantile(theirs, q), abs=0.8), (c, q)
