@@ -135,3 +135,16 @@ def test_scoring_evaluation_asset_reports_every_seed_and_the_mean():
                             "excl_lucky_gambler"}
     # Every bad archetype is kept off the watchlist in these worlds too.
     assert all(targets[k]["mean"] == 1.0 for k in targets if k.startswith("excl_"))
+
+
+def test_rerunning_a_day_gives_the_same_states_and_events(scored):
+    wh = scored["wh"]
+    tables = ("scores.wallet_states", "scores.wallet_state_events", "scores.whale_watchlist")
+    read = lambda: [wh.query_df(f"select * from {t} order by 1, 2").reset_index(drop=True) for t in tables]  # noqa: E731
+    before = read()
+    resources = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=scored["db"]),
+                 "ledger": LedgerResource(sqlite_path=scored["ledger"]), "watchlist_rules": WatchlistResource()}
+    assert dg.materialize([whale_watchlist], resources=resources).success
+    for a, b in zip(before, read()):
+        pd.testing.assert_frame_equal(a, b)
+    assert (before[1]["event"] == "added").sum() == len(before[2]) > 0

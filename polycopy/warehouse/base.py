@@ -112,12 +112,16 @@ DDL: tuple[str, ...] = (
         trade_count integer,
         primary key (as_of_date, wallet_address)
     )""",
+    # One snapshot of every wallet's standing per as-of day: re-running a day starts again
+    # from the day before, so it gives the same states and events.
     """create table if not exists scores.wallet_states (
-        wallet_address varchar primary key,
+        as_of_date date not null,
+        wallet_address varchar not null,
         status varchar not null,
         since date not null,
         wqs_at_change double precision not null,
-        cooldown_until date
+        cooldown_until date,
+        primary key (as_of_date, wallet_address)
     )""",
     """create table if not exists scores.wallet_state_events (
         as_of_date date not null,

@@ -127,7 +127,8 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     states = {r.wallet_address: WalletState(r.wallet_address, r.status, pd.Timestamp(r.since).date(),
                                             float(r.wqs_at_change),
                                             None if pd.isna(r.cooldown_until) else pd.Timestamp(r.cooldown_until).date())
-              for r in wh.query_df("select * from scores.wallet_states").itertuples(index=False)}
+              for r in wh.query_df("select * from scores.wallet_states where as_of_date = (select max(as_of_date) "
+                                   "from scores.wallet_states where as_of_date < ?)", [as_of]).itertuples(index=False)}
     last_loss = wh.query_df("select wallet_address, max(activity_date) as last_loss from marts.fct_wallet_daily_pnl "
                             "where daily_return < 0 group by wallet_address")
     days_since_loss = {w: (as_of - pd.Timestamp(d).date()).days for w, d in zip(last_loss.wallet_address,
@@ -142,6 +143,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
     state_df = pd.DataFrame([vars(st) for st in new_states.values()],
                             columns=["wallet_address", "status", "since", "wqs_at_change", "cooldown_until"])
+    state_df.insert(0, "as_of_date", as_of)
     event_df = pd.DataFrame([{"as_of_date": e.as_of_date, "wallet_address": e.wallet_address, "event": e.event,
                               "reason": e.reason, "event_values": json.dumps(e.values, sort_keys=True, default=str)}
                              for e in events], columns=["as_of_date", "wallet_address", "event", "reason",
@@ -156,7 +158,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     with_dates = state_df.assign(since=pd.to_datetime(state_df["since"]),
                                  cooldown_until=pd.to_datetime(state_df["cooldown_until"]))
     wh.replace_rows("scores.wallet_state_events", event_df, "as_of_date", as_of)
-    wh.replace_rows("scores.wallet_states", with_dates)
+    wh.replace_rows("scores.wallet_states", with_dates, "as_of_date", as_of)
     wh.replace_table("scores.whale_watchlist", watch)
     # The execution location reads the ledger, not the warehouse: publish the members there.
     ledger.open().publish_watchlist(watch.to_dict("records"), as_of.isoformat())
@@ -179,7 +181,8 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
     excluded = wh.scalar("select count(*) from scores.whale_watchlist w join scores.wallet_scores s "
                          "on s.wallet_address = w.wallet_address where s.excluded")
     quarantined = wh.scalar("select count(*) from scores.whale_watchlist w join scores.wallet_states s "
-                            "on s.wallet_address = w.wallet_address where s.status <> 'watching'")
+                            "on s.wallet_address = w.wallet_address and s.as_of_date = w.as_of_date "
+                            "where s.status <> 'watching'")
     return dg.AssetCheckResult(passed=int(excluded) + int(quarantined) == 0,
                                metadata={"excluded_on_watchlist": int(excluded),
                                          "quarantined_on_watchlist": int(quarantined)})
