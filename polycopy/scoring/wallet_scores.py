@@ -191,7 +191,9 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     ``daily`` / ``active``: rows of fct_wallet_daily_pnl / fct_wallet_active_returns
     (``activity_date`` as datetime64). ``base_rates``: category_base_rates.
     """
-    m = metrics.reset_index(drop=True)
+    # Wallet order fixes which random draws each wallet gets: sort, so the scores do not
+    # depend on the order the warehouse returned the rows in.
+    m = metrics.sort_values("wallet_address").reset_index(drop=True)
     n = len(m)
     if n == 0:
         return pd.DataFrame(columns=SCORE_COLUMNS)
