@@ -173,3 +173,45 @@ def test_postgres_warehouse_gives_the_same_scores(scored, pg_database, tmp_path)
     pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False, rtol=1e-6, atol=1e-6)
     watch = lambda w: w.query_df("select wallet_address from scores.whale_watchlist order by position")  # noqa: E731
     assert watch(wh)["wallet_address"].tolist() == watch(scored["wh"])["wallet_address"].tolist()
+
+
+def test_a_week_later_the_states_move_on_from_the_week_before(scored, tmp_path):
+    """Score the same warehouse as of a week earlier and then as of the fixture's day, in a
+    fresh scores schema. The second day runs with the deterioration trigger set to trip
+    (quarantine unless WQS rose 100 points in the week), so every watched wallet moves on:
+    its quarantine carries the WQS it had a week earlier, read from the score history."""
+    import shutil
+
+    db = str(tmp_path / "wh.duckdb")
+    shutil.copy(scored["db"], db)
+    wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+    with wh.transaction() as cur:
+        for t in ("wallet_score_history", "wallet_states", "wallet_state_events"):
+            cur.execute(f"delete from scores.{t}")
+    base = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=db),
+            "ledger": LedgerResource(sqlite_path=str(tmp_path / "ledger.sqlite")), "scoring": ScoringResource()}
+    tripping = WatchlistResource(quarantine_wqs_drop_points=-100.0)
+    env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}
+    for day, rules in (("2026-11-12", WatchlistResource()), ("2026-11-19", tripping)):
+        run_dbt(["run", "--select", "marts", *dbt_vars(as_of_date=day)], env, tmp_path / "target")
+        assert dg.materialize([wallet_scores, whale_watchlist], resources={**base, "watchlist_rules": rules}).success
+    history = wh.query_df("select * from scores.wallet_score_history")
+    assert sorted(history["as_of_date"].astype(str).unique()) == ["2026-11-12", "2026-11-19"]
+    week_ago = history[history["as_of_date"].astype(str) == "2026-11-12"].set_index("wallet_address")["wqs"]
+    states = wh.query_df("select * from scores.wallet_states")
+    first = states[states["as_of_date"].astype(str) == "2026-11-12"].set_index("wallet_address")
+    second = states[states["as_of_date"].astype(str) == "2026-11-19"].set_index("wallet_address")
+    watched = list(first.index[first["status"] == "watching"])
+    assert watched
+    events = wh.query_df("select * from scores.wallet_state_events where as_of_date = '2026-11-19'")
+    for w in watched:
+        assert second.loc[w, "status"] == "quarantined"
+        mine = events[events["wallet_address"] == w].set_index("event")
+        values = json.loads(mine.loc["quarantined", "event_values"])
+        assert "Rapid WQS deterioration" in mine.loc["quarantined", "reason"]
+        assert values["wqs_week_ago"] == pytest.approx(week_ago[w])
+    # Quarantined wallets leave the watchlist (and the ledger's copy of it); new ones may enter.
+    watch = wh.query_df("select wallet_address from scores.whale_watchlist")["wallet_address"]
+    assert not set(watched) & set(watch)
+    published = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"))).watchlist()
+    assert sorted(m["wallet_address"] for m in published) == sorted(w.lower() for w in watch)
