@@ -20,9 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from polycopy.dbt_project import run_dbt  # noqa: E402
-from polycopy.evaluation.scoring_harness import read_marts  # noqa: E402
 from polycopy.scoring.settings import ScoringSettings  # noqa: E402
-from polycopy.scoring.wallet_scores import score_wallets  # noqa: E402
+from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets  # noqa: E402
 from polycopy.sim.loader import load_history  # noqa: E402
 from polycopy.sim.world import SimConfig, generate_world  # noqa: E402
 from polycopy.warehouse import WarehouseSettings, open_warehouse  # noqa: E402
@@ -39,11 +38,10 @@ def main() -> int:
                                      history_end=datetime(2026, 11, 20, tzinfo=timezone.utc)))
     with tempfile.TemporaryDirectory() as tmp:
         db = f"{tmp}/wh.duckdb"
-        load_history(world, open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)))
+        warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+        load_history(world, warehouse)
         run_dbt(["run"], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, f"{tmp}/target")
-        metrics, daily, active, base = read_marts(db)
-    for df in (daily, active):
-        df["activity_date"] = df["activity_date"].astype("datetime64[ns]")
+        metrics, daily, active, base = read_scoring_inputs(warehouse)
     settings = ScoringSettings()
     t = time.perf_counter()
     scores = score_wallets(metrics, daily, active, base, settings)

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from polycopy.dbt_project import dbt_vars, run_dbt
-from polycopy.evaluation.scoring_harness import read_marts
-from polycopy.scoring.wallet_scores import _ratios, return_panel
+from polycopy.scoring.wallet_scores import _ratios, read_scoring_inputs, return_panel
 from polycopy.sim.loader import load_history
 from polycopy.sim.world import SimConfig, generate_world
 from polycopy.warehouse import WarehouseSettings, open_warehouse
@@ -74,9 +73,7 @@ def test_one_score_per_wallet_with_its_reasons(scored):
 def test_bootstrap_sample_is_the_marts_sample(scored):
     """The days the bootstrap resamples are the days behind the mart's ratios: recomputed
     on the original sample, Python's Sharpe, IR and Calmar equal dbt's."""
-    metrics, daily, active, _ = read_marts(scored["db"])
-    daily["activity_date"] = pd.to_datetime(daily["activity_date"])
-    active["activity_date"] = pd.to_datetime(active["activity_date"])
+    metrics, daily, active, _ = read_scoring_inputs(scored["wh"])
     as_of = pd.Timestamp(metrics["as_of_date"].iloc[0]).date()
     ret, act, n_days = return_panel(metrics["wallet_address"].tolist(), daily, active, as_of, 90)
     valid = np.arange(90)[None, :] < n_days[:, None]

@@ -21,7 +21,7 @@ from polycopy.dbt_project import dbt_vars, run_dbt
 from polycopy.evaluation.metrics import (BAD_ARCHETYPES, exclusion_recall, information_coefficient,
                                          next_period_returns, pooled_return, precision_at_k)
 from polycopy.scoring.settings import ScoringSettings, WatchlistSettings
-from polycopy.scoring.wallet_scores import score_wallets
+from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
 from polycopy.scoring.watchlist import stage_one_watchlist
 from polycopy.sim.archetypes import DEFAULT_MIX
 from polycopy.sim.loader import load_history
@@ -76,10 +76,11 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
     as_of = datetime.fromtimestamp(split_ts, tz=timezone.utc).date()
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         db = str(Path(tmp) / "warehouse.duckdb")
-        load_history(world, open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)), as_of_ts=split_ts)
+        warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+        load_history(world, warehouse, as_of_ts=split_ts)
         run_dbt(["run", *dbt_vars(as_of_date=as_of.isoformat())],
                 {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
-        metrics, daily, active, base_rates = read_marts(db)
+        metrics, daily, active, base_rates = read_scoring_inputs(warehouse)
     scores = score_wallets(metrics, daily, active, base_rates, cfg.scoring)
     watch = stage_one_watchlist(scores, cfg.watchlist)["wallet_address"].tolist()
     leaderboard = scores.sort_values("realized_pnl_usd", ascending=False)["wallet_address"].tolist()
@@ -114,19 +115,6 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
         "next_return_watchlist": pooled_return(watch, nxt),
         "next_return_pnl": pooled_return(leaderboard[:cfg.top_k], nxt),
     }
-
-
-def read_marts(duckdb_path: str) -> tuple[pd.DataFrame, ...]:
-    """wallet_metrics, fct_wallet_daily_pnl, fct_wallet_active_returns, category_base_rates."""
-    import duckdb
-
-    con = duckdb.connect(duckdb_path, read_only=True)
-    try:
-        return tuple(con.execute(f"select * from {t}").df() for t in (
-            "marts.wallet_metrics", "marts.fct_wallet_daily_pnl",
-            "marts.fct_wallet_active_returns", "marts.category_base_rates"))
-    finally:
-        con.close()
 
 
 def evaluate(seeds=DEFAULT_SEEDS, mixes: list[str] | None = None, cfg: EvaluationConfig = EvaluationConfig(),

@@ -181,6 +181,20 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     return out
 
 
+# ---- inputs ---------------------------------------------------------------------------
+def read_scoring_inputs(warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The marts scoring reads from a warehouse (``polycopy.warehouse.Warehouse``):
+    wallet_metrics, daily returns, active returns (dates as datetime64) and base rates."""
+    metrics = warehouse.query_df("select * from marts.wallet_metrics")
+    daily = warehouse.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl")
+    active = warehouse.query_df(
+        "select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
+    base = warehouse.query_df("select * from marts.category_base_rates")
+    for df in (daily, active):
+        df["activity_date"] = pd.to_datetime(df["activity_date"])
+    return metrics, daily, active, base
+
+
 # ---- scoring --------------------------------------------------------------------------
 def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFrame,
                   base_rates: pd.DataFrame, s: ScoringSettings = ScoringSettings()) -> pd.DataFrame:

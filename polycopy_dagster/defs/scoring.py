@@ -8,7 +8,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from polycopy.scoring.wallet_scores import score_wallets
+from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
 from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, stage_one_eligible,
                                         update_states)
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
@@ -22,16 +22,6 @@ HISTORY_COLUMNS = ["as_of_date", "wallet_address", "wqs", "wqs_lower", "win_rate
 # A flag raised on more than this share of the wallets with enough history to judge means
 # a threshold or an upstream metric is off, not that the crowd turned bad overnight.
 MAX_FLAG_RATE = 0.9
-
-
-def _read_marts(wh) -> tuple[pd.DataFrame, ...]:
-    metrics = wh.query_df("select * from marts.wallet_metrics")
-    daily = wh.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl")
-    active = wh.query_df("select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
-    base = wh.query_df("select * from marts.category_base_rates")
-    for df in (daily, active):
-        df["activity_date"] = pd.to_datetime(df["activity_date"])
-    return metrics, daily, active, base
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -55,7 +45,7 @@ def _markdown(df: pd.DataFrame) -> str:
 def wallet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                   scoring: ScoringResource) -> dg.MaterializeResult:
     wh = warehouse.open()
-    metrics, daily, active, base = _read_marts(wh)
+    metrics, daily, active, base = read_scoring_inputs(wh)
     scores = score_wallets(metrics, daily, active, base, scoring.settings())
     if scores.empty:
         wh.replace_table("scores.wallet_scores", scores)
