@@ -64,7 +64,7 @@ def _run_demo(server, history_start, anchor, args) -> int:
                                                   polycopy_dbt_staging)
     from polycopy_dagster.defs.resources import CopyTradingResource, build_resources
     from polycopy_dagster.defs.copy_trading import followed_wallets_sensor, copy_trade_job
-    from polycopy_dagster.defs.scoring import defs as scoring_defs, wallet_scores, whale_watchlist
+    from polycopy_dagster.defs.scoring import defs as scoring_defs, followed_watchlist, wallet_scores, whale_watchlist
 
     scoring_checks = list(scoring_defs.asset_checks)
 
@@ -97,8 +97,9 @@ def _run_demo(server, history_start, anchor, args) -> int:
     step("dbt marts: base rates, wallet metrics (+ tests)", lambda: dg.materialize(
         [polycopy_dbt_marts], instance=instance, resources=resources, run_config=quiet))
 
-    step("wallet_scores, whale_watchlist (+ checks)", lambda: dg.materialize(
-        [wallet_scores, whale_watchlist, *scoring_checks], instance=instance, resources=resources, run_config=quiet))
+    step("wallet_scores, whale_watchlist, followed_watchlist (+ checks)", lambda: dg.materialize(
+        [wallet_scores, whale_watchlist, followed_watchlist, *scoring_checks], instance=instance,
+        resources=resources, run_config=quiet))
 
     wh = resources["warehouse"].open()
     watchlist = resources["ledger"].open().watchlist()

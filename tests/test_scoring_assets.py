@@ -17,7 +17,7 @@ from polycopy.warehouse import WarehouseSettings, open_warehouse
 from polycopy.ledger.store import LedgerSettings, open_ledger
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
                                               WatchlistResource)
-from polycopy_dagster.defs.scoring import (red_flag_rates_sane, scoring_evaluation, wallet_scores,
+from polycopy_dagster.defs.scoring import (followed_watchlist, red_flag_rates_sane, scoring_evaluation, wallet_scores,
                                            watchlist_has_no_excluded_wallets,
                                            watchlist_not_empty, whale_watchlist, wqs_within_bounds)
 
@@ -34,8 +34,9 @@ def scored(tmp_path_factory):
     resources = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=db),
                  "ledger": LedgerResource(sqlite_path=str(tmp / "ledger.sqlite")),
                  "scoring": ScoringResource(), "watchlist_rules": WatchlistResource()}
-    result = dg.materialize([wallet_scores, whale_watchlist, wqs_within_bounds, red_flag_rates_sane,
-                             watchlist_has_no_excluded_wallets, watchlist_not_empty], resources=resources)
+    result = dg.materialize([wallet_scores, whale_watchlist, followed_watchlist, wqs_within_bounds,
+                             red_flag_rates_sane, watchlist_has_no_excluded_wallets, watchlist_not_empty],
+                            resources=resources)
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     return {"result": result, "db": db, "wh": wh, "world": world, "ledger": str(tmp / "ledger.sqlite")}
 
@@ -191,7 +192,8 @@ def test_a_week_later_the_states_move_on_from_the_week_before(scored, tmp_path):
     env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}
     for day, rules in (("2026-11-12", WatchlistResource()), ("2026-11-19", tripping)):
         run_dbt(["run", "--select", "marts", *dbt_vars(as_of_date=day)], env, tmp_path / "target")
-        assert dg.materialize([wallet_scores, whale_watchlist], resources={**base, "watchlist_rules": rules}).success
+        assert dg.materialize([wallet_scores, whale_watchlist, followed_watchlist],
+                              resources={**base, "watchlist_rules": rules}).success
     history = wh.query_df("select * from scores.wallet_score_history")
     assert sorted(history["as_of_date"].astype(str).unique()) == ["2026-11-12", "2026-11-19"]
     week_ago = history[history["as_of_date"].astype(str) == "2026-11-12"].set_index("wallet_address")["wqs"]
@@ -212,3 +214,39 @@ def test_a_week_later_the_states_move_on_from_the_week_before(scored, tmp_path):
     assert not set(watched) & set(watch)
     published = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"))).watchlist()
     assert sorted(m["wallet_address"] for m in published) == sorted(w.lower() for w in watch)
+
+
+def test_a_failed_blocking_check_stops_publication(scored, tmp_path, monkeypatch):
+    """If the watchlist ever held an excluded wallet, the blocking check fails and
+    followed_watchlist does not run: the copy sensor's list in the ledger stays as it was."""
+    import shutil
+
+    import polycopy_dagster.defs.scoring as scoring_defs
+
+    db = str(tmp_path / "wh.duckdb")
+    shutil.copy(scored["db"], db)
+    wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+    flagged = wh.scalar("select wallet_address from scores.wallet_scores where excluded order by wqs desc limit 1")
+    real_update = scoring_defs.update_states
+
+    def broken_update(as_of, scores, states, *args):  # a defect that lets an excluded wallet through
+        new, events = real_update(as_of, scores, states, *args)
+        new[flagged] = scoring_defs.WalletState(flagged, scoring_defs.WATCHING, as_of, 99.0)
+        return new, events
+
+    monkeypatch.setattr(scoring_defs, "update_states", broken_update)
+    ledger_path = str(tmp_path / "ledger.sqlite")
+    ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=ledger_path))
+    ledger.publish_watchlist([{"wallet_address": "0xbefore", "position": 1, "wqs": 80, "wqs_lower": 70,
+                               "tier": "Expert", "tier_max_exposure": 0.1, "tier_max_daily_trades": 8}], "2026-11-18")
+    resources = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=db),
+                 "ledger": LedgerResource(sqlite_path=ledger_path), "watchlist_rules": WatchlistResource()}
+    result = dg.materialize([whale_watchlist, followed_watchlist, watchlist_has_no_excluded_wallets],
+                            resources=resources, raise_on_error=False)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["watchlist_has_no_excluded_wallets"].passed
+    assert checks["watchlist_has_no_excluded_wallets"].metadata["excluded_on_watchlist"].value == 1
+    assert [m.asset_key.to_user_string() for m in
+            (e.event_specific_data.materialization for e in result.get_asset_materialization_events())] == \
+        ["whale_watchlist"]
+    assert [m["wallet_address"] for m in ledger.watchlist()] == ["0xbefore"]

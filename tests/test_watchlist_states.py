@@ -87,3 +87,15 @@ def test_behaviour_alerts():
     assert sorted(e.event for e in events if e.wallet_address == "a") == [
         "alert_new_categories", "alert_position_size", "alert_volatility", "alert_win_rate_drop"]
     assert [e for e in events if e.wallet_address == "b"] == []  # each exactly at its limit
+
+
+def test_a_watched_wallet_that_becomes_excluded_leaves_at_once():
+    states = {"a": WalletState("a", WATCHING, D - timedelta(days=9), 85.0)}
+    flags = '{"NO_SPECIALIZATION": {"category_count": 6}}'
+    scores = pd.DataFrame([row("a", 85, excluded=True, red_flags=flags, is_market_maker=False)])
+    new, events = update_states(D, scores, states, {"a": 85.0}, {}, WatchlistSettings())
+    assert "a" not in new
+    assert [(e.event, e.values["red_flags"]) for e in events] == [("excluded", {"NO_SPECIALIZATION": {"category_count": 6}})]
+    # Once nothing excludes it, the gate can take it back.
+    back, events = update_states(D + timedelta(days=1), pd.DataFrame([row("a", 85)]), new, {}, {}, WatchlistSettings())
+    assert back["a"].status == WATCHING and events[0].event == "added"

@@ -7,6 +7,7 @@ Members are ordered by the lower bound of their WQS interval.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -67,6 +68,8 @@ def update_states(as_of: date, scores: pd.DataFrame, states: dict[str, WalletSta
                   s: WatchlistSettings = WatchlistSettings()) -> tuple[dict[str, WalletState], list[StateEvent]]:
     """Advance every wallet's state to ``as_of`` from that day's scores.
 
+    - Watched wallets that become excluded (a red flag, the market-maker verdict) lose
+      their place at once.
     - Watched wallets are quarantined (002 §5.2) when WQS < 50, current drawdown > 10 %
       or WQS fell more than 25 points since a week ago.
     - Quarantined wallets are released when WQS > 60 and they have gone more than 7 days
@@ -94,7 +97,14 @@ def update_states(as_of: date, scores: pd.DataFrame, states: dict[str, WalletSta
         wqs_now = float(r["wqs"])
         before = wqs_week_ago.get(w)
         dd = 0.0 if pd.isna(r["current_drawdown"]) else float(r["current_drawdown"])
-        if st.status == WATCHING:
+        if st.status == WATCHING and bool(r["excluded"]):
+            # A red flag or the market-maker verdict ends copying at once; the wallet may
+            # come back through the gate once nothing excludes it.
+            del new[w]
+            emit(w, "excluded", "red flag or market-maker verdict",
+                 {"red_flags": json.loads(r["red_flags"]) if "red_flags" in r else {},
+                  "is_market_maker": bool(r.get("is_market_maker", False))})
+        elif st.status == WATCHING:
             reasons, values = [], {"wqs": wqs_now, "current_drawdown": dd, "wqs_week_ago": before}
             if wqs_now < s.quarantine_below_wqs:
                 reasons.append("WQS below minimum threshold")

@@ -101,10 +101,10 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     pool=WAREHOUSE_POOL,
     description="The wallets worth copying now (stage-1 gate, quarantine, rotation with cooldown), best WQS "
-                "lower bound first, with their tier limits; published to the ledger for the copy sensor. Every change of a wallet's standing and every "
+                "lower bound first, with their tier limits. Every change of a wallet's standing and every "
                 "behaviour alert is appended to scores.wallet_state_events with its reason and values.",
 )
-def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResource, ledger: LedgerResource,
+def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                     watchlist_rules: WatchlistResource) -> dg.MaterializeResult:
     rules = watchlist_rules.settings()
     wh = warehouse.open()
@@ -120,7 +120,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
               for r in wh.query_df("select * from scores.wallet_states where as_of_date = (select max(as_of_date) "
                                    "from scores.wallet_states where as_of_date < ?)", [as_of]).itertuples(index=False)}
     last_loss = wh.query_df("select wallet_address, max(activity_date) as last_loss from marts.fct_wallet_daily_pnl "
-                            "where daily_return < 0 group by wallet_address")
+                            "where daily_return < 0 and activity_date <= ? group by wallet_address", [as_of])
     days_since_loss = {w: (as_of - pd.Timestamp(d).date()).days for w, d in zip(last_loss.wallet_address,
                                                                                  last_loss.last_loss)}
     # Wallets that never lost count as quiet since their scores began.
@@ -150,8 +150,6 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     wh.replace_rows("scores.wallet_state_events", event_df, "as_of_date", as_of)
     wh.replace_rows("scores.wallet_states", with_dates, "as_of_date", as_of)
     wh.replace_table("scores.whale_watchlist", watch)
-    # The execution location reads the ledger, not the warehouse: publish the members there.
-    ledger.open().publish_watchlist(watch.to_dict("records"), as_of.isoformat())
     counts = event_df["event"].value_counts().to_dict()
     return dg.MaterializeResult(metadata={
         "as_of_date": str(as_of),
@@ -176,6 +174,23 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
     return dg.AssetCheckResult(passed=int(excluded) + int(quarantined) == 0,
                                metadata={"excluded_on_watchlist": int(excluded),
                                          "quarantined_on_watchlist": int(quarantined)})
+
+
+@dg.asset(
+    group_name="scoring",
+    kinds={"python", "sqlite"},
+    deps=[whale_watchlist],
+    pool=WAREHOUSE_POOL,
+    description="The watchlist as the copy sensor sees it: published to the ledger (the execution location "
+                "reads the ledger, never the warehouse). A failed blocking check on whale_watchlist stops "
+                "publication, so an excluded or quarantined wallet is never followed.",
+)
+def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> dg.MaterializeResult:
+    watch = warehouse.open().query_df("select * from scores.whale_watchlist order by position")
+    as_of = str(pd.Timestamp(watch["as_of_date"].iloc[0]).date()) if len(watch) else ""
+    ledger.open().publish_watchlist(watch.to_dict("records"), as_of)
+    return dg.MaterializeResult(metadata={"wallets": len(watch), "as_of_date": as_of,
+                                          "followed": dg.MetadataValue.json(watch["wallet_address"].tolist())})
 
 
 @dg.asset_check(asset=whale_watchlist, pool=WAREHOUSE_POOL, description="The watchlist has at least one wallet.")
@@ -227,6 +242,6 @@ def scoring_evaluation(context: dg.AssetExecutionContext, config: ScoringEvaluat
 
 
 defs = dg.Definitions(
-    assets=[wallet_scores, whale_watchlist, scoring_evaluation],
+    assets=[wallet_scores, whale_watchlist, followed_watchlist, scoring_evaluation],
     asset_checks=[wqs_within_bounds, red_flag_rates_sane, watchlist_has_no_excluded_wallets, watchlist_not_empty],
 )
