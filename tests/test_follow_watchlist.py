@@ -51,3 +51,12 @@ def test_sensor_follows_the_watchlist_and_the_follow_list_overrides_it(tmp_path)
         assert ledger.watchlist() == []
         skipped = evaluate("")
         assert isinstance(skipped, dg.SkipReason) and "watchlist is empty" in skipped.skip_message
+
+
+def test_published_watchlist_replaces_the_previous_one_on_postgres(pg_database):
+    ledger = open_ledger(LedgerSettings(backend="postgres", pg_dsn=pg_database))
+    ledger.publish_watchlist([member("0xAA", 2), member("0xbb", 1)], "2026-11-19")
+    assert [(m["wallet_address"], m["position"], m["tier"], m["as_of_date"]) for m in ledger.watchlist()] == [
+        ("0xbb", 1, "Expert", "2026-11-19"), ("0xaa", 2, "Expert", "2026-11-19")]  # best first, lower-cased
+    ledger.publish_watchlist([member("0xcc", 1)], "2026-11-20")
+    assert [m["wallet_address"] for m in ledger.watchlist()] == ["0xcc"]
