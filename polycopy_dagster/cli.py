@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seeds", default="101,202,303,404,505", help="comma-separated; seed i uses archetype mix i")
     e.add_argument("--wallets", type=int, default=2_000)
     e.add_argument("--trades", type=int, default=160_000)
+    e.add_argument("--replay-weeks", type=int, default=0,
+                   help="weeks of watchlist history (quarantine, rotation) replayed before the split")
     e.add_argument("--csv", default="", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 def evaluate_scoring(args) -> int:
     from polycopy.evaluation.scoring_harness import EvaluationConfig, evaluate, format_table, meets_targets
 
-    cfg = EvaluationConfig(n_wallets=args.wallets, n_trades=args.trades)
+    cfg = EvaluationConfig(n_wallets=args.wallets, n_trades=args.trades, replay_weeks=args.replay_weeks)
     seeds = [int(x) for x in args.seeds.split(",") if x]
     table = evaluate(seeds, cfg=cfg, progress=lambda r: print(f"scored seed {r['seed']} ({r['mix']})", flush=True))
     print(format_table(table))

@@ -250,3 +250,16 @@ def test_a_failed_blocking_check_stops_publication(scored, tmp_path, monkeypatch
             (e.event_specific_data.materialization for e in result.get_asset_materialization_events())] == \
         ["whale_watchlist"]
     assert [m["wallet_address"] for m in ledger.watchlist()] == ["0xbefore"]
+
+
+def test_replayed_weeks_carry_the_watchlist_forward():
+    """With a week of history replayed, the watchlist at the split holds every wallet the
+    gate admits that day unless the week's rules removed it (no cap, to see everyone)."""
+    from polycopy.evaluation.scoring_harness import EvaluationConfig, evaluate_world
+    from polycopy.scoring.settings import WatchlistSettings
+
+    small = dict(n_wallets=500, n_markets=200, n_trades=30_000, watchlist=WatchlistSettings(max_wallets=10_000))
+    once = evaluate_world(3, "default", EvaluationConfig(**small))
+    replayed = evaluate_world(3, "default", EvaluationConfig(replay_weeks=1, **small))
+    assert replayed["replay_weeks"] == 1 and once["removed"] == [] and once["watchlist"]
+    assert set(replayed["watchlist"]) >= set(once["watchlist"]) - set(replayed["removed"])

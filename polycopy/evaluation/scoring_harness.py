@@ -22,7 +22,7 @@ from polycopy.evaluation.metrics import (BAD_ARCHETYPES, exclusion_recall, infor
                                          next_period_returns, pooled_return, precision_at_k)
 from polycopy.scoring.settings import ScoringSettings, WatchlistSettings
 from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
-from polycopy.scoring.watchlist import stage_one_watchlist
+from polycopy.scoring.watchlist import WATCHING, update_states
 from polycopy.sim.archetypes import DEFAULT_MIX
 from polycopy.sim.loader import load_history
 from polycopy.sim.truth import wallet_labels
@@ -60,8 +60,20 @@ class EvaluationConfig:
     # this many buys after it — with fewer, the next-period return is mostly noise (a
     # binary bet's return has a std near 1).
     min_next_buys: int = 10
+    # Weeks of watchlist history replayed before the split (0: the watchlist is built once,
+    # at the split). With history, quarantine and rotation act as they would in production:
+    # each week the warehouse holds what ingestion had by then, and the states carry over.
+    replay_weeks: int = 0
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     watchlist: WatchlistSettings = field(default_factory=WatchlistSettings)
+
+
+REMOVALS = ("quarantined", "rotated_out", "excluded")
+
+
+def _days_since_loss(daily: pd.DataFrame, as_of) -> dict[str, int]:
+    losses = daily[daily["daily_return"] < 0].groupby("wallet_address")["activity_date"].max()
+    return {w: (pd.Timestamp(as_of) - d).days for w, d in losses.items()}
 
 
 def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationConfig(),
@@ -73,16 +85,28 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
         history_end=end, history_days=cfg.scoring_days + cfg.next_days, live_days=0.0,
         archetype_mix=ARCHETYPE_MIXES[mix_name]))
     split_ts = world.config.history_end_ts - cfg.next_days * DAY - 1  # last second of the scoring period
-    as_of = datetime.fromtimestamp(split_ts, tz=timezone.utc).date()
+    states: dict = {}
+    events: list = []
+    previous: dict[str, float] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         db = str(Path(tmp) / "warehouse.duckdb")
         warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
-        load_history(world, warehouse, as_of_ts=split_ts)
-        run_dbt(["run", *dbt_vars(as_of_date=as_of.isoformat())],
-                {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
-        metrics, daily, active, base_rates = read_scoring_inputs(warehouse)
-    scores = score_wallets(metrics, daily, active, base_rates, cfg.scoring)
-    watch = stage_one_watchlist(scores, cfg.watchlist)["wallet_address"].tolist()
+        # Week by week up to the split: the warehouse holds what ingestion had by then.
+        for weeks_before in range(cfg.replay_weeks, -1, -1):
+            ts = split_ts - weeks_before * 7 * DAY
+            day = datetime.fromtimestamp(ts, tz=timezone.utc).date()
+            load_history(world, warehouse, as_of_ts=ts)
+            run_dbt(["run", *dbt_vars(as_of_date=day.isoformat())],
+                    {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
+            metrics, daily, active, base_rates = read_scoring_inputs(warehouse)
+            scores = score_wallets(metrics, daily, active, base_rates, cfg.scoring)
+            states, new_events = update_states(day, scores, states, previous, _days_since_loss(daily, day),
+                                               cfg.watchlist)
+            events += new_events
+            previous = dict(zip(scores["wallet_address"], scores["wqs"]))
+    watching = {w for w, st in states.items() if st.status == WATCHING}
+    watch = (scores[scores["wallet_address"].isin(watching)].sort_values(["wqs_lower", "wqs"], ascending=False)
+             ["wallet_address"].tolist())
     leaderboard = scores.sort_values("realized_pnl_usd", ascending=False)["wallet_address"].tolist()
 
     labels = wallet_labels(world)
@@ -104,6 +128,10 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
         "ic_wallets": len(panel),
         "skilled_wallets": len(skilled),
         "watchlist_size": len(watch),
+        "replay_weeks": cfg.replay_weeks,
+        "quarantined_or_rotated": sum(e.event in REMOVALS for e in events),
+        "watchlist": watch,
+        "removed": sorted({e.wallet_address for e in events if e.event in REMOVALS}),
         "ic_wqs": information_coefficient(panel["wqs"], panel["next_return"]),
         "ic_wqs_lower": information_coefficient(panel["wqs_lower"], panel["next_return"]),
         "ic_pnl": information_coefficient(panel["realized_pnl_usd"], panel["next_return"]),

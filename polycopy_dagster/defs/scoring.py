@@ -208,6 +208,7 @@ class ScoringEvaluationConfig(dg.Config):
     n_wallets: int = 2_000
     n_markets: int = 800
     n_trades: int = 160_000
+    replay_weeks: int = 0  # weeks of watchlist history (quarantine, rotation) replayed before the split
 
 
 @dg.asset(
@@ -223,7 +224,8 @@ def scoring_evaluation(context: dg.AssetExecutionContext, config: ScoringEvaluat
     from polycopy.evaluation.scoring_harness import TARGETS, EvaluationConfig, evaluate, meets_targets
 
     cfg = EvaluationConfig(n_wallets=config.n_wallets, n_markets=config.n_markets, n_trades=config.n_trades,
-                           scoring=scoring.settings(), watchlist=watchlist_rules.settings())
+                           replay_weeks=config.replay_weeks, scoring=scoring.settings(),
+                           watchlist=watchlist_rules.settings())
     table = evaluate(config.seeds, cfg=cfg,
                      progress=lambda r: context.log.info(f"scored seed {r['seed']} ({r['mix']}): IC {r['ic_wqs']:.3f}"))
     mean = table[table["seed"] == "mean"].iloc[0]
