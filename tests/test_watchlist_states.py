@@ -7,7 +7,7 @@ import pandas as pd
 
 from polycopy.scoring.settings import WatchlistSettings
 from polycopy.scoring.watchlist import (COOLDOWN, QUARANTINED, WATCHING, WalletState, behaviour_alerts,
-                                        stage_one_watchlist, update_states)
+                                        update_states)
 
 D = date(2026, 11, 20)
 
@@ -25,9 +25,14 @@ def test_gate_orders_by_lower_bound_and_caps_the_list():
         row("e", 85, dd=0.25),  # drawdown not under 25 %
         row("f", 95, excluded=True), row("g", 78, lower=70),
     ])
-    assert stage_one_watchlist(scores)["wallet_address"].tolist() == ["g", "a", "b"]
-    assert stage_one_watchlist(scores, WatchlistSettings(max_wallets=2))["wallet_address"].tolist() == ["g", "a"]
-    assert stage_one_watchlist(scores, quarantined={"g"})["wallet_address"].tolist() == ["a", "b"]
+    def added(settings=WatchlistSettings(), states=None):
+        _, events = update_states(D, scores, states or {}, {}, {}, settings)
+        return [e.wallet_address for e in events if e.event == "added"]
+
+    assert added() == ["g", "a", "b"]  # best lower bound first
+    assert added(WatchlistSettings(max_wallets=2)) == ["g", "a"]
+    # A quarantined wallet is not re-added by the gate (it waits for release).
+    assert added(states={"g": WalletState("g", QUARANTINED, D, 40.0)}) == ["a", "b"]
 
 
 def test_quarantine_triggers_each_with_its_reason():

@@ -27,14 +27,6 @@ def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSet
             & ~scores["excluded"].astype(bool))
 
 
-def stage_one_watchlist(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings(),
-                        quarantined: set[str] = frozenset()) -> pd.DataFrame:
-    """Eligible, non-quarantined wallets, best lower bound first, at most ``s.max_wallets``."""
-    ok = stage_one_eligible(scores, s) & ~scores["wallet_address"].isin(quarantined)
-    return (scores[ok].sort_values(["wqs_lower", "wqs"], ascending=False).head(s.max_wallets)
-            .reset_index(drop=True))
-
-
 # ---- wallet states: watchlist membership, quarantine, rotation ------------------------
 WATCHING, QUARANTINED, COOLDOWN = "watching", "quarantined", "cooldown"
 
