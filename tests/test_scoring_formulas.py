@@ -100,7 +100,11 @@ def test_tiers_with_limits():
 
 
 def test_james_stein_shrinkage():
-    from polycopy.scoring.shrinkage import james_stein
+    from polycopy.scoring.shrinkage import james_stein_factors, shrink_toward
+
+    def james_stein(x, v):
+        mean, factor = james_stein_factors(x, v)
+        return shrink_toward(x, mean, factor)
 
     # k = 5 estimates, mean 1.0, Σ(x − x̄)² = 1 + 0.25 + 0 + 0.25 + 1 = 2.5.
     x = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
@@ -143,7 +147,8 @@ def test_bootstrap_draws_the_same_distribution_as_resampling_every_day():
     """Drawing K ~ Binomial(n, k/n) informative days is the plain bootstrap of all n days:
     the replicate ratios match a brute-force resampling of the whole 90-day vector."""
     from polycopy.scoring.settings import ScoringSettings
-    from polycopy.scoring.wallet_scores import _ratios, _component_points, bootstrap_component_points
+    from polycopy.scoring.formulas import ratio_points
+    from polycopy.scoring.wallet_scores import _ratios, bootstrap_component_points
 
     rng = np.random.default_rng(0)
     ret = np.zeros((1, 90))
@@ -156,7 +161,7 @@ def test_bootstrap_draws_the_same_distribution_as_resampling_every_day():
     idx = rng.integers(0, 90, size=(20_000, 90))
     brute = _ratios(ret[0][idx], act[0][idx], np.ones((20_000, 90), dtype=bool))
     for c in ("sharpe", "information_ratio", "calmar"):
-        theirs = _component_points(c, brute[c], s)
+        theirs = ratio_points(c, brute[c], s)
         assert ours[c][0].mean() == pytest.approx(theirs.mean(), abs=0.35), c
         for q in (0.05, 0.25, 0.5, 0.75, 0.95):
             assert np.quantile(ours[c][0], q) == pytest.approx(np.quantile(theirs, q), abs=0.8), (c, q)

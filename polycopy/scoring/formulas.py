@@ -47,8 +47,16 @@ def _finite(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def _clip(x: float, hi: float) -> float:
-    return min(hi, max(0.0, x))
+def ratio_points(component: str, x, s: ScoringSettings = ScoringSettings()) -> np.ndarray:
+    """WQS points of a ratio (``sharpe``, ``information_ratio`` or ``calmar``), vectorized:
+    the ratio × its points per unit, clipped to [0, the component's cap]; undefined (NaN)
+    earns 0."""
+    per_unit, cap = {
+        "sharpe": (s.sharpe_points_per_unit, s.sharpe_max_points),
+        "information_ratio": (s.ir_points_per_unit, s.ir_max_points),
+        "calmar": (s.calmar_points_per_unit, s.calmar_max_points),
+    }[component]
+    return np.clip(np.nan_to_num(np.asarray(x, dtype=float) * per_unit, nan=0.0), 0.0, cap)
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,8 @@ def wqs(sharpe: float | None, information_ratio: float | None, calmar: float | N
     Missing inputs score 0 points: an undefined Sharpe or a consistency not yet
     measurable earns nothing rather than a guess.
     """
-    sr = _clip((_finite(sharpe) or 0.0) * s.sharpe_points_per_unit, s.sharpe_max_points)
-    ir = _clip((_finite(information_ratio) or 0.0) * s.ir_points_per_unit, s.ir_max_points)
-    cal = _clip((_finite(calmar) or 0.0) * s.calmar_points_per_unit, s.calmar_max_points)
+    sr, ir, cal = (float(ratio_points(c, np.nan if _finite(x) is None else x, s))
+                   for c, x in (("sharpe", sharpe), ("information_ratio", information_ratio), ("calmar", calmar)))
     cons, vol, tc, hhi = (float(x[0]) for x in wqs_fixed_parts(
         np.array([np.nan if _finite(rolling_sharpe_std) is None else rolling_sharpe_std], dtype=float),
         np.array([volume_usd], dtype=float), np.array([trade_count], dtype=float),

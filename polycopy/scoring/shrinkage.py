@@ -24,8 +24,6 @@ def james_stein_factors(estimates: np.ndarray, sampling_var: np.ndarray) -> tupl
     return mean, np.minimum(1.0, (k - 3) * v / spread)
 
 
-def james_stein(estimates: np.ndarray, sampling_var: np.ndarray) -> np.ndarray:
-    """Positive-part James-Stein shrinkage of ``estimates`` toward their grand mean."""
-    x = np.asarray(estimates, dtype=float)
-    mean, b = james_stein_factors(x, sampling_var)
-    return mean + (1.0 - b) * (x - mean)
+def shrink_toward(x, grand_mean: float, factor):
+    """x̄ + (1 − B)(x − x̄): each estimate moved a fraction B of the way to the grand mean."""
+    return grand_mean + (1.0 - factor) * (np.asarray(x, dtype=float) - grand_mean)

@@ -29,25 +29,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from polycopy.scoring.formulas import is_market_maker, red_flags, tier, win_rate_posteriors, wqs_fixed_parts
+from polycopy.scoring.formulas import (is_market_maker, ratio_points, red_flags, tier, win_rate_posteriors,
+                                       wqs_fixed_parts)
 from polycopy.scoring.settings import ScoringSettings
-from polycopy.scoring.shrinkage import james_stein_factors
+from polycopy.scoring.shrinkage import james_stein_factors, shrink_toward
 
 ANNUALIZE = np.sqrt(365.0)
 RATIO_COMPONENTS = ("sharpe", "information_ratio", "calmar")
-
-
-def points(x: np.ndarray, per_unit: float, cap: float) -> np.ndarray:
-    """WQS points of a ratio: ``x × per_unit`` clipped to [0, cap]; undefined (NaN) earns 0."""
-    return np.clip(np.nan_to_num(np.asarray(x, dtype=float) * per_unit, nan=0.0), 0.0, cap)
-
-
-def _component_points(name: str, x: np.ndarray, s: ScoringSettings) -> np.ndarray:
-    if name == "sharpe":
-        return points(x, s.sharpe_points_per_unit, s.sharpe_max_points)
-    if name == "information_ratio":
-        return points(x, s.ir_points_per_unit, s.ir_max_points)
-    return points(x, s.calmar_points_per_unit, s.calmar_max_points)
+# The wallet_metrics column behind each ratio component's point estimate.
+MART_RATIOS = {"sharpe": "sharpe_90d", "information_ratio": "information_ratio", "calmar": "calmar_ratio"}
 
 
 # ---- return panel -------------------------------------------------------------------
@@ -177,7 +167,7 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
         ratios = _ratios_from_sums(nd[:, None].astype(np.float32), r.sum(-1), (r * r).sum(-1), ind.sum(-1),
                                    a.sum(-1), (a * a).sum(-1), _min_log_drawdown(lg))
         for c in RATIO_COMPONENTS:
-            out[c][ids] = _component_points(c, ratios[c], s)
+            out[c][ids] = ratio_points(c, ratios[c], s)
     return out
 
 
@@ -216,11 +206,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     ret, act, n_days = return_panel(wallets, daily, active, as_of, s.return_window_days)
     boot = bootstrap_component_points(ret, act, n_days, s)
 
-    point = {
-        "sharpe": _component_points("sharpe", m["sharpe_90d"].to_numpy(float), s),
-        "information_ratio": _component_points("information_ratio", m["information_ratio"].to_numpy(float), s),
-        "calmar": _component_points("calmar", m["calmar_ratio"].to_numpy(float), s),
-    }
+    point = {c: ratio_points(c, m[column].to_numpy(float), s) for c, column in MART_RATIOS.items()}
     # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
     recent = np.minimum(n_days, 30)
     cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
@@ -241,9 +227,9 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         f = np.ones(n)
         f[measured] = factor
         factors[c] = np.where(measured, f, np.nan)
-        shrunk[c] = np.where(measured, grand + (1.0 - f) * (x - grand), 0.0)
-        rep = np.nan_to_num(boot[c], nan=0.0)
-        shrunk_boot[c] = np.where(measured[:, None], grand + (1.0 - f[:, None]) * (rep - grand), 0.0)
+        shrunk[c] = np.where(measured, shrink_toward(x, grand, f), 0.0)
+        shrunk_boot[c] = np.where(measured[:, None],
+                                  shrink_toward(np.nan_to_num(boot[c], nan=0.0), grand, f[:, None]), 0.0)
 
     num = lambda col: pd.to_numeric(m[col], errors="coerce").to_numpy(float)  # noqa: E731
     trades = np.nan_to_num(num("trade_count")).astype(np.int64)
