@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from polycopy.sim.world import BUY, SimWorld
+from polycopy.sim.truth import average_cost_walk
+from polycopy.sim.world import SimWorld
 
 BAD_ARCHETYPES = ("market_maker", "wash_trader", "insider", "lucky_gambler")
 
@@ -29,31 +30,7 @@ def next_period_returns(world: SimWorld, start_ts: int, end_ts: int) -> pd.DataF
     """
     t = world.trades
     t = t[(t["ts"] > start_ts) & (t["ts"] <= end_ts)]
-    m = world.markets
-    payout0 = np.where(m["void"], 0.5, np.where(m["winner"] == 0, 1.0, 0.0))
-    n = len(world.wallets)
-    pnl = np.zeros(n)
-    cost_in = np.zeros(n)
-    buys = np.zeros(n, dtype=np.int64)
-    held: dict[tuple[int, int, int], list[float]] = {}
-    for w, mi, k, side, size, price in zip(t["wallet_idx"].to_numpy(), t["market_idx"].to_numpy(),
-                                           t["outcome_index"].to_numpy(), t["side"].to_numpy(),
-                                           t["size"].to_numpy(), t["price"].to_numpy()):
-        pos = held.setdefault((int(w), int(mi), int(k)), [0.0, 0.0])
-        if side == BUY:
-            pos[0] += size
-            pos[1] += size * price
-            cost_in[w] += size * price
-            buys[w] += 1
-        elif pos[0] > 1e-9:
-            q = min(size, pos[0])
-            avg = pos[1] / pos[0]
-            pnl[w] += q * (price - avg)
-            pos[1] -= q * avg
-            pos[0] -= q
-    for (w, mi, k), (shares, cost) in held.items():
-        pay = payout0[mi] if k == 0 else (0.5 if m["void"].iat[mi] else 1.0 - payout0[mi])
-        pnl[w] += shares * pay - cost
+    pnl, cost_in, buys = average_cost_walk(world, t, np.ones(len(world.markets), dtype=bool))
     with np.errstate(invalid="ignore", divide="ignore"):
         ret = np.where(cost_in > 0, pnl / cost_in, np.nan)
     return pd.DataFrame({"wallet_address": world.wallets["address"], "next_buy_usd": cost_in,

@@ -61,36 +61,50 @@ def market_outcomes(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFram
     })
 
 
-def realized_pnl(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
-    """True realized P&L per wallet in USD, as of ``as_of_ts``.
+def average_cost_walk(world: SimWorld, trades: pd.DataFrame, settle: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average-cost P&L of ``trades`` (rows of ``world.trades``, in time order) per wallet.
 
-    Average-cost method per (wallet, token): a SELL realizes ``shares × (price −
-    average cost)``; a market resolved by ``as_of_ts`` settles the remaining shares
-    at its payout (1 winner, 0 loser, 0.5 void). Fees are not included.
+    Per (wallet, token): a SELL realizes ``shares × (price − average cost)`` on the shares
+    these trades bought (selling more than that — shares bought before them — realizes
+    nothing); shares still held in a market where ``settle[market]`` is true settle at its
+    payout (1 winner, 0 loser, 0.5 void). Fees are not included.
+    Returns per-wallet arrays: P&L (USD), USD bought, number of buys.
     """
-    as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
-    t = world.trades[world.trades["ts"] <= as_of]
     m = world.markets
-    resolved = (m["resolved_ts"].to_numpy() <= as_of)
-    payout_yes = np.where(m["void"], 0.5, np.where(m["winner"] == 0, 1.0, 0.0))
-    pnl = np.zeros(len(world.wallets))
-    state: dict[tuple[int, int, int], list[float]] = {}
-    for w, mi, k, side, size, price in zip(t["wallet_idx"].to_numpy(), t["market_idx"].to_numpy(),
-                                           t["outcome_index"].to_numpy(), t["side"].to_numpy(),
-                                           t["size"].to_numpy(), t["price"].to_numpy()):
-        pos = state.setdefault((int(w), int(mi), int(k)), [0.0, 0.0])  # shares, cost
+    void = m["void"].to_numpy()
+    payout_yes = np.where(void, 0.5, np.where(m["winner"] == 0, 1.0, 0.0))
+    n = len(world.wallets)
+    pnl, bought, buys = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    held: dict[tuple[int, int, int], list[float]] = {}  # shares, cost
+    for w, mi, k, side, size, price in zip(trades["wallet_idx"].to_numpy(), trades["market_idx"].to_numpy(),
+                                           trades["outcome_index"].to_numpy(), trades["side"].to_numpy(),
+                                           trades["size"].to_numpy(), trades["price"].to_numpy()):
+        pos = held.setdefault((int(w), int(mi), int(k)), [0.0, 0.0])
         if side == BUY:
             pos[0] += size
             pos[1] += size * price
-        else:
+            bought[w] += size * price
+            buys[w] += 1
+        elif pos[0] > 1e-9:
+            q = min(size, pos[0])
             avg = pos[1] / pos[0]
-            pnl[w] += size * (price - avg)
-            pos[1] -= size * avg
-            pos[0] -= size
-    for (w, mi, k), (shares, cost) in state.items():
-        if resolved[mi]:
-            payout = payout_yes[mi] if k == 0 else (0.5 if m["void"].iat[mi] else 1.0 - payout_yes[mi])
+            pnl[w] += q * (price - avg)
+            pos[1] -= q * avg
+            pos[0] -= q
+    for (w, mi, k), (shares, cost) in held.items():
+        if settle[mi]:
+            payout = payout_yes[mi] if k == 0 or void[mi] else 1.0 - payout_yes[mi]
             pnl[w] += shares * payout - cost
+    return pnl, bought, buys
+
+
+def realized_pnl(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
+    """True realized P&L per wallet in USD, as of ``as_of_ts``: average cost over every
+    trade by then, with markets resolved by then settled at their payout."""
+    as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
+    pnl, _, _ = average_cost_walk(world, world.trades[world.trades["ts"] <= as_of],
+                                  world.markets["resolved_ts"].to_numpy() <= as_of)
     return pd.DataFrame({"proxy_wallet": world.wallets["address"], "realized_pnl": pnl})
 
 
