@@ -104,3 +104,13 @@ def test_a_watched_wallet_that_becomes_excluded_leaves_at_once():
     # Once nothing excludes it, the gate can take it back.
     back, events = update_states(D + timedelta(days=1), pd.DataFrame([row("a", 85)]), new, {}, {}, WatchlistSettings())
     assert back["a"].status == WATCHING and events[0].event == "added"
+
+
+def test_days_since_last_loss():
+    from polycopy.scoring.watchlist import NEVER_LOST_DAYS, days_since_last_loss
+
+    daily = pd.DataFrame({"wallet_address": ["a", "a", "b", "b"],
+                          "activity_date": [date(2026, 11, 1), date(2026, 11, 12), date(2026, 11, 5), date(2026, 11, 25)],
+                          "daily_return": [-0.1, -0.02, -0.3, -0.5]})
+    # a's last loss 11-12; b's loss on 11-25 is after the as-of day, so 11-05 counts; c never lost.
+    assert days_since_last_loss(daily, D, ["a", "b", "c"]) == {"a": 8, "b": 15, "c": NEVER_LOST_DAYS}

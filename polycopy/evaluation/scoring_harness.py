@@ -22,7 +22,7 @@ from polycopy.evaluation.metrics import (BAD_ARCHETYPES, exclusion_recall, infor
                                          next_period_returns, pooled_return, precision_at_k)
 from polycopy.scoring.settings import ScoringSettings, WatchlistSettings
 from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
-from polycopy.scoring.watchlist import WATCHING, update_states
+from polycopy.scoring.watchlist import days_since_last_loss, update_states, watchlist_members
 from polycopy.sim.archetypes import DEFAULT_MIX
 from polycopy.sim.loader import load_history
 from polycopy.sim.truth import wallet_labels
@@ -71,11 +71,6 @@ class EvaluationConfig:
 REMOVALS = ("quarantined", "rotated_out", "excluded")
 
 
-def _days_since_loss(daily: pd.DataFrame, as_of) -> dict[str, int]:
-    losses = daily[daily["daily_return"] < 0].groupby("wallet_address")["activity_date"].max()
-    return {w: (pd.Timestamp(as_of) - d).days for w, d in losses.items()}
-
-
 def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationConfig(),
                    workdir: str | Path | None = None) -> dict:
     """Score one world on its first ``scoring_days`` and measure on the next ``next_days``."""
@@ -100,13 +95,12 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
                     {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
             metrics, daily, active, base_rates = read_scoring_inputs(warehouse)
             scores = score_wallets(metrics, daily, active, base_rates, cfg.scoring)
-            states, new_events = update_states(day, scores, states, previous, _days_since_loss(daily, day),
+            states, new_events = update_states(day, scores, states, previous,
+                                               days_since_last_loss(daily, day, scores["wallet_address"]),
                                                cfg.watchlist)
             events += new_events
             previous = dict(zip(scores["wallet_address"], scores["wqs"]))
-    watching = {w for w, st in states.items() if st.status == WATCHING}
-    watch = (scores[scores["wallet_address"].isin(watching)].sort_values(["wqs_lower", "wqs"], ascending=False)
-             ["wallet_address"].tolist())
+    watch = watchlist_members(scores, states)["wallet_address"].tolist()
     leaderboard = scores.sort_values("realized_pnl_usd", ascending=False)["wallet_address"].tolist()
 
     labels = wallet_labels(world)

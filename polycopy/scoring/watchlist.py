@@ -27,6 +27,33 @@ def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSet
             & ~scores["excluded"].astype(bool))
 
 
+def by_lower_bound(scores: pd.DataFrame) -> pd.DataFrame:
+    """Score rows in watchlist order: best WQS lower bound first, then best WQS."""
+    return scores.sort_values(["wqs_lower", "wqs"], ascending=False)
+
+
+def watchlist_members(scores: pd.DataFrame, states: dict[str, "WalletState"]) -> pd.DataFrame:
+    """The score rows of the wallets being watched, in watchlist order."""
+    watching = {w for w, st in states.items() if st.status == WATCHING}
+    return by_lower_bound(scores[scores["wallet_address"].isin(watching)])
+
+
+# A wallet that never had a losing day has been quiet for as long as anyone can tell.
+NEVER_LOST_DAYS = 10**6
+
+
+def days_since_last_loss(daily: pd.DataFrame, as_of: date, wallets) -> dict[str, int]:
+    """Days from each wallet's last losing day (daily_return < 0, on or before ``as_of``)
+    to ``as_of``; wallets of ``wallets`` that never lost get NEVER_LOST_DAYS.
+    ``daily``: rows with wallet_address, activity_date, daily_return."""
+    dates = pd.to_datetime(daily["activity_date"])
+    losing = daily[(daily["daily_return"] < 0) & (dates <= pd.Timestamp(as_of))]
+    last = pd.to_datetime(losing["activity_date"]).groupby(losing["wallet_address"]).max()
+    out = {w: NEVER_LOST_DAYS for w in wallets}
+    out.update({w: (pd.Timestamp(as_of) - d).days for w, d in last.items()})
+    return out
+
+
 # ---- wallet states: watchlist membership, quarantine, rotation ------------------------
 WATCHING, QUARANTINED, COOLDOWN = "watching", "quarantined", "cooldown"
 
@@ -129,7 +156,7 @@ def update_states(as_of: date, scores: pd.DataFrame, states: dict[str, WalletSta
     watching = sum(st.status == WATCHING for st in new.values())
     free = max(0, s.max_wallets - watching)
     if free:
-        ranked = scores.sort_values(["wqs_lower", "wqs"], ascending=False)
+        ranked = by_lower_bound(scores)
         for w, lower, wqs_now in zip(ranked["wallet_address"], ranked["wqs_lower"], ranked["wqs"]):
             if free == 0:
                 break

@@ -9,8 +9,8 @@ import dagster as dg
 import pandas as pd
 
 from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
-from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, stage_one_eligible,
-                                        update_states)
+from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, days_since_last_loss,
+                                        stage_one_eligible, update_states, watchlist_members)
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
                                               WatchlistResource)
@@ -119,12 +119,9 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                                             None if pd.isna(r.cooldown_until) else pd.Timestamp(r.cooldown_until).date())
               for r in wh.query_df("select * from scores.wallet_states where as_of_date = (select max(as_of_date) "
                                    "from scores.wallet_states where as_of_date < ?)", [as_of]).itertuples(index=False)}
-    last_loss = wh.query_df("select wallet_address, max(activity_date) as last_loss from marts.fct_wallet_daily_pnl "
-                            "where daily_return < 0 and activity_date <= ? group by wallet_address", [as_of])
-    days_since_loss = {w: (as_of - pd.Timestamp(d).date()).days for w, d in zip(last_loss.wallet_address,
-                                                                                 last_loss.last_loss)}
-    # Wallets that never lost count as quiet since their scores began.
-    days_since_loss.update({w: 10**6 for w in scores["wallet_address"] if w not in days_since_loss})
+    losing_days = wh.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl "
+                              "where daily_return < 0 and activity_date <= ?", [as_of])
+    days_since_loss = days_since_last_loss(losing_days, as_of, scores["wallet_address"])
     new_states, events = update_states(as_of, scores, states, dict(zip(past.wallet_address, past.wqs)),
                                        days_since_loss, rules)
     watched = {w for w, st in new_states.items() if st.status == WATCHING}
@@ -138,8 +135,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                               "reason": e.reason, "event_values": json.dumps(e.values, sort_keys=True, default=str)}
                              for e in events], columns=["as_of_date", "wallet_address", "event", "reason",
                                                         "event_values"])
-    watch = scores[scores["wallet_address"].isin(watched)].sort_values(["wqs_lower", "wqs"], ascending=False)
-    watch = watch.merge(state_df[["wallet_address", "since"]], on="wallet_address")
+    watch = watchlist_members(scores, new_states).merge(state_df[["wallet_address", "since"]], on="wallet_address")
     watch = watch[["wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "tier_max_exposure",
                    "tier_max_daily_trades", "since"]].reset_index(drop=True)
     watch.insert(0, "position", range(1, len(watch) + 1))
