@@ -84,28 +84,41 @@ days as (
     union
     select wallet_address, activity_date from trading
 
+),
+
+joined as (
+
+    select
+        d.wallet_address,
+        d.activity_date,
+        coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
+        coalesce(r.capital_realized_usd, 0) as capital_realized_usd,
+        coalesce(k.capital_at_risk_usd, 0) as capital_at_risk_usd,
+        greatest(coalesce(k.capital_at_risk_usd, 0), coalesce(r.capital_realized_usd, 0)) as return_base_usd,
+        coalesce(r.realizations, 0) as realizations,
+        coalesce(t.trades, 0) as trades,
+        coalesce(t.volume_usd, 0) as volume_usd,
+        coalesce(t.bought_usd, 0) as bought_usd
+    from days as d
+    left join realizations as r
+        on r.wallet_address = d.wallet_address and r.activity_date = d.activity_date
+    left join capital_at_risk as k
+        on k.wallet_address = d.wallet_address and k.activity_date = d.activity_date
+    left join trading as t
+        on t.wallet_address = d.wallet_address and t.activity_date = d.activity_date
+
 )
 
 select
-    d.wallet_address,
-    d.activity_date,
-    coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
-    coalesce(r.capital_realized_usd, 0) as capital_realized_usd,
-    coalesce(k.capital_at_risk_usd, 0) as capital_at_risk_usd,
-    greatest(coalesce(k.capital_at_risk_usd, 0), coalesce(r.capital_realized_usd, 0)) as return_base_usd,
-    case
-        when greatest(coalesce(k.capital_at_risk_usd, 0), coalesce(r.capital_realized_usd, 0)) > 0
-            then r.realized_pnl_usd / greatest(coalesce(k.capital_at_risk_usd, 0), r.capital_realized_usd)
-        else 0
-    end as daily_return,
-    coalesce(r.realizations, 0) as realizations,
-    coalesce(t.trades, 0) as trades,
-    coalesce(t.volume_usd, 0) as volume_usd,
-    coalesce(t.bought_usd, 0) as bought_usd
-from days as d
-left join realizations as r
-    on r.wallet_address = d.wallet_address and r.activity_date = d.activity_date
-left join capital_at_risk as k
-    on k.wallet_address = d.wallet_address and k.activity_date = d.activity_date
-left join trading as t
-    on t.wallet_address = d.wallet_address and t.activity_date = d.activity_date
+    wallet_address,
+    activity_date,
+    realized_pnl_usd,
+    capital_realized_usd,
+    capital_at_risk_usd,
+    return_base_usd,
+    case when return_base_usd > 0 then realized_pnl_usd / return_base_usd else 0 end as daily_return,
+    realizations,
+    trades,
+    volume_usd,
+    bought_usd
+from joined
