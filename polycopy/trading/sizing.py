@@ -124,6 +124,8 @@ def size_position(x: SizingInputs, nav_usd: float, headroom: Headroom, s: Sizing
     m_conviction = conviction_multiplier(x.whale_trade_usd, s.conviction_reference_usd, s.conviction_max)
     f_multiplied = f_capped * m_whale * m_market * m_conviction
     wanted = f_multiplied * max(nav_usd, 0.0)
+    if not math.isfinite(wanted):
+        wanted = 0.0  # unusable inputs buy nothing
     cap_name, cap_usd = headroom.binding()
     usd = max(0.0, min(wanted, cap_usd))
     factors = {
