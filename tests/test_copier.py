@@ -1,17 +1,27 @@
-"""Paper fills, fees and the at-most-once copy flow, on SQLite and on PostgreSQL."""
+"""Paper fills, fees and the at-most-once copy flow, on SQLite and on PostgreSQL.
 
+The venue's market data is fixed here (a fake of the outside world); the decision chain,
+the ledger and the paper venue are the real ones.
+"""
+
+import json
 import threading
 
 import pytest
 
-from polycopy.execution.copier import CopySettings, client_order_id, copy_trade, reconcile_pending
+from polycopy.execution.copier import TradingRules, client_order_id, copy_trade, reconcile_pending
 from polycopy.execution.paper import PaperVenue, match_against_book, taker_fee_usd
 from polycopy.ledger.store import LedgerSettings, open_ledger
-from polycopy.polymarket.clients import BookLevel, OrderBook
+from polycopy.polymarket.clients import BookLevel, OrderBook, PriceHistory
+from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.schema import Trade, trade_key
 
 TOKEN = "123456789"
+OTHER = "987654321"
+CONDITION = "0x" + "cd" * 32
 NOW = 1_800_000_000.0
+WALLET = "0x" + "ab" * 20
+DEEP_ASKS = ((0.51, 5_000.0), (0.52, 5_000.0))
 
 
 def book(bids=((0.49, 100.0), (0.48, 300.0)), asks=((0.51, 100.0), (0.52, 300.0)), min_size=5.0):
@@ -20,7 +30,7 @@ def book(bids=((0.49, 100.0), (0.48, 300.0)), asks=((0.51, 100.0), (0.52, 300.0)
 
 
 class FakeClob:
-    """The CLOB's public book, fixed for the test (the live CLOB is the outside world)."""
+    """The CLOB's public market data, fixed for the test (the live CLOB is the outside world)."""
 
     def __init__(self, b):
         self.b = b
@@ -30,20 +40,60 @@ class FakeClob:
         self.calls += 1
         return self.b
 
+    def midpoint(self, token_id):
+        self.calls += 1
+        return (self.b.best_bid + self.b.best_ask) / 2
+
+    def prices_history(self, token_id, start_ts, end_ts, fidelity_min=60):
+        self.calls += 1
+        return PriceHistory({int(NOW) - 3600 * h: 0.5 for h in range(48)})
+
+
+class FakeGamma:
+    def __init__(self, end_ts=NOW + 30 * 86_400, liquidity=50_000):
+        self.rec = {"id": "1", "conditionId": CONDITION, "question": "Q?", "slug": "q", "category": "sports",
+                    "events": [{"slug": "ev"}], "endDate": "2027-02-01T00:00:00Z", "liquidity": str(liquidity),
+                    "outcomes": json.dumps(["Yes", "No"]), "outcomePrices": json.dumps(["0.5", "0.5"]),
+                    "clobTokenIds": json.dumps([TOKEN, OTHER]), "closed": False, "acceptingOrders": True}
+        from datetime import datetime, timezone
+        self.rec["endDate"] = datetime.fromtimestamp(end_ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def market(self, condition_id):
+        if condition_id != CONDITION:
+            raise ApiError("unknown market")
+        return self.rec
+
+
+class FakeClients:
+    def __init__(self, b, gamma=None):
+        self.clob = FakeClob(b)
+        self.gamma = gamma or FakeGamma()
+
 
 def make_trade(side="BUY", price=0.51, size=10_000.0, ts=NOW - 5, n=0) -> Trade:
     tx = "0x" + f"{n:064x}"
-    wallet = "0x" + "ab" * 20
-    return Trade(trade_key(tx, wallet, TOKEN, side, size, price), tx, wallet, side, TOKEN, "0x" + "cd" * 32,
+    return Trade(trade_key(tx, WALLET, TOKEN, side, size, price), tx, WALLET, side, TOKEN, CONDITION,
                  size, price, size * price, int(ts), "Yes", 0, None, None, None, None, None, "v1")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def ledger(request, tmp_path):
     if request.param == "sqlite":
-        return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite")))
-    dsn = request.getfixturevalue("pg_database")
-    return open_ledger(LedgerSettings(backend="postgres", pg_dsn=dsn))
+        led = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite")))
+    else:
+        led = open_ledger(LedgerSettings(backend="postgres", pg_dsn=request.getfixturevalue("pg_database")))
+    member = {"wallet_address": WALLET, "position": 1, "wqs": 85.0, "wqs_lower": 80.0, "tier": "Expert",
+              "tier_max_exposure": 0.10, "tier_max_daily_trades": 8}
+    led.publish_watchlist([member], "2027-01-01")
+    led.publish_wallet_profiles([dict(member, win_rate_posterior=0.75, excluded=False)], "2027-01-01")
+    return led
+
+
+RULES = TradingRules()
+
+
+def run(t, ledger, clients, venue, **kw):
+    return copy_trade(t, ledger=ledger, clients=clients, venue=venue, rules=RULES, now=NOW, **kw)
 
 
 def test_taker_fee_formula():
@@ -73,41 +123,41 @@ def test_fill_and_kill_sell_takes_what_is_there():
     assert ex.levels == ((0.49, 100.0), (0.48, 300.0))
 
 
-def test_buy_is_copied_once_decision_before_order(ledger):
-    clob = FakeClob(book())
-    venue = PaperVenue(ledger, clob, fee_rate=0.05)
-    settings = CopySettings(order_usd=51.0, max_slippage=0.01, max_trade_age_s=300)
+def test_buy_is_sized_and_copied_once_decision_before_order(ledger):
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    venue = PaperVenue(ledger, clients.clob, fee_rate=RULES.fee_rate)
     t = make_trade()
-    out = copy_trade(t, ledger=ledger, venue=venue, clob=clob, settings=settings, run_id="r1", now=NOW)
-    assert out.decision == "copy" and out.order_status == "filled"
-    # 51 USD at the best ask 0.51 = 100 shares, all at 0.51.
-    assert out.filled_shares == pytest.approx(100.0) and out.avg_price == pytest.approx(0.51)
-    assert out.fee_usd == pytest.approx(100 * 0.05 * 0.51 * 0.49)
-    d, o = ledger.decision(t.trade_key), ledger.order_for_trade(t.trade_key)
-    assert d["decided_at"] <= o["created_at"]
+    out = run(t, ledger, clients, venue, run_id="r1")
+    assert out.decision == "copy" and out.order_status == "filled", out
+    # Kelly wants more than $1,000 here; the per-trade cap ($1,000 = 10 % of the $10,000 NAV) binds.
+    d = json.loads(ledger.decision(t.trade_key)["details"])
+    assert d["binding"] in ("per_trade_usd", "per_trade_fraction_usd") and d["size_usd"] == pytest.approx(1_000.0)
+    assert out.filled_shares == pytest.approx(1960.78) and out.avg_price == pytest.approx(0.51)
+    assert out.fee_usd == pytest.approx(1960.78 * 0.05 * 0.51 * 0.49)
+    dec, o = ledger.decision(t.trade_key), ledger.order_for_trade(t.trade_key)
+    assert dec["decided_at"] <= o["created_at"] and dec["run_id"] == "r1"
     assert o["order_id"] == client_order_id(t.trade_key) and o["order_type"] == "FOK"
     # Retries, re-deliveries and sensor re-evaluations: same answer, no new order.
     for _ in range(3):
-        again = copy_trade(t, ledger=ledger, venue=venue, clob=clob, settings=settings, run_id="r2", now=NOW)
+        again = run(t, ledger, clients, venue, run_id="r2")
         assert again.already_decided and again.order_id == out.order_id
     assert len(ledger.orders()) == 1 and len(ledger.decisions()) == 1
-    assert ledger.position_shares(TOKEN) == pytest.approx(100.0)
+    assert ledger.position_shares(TOKEN) == pytest.approx(1960.78)
 
 
 def test_concurrent_runs_for_one_trade_place_one_order(ledger):
-    clob = FakeClob(book())
-    venue = PaperVenue(ledger, clob, fee_rate=0.05)
-    settings = CopySettings(order_usd=51.0)
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    venue = PaperVenue(ledger, clients.clob, fee_rate=RULES.fee_rate)
     t = make_trade(n=7)
     outcomes, errors = [], []
 
-    def run():
+    def go():
         try:
-            outcomes.append(copy_trade(t, ledger=ledger, venue=venue, clob=clob, settings=settings, now=NOW))
+            outcomes.append(run(t, ledger, clients, venue))
         except Exception as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(6)]
+    threads = [threading.Thread(target=go) for _ in range(6)]
     for th in threads:
         th.start()
     for th in threads:
@@ -118,32 +168,37 @@ def test_concurrent_runs_for_one_trade_place_one_order(ledger):
 
 
 def test_skips_are_recorded_with_stage_reason_and_values(ledger):
-    clob = FakeClob(book())
-    venue = PaperVenue(ledger, clob, fee_rate=0.05)
-    s = CopySettings(order_usd=51.0, max_slippage=0.01, max_trade_age_s=300)
-    stale = copy_trade(make_trade(ts=NOW - 301, n=1), ledger=ledger, venue=venue, clob=clob, settings=s, now=NOW)
-    assert (stale.decision, stale.stage) == ("skip", "freshness") and "stale" in stale.reason
-    pricey = copy_trade(make_trade(price=0.40, n=2), ledger=ledger, venue=venue, clob=clob, settings=s, now=NOW)
-    assert (pricey.decision, pricey.stage) == ("skip", "slippage") and "above limit 0.40" in pricey.reason
-    assert ledger.decision(make_trade(price=0.40, n=2).trade_key)["details"]
-    exit_ = copy_trade(make_trade(side="SELL", n=3), ledger=ledger, venue=venue, clob=clob, settings=s, now=NOW)
-    assert (exit_.decision, exit_.stage) == ("skip", "position")
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    venue = PaperVenue(ledger, clients.clob, fee_rate=RULES.fee_rate)
+    stale = run(make_trade(ts=NOW - 301, n=1), ledger, clients, venue)
+    assert (stale.decision, stale.stage) == ("skip", "stage2_trade") and "stale" in stale.reason
+    cheap = make_trade(price=0.51, size=1_000, n=2)  # $510 < $5,000
+    out = run(cheap, ledger, clients, venue)
+    assert (out.decision, out.stage) == ("skip", "stage2_trade") and "below $5,000" in out.reason
+    assert json.loads(ledger.decision(cheap.trade_key)["details"])["whale_usd"] == pytest.approx(510.0)
+    pricey = run(make_trade(price=0.40, size=20_000, n=3), ledger, clients, venue)  # we'd pay 0.51 for a 0.40 trade
+    assert (pricey.decision, pricey.stage) == ("skip", "stage2_trade") and "slippage" in pricey.reason
+    exit_ = run(make_trade(side="SELL", n=4), ledger, clients, venue)
+    assert (exit_.decision, exit_.stage) == ("skip", "exit")
     assert ledger.orders() == []
+    stats = ledger.signal_stats()
+    assert stats["signals"] == 3 and stats["copied"] == 0 and stats["rejected_by_stage"] == {"stage2_trade": 3}
 
 
 def test_exit_mirrors_the_source_at_the_best_bid_even_when_old(ledger):
-    clob = FakeClob(book())
-    venue = PaperVenue(ledger, clob, fee_rate=0.05)
-    s = CopySettings(order_usd=51.0, max_trade_age_s=300)
-    copy_trade(make_trade(n=10), ledger=ledger, venue=venue, clob=clob, settings=s, now=NOW)
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    venue = PaperVenue(ledger, clients.clob, fee_rate=RULES.fee_rate)
+    run(make_trade(n=10), ledger, clients, venue)
+    clients.clob.b = book(bids=((0.49, 5_000.0),), asks=DEEP_ASKS)
     old_sell = make_trade(side="SELL", price=0.60, ts=NOW - 3600, n=11)
-    out = copy_trade(old_sell, ledger=ledger, venue=venue, clob=clob, settings=s, now=NOW)
+    out = run(old_sell, ledger, clients, venue)
     assert out.decision == "copy" and out.order_status == "filled" and out.avg_price == pytest.approx(0.49)
     assert ledger.position_shares(TOKEN) == pytest.approx(0.0)
 
 
 def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
-    clob = FakeClob(book())
+    clients = FakeClients(book())
+    clob = clients.clob
     venue = PaperVenue(ledger, clob, fee_rate=0.05)
     # Crash after the order was saved pending but before it was sent.
     t1 = make_trade(n=20)
@@ -156,15 +211,14 @@ def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
     oid2 = client_order_id(t2.trade_key)
     ledger.create_pending_order(oid2, t2.trade_key, "paper", TOKEN, t2.condition_id, "BUY", "FOK", 0.52, 100.0)
     venue.place(oid2, TOKEN, "BUY", 100.0, 0.52)
-    calls = clob.calls
     # The restarted run sees the decisions and does not send anything new.
     for t in (t1, t2):
-        out = copy_trade(t, ledger=ledger, venue=venue, clob=clob, settings=CopySettings(), now=NOW)
+        out = run(t, ledger, clients, venue)
         assert out.already_decided and out.order_status == "pending"
-    assert clob.calls == calls
+    assert ledger.paper_execution(client_order_id(t1.trade_key)) is None  # t1 never reached the venue
     done = {d["order_id"]: d["status"] for d in reconcile_pending(ledger, venue, older_than_s=0.0)}
     assert done == {client_order_id(t1.trade_key): "cancelled", oid2: "filled"}
-    assert clob.calls == calls  # reconciliation reads the venue's record, it never re-sends
+    assert ledger.paper_execution(client_order_id(t1.trade_key)) is None  # cancelled, not re-sent
     assert ledger.order_for_trade(t1.trade_key)["status"] == "cancelled"
     assert ledger.position_shares(TOKEN) == pytest.approx(100.0)
     assert reconcile_pending(ledger, venue, older_than_s=0.0) == []

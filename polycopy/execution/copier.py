@@ -2,8 +2,9 @@
 
 Order of operations (each step durable before the next):
 1. the source trade is recorded as seen;
-2. the decision (copy or skip, with stage, reason and the values behind it) is
-   claimed in the ledger — a trade is decided once, whatever retries happen;
+2. the decision — the risk gate, stages 1–3 and sizing for a BUY, the mirrored exit for
+   a SELL; copy or skip, with the stage, the reason and the values behind it — is
+   claimed in the ledger: a trade is decided once, whatever retries happen;
 3. a copy order is saved as *pending* before it is sent;
 4. the venue's answer (fills, fee, status) settles the order.
 A pending order left by a crash is reconciled with the venue by its client order
@@ -12,27 +13,28 @@ id and never blindly re-sent.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
 
+from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
 from polycopy.polymarket.http import ApiError
-from polycopy.polymarket.schema import Trade
+from polycopy.polymarket.markets import parse_market
+from polycopy.polymarket.schema import RecordError, Trade
+from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
+from polycopy.trading.signals import Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy
 
 
 @dataclass(frozen=True)
-class CopySettings:
-    """Walking-skeleton copy rules (full sizing and risk gates come later).
+class TradingRules:
+    """Everything a copy decision follows: the signal stages, sizing, risk limits, the taker
+    fee rate (fee = shares × rate × p × (1 − p)) and when pending orders are reconciled (s)."""
 
-    order_usd: USD notional of a copied BUY.
-    max_slippage: fraction above the source trade's price a copied BUY may pay.
-    max_trade_age_s: source BUYs older than this (seconds) when seen are not copied.
-    reconcile_after_s: pending orders older than this (seconds) are reconciled.
-    """
-
-    order_usd: float = 100.0
-    max_slippage: float = 0.01
-    max_trade_age_s: float = 300.0
+    signals: SignalSettings = SignalSettings()
+    sizing: SizingSettings = SizingSettings()
+    risk: RiskSettings = RiskSettings()
+    fee_rate: float = 0.05
     reconcile_after_s: float = 60.0
 
 
@@ -62,68 +64,134 @@ def _floor_to(x: float, step: float) -> float:
     return math.floor(x / step + 1e-9) * step
 
 
-def evaluate(trade: Trade, ledger, clob, settings: CopySettings, now: float) -> tuple[str, str, str, dict]:
-    """Decide what to do with a source trade: (decision, stage, reason, details)."""
-    age = now - trade.timestamp
-    details: dict = {"source_price": trade.price, "source_size": trade.size, "source_side": trade.side,
-                     "age_s": round(age, 3)}
-    if trade.side == "BUY":
-        if age > settings.max_trade_age_s:
-            return "skip", "freshness", f"stale: seen {age:.0f}s after the trade (max {settings.max_trade_age_s:.0f}s)", details
-        try:
-            book = clob.book(trade.token_id)
-        except ApiError as exc:
-            return "skip", "market", f"no order book: {exc}", details
-        tick = book.tick_size or 0.01
-        limit = round(min(1.0 - tick, _floor_to(trade.price * (1 + settings.max_slippage), tick)), 6)
-        details.update(best_ask=book.best_ask, limit_price=limit, tick_size=tick)
-        if book.best_ask is None:
-            return "skip", "market", "no asks in the book", details
-        if book.best_ask > limit + 1e-9:
-            return "skip", "slippage", (f"best ask {book.best_ask:.2f} above limit {limit:.2f} "
-                                        f"(source price {trade.price:.4f} + {settings.max_slippage:.1%})"), details
-        shares = _floor_to(settings.order_usd / book.best_ask, 0.01)
-        details.update(shares=round(shares, 2), notional_usd=round(shares * book.best_ask, 4))
-        if shares < book.min_order_size:
-            return "skip", "size", f"{shares:.2f} shares below the minimum order size {book.min_order_size:g}", details
-        return "copy", "execution", "copy BUY", details
+def market_view(clients, trade: Trade, lookback_days: float, now: float) -> tuple[MarketView | None, str]:
+    """The trade's market as the venue shows it now: Gamma record, order book and hourly
+    price history. (None, why) when the venue cannot show it."""
+    try:
+        rec = clients.gamma.market(trade.condition_id)
+    except ApiError as exc:
+        return None, f"market lookup failed: {exc}"
+    if rec is None:
+        return None, "the market is unknown to Gamma"
+    try:
+        m = parse_market(rec)
+    except RecordError as exc:
+        return None, f"malformed market record: {exc}"
+    try:
+        book = clients.clob.book(trade.token_id)
+    except ApiError as exc:
+        return None, f"no order book: {exc}"
+    try:
+        history = clients.clob.prices_history(trade.token_id, int(now - lookback_days * 86_400), int(now)).points
+    except ApiError:
+        history = {}  # no history: volatility 0 and no co-movement evidence (floors still apply)
+    accepting = not m.closed and bool(rec.get("acceptingOrders", True))
+    return MarketView(
+        condition_id=m.condition_id, category=m.category or "", event_slug=m.event_slug or "",
+        end_ts=m.end_ts, liquidity_usd=m.liquidity, accepting_orders=accepting,
+        asks=tuple((lv.price, lv.size) for lv in book.asks), bids=tuple((lv.price, lv.size) for lv in book.bids),
+        tick_size=book.tick_size or 0.01, min_order_size=book.min_order_size, history=history,
+    ), ""
+
+
+def whale_profile(ledger, wallet: str) -> WhaleProfile | None:
+    """The source wallet's published score, or None if it was never scored."""
+    r = ledger.wallet_profile(wallet)
+    if r is None:
+        return None
+    nan = float("nan")
+    return WhaleProfile(r["wallet_address"], bool(r["on_watchlist"]), nan if r["wqs"] is None else float(r["wqs"]),
+                        nan if r["win_rate"] is None else float(r["win_rate"]), r["tier"],
+                        float(r["tier_max_exposure"]), int(r["tier_max_daily_trades"]), bool(r["excluded"]))
+
+
+def decide_exit(trade: Trade, ledger, clob, state: PortfolioState) -> Decision:
+    """Mirror a whale's SELL: sell what we hold of the token, fill-and-kill at the best bid.
+    Exits are never skipped for price or age, nor stopped by a breaker — only by the kill switch."""
+    v: dict = {"whale_price": trade.price, "whale_shares": trade.size}
+    if state.kill_switch[0]:
+        return Decision("skip", "risk", f"kill switch: {state.kill_switch[1]}", v)
     held = ledger.position_shares(trade.token_id)
-    details["held_shares"] = held
+    v["held_shares"] = held
     if held <= 1e-9:
-        return "skip", "position", "no position in this token to exit", details
-    # Exits are never skipped for price: fill-and-kill at the best bid.
+        return Decision("skip", "exit", "no position in this token to exit", v)
     try:
         book = clob.book(trade.token_id)
     except ApiError as exc:
-        return "skip", "market", f"no order book to exit into: {exc}", details
-    details.update(best_bid=book.best_bid)
+        return Decision("skip", "exit", f"no order book to exit into: {exc}", v)
+    v["best_bid"] = book.best_bid
     if book.best_bid is None:
-        return "skip", "market", "no bids to exit into", details
-    details.update(shares=round(_floor_to(held, 0.01), 2), limit_price=book.best_bid)
-    return "copy", "execution", "mirror the source wallet's exit at the best bid", details
+        return Decision("skip", "exit", "no bids to exit into", v)
+    shares = round(_floor_to(held, 0.01), 2)
+    v.update(shares=shares, limit_price=book.best_bid)
+    return Decision("copy", "exit", "mirror the source wallet's exit at the best bid", v, shares=shares,
+                    limit_price=book.best_bid)
 
 
-def copy_trade(trade: Trade, *, ledger, venue, clob, settings: CopySettings, run_id: str | None = None,
-               now: float | None = None) -> CopyOutcome:
-    """Decide and, if copying, place and record one order for ``trade``."""
+def decide_trade(trade: Trade, *, ledger, clients, rules: TradingRules, state: PortfolioState,
+                 followed_override: bool = False, run_id: str | None = None, now: float | None = None
+                 ) -> tuple[dict, bool]:
+    """Record the source trade as seen, decide it once and record the decision.
+
+    Returns (the decision row, True if this call made it). A trade decided before (by an
+    earlier run, a retry or a concurrent run) keeps its first decision.
+    """
     now = time.time() if now is None else now
     ledger.record_seen(trade.trade_key, trade.proxy_wallet, trade.condition_id, trade.token_id, trade.side,
                        trade.size, trade.price, trade.timestamp, trade.as_row(), seen_at=now)
-    if ledger.decision(trade.trade_key) is None:
-        decision, stage, reason, details = evaluate(trade, ledger, clob, settings, now)
-        claimed = ledger.claim_decision(trade.trade_key, decision, stage, reason, details, run_id)
-        if claimed and decision == "copy":
-            order_id = client_order_id(trade.trade_key)
-            side = trade.side
-            order_type = "FOK" if side == "BUY" else "FAK"
-            if ledger.create_pending_order(order_id, trade.trade_key, venue.name, trade.token_id,
-                                           trade.condition_id, side, order_type, details["limit_price"],
-                                           details["shares"]):
-                ex = venue.place(order_id, trade.token_id, side, details["shares"], details["limit_price"])
-                _settle(ledger, order_id, trade.token_id, side, ex)
-        if claimed:
-            return _outcome(ledger, trade.trade_key, already=False)
-    return _outcome(ledger, trade.trade_key, already=True)
+    existing = ledger.decision(trade.trade_key)
+    if existing is not None:
+        return existing, False
+    if trade.side == "BUY":
+        whale = whale_profile(ledger, trade.proxy_wallet)
+        lookback = max(rules.signals.correlation_lookback_days, rules.risk.mvar_lookback_days)
+        # Only trades that pass the cheap gates cost a round of market-data requests.
+        worth_a_look = (not state.halted and whale is not None and not whale.excluded
+                        and (whale.on_watchlist or followed_override)
+                        and trade.price * trade.size >= rules.signals.min_whale_trade_usd
+                        and now - trade.timestamp <= rules.signals.max_trade_age_s)
+        market, why = market_view(clients, trade, lookback, now) if worth_a_look else (None, "")
+        copies = ledger.wallet_copies_since(trade.proxy_wallet, now - now % 86_400)
+        d = decide_buy(WhaleTrade(trade.proxy_wallet, trade.token_id, trade.condition_id, trade.price, trade.size,
+                                  trade.timestamp), whale, followed_override, market, state.view(copies),
+                       rules.signals, rules.sizing, rules.fee_rate, now)
+        if market is None and why and d.stage == "stage2_trade":
+            d = Decision(d.decision, d.stage, f"{d.reason}: {why}", d.values)
+        if d.decision == "copy" and market is not None:
+            ledger.remember_market(market.condition_id, market.category, market.event_slug, market.end_ts, None)
+    else:
+        d = decide_exit(trade, ledger, clients.clob, state)
+    details = dict(d.values, shares=d.shares, limit_price=d.limit_price) if d.decision == "copy" else d.values
+    claimed = ledger.claim_decision(trade.trade_key, d.decision, d.stage, d.reason, details, run_id)
+    return ledger.decision(trade.trade_key), claimed
+
+
+def place_order(trade: Trade, *, ledger, venue) -> CopyOutcome:
+    """Send the order a 'copy' decision calls for — saved pending first, at most once."""
+    d = ledger.decision(trade.trade_key)
+    if d is not None and d["decision"] == "copy":
+        details = json.loads(d["details"])
+        order_id = client_order_id(trade.trade_key)
+        order_type = "FOK" if trade.side == "BUY" else "FAK"
+        if ledger.create_pending_order(order_id, trade.trade_key, venue.name, trade.token_id, trade.condition_id,
+                                       trade.side, order_type, details["limit_price"], details["shares"]):
+            ex = venue.place(order_id, trade.token_id, trade.side, details["shares"], details["limit_price"])
+            _settle(ledger, order_id, trade.token_id, trade.side, ex)
+    return _outcome(ledger, trade.trade_key, already=False)
+
+
+def copy_trade(trade: Trade, *, ledger, clients, venue, rules: TradingRules, state: PortfolioState | None = None,
+               followed_override: bool = False, run_id: str | None = None, now: float | None = None) -> CopyOutcome:
+    """The whole chain for one source trade: assess the portfolio (unless given), decide,
+    and place the order a copy decision calls for."""
+    now = time.time() if now is None else now
+    if state is None:
+        state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=now, run_id=run_id)
+    _, claimed = decide_trade(trade, ledger=ledger, clients=clients, rules=rules, state=state,
+                              followed_override=followed_override, run_id=run_id, now=now)
+    if not claimed:
+        return _outcome(ledger, trade.trade_key, already=True)
+    return place_order(trade, ledger=ledger, venue=venue)
 
 
 def _settle(ledger, order_id: str, token_id: str, side: str, ex) -> None:

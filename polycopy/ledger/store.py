@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,50 @@ LEDGER_DDL: tuple[str, ...] = (
         tier_max_daily_trades integer not null,
         as_of_date varchar not null,
         published_at double precision not null
+    )""",
+    # Every scored wallet as the decision chain needs it (published with the watchlist).
+    """create table if not exists wallet_profiles (
+        wallet_address varchar primary key,
+        wqs double precision,
+        wqs_lower double precision,
+        win_rate double precision,
+        tier varchar not null,
+        tier_max_exposure double precision not null,
+        tier_max_daily_trades integer not null,
+        excluded integer not null,
+        as_of_date varchar not null,
+        published_at double precision not null
+    )""",
+    # What we know of the markets we trade: category and event group our exposure.
+    """create table if not exists market_info (
+        condition_id varchar primary key,
+        category varchar not null,
+        event_slug varchar not null,
+        end_ts double precision,
+        question varchar,
+        seen_at double precision not null
+    )""",
+    # Manual risk actions: breaker resets and the kill switch (append-only).
+    """create table if not exists risk_events (
+        event_id varchar primary key,
+        ts double precision not null,
+        kind varchar not null,
+        breaker varchar not null,
+        reason varchar not null,
+        actor varchar not null
+    )""",
+    # The portfolio as portfolio_risk found it, each time it was assessed.
+    """create table if not exists nav_snapshots (
+        snapshot_id varchar primary key,
+        ts double precision not null,
+        nav_usd double precision not null,
+        cash_usd double precision not null,
+        exposure_usd double precision not null,
+        mvar double precision not null,
+        mvar_band varchar not null,
+        halted integer not null,
+        details text not null,
+        run_id varchar
     )""",
     """create table if not exists paper_executions (
         order_id varchar primary key,
@@ -214,7 +259,94 @@ class Ledger:
                     (m["wallet_address"].lower(), int(m["position"]), float(m["wqs"]), float(m["wqs_lower"]),
                      m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), as_of_date, now))
 
+    def publish_wallet_profiles(self, profiles: list[dict], as_of_date: str) -> None:
+        """Replace the wallet profiles in one transaction (``profiles``: wallet_address, wqs,
+        wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded)."""
+        now = time.time()
+        f = lambda x: None if x is None or x != x else float(x)  # noqa: E731  (NaN → NULL)
+        with self.tx() as cur:
+            cur.execute("delete from wallet_profiles")
+            for m in profiles:
+                cur.execute(self._sql(
+                    "insert into wallet_profiles (wallet_address, wqs, wqs_lower, win_rate, tier, tier_max_exposure,"
+                    " tier_max_daily_trades, excluded, as_of_date, published_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    (m["wallet_address"].lower(), f(m["wqs"]), f(m["wqs_lower"]), f(m["win_rate_posterior"]),
+                     m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), int(bool(m["excluded"])),
+                     as_of_date, now))
+
+    def remember_market(self, condition_id: str, category: str, event_slug: str, end_ts: float | None,
+                        question: str | None) -> None:
+        """Keep a traded market's category and event (first sight wins)."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into market_info (condition_id, category, event_slug, end_ts, question, seen_at)"
+                " values (?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                (condition_id, category or "", event_slug or "", end_ts, question, time.time()))
+
+    def record_risk_event(self, kind: str, breaker: str = "", reason: str = "", actor: str = "",
+                          ts: float | None = None) -> None:
+        """A manual risk action: ``reset`` of a breaker (or "all"), ``kill_switch_on``/``kill_switch_off``."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into risk_events (event_id, ts, kind, breaker, reason, actor) values (?, ?, ?, ?, ?, ?)"),
+                (uuid.uuid4().hex, time.time() if ts is None else ts, kind, breaker, reason, actor))
+
+    def record_nav(self, ts: float, nav_usd: float, cash_usd: float, exposure_usd: float, mvar: float,
+                   mvar_band: str, halted: bool, details: dict, run_id: str | None) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into nav_snapshots (snapshot_id, ts, nav_usd, cash_usd, exposure_usd, mvar, mvar_band, halted,"
+                " details, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (uuid.uuid4().hex, ts, nav_usd, cash_usd, exposure_usd, mvar, mvar_band, int(halted),
+                 json.dumps(details, sort_keys=True, default=str), run_id))
+
     # ---- reads ---------------------------------------------------------------------
+    def wallet_profile(self, wallet: str) -> dict | None:
+        rows = self._rows("select p.*, case when w.wallet_address is null then 0 else 1 end as on_watchlist"
+                          " from wallet_profiles p left join watchlist w on w.wallet_address = p.wallet_address"
+                          " where p.wallet_address = ?", (wallet.lower(),))
+        return rows[0] if rows else None
+
+    def fill_rows(self) -> list[dict]:
+        """Our fills with the source wallet of their order and their market's category and event."""
+        return self._rows(
+            "select f.filled_at as ts, f.order_id, f.token_id, o.condition_id, f.side, f.price, f.shares, f.fee_usd,"
+            " coalesce(s.proxy_wallet, '') as wallet, coalesce(m.category, '') as category,"
+            " coalesce(m.event_slug, '') as event_slug"
+            " from fills f join orders o on o.order_id = f.order_id"
+            " left join source_trades s on s.trade_key = o.trade_key"
+            " left join market_info m on m.condition_id = o.condition_id"
+            " order by f.filled_at, f.fill_id")
+
+    def risk_events(self) -> list[dict]:
+        return self._rows("select * from risk_events order by ts")
+
+    def nav_history(self, since_ts: float = 0.0) -> list[dict]:
+        return self._rows("select ts, nav_usd from nav_snapshots where ts >= ? order by ts", (since_ts,))
+
+    def latest_nav_snapshot(self) -> dict | None:
+        rows = self._rows("select * from nav_snapshots order by ts desc limit 1")
+        return rows[0] if rows else None
+
+    def wallet_copies_since(self, wallet: str, since_ts: float) -> int:
+        """Copies (BUY decisions to copy) of a source wallet's trades decided since ``since_ts``."""
+        rows = self._rows(
+            "select count(*) as n from decisions d join source_trades s on s.trade_key = d.trade_key"
+            " where s.proxy_wallet = ? and s.side = 'BUY' and d.decision = 'copy' and d.decided_at >= ?",
+            (wallet.lower(), since_ts))
+        return int(rows[0]["n"])
+
+    def signal_stats(self) -> dict:
+        """BUY signals decided, copied, and rejected per stage; pass-through = copied / decided."""
+        rows = self._rows(
+            "select d.stage, d.decision, count(*) as n from decisions d join source_trades s"
+            " on s.trade_key = d.trade_key where s.side = 'BUY' group by d.stage, d.decision")
+        decided = sum(int(r["n"]) for r in rows)
+        copied = sum(int(r["n"]) for r in rows if r["decision"] == "copy")
+        by_stage = {r["stage"]: int(r["n"]) for r in rows if r["decision"] == "skip"}
+        return {"signals": decided, "copied": copied, "rejected_by_stage": by_stage,
+                "pass_through_rate": copied / decided if decided else None}
+
     def watchlist(self) -> list[dict]:
         """The published watchlist, best first."""
         return self._rows("select * from watchlist order by position")

@@ -184,6 +184,18 @@ class GammaClient:
                 return
             offset += self.page_size
 
+    def market(self, condition_id: str) -> dict | None:
+        """The Gamma record of one market, open or closed; None if Gamma does not know it."""
+        for closed in ("false", "true"):
+            page = self.http.get_json("/markets", {"condition_ids": condition_id, "closed": closed},
+                                      groups=("gamma_markets",))
+            if not isinstance(page, list):
+                raise ApiError(f"/markets returned {type(page).__name__}, expected a list")
+            for rec in page:
+                if isinstance(rec, dict) and rec.get("conditionId") == condition_id:
+                    return rec
+        return None
+
 
 @dataclass(frozen=True)
 class BookLevel:
@@ -213,7 +225,7 @@ class OrderBook:
 
 
 class ClobPublicClient:
-    """Public CLOB market data: /book, /midpoint."""
+    """Public CLOB market data: /book, /midpoint, /prices-history."""
 
     def __init__(self, http: HttpJsonClient):
         self.http = http
@@ -241,6 +253,36 @@ class ClobPublicClient:
     def midpoint(self, token_id: str) -> float:
         body = self.http.get_json("/midpoint", {"token_id": token_id}, groups=("clob",))
         return float(body["mid"])
+
+    def prices_history(self, token_id: str, start_ts: int, end_ts: int, fidelity_min: int = 60) -> "PriceHistory":
+        """The token's price (USD/share) every ``fidelity_min`` minutes over [start_ts, end_ts].
+        Points that are not a time and a price in [0, 1] are counted aside, not used."""
+        body = self.http.get_json("/prices-history", {"market": token_id, "startTs": int(start_ts),
+                                                      "endTs": int(end_ts), "fidelity": int(fidelity_min)},
+                                  groups=("clob",))
+        if not isinstance(body, dict) or not isinstance(body.get("history", []), list):
+            raise ApiError(f"/prices-history returned {type(body).__name__} without a history list")
+        points: dict[int, float] = {}
+        malformed = 0
+        for point in body.get("history") or []:
+            try:
+                t, p = int(point["t"]), float(point["p"])
+            except (KeyError, TypeError, ValueError):
+                malformed += 1
+                continue
+            if 0.0 <= p <= 1.0:
+                points[t] = p
+            else:
+                malformed += 1
+        return PriceHistory(points, malformed)
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """{unix seconds: USD/share}, and how many served points were unusable."""
+
+    points: dict
+    malformed: int = 0
 
 
 @dataclass

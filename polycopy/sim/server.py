@@ -3,7 +3,7 @@
 Routes (all GET unless noted):
 - Data API: ``/trades``, ``/activity``, ``/v2/trades`` (keyset cursor paging)
 - Gamma: ``/markets``, ``/markets/{id}``
-- CLOB: ``/book``, ``/midpoint``, ``/price``, ``/tick-size``, ``/clob-markets/{condition_id}``
+- CLOB: ``/book``, ``/midpoint``, ``/price``, ``/tick-size``, ``/prices-history``, ``/clob-markets/{condition_id}``
 - Control (tests and benchmarks only, never used by the pipeline):
   ``GET/POST /_sim/clock``, ``GET /_sim/stats``, ``POST /_sim/faults``
 
@@ -301,6 +301,33 @@ class SimVenue:
         best = book["asks"][-1]["price"] if side == "BUY" else book["bids"][-1]["price"]
         return 200, {"price": best}
 
+    def prices_history(self, q: dict) -> tuple[int, object]:
+        """CLOB /prices-history: the token's price every ``fidelity`` minutes over
+        [startTs, endTs] (or the last ``interval``), up to now and while the market trades."""
+        tok = q.get("market")
+        if tok not in self.token_to:
+            return 400, {"error": "invalid market (token id)"}
+        mi, k = self.token_to[tok]
+        now = self.clock.now()
+        m = self.world.markets
+        fidelity = max(1, _int(q.get("fidelity"), 1)) * 60
+        spans = {"1h": 3_600, "6h": 21_600, "1d": 86_400, "1w": 604_800, "1m": 2_592_000}
+        end = min(_int(q.get("endTs"), now), now, int(m["closed_ts"].iat[mi]))
+        start = _int(q.get("startTs"), -1)
+        if start < 0:
+            span = spans.get(q.get("interval") or "1d")
+            start = int(m["open_ts"].iat[mi]) if span is None else end - span
+        start = max(start, int(m["open_ts"].iat[mi]))
+        if end < start:
+            return 200, {"history": []}
+        ts = np.arange(start - start % fidelity + fidelity, end + 1, fidelity, dtype=np.int64)
+        if len(ts) > 20_000:
+            return 400, {"error": "too many points; raise fidelity or narrow the window"}
+        p = self.world.price_yes(np.full(len(ts), mi), ts)
+        if k == 1:
+            p = 1.0 - p
+        return 200, {"history": [{"t": int(t), "p": round(float(x), 4)} for t, x in zip(ts, p)]}
+
     def tick_size(self, q: dict) -> tuple[int, object]:
         if self._token(q) is None:
             return 404, {"error": "market not found"}
@@ -463,6 +490,8 @@ class _Handler(BaseHTTPRequestHandler):
             return v.price(q)
         if path == "/tick-size":
             return v.tick_size(q)
+        if path == "/prices-history":
+            return v.prices_history(q)
         return 404, {"error": f"no route {path}"}
 
 

@@ -17,7 +17,7 @@ from polycopy.trading.portfolio import Portfolio
 from polycopy.trading.settings import SignalSettings, SizingSettings
 from polycopy.trading.sizing import SizingInputs, headroom, size_position
 
-STAGES = ("risk", "stage1_whale", "stage2_trade", "stage3_portfolio", "sizing")
+STAGES = ("risk", "stage1_whale", "stage2_trade", "stage3_portfolio", "sizing")  # where a BUY can be rejected
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class WhaleProfile:
     tier: str
     tier_max_exposure: float  # fraction of NAV
     tier_max_daily_trades: int
+    excluded: bool = False  # red-flagged or a market maker
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     if whale is None:
         return skip("stage1_whale", "the wallet has no published score (sizing needs its adjusted win rate)")
     v.update(wqs=whale.wqs, win_rate=whale.win_rate, tier=whale.tier, on_watchlist=whale.on_watchlist)
+    if whale.excluded:
+        return skip("stage1_whale", "the wallet is excluded by the scoring (red flags or market making)")
     if not whale.on_watchlist and not followed_override:
         return skip("stage1_whale", "the wallet is not on the watchlist")
     if _bad(whale.wqs) or _bad(whale.win_rate) or not 0.0 <= whale.win_rate <= 1.0:
