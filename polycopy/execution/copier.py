@@ -107,10 +107,12 @@ def whale_profile(ledger, wallet: str) -> WhaleProfile | None:
 
 def decide_exit(trade: Trade, ledger, clob, state: PortfolioState) -> Decision:
     """Mirror a whale's SELL: sell what we hold of the token, fill-and-kill at the best bid.
-    Exits are never skipped for price or age, nor stopped by a breaker — only by the kill switch."""
+    Exits are never skipped for price or age. A halt (kill switch, breaker, mVaR) stops them
+    too: while it lasts no order of any kind goes out."""
     v: dict = {"whale_price": trade.price, "whale_shares": trade.size}
-    if state.kill_switch[0]:
-        return Decision("skip", "risk", f"kill switch: {state.kill_switch[1]}", v)
+    if state.halted:
+        v["halt_reasons"] = list(state.halt_reasons)
+        return Decision("skip", "risk", "trading halted: " + "; ".join(state.halt_reasons), v)
     held = ledger.position_shares(trade.token_id)
     v["held_shares"] = held
     if held <= 1e-9:

@@ -105,7 +105,8 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     # Stage 1: the whale.
     if whale is None:
         return skip("stage1_whale", "the wallet has no published score (sizing needs its adjusted win rate)")
-    v.update(wqs=whale.wqs, win_rate=whale.win_rate, tier=whale.tier, on_watchlist=whale.on_watchlist)
+    v.update(wqs=whale.wqs, win_rate=whale.win_rate, tier=whale.tier, on_watchlist=whale.on_watchlist,
+             tier_max_exposure=whale.tier_max_exposure, tier_max_daily_trades=whale.tier_max_daily_trades)
     if whale.excluded:
         return skip("stage1_whale", "the wallet is excluded by the scoring (red flags or market making)")
     if not whale.on_watchlist and not followed_override:
