@@ -62,8 +62,8 @@ def _run_demo(server, history_start, anchor, args) -> int:
     from polycopy_dagster.defs.ingestion import market_resolutions, raw_markets, raw_trades
     from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,
                                                   polycopy_dbt_staging)
-    from polycopy_dagster.defs.resources import CopyTradingResource, build_resources
-    from polycopy_dagster.defs.copy_trading import followed_wallets_sensor, copy_trade_job
+    from polycopy_dagster.defs.resources import CopyTradingResource, SignalRulesResource, build_resources
+    from polycopy_dagster.defs.copy_trading import copy_trade_job_for, followed_wallets_sensor
     from polycopy_dagster.defs.scoring import defs as scoring_defs, followed_watchlist, wallet_scores, whale_watchlist
 
     scoring_checks = list(scoring_defs.asset_checks)
@@ -111,8 +111,10 @@ def _run_demo(server, history_start, anchor, args) -> int:
                           "order by n desc, proxy_wallet limit ?", [args.follow])
         wallets = ",".join(top["proxy_wallet"])
         print(f"the watchlist is empty (history too short?): following the {args.follow} most active wallets")
-    resources["copy_trading"] = CopyTradingResource(follow_wallets=wallets, lookback_s=0.0,
-                                                    max_trade_age_s=3600.0, long_poll_s=0.0)
+    resources["copy_trading"] = CopyTradingResource(follow_wallets=wallets, lookback_s=0.0, long_poll_s=0.0)
+    # The demo's clock jumps an hour per tick, so a trade can be up to an hour old when seen.
+    resources["signal_rules"] = SignalRulesResource(max_trade_age_s=3600.0)
+    copy_trade_job = copy_trade_job_for(resources)
 
     # Live: the venue clock moves forward; each sensor tick launches one copy_trade run per new trade.
     cursor = None
@@ -149,6 +151,14 @@ def _run_demo(server, history_start, anchor, args) -> int:
         "paper orders filled": s["filled"],
         "taker fees paid (USD)": round(float(s["fees_usd"]), 2),
     }
+    stats = ledger.signal_stats()
+    rate = stats["pass_through_rate"]
+    counts["whale BUYs decided / copied"] = f"{stats['signals']} / {stats['copied']}" + (
+        f" (pass-through {rate:.0%})" if rate is not None else "")
+    counts["rejected by stage"] = ", ".join(f"{k} {v}" for k, v in sorted(stats["rejected_by_stage"].items())) or "-"
+    snap = ledger.latest_nav_snapshot()
+    if snap:
+        counts["NAV (USD) / mVaR band"] = f"{snap['nav_usd']:,.2f} / {snap['mvar_band']}"
     width = max(map(len, counts))
     print("\nsummary")
     for k, v in counts.items():
@@ -176,13 +186,53 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--replay-weeks", type=int, default=0,
                    help="weeks of watchlist history (quarantine, rotation) replayed before the split")
     e.add_argument("--csv", default="", help="also write the table to this CSV file")
+    r = sub.add_parser("risk", help="portfolio risk: status, reset a circuit breaker, the kill switch")
+    rsub = r.add_subparsers(dest="risk_cmd", required=True)
+    rsub.add_parser("status", help="the last portfolio_risk assessment: NAV, mVaR, breakers, kill switch")
+    rr = rsub.add_parser("reset", help="reset a tripped circuit breaker (after a person has looked)")
+    rr.add_argument("breaker", choices=["daily_loss", "hourly_loss", "consecutive_losses", "drawdown", "all"])
+    rr.add_argument("--reason", required=True)
+    rk = rsub.add_parser("kill-switch", help="stop (on) or allow (off) every order")
+    rk.add_argument("state", choices=["on", "off"])
+    rk.add_argument("--reason", required=True)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     if args.cmd == "demo":
         return demo(args)
     if args.cmd == "evaluate-scoring":
         return evaluate_scoring(args)
+    if args.cmd == "risk":
+        return risk(args)
     return 2
+
+
+def risk(args) -> int:
+    """Manual risk actions are recorded in the ledger (who, when, why); the next
+    portfolio_risk assessment applies them."""
+    import getpass
+    import json as _json
+
+    from polycopy_dagster.defs.resources import ledger_resource
+
+    ledger = ledger_resource().open()
+    actor = getpass.getuser()
+    if args.risk_cmd == "reset":
+        ledger.record_risk_event("reset", args.breaker, args.reason, actor)
+        print(f"reset {args.breaker} recorded; it takes effect at the next portfolio_risk assessment")
+    elif args.risk_cmd == "kill-switch":
+        ledger.record_risk_event(f"kill_switch_{args.state}", "", args.reason, actor)
+        print(f"kill switch {args.state} recorded")
+    snap = ledger.latest_nav_snapshot()
+    if snap is None:
+        print("no portfolio_risk assessment yet")
+        return 0
+    d = _json.loads(snap["details"])
+    print(f"last assessment: NAV ${d['nav_usd']:,.2f}, exposure {d['exposure_fraction'] or 0:.1%} of NAV, "
+          f"mVaR {d['mvar']:.2%} ({d['mvar_band']}), drawdown {d['drawdown']:.1%}")
+    for name, b in d["breakers"].items():
+        print(f"  {name:<20} {'TRIPPED: ' + b['reason'] if b['tripped'] else 'clear'}")
+    print(f"  {'kill switch':<20} {'ON: ' + d['kill_switch']['reason'] if d['kill_switch']['on'] else 'off'}")
+    return 0
 
 
 def evaluate_scoring(args) -> int:

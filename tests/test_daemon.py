@@ -18,8 +18,19 @@ from polycopy_dagster.harness import DaemonHarness
 OVERLAP_S = 30
 
 
+# The chain's own gates are covered elsewhere; here they are opened wide (through the
+# POLYCOPY_<THRESHOLD> environment overrides) so that many trades reach the order step.
+RELAXED_RULES = {"POLYCOPY_MAX_TRADE_AGE_S": "86400", "POLYCOPY_MIN_WHALE_TRADE_USD": "0",
+                 "POLYCOPY_MIN_EDGE": "-1", "POLYCOPY_MAX_SLIPPAGE": "1", "POLYCOPY_MAX_SPREAD": "1",
+                 "POLYCOPY_MIN_MARKET_LIQUIDITY_USD": "0", "POLYCOPY_MAX_DAYS_TO_RESOLUTION": "100000",
+                 "POLYCOPY_MIN_HOURS_TO_RESOLUTION": "0", "POLYCOPY_MAX_CORRELATION": "1.01",
+                 "POLYCOPY_MAX_CATEGORY_EXPOSURE": "1", "POLYCOPY_MAX_OPEN_POSITIONS": "1000",
+                 "POLYCOPY_DAILY_LOSS_LIMIT_USD": "1e12", "POLYCOPY_HOURLY_LOSS_LIMIT_USD": "1e12",
+                 "POLYCOPY_MAX_CONSECUTIVE_LOSSES": "1000000", "POLYCOPY_MAX_DRAWDOWN": "1", "POLYCOPY_MVAR_HALT": "1e9"}
+
+
 @pytest.mark.daemon
-def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path):
+def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkeypatch):
     anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     world = generate_world(SimConfig(seed=21, n_markets=60, n_wallets=120, n_trades=6_000, history_days=3,
                                      live_days=1.0, history_end=anchor))
@@ -37,7 +48,12 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path):
     faults = FaultConfig(rate=0.1, weights={"429": 0.5, "5xx": 0.5}, retry_after_s=0, duplicate_rate=0.3,
                          shuffle=True, seed=3)
     with running_venue(world=world, faults=faults) as server:
-        h = DaemonHarness(tmp_path, server.url, follow, {"POLYCOPY_MAX_TRADE_AGE_S": "86400"})
+        h = DaemonHarness(tmp_path, server.url, follow, RELAXED_RULES)
+        # The followed wallets carry a published score (the chain sizes from it).
+        h.ledger().publish_wallet_profiles(
+            [{"wallet_address": w, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
+              "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False} for w in follow],
+            "2026-01-01")
         try:
             h.start_sensor({w: start for w in follow})
             h.start_daemon()
@@ -94,17 +110,25 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path):
                 r.tags["dagster/run_key"] for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
 
             # A retry of a finished run (same trade, same config) places nothing new.
-            from polycopy_dagster.defs.copy_trading import copy_trade_job
-            from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource, PolymarketResource
+            from polycopy_dagster.defs.copy_trading import copy_trade_job_for
+            from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
+                                                         RiskRulesResource, SignalRulesResource,
+                                                         SizingRulesResource, settings_from_env)
 
             run = next(r for r in done if r.tags["dagster/run_key"] in copies)
-            result = copy_trade_job.execute_in_process(
-                run_config=run.run_config, instance=instance,
-                resources={"polymarket": PolymarketResource(data_api_url=server.url, gamma_url=server.url,
-                                                            clob_url=server.url),
-                           "ledger": LedgerResource(sqlite_path=str(h.data / "ledger.sqlite")),
-                           "copy_trading": CopyTradingResource(max_trade_age_s=86400)})
-            outcome = result.output_for_node("copy_source_trade")
-            assert outcome["already_decided"] and outcome["order_id"] is not None
+            for k, v in RELAXED_RULES.items():
+                monkeypatch.setenv(k, v)
+            result = copy_trade_job_for(
+                {"polymarket": PolymarketResource(data_api_url=server.url, gamma_url=server.url, clob_url=server.url),
+                 "ledger": LedgerResource(sqlite_path=str(h.data / "ledger.sqlite")),
+                 "copy_trading": CopyTradingResource(follow_wallets=",".join(follow)),
+                 "signal_rules": settings_from_env(SignalRulesResource),
+                 "sizing_rules": settings_from_env(SizingRulesResource),
+                 "risk_rules": settings_from_env(RiskRulesResource)},
+            ).execute_in_process(run_config=run.run_config, instance=instance)
+            signal = next(m.metadata for m in (e.event_specific_data.materialization
+                                               for e in result.get_asset_materialization_events())
+                          if m.asset_key.to_user_string() == "eligible_signals")
+            assert signal["decided_by_this_run"].value is False and signal["decision"].value == "copy"
         assert len(h.ledger().orders()) == len(orders)
         assert json.loads(json.dumps(ledger.summary()))["pending"] == 0

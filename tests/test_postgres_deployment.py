@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 
 from polycopy.sim import truth
-from polycopy_dagster.defs.copy_trading import CopyTradeConfig, copy_trade_job
-from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource
+from polycopy_dagster.defs.copy_trading import copy_trade_job_for, copy_trade_run_config
+from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource, SignalRulesResource
 from tests.conftest import REPO_ROOT
 from tests.dagster_helpers import api_resource
 
@@ -30,19 +30,18 @@ def test_dagster_yaml_runs_on_postgres(pg_database, tmp_path, monkeypatch, venue
         t = Trade(trade.trade_key, trade.transaction_hash, trade.proxy_wallet, "BUY", trade.token_id,
                   trade.condition_id, float(trade["size"]), float(trade.price), float(trade["size"] * trade.price),
                   int(trade.timestamp), None, None, None, None, None, None, None, "v1")
-        import json
-
         resources = {"polymarket": api_resource(venue.url),
                      "ledger": LedgerResource(backend="postgres", pg_database=name),
-                     "copy_trading": CopyTradingResource(max_trade_age_s=10 ** 9)}
-        cfg = dg.RunConfig(ops={"copy_source_trade": CopyTradeConfig(trade=json.dumps(t.as_row()))})
-        result = copy_trade_job.execute_in_process(run_config=cfg, instance=instance, resources=resources)
+                     "copy_trading": CopyTradingResource(),
+                     "signal_rules": SignalRulesResource(max_trade_age_s=10 ** 9)}
+        result = copy_trade_job_for(resources).execute_in_process(run_config=copy_trade_run_config(t),
+                                                                  instance=instance)
         assert result.success
-        outcome = result.output_for_node("copy_source_trade")
-        assert outcome["trade_key"] == t.trade_key and outcome["decision"] in ("copy", "skip")
+        decision = resources["ledger"].open().decision(t.trade_key)
+        assert decision["run_id"] == result.run_id and decision["decision"] in ("copy", "skip")
         # The run and its events live in PostgreSQL.
         runs = instance.get_runs(dg.RunsFilter(job_name="copy_trade"))
         assert [r.run_id for r in runs] == [result.run_id]
         assert instance.all_logs(result.run_id)
     ledger = resources["ledger"].open()
-    assert ledger.backend == "postgres" and ledger.decision(t.trade_key)["decision"] == outcome["decision"]
+    assert ledger.backend == "postgres" and ledger.latest_nav_snapshot()["run_id"] == result.run_id

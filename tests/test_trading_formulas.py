@@ -234,3 +234,13 @@ def test_portfolio_from_fills_at_average_cost():
     assert pf.exits == ((3.0, pytest.approx(9.5)),)
     assert pf.by("category") == {"sports": pytest.approx(97.5), "crypto": pytest.approx(10.1)}
     assert pf.by_wallet() == {"w1": pytest.approx(97.5 / 2 + 10.1), "w2": pytest.approx(97.5 / 2)}
+
+
+def test_mvar_moments_are_the_population_ones():
+    """Skewness and excess kurtosis as scipy computes them (biased), so the figure matches 002 §5.1."""
+    from scipy.stats import kurtosis, skew
+
+    r = np.random.default_rng(5).standard_t(4, 500) * 0.01
+    z = norm.ppf(0.01)
+    expected = -(r.mean() + cornish_fisher_z(z, skew(r), kurtosis(r, fisher=True)) * r.std())
+    assert modified_var(r, 0.01) == pytest.approx(expected, rel=1e-9)

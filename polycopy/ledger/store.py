@@ -365,6 +365,15 @@ class Ledger:
         rows = self._rows("select * from decisions where trade_key = ?", (trade_key,))
         return rows[0] if rows else None
 
+    def decisions_of_run(self, run_id: str) -> list[dict]:
+        """Decisions made by one run (retries of a run keep its id; a re-execution does not)."""
+        return self._rows("select * from decisions where run_id = ? order by decided_at", (run_id,))
+
+    def source_trade(self, trade_key: str) -> dict | None:
+        """A seen source trade; ``payload`` is its internal Trade record as JSON."""
+        rows = self._rows("select * from source_trades where trade_key = ?", (trade_key,))
+        return rows[0] if rows else None
+
     def order_for_trade(self, trade_key: str) -> dict | None:
         rows = self._rows("select * from orders where trade_key = ?", (trade_key,))
         return rows[0] if rows else None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from statistics import NormalDist
+
 import numpy as np
-from scipy.stats import kurtosis, norm, skew
 
 from polycopy.trading.settings import RiskSettings
 
@@ -40,9 +41,11 @@ def modified_var(returns: np.ndarray, alpha: float = 0.01) -> float:
     mu, sigma = float(np.mean(r)), float(np.std(r))
     if len(r) < 3 or sigma == 0.0:
         return -mu
-    z = float(norm.ppf(alpha))
-    z_cf = cornish_fisher_z(z, float(skew(r)), float(kurtosis(r, fisher=True)))
-    return -(mu + z_cf * sigma)
+    std = (r - mu) / sigma
+    skewness = float(np.mean(std ** 3))
+    excess_kurtosis = float(np.mean(std ** 4)) - 3.0
+    z = NormalDist().inv_cdf(alpha)
+    return -(mu + cornish_fisher_z(z, skewness, excess_kurtosis) * sigma)
 
 
 def mvar_band(mvar: float, s: RiskSettings) -> str:

@@ -1,4 +1,6 @@
-"""Copy trading: the followed-wallets sensor, the copy_trade job, order reconciliation."""
+"""Copy trading: the copy chain as assets (portfolio_risk, eligible_signals, copy_orders)
+with the blocking checks that stop orders, the follow sensor, risk monitoring and
+order reconciliation."""
 
 
 import json
@@ -7,15 +9,23 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from polycopy.execution.copier import copy_trade, reconcile_pending
+from polycopy.execution.copier import decide_trade, place_order, reconcile_pending
 from polycopy.execution.paper import PaperVenue
+from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.feed import PollingActivityFeed
 from polycopy.polymarket.schema import Trade
-from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource, PolymarketResource
+from polycopy.trading.limits import limit_breaches
+from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
+                                             RiskRulesResource, SignalRulesResource, SizingRulesResource,
+                                             trading_rules)
+
+TRADING_GROUP = "trading"
+ASSESSMENT_OP = "assess_portfolio_and_signal"
 
 
 class CopyTradeConfig(dg.Config):
-    trade: str = Field(description="The source trade as JSON (internal Trade schema)")
+    trade: str = Field(default="", description="The source trade as JSON (internal Trade schema); empty to assess "
+                                               "the portfolio only")
 
 
 def _venue(mode: str, ledger, clients, fee_rate: float):
@@ -24,35 +34,146 @@ def _venue(mode: str, ledger, clients, fee_rate: float):
     return PaperVenue(ledger, clients.clob, fee_rate)
 
 
-@dg.op(
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=1),
-    description="Decide, size and place the copy of one source trade; at most once per trade.",
+def _json(x) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(x, default=str)))
+
+
+@dg.multi_asset(
+    name=ASSESSMENT_OP,
+    specs=[
+        dg.AssetSpec("portfolio_risk", group_name=TRADING_GROUP, kinds={"python", "sqlite"},
+                     description="The copy portfolio now: NAV, cash, exposure by market, category and source wallet, "
+                                 "Cornish-Fisher mVaR with its band, drawdown, every circuit breaker and the kill "
+                                 "switch. A NAV snapshot per assessment is kept in the ledger."),
+        dg.AssetSpec("eligible_signals", group_name=TRADING_GROUP, kinds={"python", "sqlite"},
+                     description="Every source trade of a followed wallet, decided once: copied with its size, or "
+                                 "rejected at the risk gate, stage 1 (whale), 2 (trade and market), 3 (portfolio) or "
+                                 "sizing — with the reason and the values that decided it. Pass-through rate in the "
+                                 "metadata."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("kill_switch_off", asset="portfolio_risk", blocking=True,
+                          description="The kill switch is off (ledger flag and POLYCOPY_KILL_SWITCH)."),
+        dg.AssetCheckSpec("circuit_breakers_clear", asset="portfolio_risk", blocking=True,
+                          description="No circuit breaker is tripped: daily loss, hourly loss, consecutive losses, "
+                                      "drawdown."),
+        dg.AssetCheckSpec("mvar_below_halt_limit", asset="portfolio_risk", blocking=True,
+                          description="Cornish-Fisher mVaR of today's holdings is at most the halt limit (8 % NAV)."),
+        dg.AssetCheckSpec("signal_within_limits", asset="eligible_signals", blocking=True,
+                          description="An independent recount: the order this run decided breaches no cap or "
+                                      "exposure limit and is not sent while trading is halted."),
+    ],
+    can_subset=True,
 )
-def copy_source_trade(context: dg.OpExecutionContext, config: CopyTradeConfig, polymarket: PolymarketResource,
-                      ledger: LedgerResource, copy_trading: CopyTradingResource) -> dict:
-    trade = Trade(**json.loads(config.trade))
+def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyTradeConfig,
+                                polymarket: PolymarketResource, ledger: LedgerResource,
+                                copy_trading: CopyTradingResource, signal_rules: SignalRulesResource,
+                                sizing_rules: SizingRulesResource, risk_rules: RiskRulesResource):
+    rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules)
     book = ledger.open()
-    settings = copy_trading.copy_settings()
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    with polymarket.clients() as clients:
+        state = assess_portfolio(book, clients, rules.risk, rules.signals, run_id=context.run.run_id)
+        summary = state.summary()
+        yield dg.MaterializeResult(asset_key="portfolio_risk", metadata={
+            "nav_usd": summary["nav_usd"], "cash_usd": summary["cash_usd"], "exposure_usd": summary["exposure_usd"],
+            "exposure_fraction": summary["exposure_fraction"], "open_positions": summary["open_positions"],
+            "mvar": summary["mvar"], "mvar_band": summary["mvar_band"], "drawdown": summary["drawdown"],
+            "halted": summary["halted"], "halt_reasons": _json(summary["halt_reasons"]),
+            "breakers": _json(summary["breakers"]),
+            "exposure_by_category": _json(summary["exposure_by_category"]),
+            "exposure_by_market": _json(summary["exposure_by_market"]),
+            "exposure_by_wallet": _json(summary["exposure_by_wallet"]),
+        })
+        tripped = [b for b in state.breakers if b.tripped]
+        yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="kill_switch_off",
+                                  passed=not state.kill_switch[0], metadata={"reason": state.kill_switch[1]})
+        yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="circuit_breakers_clear",
+                                  passed=not tripped,
+                                  metadata={"tripped": _json({b.name: b.reason for b in tripped}),
+                                            "reset_with": "polycopy risk reset <breaker>"})
+        yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="mvar_below_halt_limit",
+                                  passed=state.mvar <= rules.risk.mvar_halt,
+                                  metadata={"mvar": state.mvar, "band": state.mvar_band,
+                                            "halt_limit": rules.risk.mvar_halt,
+                                            "observations": state.mvar_observations})
+        if "eligible_signals" not in selected:
+            return
+        if not config.trade:
+            raise dg.Failure("eligible_signals needs a source trade (run config: trade)")
+        trade = Trade(**json.loads(config.trade))
+        decision, decided_now = decide_trade(
+            trade, ledger=book, clients=clients, rules=rules, state=state,
+            followed_override=trade.proxy_wallet.lower() in copy_trading.wallets(), run_id=context.run.run_id)
+    details = json.loads(decision["details"])
+    breaches = []
+    if decided_now and decision["decision"] == "copy":
+        breaches = limit_breaches(
+            trade.side, float(details.get("notional_usd", 0.0)), trade.condition_id, details.get("category", ""),
+            trade.proxy_wallet, float(details.get("tier_max_exposure", 0.0)), state.portfolio, state.halt_reasons,
+            rules.signals, rules.sizing, shares=float(details.get("shares", 0.0)),
+            held_shares=float(details.get("held_shares", 0.0)))
+    stats = book.signal_stats()
+    context.log.info(f"{trade.side} {trade.size:.2f} @ {trade.price:.4f} by {trade.proxy_wallet}: "
+                     f"{decision['decision']} ({decision['stage']}: {decision['reason']})")
+    yield dg.MaterializeResult(asset_key="eligible_signals", metadata={
+        "trade_key": trade.trade_key, "wallet": trade.proxy_wallet, "side": trade.side,
+        "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
+        "decided_by_this_run": decided_now, "values": _json(details),
+        "signals_decided": stats["signals"], "signals_copied": stats["copied"],
+        "pass_through_rate": stats["pass_through_rate"], "rejected_by_stage": _json(stats["rejected_by_stage"]),
+    })
+    yield dg.AssetCheckResult(asset_key="eligible_signals", check_name="signal_within_limits", passed=not breaches,
+                              metadata={"breaches": _json(breaches), "decision": decision["decision"]})
+
+
+@dg.asset(
+    group_name=TRADING_GROUP,
+    kinds={"python", "sqlite"},
+    deps=["portfolio_risk", "eligible_signals"],
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=1),
+    description="The order a copy decision of this run calls for: saved pending, sent to the venue at most once, "
+                "settled with its fills and fee. Runs only when every blocking check upstream passed.",
+)
+def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResource, ledger: LedgerResource,
+                copy_trading: CopyTradingResource) -> dg.MaterializeResult:
+    book = ledger.open()
+    placed = []
     with polymarket.clients() as clients:
         venue = _venue(copy_trading.mode, book, clients, copy_trading.taker_fee_rate)
-        reconciled = reconcile_pending(book, venue, settings.reconcile_after_s)
-        outcome = copy_trade(trade, ledger=book, venue=venue, clob=clients.clob, settings=settings,
-                             run_id=context.run_id)
-    context.log.info(f"{trade.side} {trade.size:.2f} @ {trade.price:.4f} by {trade.proxy_wallet}: "
-                     f"{outcome.decision} ({outcome.stage}: {outcome.reason}) order={outcome.order_status}")
+        reconciled = reconcile_pending(book, venue, copy_trading.reconcile_after_s)
+        for d in book.decisions_of_run(context.run.run_id):
+            if d["decision"] != "copy":
+                continue
+            trade = Trade(**json.loads(book.source_trade(d["trade_key"])["payload"]))
+            outcome = place_order(trade, ledger=book, venue=venue)
+            placed.append(outcome.as_dict())
+            context.log.info(f"order {outcome.order_id}: {outcome.order_status}, {outcome.filled_shares:.2f} shares "
+                             f"at {outcome.avg_price}, fee ${outcome.fee_usd:.4f}")
     if reconciled:
         context.log.warning(f"reconciled pending orders: {reconciled}")
-    return outcome.as_dict()
+    return dg.MaterializeResult(metadata={"orders": _json(placed), "reconciled": _json(reconciled),
+                                          "summary": _json(book.summary())})
 
 
-@dg.job(
+copy_trade_job = dg.define_asset_job(
     name="copy_trade",
+    selection=dg.AssetSelection.assets("portfolio_risk", "eligible_signals", "copy_orders"),
     executor_def=dg.in_process_executor,
-    description="Copy one source trade: decision, order, fill — recorded in the ledger.",
+    description="Copy one source trade: assess the portfolio, decide the signal (risk gate, stages 1-3, sizing), "
+                "then — only if every blocking check passed — place and record the order.",
     tags={"polycopy/kind": "copy_trade"},
 )
-def copy_trade_job():
-    copy_source_trade()
+
+risk_monitor_job = dg.define_asset_job(
+    name="risk_monitor",
+    selection=dg.AssetSelection.assets("portfolio_risk"),
+    executor_def=dg.in_process_executor,
+    description="Re-assess the portfolio (marks, mVaR, breakers) without a trade.",
+)
+
+risk_monitor_schedule = dg.ScheduleDefinition(job=risk_monitor_job, cron_schedule="*/5 * * * *",
+                                              description="Keep portfolio_risk current between trades.")
 
 
 @dg.op(description="Settle pending orders left by a crash from the venue's own record; never re-send.")
@@ -73,6 +194,11 @@ def reconcile_orders_job():
 
 reconcile_schedule = dg.ScheduleDefinition(job=reconcile_orders_job, cron_schedule="*/5 * * * *",
                                            description="Settle orders left pending by a crash.")
+
+
+def copy_trade_run_config(trade: Trade) -> dg.RunConfig:
+    """Run config of a copy_trade run for one source trade."""
+    return dg.RunConfig(ops={ASSESSMENT_OP: CopyTradeConfig(trade=json.dumps(trade.as_row()))})
 
 
 @dg.sensor(
@@ -110,7 +236,7 @@ def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: Pol
     runs = [
         dg.RunRequest(
             run_key=t.trade_key,
-            run_config=dg.RunConfig(ops={"copy_source_trade": CopyTradeConfig(trade=json.dumps(t.as_row()))}),
+            run_config=copy_trade_run_config(t),
             tags={"polycopy/wallet": t.proxy_wallet, "polycopy/trade_key": t.trade_key,
                   "polycopy/trade_ts": str(t.timestamp)},
         )
@@ -119,8 +245,18 @@ def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: Pol
     return dg.SensorResult(run_requests=runs, cursor=json.dumps(poll.cursor, sort_keys=True))
 
 
+def copy_trade_job_for(resources: dict) -> dg.JobDefinition:
+    """The copy_trade job bound to ``resources`` (rules not given take the documents' defaults),
+    for in-process runs: the demo, tests and benchmarks."""
+    full = {"signal_rules": SignalRulesResource(), "sizing_rules": SizingRulesResource(),
+            "risk_rules": RiskRulesResource(), **resources}
+    return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders], jobs=[copy_trade_job],
+                          resources=full).resolve_job_def("copy_trade")
+
+
 defs = dg.Definitions(
-    jobs=[copy_trade_job, reconcile_orders_job],
+    assets=[assess_portfolio_and_signal, copy_orders],
+    jobs=[copy_trade_job, risk_monitor_job, reconcile_orders_job],
     sensors=[followed_wallets_sensor],
-    schedules=[reconcile_schedule],
+    schedules=[reconcile_schedule, risk_monitor_schedule],
 )

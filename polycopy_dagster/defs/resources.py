@@ -9,10 +9,11 @@
 | POLYCOPY_DATA_DIR | <repo>/.data | DuckDB and SQLite files |
 | POLYCOPY_PG_HOST/PORT/USER/PASSWORD/DATABASE | 127.0.0.1/5432/postgres/-/polycopy | PostgreSQL |
 | POLYCOPY_FOLLOW_WALLETS | (empty) | comma-separated wallets to copy; overrides the published whale watchlist |
-| POLYCOPY_ORDER_USD, POLYCOPY_MAX_TRADE_AGE_S | 100, 300 | copy size (USD) and staleness limit (s) |
+| POLYCOPY_KILL_SWITCH | (empty) | any value but 0/false/off stops every order (see also `polycopy risk kill-switch`) |
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
 | POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
 | POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
+| POLYCOPY_<THRESHOLD> | the documents' | any field of the signal, sizing or risk rules, e.g. POLYCOPY_MAX_TRADE_AGE_S |
 """
 
 
@@ -23,12 +24,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from polycopy.execution.copier import CopySettings
+from polycopy.execution.copier import TradingRules
 from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
 from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
                                          PolymarketClients)
 from polycopy.polymarket.http import RetryPolicy
 from polycopy.scoring.settings import ScoringSettings, WatchlistSettings  # plain dataclasses: no heavy imports
+from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIM_URL = "http://127.0.0.1:8765"
@@ -125,13 +127,12 @@ class LedgerResource(_PostgresConnection):
 
 
 class CopyTradingResource(dg.ConfigurableResource):
-    """What to copy and how (walking skeleton: a follow list and fixed-notional orders)."""
+    """How copies are executed and how the follow sensor polls (the decision rules are the
+    signal_rules, sizing_rules and risk_rules resources)."""
 
     mode: str = Field(default="paper", description="paper (default); live trading is not enabled yet")
-    follow_wallets: str = Field(default="", description="Comma-separated wallets whose trades are copied")
-    order_usd: float = Field(default=100.0, description="USD notional of a copied BUY")
-    max_slippage: float = Field(default=0.01, description="Accepted price move vs the source trade, fraction")
-    max_trade_age_s: float = Field(default=300.0, description="Source BUYs older than this when seen are skipped, s")
+    follow_wallets: str = Field(default="", description="Comma-separated wallets to follow instead of the "
+                                                        "watchlist (an explicit override of stage 1)")
     taker_fee_rate: float = Field(default=0.05, description="Taker fee rate: fee = shares × rate × p × (1 − p)")
     reconcile_after_s: float = Field(default=60.0, description="Pending orders older than this are reconciled, s")
     lookback_s: float = Field(default=300.0, description="On first start, how far back the sensor looks, s")
@@ -142,9 +143,6 @@ class CopyTradingResource(dg.ConfigurableResource):
 
     def wallets(self) -> list[str]:
         return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
-
-    def copy_settings(self) -> CopySettings:
-        return CopySettings(self.order_usd, self.max_slippage, self.max_trade_age_s, self.reconcile_after_s)
 
 
 def _env_or(name: str, default: str):
@@ -205,6 +203,37 @@ ScoringResource = _settings_resource(
 WatchlistResource = _settings_resource(
     "WatchlistResource", WatchlistSettings,
     "Watchlist rules: stage-1 gate, quarantine and release, rotation with cooldown, behaviour alerts.")
+SignalRulesResource = _settings_resource(
+    "SignalRulesResource", SignalSettings,
+    "Signal stages 2-3 (seed 002 defaults): whale trade size, slippage, time to resolution, edge after fees, "
+    "liquidity and spread; correlation, total and category exposure.")
+SizingRulesResource = _settings_resource(
+    "SizingRulesResource", SizingSettings,
+    "Position sizing (seeds 000/002/003 defaults): blended-probability Kelly and its adjustments, half-Kelly, "
+    "the 8 % cap, the documents' multipliers and the hard caps.")
+RiskRulesResource = _settings_resource(
+    "RiskRulesResource", RiskSettings,
+    "Portfolio risk (seeds 001/002/003 defaults): starting capital, circuit breakers, drawdown halt, "
+    "Cornish-Fisher mVaR bands.")
+
+
+def settings_from_env(resource_cls):
+    """A settings resource whose fields are overridden by ``POLYCOPY_<FIELD>`` environment
+    variables where set (e.g. POLYCOPY_MAX_TRADE_AGE_S=600, POLYCOPY_STARTING_CAPITAL_USD=5000)."""
+    kw = {}
+    for name, field in resource_cls.model_fields.items():
+        raw = os.environ.get(f"POLYCOPY_{name.upper()}")
+        if raw is None or raw == "":
+            continue
+        kind = field.annotation
+        kw[name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+    return resource_cls(**kw)
+
+
+def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules, risk_rules) -> TradingRules:
+    """The plain rules object the decision chain follows, from the four resources."""
+    return TradingRules(signal_rules.settings(), sizing_rules.settings(), risk_rules.settings(),
+                        copy_trading.taker_fee_rate, copy_trading.reconcile_after_s)
 
 
 def ledger_resource() -> "LedgerResource":
@@ -234,13 +263,14 @@ def build_execution_resources() -> dict:
         "ledger": ledger_resource(),
         "copy_trading": CopyTradingResource(
             follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
-            order_usd=float(os.environ.get("POLYCOPY_ORDER_USD", "100")),
-            max_trade_age_s=float(os.environ.get("POLYCOPY_MAX_TRADE_AGE_S", "300")),
             lookback_s=float(os.environ.get("POLYCOPY_LOOKBACK_S", "300")),
             overlap_s=float(os.environ.get("POLYCOPY_OVERLAP_S", "30")),
             long_poll_s=float(os.environ.get("POLYCOPY_LONG_POLL_S", "4")),
             poll_interval_s=float(os.environ.get("POLYCOPY_POLL_INTERVAL_S", "0.5")),
         ),
+        "signal_rules": settings_from_env(SignalRulesResource),
+        "sizing_rules": settings_from_env(SizingRulesResource),
+        "risk_rules": settings_from_env(RiskRulesResource),
     }
 
 

@@ -178,14 +178,24 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
     deps=[whale_watchlist],
     pool=WAREHOUSE_POOL,
     description="The watchlist as the copy sensor sees it: published to the ledger (the execution location "
-                "reads the ledger, never the warehouse). A failed blocking check on whale_watchlist stops "
+                "reads the ledger, never the warehouse), with every scored wallet's profile (WQS, adjusted win "
+                "rate, tier limits) that sizing uses. A failed blocking check on whale_watchlist stops "
                 "publication, so an excluded or quarantined wallet is never followed.",
 )
 def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> dg.MaterializeResult:
-    watch = warehouse.open().query_df("select * from scores.whale_watchlist order by position")
+    wh = warehouse.open()
+    watch = wh.query_df("select * from scores.whale_watchlist order by position")
+    profiles = wh.query_df("select wallet_address, wqs, wqs_lower, win_rate_posterior, tier, tier_max_exposure, "
+                           "tier_max_daily_trades, excluded, as_of_date from scores.wallet_scores")
     as_of = str(pd.Timestamp(watch["as_of_date"].iloc[0]).date()) if len(watch) else ""
-    ledger.open().publish_watchlist(watch.to_dict("records"), as_of)
+    book = ledger.open()
+    book.publish_watchlist(watch.to_dict("records"), as_of)
+    # Every scored wallet's profile: the decision chain sizes from it (and refuses excluded wallets
+    # even when a follow list names them).
+    profiles_as_of = str(pd.Timestamp(profiles["as_of_date"].iloc[0]).date()) if len(profiles) else ""
+    book.publish_wallet_profiles(profiles.to_dict("records"), profiles_as_of)
     return dg.MaterializeResult(metadata={"wallets": len(watch), "as_of_date": as_of,
+                                          "wallet_profiles": len(profiles),
                                           "followed": dg.MetadataValue.json(watch["wallet_address"].tolist())})
 
 
