@@ -86,6 +86,14 @@ def ewma_volatility(prices: np.ndarray, lam: float = 0.94) -> float:
     return math.sqrt(var)
 
 
+def daily_closes(history: dict) -> dict[int, float]:
+    """The last price of each UTC day, keyed by day number (unix seconds // 86,400)."""
+    out: dict[int, float] = {}
+    for ts, p in sorted(history.items()):
+        out[int(ts) // 86_400] = p
+    return out
+
+
 def aligned_changes(a: dict[int, float], b: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
     """Price changes of two series over the timestamps both have, in time order."""
     common = sorted(set(a) & set(b))
@@ -97,7 +105,9 @@ def aligned_changes(a: dict[int, float], b: dict[int, float]) -> tuple[np.ndarra
 def comovement(a: dict[int, float], b: dict[int, float], shrinkage_points: float, min_points: int) -> float:
     """Correlation of two tokens' price changes over their common timestamps, shrunk toward
     0 by n / (n + k) so that a short overlap cannot claim a strong relation. Series with
-    fewer than ``min_points`` common changes, or flat ones, give 0."""
+    fewer than ``min_points`` common changes, or flat ones, give 0. Pass daily closes
+    (:func:`daily_closes`): hourly changes of prices that trend smoothly are autocorrelated
+    and make unrelated markets look correlated."""
     da, db = aligned_changes(a, b)
     n = len(da)
     if n < min_points or np.std(da) == 0 or np.std(db) == 0:

@@ -24,9 +24,9 @@ class SignalSettings:
     max_correlation: float = 0.4
     max_total_exposure: float = 0.95
     max_category_exposure: float = 0.30
-    # Correlation estimate: price co-movement over the lookback, shrunk toward 0 by n/(n + k),
-    # floored by what the markets share (same event, same category)
-    correlation_lookback_days: float = 7.0
+    # Correlation estimate: co-movement of daily price changes over the lookback, shrunk toward
+    # 0 by n/(n + k), floored by what the markets share (same event, same category)
+    correlation_lookback_days: float = 30.0
     correlation_min_points: int = 10
     correlation_shrinkage_points: float = 20.0
     same_event_correlation: float = 0.5

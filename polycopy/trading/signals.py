@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from polycopy.trading.market import (comovement, expected_edge, ewma_volatility, pair_correlation, slippage,
-                                     taker_fee_per_share, walk_asks, walk_asks_shares)
+import numpy as np
+
+from polycopy.trading.market import (comovement, daily_closes, expected_edge, ewma_volatility, pair_correlation,
+                                     slippage, taker_fee_per_share, walk_asks, walk_asks_shares)
 from polycopy.trading.portfolio import Portfolio
 from polycopy.trading.settings import SignalSettings, SizingSettings
 from polycopy.trading.sizing import SizingInputs, headroom, size_position
@@ -172,10 +174,12 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
         return skip("stage3_portfolio", f"{pv.wallet_copies_today} copies of this wallet today "
                                         f"(tier {whale.tier} allows {whale.tier_max_daily_trades})")
     rho, rho_with = 0.0, None
+    since = now - sig.correlation_lookback_days * 86_400
+    new_daily = daily_closes({t: p for t, p in market.history.items() if t >= since})
     for h in pf.holdings:
         if h.condition_id == trade.condition_id:
             continue  # adding to a market is bounded by the per-market cap, not by correlation
-        price_rho = comovement(market.history, pv.histories.get(h.token_id, {}),
+        price_rho = comovement(new_daily, daily_closes(pv.histories.get(h.token_id, {})),
                                sig.correlation_shrinkage_points, sig.correlation_min_points)
         r = pair_correlation(price_rho, bool(market.event_slug) and h.event_slug == market.event_slug,
                              bool(market.category) and h.category == market.category,
@@ -188,7 +192,7 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
                                         f"(max {sig.max_correlation:.2f})")
 
     # Sizing.
-    sigma = ewma_volatility(_daily(market.history), siz.ewma_lambda)
+    sigma = ewma_volatility(np.array(list(daily_closes(market.history).values())), siz.ewma_lambda)
     cost = best_ask + taker_fee_per_share(best_ask, fee_rate)
     wallet_exp = pf.by_wallet().get(trade.wallet, 0.0)
     room = headroom(nav, pf.cash_usd / (1 + fee_rate), by_market.get(trade.condition_id, 0.0),
@@ -243,14 +247,6 @@ def _levels_for(asks, shares: float):
             break
         yield p, q
         left -= q
-
-
-def _daily(history: dict) -> list[float]:
-    """One price per day (the last of each UTC day) from an hourly history."""
-    last: dict[int, float] = {}
-    for ts, p in sorted(history.items()):
-        last[int(ts) // 86_400] = p
-    return [last[d] for d in sorted(last)]
 
 
 def _clean(v: dict) -> dict:
