@@ -39,6 +39,7 @@ bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/dbt_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_latency_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/scoring_benchmark.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/signal_benchmark.py
 
 clean:
 	rm -rf .data .dagster_home dbt_project/target dbt_project/logs

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from polycopy.sim import truth  # noqa: E402
 from polycopy.sim.server import running_venue  # noqa: E402
 from polycopy.sim.world import SimConfig, generate_world  # noqa: E402
-from polycopy_dagster.harness import DaemonHarness  # noqa: E402
+from polycopy_dagster.harness import WIDE_OPEN_RULES, DaemonHarness  # noqa: E402
 
 
 def pct(xs, q):
@@ -48,7 +48,10 @@ def main() -> int:
     queue = queue.drop_duplicates("timestamp").head(args.trades)
 
     with running_venue(world=world) as server, tempfile.TemporaryDirectory() as tmp:
-        h = DaemonHarness(Path(tmp), server.url, follow, {"POLYCOPY_MAX_TRADE_AGE_S": str(3 * 86400)})
+        # Gates wide open so that every trade is sized, risk-checked and ordered: the latency
+        # of the whole chain, not of an early rejection.
+        h = DaemonHarness(Path(tmp), server.url, follow, {**WIDE_OPEN_RULES, "POLYCOPY_MAX_TRADE_AGE_S": str(3 * 86400)})
+        h.publish_elite_profiles(follow)
         try:
             h.start_sensor({w: start for w in follow})
             h.start_daemon()

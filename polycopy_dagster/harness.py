@@ -17,6 +17,18 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# The chain's gates opened wide (through the POLYCOPY_<THRESHOLD> overrides) so that every
+# followed trade reaches the order step: for exactly-once and latency measurements, where
+# the gates themselves are not what is under test.
+WIDE_OPEN_RULES = {"POLYCOPY_MAX_TRADE_AGE_S": "86400", "POLYCOPY_MIN_WHALE_TRADE_USD": "0",
+                   "POLYCOPY_MIN_EDGE": "-1", "POLYCOPY_MAX_SLIPPAGE": "1", "POLYCOPY_MAX_SPREAD": "1",
+                   "POLYCOPY_MIN_MARKET_LIQUIDITY_USD": "0", "POLYCOPY_MAX_DAYS_TO_RESOLUTION": "100000",
+                   "POLYCOPY_MIN_HOURS_TO_RESOLUTION": "0", "POLYCOPY_MAX_CORRELATION": "1.01",
+                   "POLYCOPY_MAX_CATEGORY_EXPOSURE": "1", "POLYCOPY_MAX_OPEN_POSITIONS": "1000",
+                   "POLYCOPY_DAILY_LOSS_LIMIT_USD": "1e12", "POLYCOPY_HOURLY_LOSS_LIMIT_USD": "1e12",
+                   "POLYCOPY_MAX_CONSECUTIVE_LOSSES": "1000000", "POLYCOPY_MAX_DRAWDOWN": "1",
+                   "POLYCOPY_MVAR_HALT": "1e9"}
+
 
 class DaemonHarness:
     def __init__(self, workdir: Path, sim_url: str, follow: list[str], extra_env: dict | None = None):
@@ -80,6 +92,13 @@ class DaemonHarness:
         from polycopy.ledger.store import LedgerSettings, open_ledger
 
         return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(self.data / "ledger.sqlite")))
+
+    def publish_elite_profiles(self, wallets: list[str]) -> None:
+        """Give the followed wallets a published Elite score (the chain sizes from it)."""
+        self.ledger().publish_wallet_profiles(
+            [{"wallet_address": w, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
+              "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False} for w in wallets],
+            "2026-01-01")
 
     def wait_for_decisions(self, trade_keys: set[str], timeout_s: float) -> dict[str, dict]:
         """Wait until every trade has a decision; return decisions by trade key."""

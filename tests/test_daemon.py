@@ -13,20 +13,9 @@ import pytest
 from polycopy.sim import truth
 from polycopy.sim.server import FaultConfig, running_venue
 from polycopy.sim.world import SimConfig, generate_world
-from polycopy_dagster.harness import DaemonHarness
+from polycopy_dagster.harness import WIDE_OPEN_RULES, DaemonHarness
 
 OVERLAP_S = 30
-
-
-# The chain's own gates are covered elsewhere; here they are opened wide (through the
-# POLYCOPY_<THRESHOLD> environment overrides) so that many trades reach the order step.
-RELAXED_RULES = {"POLYCOPY_MAX_TRADE_AGE_S": "86400", "POLYCOPY_MIN_WHALE_TRADE_USD": "0",
-                 "POLYCOPY_MIN_EDGE": "-1", "POLYCOPY_MAX_SLIPPAGE": "1", "POLYCOPY_MAX_SPREAD": "1",
-                 "POLYCOPY_MIN_MARKET_LIQUIDITY_USD": "0", "POLYCOPY_MAX_DAYS_TO_RESOLUTION": "100000",
-                 "POLYCOPY_MIN_HOURS_TO_RESOLUTION": "0", "POLYCOPY_MAX_CORRELATION": "1.01",
-                 "POLYCOPY_MAX_CATEGORY_EXPOSURE": "1", "POLYCOPY_MAX_OPEN_POSITIONS": "1000",
-                 "POLYCOPY_DAILY_LOSS_LIMIT_USD": "1e12", "POLYCOPY_HOURLY_LOSS_LIMIT_USD": "1e12",
-                 "POLYCOPY_MAX_CONSECUTIVE_LOSSES": "1000000", "POLYCOPY_MAX_DRAWDOWN": "1", "POLYCOPY_MVAR_HALT": "1e9"}
 
 
 @pytest.mark.daemon
@@ -48,12 +37,8 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
     faults = FaultConfig(rate=0.1, weights={"429": 0.5, "5xx": 0.5}, retry_after_s=0, duplicate_rate=0.3,
                          shuffle=True, seed=3)
     with running_venue(world=world, faults=faults) as server:
-        h = DaemonHarness(tmp_path, server.url, follow, RELAXED_RULES)
-        # The followed wallets carry a published score (the chain sizes from it).
-        h.ledger().publish_wallet_profiles(
-            [{"wallet_address": w, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
-              "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False} for w in follow],
-            "2026-01-01")
+        h = DaemonHarness(tmp_path, server.url, follow, WIDE_OPEN_RULES)
+        h.publish_elite_profiles(follow)  # the chain sizes from a published score
         try:
             h.start_sensor({w: start for w in follow})
             h.start_daemon()
@@ -116,7 +101,7 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
                                                          SizingRulesResource, settings_from_env)
 
             run = next(r for r in done if r.tags["dagster/run_key"] in copies)
-            for k, v in RELAXED_RULES.items():
+            for k, v in WIDE_OPEN_RULES.items():
                 monkeypatch.setenv(k, v)
             result = copy_trade_job_for(
                 {"polymarket": PolymarketResource(data_api_url=server.url, gamma_url=server.url, clob_url=server.url),

@@ -398,6 +398,9 @@ _ROUTE_GROUPS = {
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed
+    # ACK holds the body back ~40 ms per response.
+    disable_nagle_algorithm = True
     venue: SimVenue  # set on the subclass
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature

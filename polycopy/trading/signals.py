@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -70,6 +71,11 @@ class PortfolioView:
     halt_reasons: tuple[str, ...]
     histories: dict = field(default_factory=dict)  # held token -> {ts: price}
     wallet_copies_today: int = 0
+
+    @cached_property
+    def daily_closes(self) -> dict[str, dict[int, float]]:
+        """Held token -> its daily closes; computed once however many trades are decided."""
+        return {token: daily_closes(h) for token, h in self.histories.items()}
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     for h in pf.holdings:
         if h.condition_id == trade.condition_id:
             continue  # adding to a market is bounded by the per-market cap, not by correlation
-        price_rho = comovement(new_daily, daily_closes(pv.histories.get(h.token_id, {})),
+        price_rho = comovement(new_daily, pv.daily_closes.get(h.token_id, {}),
                                sig.correlation_shrinkage_points, sig.correlation_min_points)
         r = pair_correlation(price_rho, bool(market.event_slug) and h.event_slug == market.event_slug,
                              bool(market.category) and h.category == market.category,
