@@ -57,7 +57,7 @@ def main() -> int:
             h.start_daemon()
             ledger = h.ledger()
             time.sleep(15)  # daemon start-up and the first sensor ticks
-            decision_lat, order_lat = [], []
+            decision_lat, order_lat, skipped = [], [], {}
             for row in queue.itertuples():
                 # Trades sharing the timestamp land together; measure the first.
                 released = time.time()
@@ -67,12 +67,20 @@ def main() -> int:
                     print(f"trade {row.trade_key} not decided within 60 s", file=sys.stderr)
                     return 1
                 decision_lat.append(got[row.trade_key]["decided_at"] - released)
-                order = ledger.order_for_trade(row.trade_key)
-                if order is not None:
+                if got[row.trade_key]["decision"] == "skip":
+                    d = got[row.trade_key]
+                    why = d["reason"] if d["stage"] == "exit" else d["stage"]  # exit reasons carry no figures
+                    skipped[why] = skipped.get(why, 0) + 1
+                if got[row.trade_key]["decision"] == "copy":
+                    # The order is sent by copy_orders, the step after the decision.
                     deadline = time.monotonic() + 30
-                    while order["status"] == "pending" and time.monotonic() < deadline:
+                    order = ledger.order_for_trade(row.trade_key)
+                    while (order is None or order["status"] == "pending") and time.monotonic() < deadline:
                         time.sleep(0.05)
                         order = ledger.order_for_trade(row.trade_key)
+                    if order is None:
+                        print(f"copy of {row.trade_key} not ordered within 30 s", file=sys.stderr)
+                        return 1
                     order_lat.append(order["updated_at"] - released)
                 # Let this run finish before the next trade lands: unloaded latency.
                 time.sleep(1.0)
@@ -84,6 +92,7 @@ def main() -> int:
         "decision_latency_s": {"median": round(statistics.median(decision_lat), 3),
                                "p95": round(pct(decision_lat, 0.95), 3), "max": round(max(decision_lat), 3)},
         "orders": len(order_lat),
+        "skipped": skipped,
         "order_recorded_latency_s": ({"median": round(statistics.median(order_lat), 3),
                                       "p95": round(pct(order_lat, 0.95), 3)} if order_lat else None),
     }
