@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import gamma, norm
 
-from polycopy.trading.market import (comovement, ewma_volatility, expected_edge, pair_correlation, slippage,
+from polycopy.trading.market import (comovement, daily_closes, ewma_volatility, expected_edge, pair_correlation, slippage,
                                      taker_fee_per_share, walk_asks)
 from polycopy.trading.portfolio import FillRow, build_portfolio
 from polycopy.trading.risk import (DAY, HOUR, NavPoint, RiskEvent, cornish_fisher_z, evaluate_breakers,
@@ -126,6 +126,17 @@ def test_correlation_estimate():
     assert pair_correlation(0.1, True, True, 0.5, 0.15) == 0.5
     assert pair_correlation(0.1, False, True, 0.5, 0.15) == 0.15
     assert pair_correlation(0.7, False, True, 0.5, 0.15) == 0.7
+
+
+def test_daily_closes_keep_the_last_price_of_each_utc_day():
+    day = 86_400
+    history = {day + 3600: 0.40, day + 7200: 0.42, 2 * day + 60: 0.50, 2 * day - 1: 0.45, 5 * day: 0.30}
+    assert daily_closes(history) == {1: 0.45, 2: 0.50, 5: 0.30}
+    # Closes are what the correlation compares: two daily series moving together over 12 days.
+    a = {d * day + 3600 * h: 0.5 + 0.01 * d * (-1) ** d + 0.001 * h for d in range(12) for h in range(24)}
+    b = {ts: 1 - p for ts, p in a.items()}
+    n = 11
+    assert comovement(daily_closes(a), daily_closes(b), 20, 10) == pytest.approx(-n / (n + 20))
 
 
 def test_cornish_fisher_by_hand_and_against_a_known_distribution():
