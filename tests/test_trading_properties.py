@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from polycopy.trading.portfolio import FillRow, build_portfolio
 from polycopy.trading.settings import SignalSettings, SizingSettings
-from polycopy.trading.signals import STAGES, Decision, MarketView, PortfolioView, WhaleProfile, WhaleTrade, decide_buy
+from polycopy.trading.signals import (STAGES, Decision, MarketView, PortfolioView, WhaleProfile, WhaleTrade,
+                                      decide_buy, needs_market_data)
 from polycopy.trading.sizing import SizingInputs, headroom, size_position
 
 NOW = 1_780_000_000.0
@@ -148,6 +149,21 @@ def test_the_generated_cases_reach_every_outcome():
         seen[d.stage] = seen.get(d.stage, 0) + 1
     collect()
     assert set(STAGES) | {"execution"} <= set(seen), seen
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_market_data_is_skipped_only_for_trades_decided_without_it(case):
+    trade, whale, override, market, pv, fee = case
+    fetch = needs_market_data(trade, whale, override, pv.halt_reasons, SIG, NOW)
+    without = decide_buy(trade, whale, override, None, pv, SIG, SIZ, fee, NOW)
+    if not fetch:
+        # The decision without the market is the decision with it: the market was not needed.
+        with_market = decide_buy(trade, whale, override, market, pv, SIG, SIZ, fee, NOW)
+        assert (with_market.decision, with_market.stage, with_market.reason) == \
+               (without.decision, without.stage, without.reason) and without.decision == "skip"
+    else:
+        assert without.reason == "the market is unknown to the venue"
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,8 @@ from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.markets import parse_market
 from polycopy.polymarket.schema import RecordError, Trade
 from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
-from polycopy.trading.signals import Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy
+from polycopy.trading.signals import (Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy,
+                                      needs_market_data)
 
 
 @dataclass(frozen=True)
@@ -147,16 +148,14 @@ def decide_trade(trade: Trade, *, ledger, clients, rules: TradingRules, state: P
     if trade.side == "BUY":
         whale = whale_profile(ledger, trade.proxy_wallet)
         lookback = max(rules.signals.correlation_lookback_days, rules.risk.mvar_lookback_days)
-        # Only trades that pass the cheap gates cost a round of market-data requests.
-        worth_a_look = (not state.halted and whale is not None and not whale.excluded
-                        and (whale.on_watchlist or followed_override)
-                        and trade.price * trade.size >= rules.signals.min_whale_trade_usd
-                        and now - trade.timestamp <= rules.signals.max_trade_age_s)
-        market, why = market_view(clients, trade, lookback, now) if worth_a_look else (None, "")
+        wt = WhaleTrade(trade.proxy_wallet, trade.token_id, trade.condition_id, trade.price, trade.size,
+                        trade.timestamp)
+        # Only trades that pass the gates needing no market data cost a round of requests.
+        fetch = needs_market_data(wt, whale, followed_override, state.halt_reasons, rules.signals, now)
+        market, why = market_view(clients, trade, lookback, now) if fetch else (None, "")
         copies = ledger.wallet_copies_since(trade.proxy_wallet, now - now % 86_400)
-        d = decide_buy(WhaleTrade(trade.proxy_wallet, trade.token_id, trade.condition_id, trade.price, trade.size,
-                                  trade.timestamp), whale, followed_override, market, state.view(copies),
-                       rules.signals, rules.sizing, rules.fee_rate, now)
+        d = decide_buy(wt, whale, followed_override, market, state.view(copies), rules.signals, rules.sizing,
+                       rules.fee_rate, now)
         if market is None and why and d.stage == "stage2_trade":
             d = Decision(d.decision, d.stage, f"{d.reason}: {why}", d.values)
         if d.decision == "copy" and market is not None:

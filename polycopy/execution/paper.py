@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 
 from polycopy.polymarket.clients import OrderBook
+from polycopy.trading.market import taker_fee_per_share
 
 
 def taker_fee_usd(shares: float, price: float, rate: float) -> float:
     """Polymarket taker fee in USD: shares × rate × p × (1 − p)."""
-    return shares * rate * price * (1.0 - price)
+    return shares * taker_fee_per_share(price, rate)
 
 
 @dataclass(frozen=True)

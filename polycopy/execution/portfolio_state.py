@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polycopy.polymarket.http import ApiError
+from polycopy.polymarket.markets import parse_market
+from polycopy.polymarket.schema import RecordError
+from polycopy.trading.market import daily_closes
 from polycopy.trading.portfolio import FillRow, Portfolio, build_portfolio
 from polycopy.trading.risk import (DAY, Breaker, NavPoint, RiskEvent, current_drawdown, evaluate_breakers,
                                    halt_reasons, kill_switch_on, modified_var, mvar_band, scenario_returns)
@@ -78,9 +81,6 @@ def _mark(clients, token_id: str, condition_id: str) -> tuple[float | None, str]
     except ApiError:
         rec = None
     if rec:
-        from polycopy.polymarket.markets import parse_market
-        from polycopy.polymarket.schema import RecordError
-
         try:
             m = parse_market(rec)
             return float(m.prices[m.tokens.index(token_id)]), "resolution"
@@ -92,9 +92,7 @@ def _mark(clients, token_id: str, condition_id: str) -> tuple[float | None, str]
 def daily_changes(history: dict, days: list[int]) -> np.ndarray:
     """Day-over-day changes of the last price of each UTC day in ``days``. A day without a
     price repeats the one before (and days before the first price repeat it): no change."""
-    last: dict[int, float] = {}
-    for ts, p in sorted(history.items()):
-        last[int(ts) // DAY] = p
+    last = daily_closes(history)
     known = [last[d] for d in days if d in last]
     if not known:
         return np.zeros(max(len(days) - 1, 0))

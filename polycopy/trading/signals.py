@@ -97,18 +97,18 @@ def _floor_to(x: float, step: float) -> float:
     return math.floor(x / step + 1e-9) * step
 
 
-def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override: bool, market: MarketView | None,
-               pv: PortfolioView, sig: SignalSettings, siz: SizingSettings, fee_rate: float, now: float) -> Decision:
-    """Run a whale's BUY through every gate and size it (see the module docstring)."""
-    v: dict = {"whale_price": trade.price, "whale_shares": trade.shares}
+def _gates_before_market(trade: WhaleTrade, whale: WhaleProfile | None, followed_override: bool,
+                         halt: tuple[str, ...], sig: SignalSettings, now: float, v: dict) -> Decision | None:
+    """The risk gate, stage 1 and the parts of stage 2 that need no market data; None if
+    the trade passes them. Records the values it reads in ``v``."""
 
     def skip(stage: str, reason: str) -> Decision:
         return Decision("skip", stage, reason, _clean(v))
 
     # Risk: nothing new while trading is halted.
-    if pv.halt_reasons:
-        v["halt_reasons"] = list(pv.halt_reasons)
-        return skip("risk", "trading halted: " + "; ".join(pv.halt_reasons))
+    if halt:
+        v["halt_reasons"] = list(halt)
+        return skip("risk", "trading halted: " + "; ".join(halt))
 
     # Stage 1: the whale.
     if whale is None:
@@ -124,7 +124,7 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     if whale.tier_max_daily_trades <= 0 or (_bad(whale.tier_max_exposure) or whale.tier_max_exposure <= 0):
         return skip("stage1_whale", f"tier {whale.tier} allows no copies")
 
-    # Stage 2: the trade and its market.
+    # Stage 2: the trade itself.
     if _bad(trade.price) or not 0.0 < trade.price < 1.0 or _bad(trade.shares) or trade.shares <= 0:
         return skip("stage2_trade", f"the trade's price {trade.price} or size {trade.shares} is invalid")
     whale_usd = trade.price * trade.shares
@@ -134,6 +134,29 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
         return skip("stage2_trade", f"stale: seen {age:.0f} s after the trade (max {sig.max_trade_age_s:.0f} s)")
     if whale_usd < sig.min_whale_trade_usd:
         return skip("stage2_trade", f"whale trade ${whale_usd:,.0f} below ${sig.min_whale_trade_usd:,.0f}")
+    return None
+
+
+def needs_market_data(trade: WhaleTrade, whale: WhaleProfile | None, followed_override: bool,
+                      halt: tuple[str, ...], sig: SignalSettings, now: float) -> bool:
+    """Whether the trade passes every gate that needs no market data — only then is it
+    worth a round of requests to the venue."""
+    return _gates_before_market(trade, whale, followed_override, halt, sig, now, {}) is None
+
+
+def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override: bool, market: MarketView | None,
+               pv: PortfolioView, sig: SignalSettings, siz: SizingSettings, fee_rate: float, now: float) -> Decision:
+    """Run a whale's BUY through every gate and size it (see the module docstring)."""
+    v: dict = {"whale_price": trade.price, "whale_shares": trade.shares}
+
+    def skip(stage: str, reason: str) -> Decision:
+        return Decision("skip", stage, reason, _clean(v))
+
+    early = _gates_before_market(trade, whale, followed_override, pv.halt_reasons, sig, now, v)
+    if early is not None:
+        return early
+
+    # Stage 2: the market.
     if market is None:
         return skip("stage2_trade", "the market is unknown to the venue")
     if not market.accepting_orders:
@@ -204,8 +227,8 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     room = headroom(nav, pf.cash_usd / (1 + fee_rate), by_market.get(trade.condition_id, 0.0),
                     pf.by("category").get(market.category, 0.0), pf.exposure_usd, wallet_exp,
                     whale.tier_max_exposure, siz)
-    sized = size_position(SizingInputs(whale.win_rate, whale.wqs, mid, cost, sigma, rho, pv.drawdown, whale_usd,
-                                       market.liquidity_usd, spread), nav, room, siz)
+    sized = size_position(SizingInputs(whale.win_rate, whale.wqs, mid, cost, sigma, rho, pv.drawdown,
+                                       trade.price * trade.shares, market.liquidity_usd, spread), nav, room, siz)
     v.update(volatility=sigma, sizing=sized.factors, size_usd=sized.usd, binding=sized.binding)
     if sized.usd < siz.min_trade_usd:
         why = ("Kelly finds no edge worth a bet" if sized.binding == "kelly"
