@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
+from polycopy.polymarket.categories import Tag, category_of, parse_tags
 from polycopy.polymarket.schema import RecordError, _HASH_RE, _TOKEN_RE
 
 
@@ -40,9 +41,18 @@ class Market:
     min_order_size: float | None
     liquidity: float | None
     volume: float | None
+    # Gamma's own `category` field (most real markets have none); `category` above is the
+    # taxonomy's reading of the tags (see polycopy.polymarket.categories).
+    gamma_category: str | None = None
+    category_tag: str | None = None
+    tags: str = "[]"  # JSON array of [tag_id, slug, label, source], in the order served
 
     def as_row(self) -> dict:
         return asdict(self)
+
+    @property
+    def tag_list(self) -> list[Tag]:
+        return [Tag(*t) for t in json.loads(self.tags)]
 
     @property
     def tokens(self) -> list[str]:
@@ -142,12 +152,15 @@ def parse_market(rec) -> Market:
     closed = bool(rec.get("closed"))
     events = rec.get("events") or []
     event_slug = events[0].get("slug") if events and isinstance(events[0], dict) else rec.get("eventSlug")
+    tags = parse_tags(rec)
+    gamma_category = rec.get("category") or None
+    category, category_tag = category_of(tags, gamma_category)
     return Market(
         condition_id=cid.lower(),
         market_id=str(rec.get("id") or ""),
         question=rec.get("question"),
         slug=rec.get("slug"),
-        category=rec.get("category"),
+        category=category,
         event_slug=event_slug,
         start_ts=parse_time(rec.get("startDate") or rec.get("createdAt")),
         end_ts=parse_time(rec.get("endDate")),
@@ -163,6 +176,9 @@ def parse_market(rec) -> Market:
         min_order_size=_float_or_none(rec.get("orderMinSize")),
         liquidity=_float_or_none(rec.get("liquidity") if rec.get("liquidity") is not None else rec.get("liquidityNum")),
         volume=_float_or_none(rec.get("volume") if rec.get("volume") is not None else rec.get("volumeNum")),
+        gamma_category=None if gamma_category is None else str(gamma_category),
+        category_tag=category_tag,
+        tags=json.dumps([[t.tag_id, t.slug, t.label, t.source] for t in tags]),
     )
 
 

@@ -99,7 +99,10 @@ class RecordRenderer:
         return out
 
     # ---- Gamma -----------------------------------------------------------------------
-    def market_gamma(self, mi: int, now: int) -> dict:
+    def market_gamma(self, mi: int, now: int, include_tag: bool = False) -> dict:
+        """Gamma's market record at ``now``; with ``include_tag`` its own tags, as
+        ``include_tag=true`` serves them. No ``category`` field unless the world's config
+        asks for one: real markets have none."""
         m = self.world.markets.iloc[mi]
         closed = now >= m.closed_ts
         resolved = now >= m.resolved_ts
@@ -123,7 +126,6 @@ class RecordRenderer:
             "question": m.question,
             "conditionId": m.condition_id,
             "slug": m.slug,
-            "category": m.category,
             "endDate": _iso(int(m.end_ts)),
             "startDate": _iso(int(m.open_ts)),
             "createdAt": _iso(int(m.open_ts)),
@@ -141,14 +143,44 @@ class RecordRenderer:
             "orderPriceMinTickSize": TICK,
             "orderMinSize": 5,
             "negRisk": bool(m.neg_risk),
-            "events": [{"slug": m.event_slug}],
+            "events": [{"id": self.event_id(m.event_slug), "slug": m.event_slug,
+                        "title": m.event_slug.replace("-", " ").title()}],
         }
+        if self.world.config.serve_category_field:
+            rec["category"] = m.category
+        if include_tag:
+            rec["tags"] = [tag_record(t) for t in m.market_tags]
         if m.version == "v2":
             rec["version"] = "v2"
             rec["positionIds"] = tokens
         else:
             rec["clobTokenIds"] = json.dumps(tokens)
         return rec
+
+    def event_id(self, event_slug: str) -> str:
+        if not hasattr(self, "_event_ids"):
+            slugs = sorted(set(self.world.markets["event_slug"]))
+            self._event_ids = {sl: str(90_000 + i) for i, sl in enumerate(slugs)}
+        return self._event_ids[event_slug]
+
+    def event_gamma(self, event_slug: str, market_idx: list[int], now: int) -> dict:
+        """Gamma's event record: its tags and its markets (each with its own tags)."""
+        m = self.world.markets
+        first = int(market_idx[0])
+        markets = [self.market_gamma(int(i), now, include_tag=True) for i in market_idx]
+        return {
+            "id": self.event_id(event_slug),
+            "ticker": event_slug,
+            "slug": event_slug,
+            "title": event_slug.replace("-", " ").title(),
+            "startDate": _iso(int(m["open_ts"].iloc[market_idx].min())),
+            "endDate": _iso(int(m["end_ts"].iloc[market_idx].max())),
+            "active": True,
+            "closed": all(mk["closed"] for mk in markets),
+            "negRisk": bool(m["neg_risk"].iat[first]),
+            "tags": [tag_record(t) for t in m["event_tags"].iat[first]],
+            "markets": markets,
+        }
 
     # ---- CLOB ------------------------------------------------------------------------
     def book(self, mi: int, k: int, now: int) -> dict:
@@ -189,6 +221,61 @@ class RecordRenderer:
     def trade_ts(self, row: int) -> int:
         return self._ts[self.row_trade(row)]
 
+    # ---- Data API /activity: movements other than trades -----------------------------
+    def activity_v1(self, i: int) -> dict:
+        """Activity row ``i`` of ``world.activity`` in the v1 /activity shape. Movements of
+        the whole condition (SPLIT, MERGE, REDEEM, rewards) carry an empty ``asset`` and
+        ``outcomeIndex`` 999, as the real API serves them."""
+        a = self._act
+        mi, w, k = a["market"][i], a["wallet"][i], a["k"][i]
+        token = self._tokens[mi][k] if k >= 0 else ""
+        return {
+            "proxyWallet": self._addr[w],
+            "timestamp": a["ts"][i],
+            "conditionId": self._cid[mi],
+            "type": a["type"][i],
+            "size": a["size"][i],
+            "usdcSize": a["usdc"][i],
+            "transactionHash": self.world.tx_hashes[a["tx"][i]],
+            "price": 0,
+            "asset": token,
+            "side": "",
+            "outcomeIndex": k if k >= 0 else 999,
+            "title": self._title[mi],
+            "slug": self._slug[mi],
+            "icon": "",
+            "eventSlug": self._event[mi],
+            "outcome": self._outcomes[mi][k] if k >= 0 else "",
+            "name": self._name[w],
+            "pseudonym": self._pseudo[w],
+            "bio": "",
+            "profileImage": "",
+            "profileImageOptimized": "",
+        }
+
+    def activity_v2(self, i: int) -> dict:
+        v1 = self.activity_v1(i)
+        out = {v2: v1[v1_key] for v2, v1_key in _V2_FROM_V1 if v1_key in v1}
+        out["type"] = v1["type"]
+        out["usdc_size"] = v1["usdcSize"]
+        return out
+
+    def trade_activity_v2(self, row: int) -> dict:
+        """A trade as a /v2/activity row."""
+        out = self.trade_v2(row)
+        out["type"] = "TRADE"
+        return out
+
+    @property
+    def _act(self) -> dict:
+        if not hasattr(self, "_act_cache"):
+            a = self.world.activity
+            self._act_cache = {"ts": a["ts"].tolist(), "wallet": a["wallet_idx"].tolist(),
+                               "market": a["market_idx"].tolist(), "k": a["outcome_index"].tolist(),
+                               "type": a["type"].tolist(), "size": a["size"].tolist(),
+                               "usdc": a["usdc_size"].tolist(), "tx": a["tx_idx"].tolist()}
+        return self._act_cache
+
 
 _V2_FROM_V1 = (
     ("proxy_wallet", "proxyWallet"), ("side", "side"), ("token_id", "asset"),
@@ -197,6 +284,27 @@ _V2_FROM_V1 = (
     ("event_slug", "eventSlug"), ("outcome", "outcome"), ("outcome_index", "outcomeIndex"),
     ("name", "name"), ("pseudonym", "pseudonym"), ("transaction_hash", "transactionHash"),
 )
+
+
+def tag_record(slug: str) -> dict:
+    """A Gamma tag as markets and events embed it (ids are strings)."""
+    return {"id": str(_TAG_IDS.setdefault(slug, 1_000 + len(_TAG_IDS))), "label": slug.replace("-", " ").title(),
+            "slug": slug, "forceShow": False, "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"}
+
+
+# Stable tag ids per slug: the vocabulary is fixed, so ids are assigned in a fixed order.
+_TAG_IDS: dict[str, int] = {}
+
+
+def _init_tag_ids() -> None:
+    from polycopy.sim.world import TAG_VOCABULARY, UNINFORMATIVE_TAGS
+
+    for vocab in (*TAG_VOCABULARY.values(), UNINFORMATIVE_TAGS):
+        for slug in vocab:
+            _TAG_IDS.setdefault(slug, 1_000 + len(_TAG_IDS))
+
+
+_init_tag_ids()
 
 
 def _corrupt(rec: dict, kind: str) -> None:

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+import pandas as pd
 
 from polycopy.sim.records import RecordRenderer
 from polycopy.sim.world import SimConfig, SimWorld, generate_world
@@ -35,7 +36,10 @@ from polycopy.sim.world import SimConfig, SimWorld, generate_world
 RATE_LIMITS_PER_10S = {"data_trades": 200, "data": 1000, "gamma_markets": 300, "clob_book": 1500, "clob": 9000}
 OFFSET_CAP = 3000
 MAX_LIMIT = 10_000
+V2_MAX_LIMIT = 1_000
 ACTIVITY_MAX_LIMIT = 500
+# Activity types the venue generates (the API knows a few more: deposits, tips, ...).
+ACTIVITY_ROUTE_TYPES = ("TRADE", "SPLIT", "MERGE", "REDEEM", "CONVERSION", "REWARD", "MAKER_REBATE")
 
 
 @dataclass
@@ -132,6 +136,21 @@ class SimVenue:
             self.token_to[str(t0)] = (i, 0)
             self.token_to[str(t1)] = (i, 1)
         self.market_id_to_idx = {mid: i for i, mid in enumerate(m["market_id"])}
+        self.n_rows = n
+        a = world.activity if world.activity is not None else pd.DataFrame(
+            {"ts": [], "wallet_idx": [], "market_idx": [], "type": []})
+        self.act_ts = a["ts"].to_numpy(dtype=np.int64)
+        self.act_market = a["market_idx"].to_numpy(dtype=np.int64)
+        self.act_type = a["type"].to_numpy(dtype=object).astype(str)
+        act_wallet = a["wallet_idx"].to_numpy(dtype=np.int64)
+        order = np.lexsort((np.arange(len(a)), self.act_ts, act_wallet))
+        self.act_by_wallet = order
+        self.act_bounds = np.searchsorted(act_wallet[order], np.arange(len(world.wallets) + 1))
+        self.event_slugs = sorted(set(m["event_slug"]))
+        ev_index = {sl: e for e, sl in enumerate(self.event_slugs)}
+        self.event_groups: list[list[int]] = [[] for _ in self.event_slugs]
+        for i, sl in enumerate(m["event_slug"]):
+            self.event_groups[ev_index[sl]].append(i)
 
     def _index(self, key: np.ndarray, n_keys: int):
         rows = np.arange(len(key))
@@ -183,69 +202,163 @@ class SimVenue:
         return 200, [self.render.trade_v1(int(r)) for r in page]
 
     def activity(self, q: dict) -> tuple[int, object]:
-        user = q.get("user")
-        if not user:
-            return 400, {"error": "user is required"}
+        """Data API /activity (v1): a wallet's movements, offset paging (capped)."""
         limit = _int(q.get("limit"), 100)
         offset = _int(q.get("offset"), 0)
         if not 0 <= limit <= ACTIVITY_MAX_LIMIT:
             return 400, {"error": f"limit must be between 0 and {ACTIVITY_MAX_LIMIT}"}
         if offset < 0 or offset > self.offset_cap:
             return 400, {"error": f"offset must be between 0 and {self.offset_cap}"}
-        types = set((q.get("type") or "TRADE").split(","))
-        markets, wallet, err = self._scope(q.get("market"), user)
+        markets, wallet, types, err = self._activity_scope(q, "market")
         if err:
-            return 400, {"error": err}
-        if wallet is None or "TRADE" not in types:
+            return err
+        if wallet is None:
             return 200, []
-        rows = self._filter(self._candidates(markets, wallet), q)
-        ts = self.row_ts[rows]
-        if q.get("start"):
-            rows = rows[ts >= int(q["start"])]
-            ts = self.row_ts[rows]
-        if q.get("end"):
-            rows = rows[ts <= int(q["end"])]
+        keys = self._activity_rows(wallet, markets, types)
+        keys = keys[self._time_window(np.arange(len(keys)), keys[:, 0], q)]
+        if q.get("side") in ("BUY", "SELL"):
+            trade = keys[:, 1] < self.n_rows
+            side = np.full(len(keys), -1)
+            side[trade] = self.row_side[keys[trade, 1]]
+            keys = keys[side == (0 if q["side"] == "BUY" else 1)]
         if (q.get("sortDirection") or "DESC").upper() == "DESC":
-            rows = rows[::-1]
-        page = rows[offset:offset + limit]
-        return 200, [self.render.trade_v1(int(r), activity=True) for r in page]
+            keys = keys[::-1]
+        return 200, [self._render_activity(int(u), False) for u in keys[offset:offset + limit, 1]]
 
-    def trades_v2(self, q: dict) -> tuple[int, object]:
-        if "offset" in q:
-            return 400, {"error": "offset is not supported; follow pagination.next_cursor"}
-        cursor = q.get("cursor")
-        if cursor:
-            try:
-                state = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
-            except ValueError:
-                return 400, {"error": "malformed cursor"}
-            cond, user, limit = state["condition"], state["user"], state["limit"]
-            anchor = (state["ts"], state["row"])
-        else:
-            cond = q.get("condition") or q.get("condition_id") or q.get("conditionId")
-            user = q.get("user")
-            limit = _int(q.get("limit"), 100)
-            anchor = None
-        if not 0 < limit <= MAX_LIMIT:
-            return 400, {"error": f"limit must be between 1 and {MAX_LIMIT}"}
-        markets, wallet, err = self._scope(cond, user)
-        if err:
-            return 400, {"error": err}
-        rows = self._candidates(markets, wallet)[::-1]
-        if anchor is not None:
-            ts = self.row_ts[rows]
-            older = (ts < anchor[0]) | ((ts == anchor[0]) & (rows < anchor[1]))
-            rows = rows[older]
-        page = rows[:limit]
-        has_more = len(rows) > limit
+    # ---- keyset (/v2, Gamma /keyset) paging ------------------------------------------
+    @staticmethod
+    def _encode_cursor(state: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+    @staticmethod
+    def _decode_cursor(cursor: str) -> dict | None:
+        try:
+            state = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+        except ValueError:
+            return None
+        return state if isinstance(state, dict) else None
+
+    def _v2_page(self, keys: np.ndarray, render, q: dict, filters: dict):
+        """A /v2 page over rows already filtered and sorted newest first, with their
+        (ts, uid) keys; the cursor holds the last key and the filters it was made for."""
+        limit = _int(q.get("limit"), 100)
+        if not 0 < limit <= V2_MAX_LIMIT:
+            return 400, {"error": f"limit must be between 1 and {V2_MAX_LIMIT}"}
+        if q.get("cursor"):
+            state = self._decode_cursor(q["cursor"])
+            if state is None or state.get("filters") != filters:
+                return 400, {"error": "malformed cursor, or a cursor for other filters"}
+            ts, uid = keys[:, 0], keys[:, 1]
+            if state.get("asc"):
+                keep = (ts > state["ts"]) | ((ts == state["ts"]) & (uid > state["uid"]))
+            else:
+                keep = (ts < state["ts"]) | ((ts == state["ts"]) & (uid < state["uid"]))
+            keys = keys[keep]
+        page = keys[:limit]
+        has_more = len(keys) > limit
         next_cursor = None
         if has_more:
-            last = int(page[-1])
-            state = {"condition": cond, "user": user, "limit": limit,
-                     "ts": int(self.row_ts[last]), "row": last}
-            next_cursor = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
-        data = [self.render.trade_v2(int(r)) for r in page]
-        return 200, {"data": data, "pagination": {"has_more": has_more, "next_cursor": next_cursor}}
+            next_cursor = self._encode_cursor({"filters": filters, "ts": int(page[-1, 0]), "uid": int(page[-1, 1]),
+                                               "asc": filters.get("sort_direction") == "ASC"})
+        return 200, {"data": [render(int(u)) for u in page[:, 1]],
+                     "pagination": {"has_more": has_more, "next_cursor": next_cursor}}
+
+    @staticmethod
+    def _v2_filters(q: dict, names: tuple[str, ...]) -> dict:
+        return {n: q[n] for n in names if q.get(n) not in (None, "")}
+
+    def _time_window(self, rows: np.ndarray, ts: np.ndarray, q: dict) -> np.ndarray:
+        if q.get("start"):
+            rows = rows[ts[rows] >= _int(q["start"], 0)]
+        if q.get("end"):
+            rows = rows[ts[rows] <= _int(q["end"], 0)]
+        return rows
+
+    def trades_v2(self, q: dict) -> tuple[int, object]:
+        """Data API /v2/trades: newest first, keyset cursor (``cursor``), the official
+        client's parameters (condition_id as a comma list of up to 20, user, side,
+        taker_only, filter_type/filter_amount, start, end, limit <= 1000)."""
+        if "offset" in q:
+            return 400, {"error": "offset is not supported; follow pagination.next_cursor"}
+        filters = self._v2_filters(q, ("condition_id", "user", "side", "taker_only", "filter_type",
+                                       "filter_amount", "start", "end"))
+        cond = filters.get("condition_id")
+        if cond and len(cond.split(",")) > 20:
+            return 400, {"error": "at most 20 condition_id values"}
+        markets, wallet, err = self._scope(cond, filters.get("user"))
+        if err:
+            return 400, {"error": err}
+        rows = self._candidates(markets, wallet)
+        rows = self._filter(rows, {"side": q.get("side"), "filterType": q.get("filter_type"),
+                                   "filterAmount": q.get("filter_amount")})
+        rows = self._time_window(rows, self.row_ts, q)[::-1]
+        keys = np.stack([self.row_ts[rows], rows], axis=1) if len(rows) else np.zeros((0, 2), dtype=np.int64)
+        return self._v2_page(keys, self.render.trade_v2, q, filters)
+
+    # ---- activity ----------------------------------------------------------------------
+    def _activity_rows(self, wallet: int, markets: list[int] | None, types: set[str]) -> np.ndarray:
+        """(ts, uid) of a wallet's visible activity, oldest first: trades are uids below
+        ``n_rows``, other movements ``n_rows + i`` for ``world.activity`` row i."""
+        parts = []
+        if "TRADE" in types:
+            r = self._candidates(markets, wallet)
+            parts.append(np.stack([self.row_ts[r], r], axis=1))
+        sl = self.act_by_wallet[self.act_bounds[wallet]:self.act_bounds[wallet + 1]]
+        sl = sl[self.act_ts[sl] <= self.clock.now()]
+        if markets is not None:
+            sl = sl[np.isin(self.act_market[sl], markets)]
+        if types != set(ACTIVITY_ROUTE_TYPES):
+            sl = sl[np.isin(self.act_type[sl], sorted(types))]
+        parts.append(np.stack([self.act_ts[sl], self.n_rows + sl], axis=1))
+        keys = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+        return keys[np.lexsort((keys[:, 1], keys[:, 0]))] if len(keys) else keys.reshape(0, 2)
+
+    def _render_activity(self, uid: int, v2: bool) -> dict:
+        if uid < self.n_rows:
+            return self.render.trade_activity_v2(uid) if v2 else self.render.trade_v1(uid, activity=True)
+        i = uid - self.n_rows
+        return self.render.activity_v2(i) if v2 else self.render.activity_v1(i)
+
+    def _activity_scope(self, q: dict, market_key: str):
+        user = q.get("user")
+        if not user:
+            return None, None, None, (400, {"error": "user is required"})
+        types = set((q.get("type") or ",".join(ACTIVITY_ROUTE_TYPES)).upper().split(","))
+        unknown = types - set(ACTIVITY_ROUTE_TYPES) - {"DEPOSIT", "WITHDRAWAL", "YIELD", "MIGRATION", "TIP",
+                                                          "TAKER_REBATE", "REFERRAL_REWARD"}
+        if unknown:
+            return None, None, None, (400, {"error": f"unknown activity type(s) {sorted(unknown)}"})
+        markets, wallet, err = self._scope(q.get(market_key), user)
+        if err:
+            return None, None, None, (400, {"error": err})
+        return markets, wallet, types, None
+
+    def activity_v2(self, q: dict) -> tuple[int, object]:
+        """Data API /v2/activity: every movement of one wallet (TRADE, SPLIT, MERGE, REDEEM,
+        CONVERSION, REWARD, MAKER_REBATE), keyset cursor, newest first unless
+        ``sort_direction=ASC``."""
+        if "offset" in q:
+            return 400, {"error": "offset is not supported; follow pagination.next_cursor"}
+        markets, wallet, types, err = self._activity_scope(q, "condition_id")
+        if err:
+            return err
+        filters = self._v2_filters(q, ("user", "condition_id", "type", "side", "start", "end", "sort_direction"))
+        direction = (q.get("sort_direction") or "DESC").upper()
+        if direction not in ("ASC", "DESC"):
+            return 400, {"error": "sort_direction must be ASC or DESC"}
+        if wallet is None:
+            keys = np.zeros((0, 2), dtype=np.int64)
+        else:
+            keys = self._activity_rows(wallet, markets, types)
+            keys = keys[self._time_window(np.arange(len(keys)), keys[:, 0], q)]
+            if q.get("side") in ("BUY", "SELL"):
+                side = np.full(len(keys), -1)
+                trade = keys[:, 1] < self.n_rows
+                side[trade] = self.row_side[keys[trade, 1]]
+                keys = keys[side == (0 if q["side"] == "BUY" else 1)]
+            if direction == "DESC":
+                keys = keys[::-1]
+        return self._v2_page(keys, lambda u: self._render_activity(u, True), q, filters)
 
     def markets(self, q: dict) -> tuple[int, object]:
         limit = min(_int(q.get("limit"), 100), 500)
@@ -261,13 +374,79 @@ class SimVenue:
             wanted = {self.cid_to_market.get(c) for c in ids.split(",")}
             sel &= np.isin(np.arange(len(m)), [w for w in wanted if w is not None])
         idx = np.flatnonzero(sel)[offset:offset + limit]
-        return 200, [self.render.market_gamma(int(i), now) for i in idx]
+        include_tag = str(q.get("include_tag") or "").lower() == "true"
+        return 200, [self.render.market_gamma(int(i), now, include_tag=include_tag) for i in idx]
 
-    def market_by_id(self, market_id: str) -> tuple[int, object]:
+    def _visible_markets(self, q: dict, multi: dict) -> np.ndarray:
+        now = self.clock.now()
+        m = self.world.markets
+        sel = m["open_ts"].to_numpy() <= now
+        closed = q.get("closed")
+        if closed is not None:
+            sel &= (m["closed_ts"].to_numpy() <= now) == (str(closed).lower() == "true")
+        ids = [c for v in multi.get("condition_ids", []) for c in v.split(",") if c]
+        if ids:
+            wanted = [self.cid_to_market[c] for c in ids if c in self.cid_to_market]
+            sel &= np.isin(np.arange(len(m)), wanted)
+        return np.flatnonzero(sel)
+
+    def _gamma_page(self, items: np.ndarray, q: dict, filters: dict, key: str, render):
+        """Gamma keyset page: ``{key: [...], "next_cursor": str | null}``, cursor sent
+        back as ``after_cursor``; ordered by id."""
+        limit = _int(q.get("limit"), 20)
+        if not 0 < limit <= 1000:
+            return 400, {"error": "limit must be between 1 and 1000"}
+        if q.get("after_cursor"):
+            state = self._decode_cursor(q["after_cursor"])
+            if state is None or state.get("filters") != filters:
+                return 400, {"error": "malformed after_cursor, or a cursor for other filters"}
+            items = items[items > state["after"]]
+        page = items[:limit]
+        nxt = (self._encode_cursor({"filters": filters, "after": int(page[-1])})
+               if len(items) > limit else None)
+        return 200, {key: [render(int(i)) for i in page], "next_cursor": nxt}
+
+    def markets_keyset(self, q: dict, multi: dict) -> tuple[int, object]:
+        """Gamma /markets/keyset (what the official client's list_markets reads)."""
+        filters = {**self._v2_filters(q, ("closed", "include_tag")),
+                   "condition_ids": sorted(multi.get("condition_ids", []))}
+        include_tag = str(q.get("include_tag") or "").lower() == "true"
+        now = self.clock.now()
+        return self._gamma_page(self._visible_markets(q, multi), q, filters, "markets",
+                                lambda i: self.render.market_gamma(i, now, include_tag=include_tag))
+
+    def events_keyset(self, q: dict, multi: dict) -> tuple[int, object]:
+        """Gamma /events/keyset: events (groups of markets) with their tags and markets.
+        ``closed=false`` (the client's default) lists events with an open market."""
+        now = self.clock.now()
+        m = self.world.markets
+        visible = m["open_ts"].to_numpy() <= now
+        groups = self.event_groups
+        closed_param = q.get("closed")
+        keep = []
+        for e, members in enumerate(groups):
+            members = [i for i in members if visible[i]]
+            if not members:
+                continue
+            if closed_param is not None:
+                all_closed = bool((m["closed_ts"].to_numpy()[members] <= now).all())
+                if all_closed != (str(closed_param).lower() == "true"):
+                    continue
+            keep.append(e)
+        filters = self._v2_filters(q, ("closed",))
+        slugs = self.event_slugs
+
+        def render(e: int) -> dict:
+            return self.render.event_gamma(slugs[e], [i for i in groups[e] if visible[i]], now)
+
+        return self._gamma_page(np.array(keep, dtype=np.int64), q, filters, "events", render)
+
+    def market_by_id(self, market_id: str, q: dict) -> tuple[int, object]:
         i = self.market_id_to_idx.get(market_id)
         if i is None or self.world.markets["open_ts"].iat[i] > self.clock.now():
             return 404, {"error": "market not found"}
-        return 200, self.render.market_gamma(i, self.clock.now())
+        include_tag = str(q.get("include_tag") or "").lower() == "true"
+        return 200, self.render.market_gamma(i, self.clock.now(), include_tag=include_tag)
 
     def _token(self, q: dict):
         tok = q.get("token_id")
@@ -327,6 +506,24 @@ class SimVenue:
         if k == 1:
             p = 1.0 - p
         return 200, {"history": [{"t": int(t), "p": round(float(x), 4)} for t, x in zip(ts, p)]}
+
+    def spread(self, q: dict) -> tuple[int, object]:
+        code, book = self.book(q)
+        if code != 200:
+            return code, book
+        return 200, {"spread": f"{float(book['asks'][-1]['price']) - float(book['bids'][-1]['price']):.4f}"}
+
+    def prices_history_v2(self, q: dict) -> tuple[int, object]:
+        """Data API /v2/prices-history (the official client's price history): points
+        ``{timestamp, price, resolution_seconds}`` in the /v2 envelope, one page."""
+        tok = q.get("token_id")
+        bucket = max(60, _int(q.get("bucket_seconds"), 3_600))
+        code, body = self.prices_history({"market": tok, "startTs": q.get("start"), "endTs": q.get("end"),
+                                          "interval": q.get("interval"), "fidelity": str(bucket // 60)})
+        if code != 200:
+            return code, body
+        data = [{"timestamp": p["t"], "price": p["p"], "resolution_seconds": bucket} for p in body["history"]]
+        return 200, {"data": data, "pagination": {"has_more": False, "next_cursor": None}}
 
     def tick_size(self, q: dict) -> tuple[int, object]:
         if self._token(q) is None:
@@ -391,7 +588,9 @@ _ROUTE_GROUPS = {
     "/trades": ["data_trades", "data"],
     "/v2/trades": ["data_trades", "data"],
     "/activity": ["data"],
+    "/v2/activity": ["data"],
     "/markets": ["gamma_markets"],
+    "/events": ["gamma_markets"],
     "/book": ["clob_book", "clob"],
 }
 
@@ -441,7 +640,8 @@ class _Handler(BaseHTTPRequestHandler):
         v = self.venue
         url = urlparse(self.path)
         path = url.path.rstrip("/") or "/"
-        q = {k: vals[-1] for k, vals in parse_qs(url.query).items()}
+        multi = parse_qs(url.query)
+        q = {k: vals[-1] for k, vals in multi.items()}
         if path == "/_sim/clock":
             return self._send(200, {"now": v.clock.now(), "speed": v.clock.speed,
                                     "start": v.clock.start_ts, "horizon": v.clock.horizon_ts})
@@ -465,15 +665,17 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(v.faults.hang_s)
             self.close_connection = True
             return
-        code, body = self._route(path, q)
+        code, body = self._route(path, q, multi)
         if code == 200:
             if isinstance(body, list):
                 body = v.mangle(body)
-            elif isinstance(body, dict) and isinstance(body.get("data"), list):
-                body["data"] = v.mangle(body["data"])
+            elif isinstance(body, dict):
+                for key in ("data", "markets"):
+                    if isinstance(body.get(key), list):
+                        body[key] = v.mangle(body[key])
         self._send(code, body)
 
-    def _route(self, path: str, q: dict):
+    def _route(self, path: str, q: dict, multi: dict):
         v = self.venue
         if path == "/trades":
             return v.trades_v1(q)
@@ -481,10 +683,20 @@ class _Handler(BaseHTTPRequestHandler):
             return v.activity(q)
         if path == "/v2/trades":
             return v.trades_v2(q)
+        if path == "/v2/activity":
+            return v.activity_v2(q)
         if path == "/markets":
             return v.markets(q)
+        if path == "/markets/keyset":
+            return v.markets_keyset(q, multi)
+        if path == "/events/keyset":
+            return v.events_keyset(q, multi)
+        if path == "/spread":
+            return v.spread(q)
+        if path == "/v2/prices-history":
+            return v.prices_history_v2(q)
         if path.startswith("/markets/"):
-            return v.market_by_id(path.split("/", 2)[2])
+            return v.market_by_id(path.split("/", 2)[2], q)
         if path == "/book":
             return v.book(q)
         if path == "/midpoint":

@@ -137,3 +137,91 @@ def export_truth(world: SimWorld, out_dir: str | Path) -> Path:
         "archetypes": world.wallets["archetype"].value_counts().to_dict(),
     }, indent=2))
     return out
+
+
+# ---- partial histories -------------------------------------------------------------
+def movements(world: SimWorld) -> pd.DataFrame:
+    """Every change of a wallet's shares, served or not, in time order: trades before and
+    after the first served day, transfers in (never served), and splits, merges and
+    conversions (redeems empty what is left). Columns: ts, wallet_idx, market_idx,
+    outcome_index, shares (signed: + in, − out), kind, served."""
+    s = world.config.history_start_ts
+    parts = []
+    for t, served in ((world.prelude_trades, False), (world.trades, True)):
+        parts.append(pd.DataFrame({"ts": t["ts"], "wallet_idx": t["wallet_idx"], "market_idx": t["market_idx"],
+                                   "outcome_index": t["outcome_index"],
+                                   "shares": np.where(t["side"] == BUY, t["size"], -t["size"]),
+                                   "kind": np.where(t["side"] == BUY, "BUY", "SELL"), "served": served}))
+    x = world.transfers
+    parts.append(pd.DataFrame({"ts": x["ts"], "wallet_idx": x["wallet_idx"], "market_idx": x["market_idx"],
+                               "outcome_index": x["outcome_index"], "shares": x["size"], "kind": "TRANSFER",
+                               "served": False}))
+    act = pd.concat([world.prelude_activity, world.activity], ignore_index=True)
+    for kind, sign in (("SPLIT", 1.0), ("MERGE", -1.0)):
+        a = act[act["type"] == kind]
+        for k in (0, 1):
+            parts.append(pd.DataFrame({"ts": a["ts"], "wallet_idx": a["wallet_idx"], "market_idx": a["market_idx"],
+                                       "outcome_index": k, "shares": sign * a["size"], "kind": kind,
+                                       "served": a["ts"] >= s}))
+    a = act[act["type"] == "CONVERSION"]
+    parts.append(pd.DataFrame({"ts": a["ts"], "wallet_idx": a["wallet_idx"], "market_idx": a["market_idx"],
+                               "outcome_index": a["outcome_index"], "shares": a["size"], "kind": "CONVERSION",
+                               "served": a["ts"] >= s}))
+    df = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    df["inflow"] = df["shares"] > 0
+    # Within one second shares arrive before they leave, as a wallet must hold to sell.
+    return df.sort_values(["ts", "inflow"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def unknown_cost_shares(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
+    """Per (wallet, token) with shares of unknown cost, what an observer of the served
+    trades alone must count: shares that entered other than by a served BUY (held from
+    before the first served day, or received by split, conversion or transfer) and the
+    part of the served SELLs that exceeded the shares bought in the served window.
+
+    The walk keeps two stocks per position, shares bought in the window and shares of
+    other origin; a served SELL takes from the first, then the second. Columns:
+    proxy_wallet, token_id, unknown_origin_shares (entered otherwise than by a served
+    BUY), unknown_cost_shares_sold.
+    """
+    as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
+    mv = movements(world)
+    mv = mv[mv["ts"] <= as_of]
+    known: dict[tuple, float] = {}
+    other: dict[tuple, float] = {}
+    origin: dict[tuple, float] = {}
+    sold: dict[tuple, float] = {}
+    for w, mi, k, q, kind, served in zip(mv["wallet_idx"].to_numpy(), mv["market_idx"].to_numpy(),
+                                         mv["outcome_index"].to_numpy(), mv["shares"].to_numpy(),
+                                         mv["kind"].to_numpy(), mv["served"].to_numpy()):
+        key = (int(w), int(mi), int(k))
+        if q > 0:
+            if kind == "BUY" and served:
+                known[key] = known.get(key, 0.0) + q
+            else:
+                other[key] = other.get(key, 0.0) + q
+                origin[key] = origin.get(key, 0.0) + q
+            continue
+        out = -q
+        if kind == "SELL" and served:
+            from_known = min(out, known.get(key, 0.0))
+            known[key] = known.get(key, 0.0) - from_known
+            rest = out - from_known
+            if rest > 1e-9:
+                sold[key] = sold.get(key, 0.0) + rest
+            other[key] = other.get(key, 0.0) - rest
+        else:
+            # Unserved exits (before the window, or merges the trade feed does not show)
+            # draw on the shares of other origin first: they are what the observer never saw.
+            from_other = min(out, max(other.get(key, 0.0), 0.0))
+            other[key] = other.get(key, 0.0) - from_other
+            known[key] = known.get(key, 0.0) - (out - from_other)
+    m = world.markets
+    keys = sorted(set(origin) | set(sold))
+    token = [str(m["token0"].iat[mi] if k == 0 else m["token1"].iat[mi]) for _, mi, k in keys]
+    return pd.DataFrame({
+        "proxy_wallet": [world.wallets["address"].iat[w] for w, _, _ in keys],
+        "token_id": token,
+        "unknown_origin_shares": [origin.get(key, 0.0) for key in keys],
+        "unknown_cost_shares_sold": [sold.get(key, 0.0) for key in keys],
+    })

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from polycopy.sim.activity import ActivityRates, derive_activity
 from polycopy.sim.archetypes import ARCHETYPES, CATEGORIES, DEFAULT_MIX
 
 DAY = 86_400
@@ -61,6 +62,12 @@ class SimConfig:
     early_rate: float = 0.15
     malformed_rate: float = 0.002
     partial_rate: float = 0.01
+    # Wallets were already trading this many days before the first served day: their
+    # earlier trades exist (the ground truth knows them) but no route serves them.
+    prelude_days: int = 15
+    activity: ActivityRates = field(default_factory=ActivityRates)
+    # Gamma's markets carry a `category` field only when asked for: real ones do not.
+    serve_category_field: bool = False
 
     @property
     def history_end_ts(self) -> int:
@@ -68,7 +75,13 @@ class SimConfig:
 
     @property
     def history_start_ts(self) -> int:
+        """First served instant: nothing earlier is on any route."""
         return self.history_end_ts - self.history_days * DAY
+
+    @property
+    def world_start_ts(self) -> int:
+        """When trading began, ``prelude_days`` before the served history."""
+        return self.history_start_ts - self.prelude_days * DAY
 
     @property
     def horizon_ts(self) -> int:
@@ -78,7 +91,12 @@ class SimConfig:
 
 @dataclass
 class SimWorld:
-    """Everything the venue serves. ``rows`` are real trades then malformed rows."""
+    """Everything the venue serves. ``rows`` are real trades then malformed rows.
+
+    ``trades`` and ``activity`` are what the venue serves (from the first served day on);
+    ``prelude_trades`` / ``prelude_activity`` happened before it and ``transfers`` (shares
+    received by ERC-1155 transfer) are on no route at all: the ground truth alone knows them.
+    """
 
     config: SimConfig
     markets: pd.DataFrame
@@ -87,6 +105,10 @@ class SimWorld:
     malformed: pd.DataFrame
     tx_hashes: list[str]
     signal: np.ndarray  # Brownian public-information path per market (markets × SIGNAL_GRID)
+    activity: pd.DataFrame = None
+    prelude_trades: pd.DataFrame = None
+    prelude_activity: pd.DataFrame = None
+    transfers: pd.DataFrame = None
 
     # ---- price model -------------------------------------------------------------
     def price_yes(self, market_idx, ts) -> np.ndarray:
@@ -150,15 +172,25 @@ def generate_world(config: SimConfig) -> SimWorld:
     markets, signal = _generate_markets(config, rng)
     wallets = _generate_wallets(config, rng)
     trades, n_tx = _generate_trades(config, rng, markets, signal, wallets)
+    trades, activity, transfers, n_tx = derive_activity(config.activity, rng, markets, wallets, trades, n_tx,
+                                                        config.horizon_ts)
     tx_hashes = _hex_strings(rng, n_tx, 32)
+    served = trades["ts"].to_numpy() >= config.history_start_ts
+    prelude_trades = trades[~served].reset_index(drop=True)
+    trades = trades[served].reset_index(drop=True)
+    trades["trade_idx"] = np.arange(len(trades))
+    served_activity = activity["ts"].to_numpy() >= config.history_start_ts
     malformed = _generate_malformed(config, rng, trades)
-    return SimWorld(config, markets, wallets, trades, malformed, tx_hashes, signal)
+    return SimWorld(config, markets, wallets, trades, malformed, tx_hashes, signal,
+                    activity=activity[served_activity].reset_index(drop=True),
+                    prelude_trades=prelude_trades, prelude_activity=activity[~served_activity].reset_index(drop=True),
+                    transfers=transfers)
 
 
 # ---- markets -----------------------------------------------------------------------
 def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     m = cfg.n_markets
-    t0, t1 = cfg.history_start_ts, cfg.horizon_ts
+    t0, t1 = cfg.world_start_ts, cfg.horizon_ts
     open_ts = rng.integers(t0 - 20 * DAY, t1 - DAY, size=m)
     duration = np.clip(np.exp(rng.normal(np.log(15 * DAY), 0.8, size=m)), 12 * HOUR, 120 * DAY)
     end_ts = (open_ts + duration).astype(np.int64)
@@ -214,7 +246,44 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     df["question"] = [f"Simulated {c} market #{i}?" for i, c in zip(df.market_idx, df.category)]
     df["slug"] = [f"sim-{c}-market-{i}" for i, c in zip(df.market_idx, df.category)]
     df["event_slug"] = [f"sim-{c}-event-{i // 3}" for i, c in zip(df.market_idx, df.category)]
+    df["market_tags"], df["event_tags"] = _draw_tags(np.random.default_rng([cfg.seed, 7]), category)
     return df, signal
+
+
+# Tags as Gamma serves them: each category has a broad tag and narrower ones; some tags
+# say nothing about the subject. The taxonomy seed maps the real slugs to categories.
+TAG_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "politics": ("politics", "elections", "trump", "congress"),
+    "crypto": ("crypto", "bitcoin", "ethereum", "solana"),
+    "sports": ("sports", "nba", "nfl", "soccer", "tennis"),
+    "pop-culture": ("pop-culture", "movies", "music", "awards"),
+    "economics": ("economy", "fed", "inflation", "stocks"),
+    "science": ("science", "space", "climate"),
+    "tech": ("tech", "ai", "big-tech"),
+    "world": ("geopolitics", "middle-east", "ukraine"),
+}
+UNINFORMATIVE_TAGS: tuple[str, ...] = ("featured", "new", "trending", "recurring", "daily", "hide-from-new")
+
+
+def _draw_tags(rng: np.random.Generator, category: np.ndarray) -> tuple[list, list]:
+    """(tags on the market, tags on its event), as slug lists. Most events carry their
+    category's broad tag and a narrower one; markets carry their own tags only sometimes
+    (as on Gamma, where many have tags only through their event); about one market in
+    twenty has nothing but uninformative tags, so its category is unknown."""
+    market_tags, event_tags = [], []
+    for c in category:
+        vocab = TAG_VOCABULARY[CATEGORIES[c]]
+        noise = [UNINFORMATIVE_TAGS[j] for j in rng.choice(len(UNINFORMATIVE_TAGS), size=2, replace=False)]
+        if rng.random() < 0.05:
+            market_tags.append(noise[:1])
+            event_tags.append(noise[1:])
+            continue
+        narrow = vocab[int(rng.integers(1, len(vocab)))]
+        ev = [vocab[0], narrow] + (noise[:1] if rng.random() < 0.3 else [])
+        own = ([narrow] if rng.random() < 0.7 else [vocab[0]]) + (noise[1:] if rng.random() < 0.3 else [])
+        market_tags.append(own if rng.random() < 0.6 else [])
+        event_tags.append(ev)
+    return market_tags, event_tags
 
 
 # ---- wallets -----------------------------------------------------------------------
@@ -277,14 +346,16 @@ def _trades_per_episode(style: str, exit_prob: float) -> float:
 
 
 def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame):
-    t0, t1 = cfg.history_start_ts, cfg.horizon_ts
+    t0, t1 = cfg.world_start_ts, cfg.horizon_ts
     arch = wallets["archetype"].to_numpy()
     styles = np.array([ARCHETYPES[a].style for a in arch])
     tpe = np.array([_trades_per_episode(ARCHETYPES[a].style, ARCHETYPES[a].exit_prob) for a in arch])
     episodes = wallets["episodes"].to_numpy().astype(float)
     scalable = ~np.isin(styles, ("insider",))
     fixed = (episodes * tpe)[~scalable].sum()
-    factor = max(cfg.n_trades - fixed, 1.0) / max((episodes * tpe)[scalable].sum(), 1.0)
+    # n_trades counts served trades: the prelude adds its share on top.
+    target = cfg.n_trades * (t1 - t0) / max(t1 - cfg.history_start_ts, 1)
+    factor = max(target - fixed, 1.0) / max((episodes * tpe)[scalable].sum(), 1.0)
     episodes = np.where(scalable, np.maximum(1, np.round(episodes * factor)), episodes).astype(np.int64)
 
     ep_w = np.repeat(np.arange(len(wallets)), episodes)

@@ -5,7 +5,9 @@
     cost. A position is closed once resolved or fully sold; its outcome is then won, lost
     or flat (|P&L| ≤ 1e-9 USD). Positions still holding shares in unresolved markets are
     kept, marked open, and count neither as wins nor losses; positions seen only through
-    orphan SELLs are 'unknown'.
+    orphan SELLs are 'unknown'. Shares sold beyond those on record (bought before the
+    window, or received by split, conversion or transfer) are counted as shares of
+    unknown cost, with the USD they were sold for: they realize no P&L here.
     Redemptions are settlements: they pay exactly the resolution payout modelled here.
     Incremental: a partition window recomputes the positions it touches.
 -#}
@@ -54,6 +56,9 @@ aggregated as (
         sum(case when side = 'SELL' then notional_usd else 0 end) as sold_usd,
         sum(coalesce(realized_pnl_usd, 0)) as sells_realized_pnl_usd,
         sum(case when is_orphan_sell then 1 else 0 end) as orphan_sells,
+        sum(unknown_cost_shares) as unknown_cost_shares,
+        sum(case when unknown_cost_shares > 0 then 1 else 0 end) as unknown_cost_fills,
+        sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
         min(traded_at_unix) as opened_at_unix,
         max(traded_at_unix) as last_fill_at_unix,
         max(payout_usd_per_share) as payout_usd_per_share,

@@ -3,10 +3,14 @@
 
     A position is one wallet in one outcome token. Fills are taken in time order
     (within one second BUYs before SELLs: shares must be held before they are sold).
-    A BUY adds shares and cost; a SELL realizes shares × (price − average cost) and
-    removes its shares at average cost, leaving the average unchanged. A SELL with no
-    shares on record (the history began after the buy) is kept apart as an orphan:
-    its realized P&L is unknown, not zero.
+    A BUY adds shares and cost; a SELL removes at most the shares on record, realizing
+    known_shares × (price − average cost) and leaving the average unchanged.
+    Histories seen through a window are partial: a wallet sells shares bought before the
+    first ingested day, or obtained by split, conversion or transfer. The part of a SELL
+    beyond the shares on record is "shares of unknown cost": counted in its own columns
+    (with the USD it was sold for), never subtracted below zero and never given a cost,
+    so it realizes no P&L and puts no capital at risk. A SELL with no shares on record at
+    all is an orphan.
     The recursion walks each position one fill at a time, the way a ledger would.
     Incremental: a partition window recomputes every fill of the positions it touches.
 -#}
@@ -63,13 +67,13 @@ ledger as (
         l.cost_after as cost_before,
         case
             when f.side = 'BUY' then l.shares_after + f.shares
-            when l.shares_after > 0 then l.shares_after - f.shares
-            else l.shares_after
+            when f.shares >= l.shares_after then cast(0 as double precision)
+            else l.shares_after - f.shares
         end as shares_after,
         case
             when f.side = 'BUY' then l.cost_after + f.shares * f.price
-            when l.shares_after > 0 then l.cost_after - f.shares * (l.cost_after / l.shares_after)
-            else l.cost_after
+            when f.shares >= l.shares_after then cast(0 as double precision)
+            else l.cost_after - f.shares * (l.cost_after / l.shares_after)
         end as cost_after
     from ledger as l
     inner join fills as f
@@ -98,9 +102,22 @@ outcomes as (
         l.cost_after,
         case when l.shares_before > 0 then l.cost_before / l.shares_before end as avg_cost_before,
         (f.side = 'SELL' and l.shares_before <= 0) as is_orphan_sell,
+        -- Shares of this fill whose cost is on record (a BUY's are all known).
+        case
+            when f.side = 'BUY' then f.shares
+            when l.shares_before <= 0 then cast(0 as double precision)
+            when f.shares < l.shares_before then f.shares
+            else l.shares_before
+        end as known_cost_shares,
+        case
+            when f.side = 'SELL' and f.shares > l.shares_before
+                then f.shares - greatest(l.shares_before, cast(0 as double precision))
+            else cast(0 as double precision)
+        end as unknown_cost_shares,
         case
             when f.side = 'SELL' and l.shares_before > 0
-                then f.shares * (f.price - l.cost_before / l.shares_before)
+                then (case when f.shares < l.shares_before then f.shares else l.shares_before end)
+                     * (f.price - l.cost_before / l.shares_before)
         end as realized_pnl_usd
     from fills as f
     inner join ledger as l
@@ -125,6 +142,7 @@ final as (
         r.resolved_at_unix,
         r.is_void,
         (r.token_id is not null) as is_resolved,
+        o.unknown_cost_shares * o.price as unknown_cost_proceeds_usd,
         -- What this fill earns if its shares are held to the resolution (USD): the
         -- per-fill view of "won or lost", before exits and fees.
         case

@@ -1,9 +1,10 @@
 {#-
     Every moment a wallet realized P&L, with the capital that P&L was earned on:
-    - a SELL realizes shares × (price − average cost) on the capital shares × average cost;
+    - a SELL realizes known shares × (price − average cost) on the capital known shares ×
+      average cost, where the known shares are those on record (see int_trade_outcomes);
     - a resolution settles the shares still held: shares × payout − remaining cost, on
       the remaining cost, on the resolution day.
-    Orphan SELLs (no shares on record) realize nothing known and are left out.
+    Shares of unknown cost (sold beyond the record) realize nothing known and are left out.
     Incremental: a partition window recomputes the realizations of the positions it touches.
 -#}
 
@@ -48,9 +49,9 @@ sells as (
         'sell' as realization_kind,
         traded_at_unix as realized_at_unix,
         realized_pnl_usd,
-        shares * avg_cost_before as capital_usd
+        known_cost_shares * avg_cost_before as capital_usd
     from outcomes
-    where side = 'SELL' and not is_orphan_sell
+    where side = 'SELL' and known_cost_shares > 0
 
 ),
 
