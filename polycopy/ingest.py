@@ -70,23 +70,43 @@ def fetch_trades_window(clients: PolymarketClients, condition_ids: list[str], st
     return out
 
 
+def event_tags_by_market(clients: PolymarketClients, stats: Counter) -> dict[str, list]:
+    """{condition id: its event's tags} from /events/keyset, open and closed events."""
+    out: dict[str, list] = {}
+    for closed in (False, True):
+        for page in clients.gamma.iter_events(closed=closed):
+            for ev in page:
+                stats["events_seen"] += 1
+                if not isinstance(ev, dict) or not isinstance(ev.get("tags"), list):
+                    continue
+                for m in ev.get("markets") or []:
+                    cid = m.get("conditionId") if isinstance(m, dict) else None
+                    if isinstance(cid, str):
+                        out.setdefault(cid.lower(), []).extend(ev["tags"])
+    return out
+
+
 def fetch_markets(clients: PolymarketClients) -> tuple[list[Market], list[Rejected], Counter]:
-    """Every market Gamma lists, open and closed; malformed ones are rejected."""
+    """Every market Gamma lists, open and closed, with its own and its event's tags;
+    malformed ones are rejected."""
     markets: dict[str, Market] = {}
     rejects: dict[str, Rejected] = {}
     stats: Counter = Counter()
+    event_tags = event_tags_by_market(clients, stats)
     for closed in (False, True):
         for page in clients.gamma.iter_markets(closed=closed):
             for rec in page:
                 stats["records_seen"] += 1
                 try:
-                    m = parse_market(rec)
+                    cid = rec.get("conditionId") if isinstance(rec, dict) else None
+                    m = parse_market(rec, event_tags.get(cid.lower()) if isinstance(cid, str) else None)
                 except RecordError as exc:
                     r = Rejected.of(MARKETS_SOURCE, str(exc), rec)
                     rejects.setdefault(r.reject_key, r)
                     continue
                 markets[m.condition_id] = m
     stats["markets"] = len(markets)
+    stats["markets_unknown_category"] = sum(1 for m in markets.values() if m.category == "unknown")
     return list(markets.values()), list(rejects.values()), stats
 
 

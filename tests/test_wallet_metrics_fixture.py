@@ -21,6 +21,15 @@ Trades (all times UTC):
      10  03-08 12:00:00 SELL C2 100 @ 0.50  tx T9 ┘
      11  03-09 12:00:00 BUY  C2  80 @ 0.52  tx T11 ┐ rapid round trip: 30 s apart
      12  03-09 12:00:30 SELL C2  80 @ 0.52  tx T12 ┘
+A history seen from mid-life (W4 held E1 and E2 shares from before the window):
+  M5 tech      tokens E1 (Yes) / E2 (No)   closed 2026-03-25, Yes wins
+  W4 13  03-10 10:00  BUY  E1 100 @ 0.40   cost 40
+     14  03-12 10:00  SELL E1 150 @ 0.60   only 100 on record: realizes 100 × (0.60 − 0.40) = 20
+                                           on capital 40; 50 shares of unknown cost sold for 30 USD;
+                                           0 shares left (never −50)
+     15  03-14 10:00  BUY  E1  20 @ 0.50   cost 10; M5 settles 20 × 1 − 10 = 10
+     16  03-16 10:00  SELL E2  30 @ 0.45   nothing on record: 30 unknown-cost shares for 13.5 USD,
+                                           no realized P&L (an orphan)
 As of 2026-04-06 (so W1's realizations fall in two 30-day blocks), half-life 60 days.
 """
 
@@ -40,7 +49,7 @@ from tests.conftest import REPO_ROOT
 
 AS_OF = "2026-04-06"
 HL = 60.0
-W1, W2, W3 = ("0x" + c * 40 for c in "123")
+W1, W2, W3, W4 = ("0x" + c * 40 for c in "1234")
 
 
 def ts(s: str) -> int:
@@ -60,8 +69,10 @@ MARKETS = {  # name: (category, tokens, closed_ts, end_ts, prices or None if ope
     "M2": ("politics", ("21", "22"), ts("2026-03-20T12:00:00"), ts("2026-03-20T12:00:00"), ["0.5", "0.5"]),
     "M3": ("crypto", ("31", "32"), None, ts("2026-06-30T00:00:00"), None),
     "M4": ("sports", ("41", "42"), ts("2026-03-15T12:00:00"), ts("2026-03-30T00:00:00"), ["0", "1"]),
+    "M5": ("tech", ("51", "52"), ts("2026-03-25T12:00:00"), ts("2026-03-25T12:00:00"), ["1", "0"]),
 }
-TOKEN = {"A1": ("M1", 0), "A2": ("M1", 1), "B1": ("M2", 0), "C1": ("M3", 0), "C2": ("M3", 1), "D1": ("M4", 0)}
+TOKEN = {"A1": ("M1", 0), "A2": ("M1", 1), "B1": ("M2", 0), "C1": ("M3", 0), "C2": ("M3", 1), "D1": ("M4", 0),
+         "E1": ("M5", 0), "E2": ("M5", 1)}
 TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (1, W1, "2026-03-01T10:00:00", "BUY", "A1", 100, 0.40, 1),
     (2, W1, "2026-03-02T10:00:00", "BUY", "A1", 100, 0.60, 2),
@@ -75,15 +86,21 @@ TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (10, W3, "2026-03-08T12:00:00", "SELL", "C2", 100, 0.50, 9),
     (11, W3, "2026-03-09T12:00:00", "BUY", "C2", 80, 0.52, 11),
     (12, W3, "2026-03-09T12:00:30", "SELL", "C2", 80, 0.52, 12),
+    (13, W4, "2026-03-10T10:00:00", "BUY", "E1", 100, 0.40, 13),
+    (14, W4, "2026-03-12T10:00:00", "SELL", "E1", 150, 0.60, 14),
+    (15, W4, "2026-03-14T10:00:00", "BUY", "E1", 20, 0.50, 15),
+    (16, W4, "2026-03-16T10:00:00", "SELL", "E2", 30, 0.45, 16),
 ]
 
 
 def market(name: str) -> Market:
     category, tokens, closed_ts, end_ts, prices = MARKETS[name]
     n = int(name[1:])
+    # Categories come from tags (one tag per market here, its slug the category's name).
     return Market(cid(n), str(n), f"{name}?", name.lower(), category, None, ts("2026-02-01T00:00:00"), end_ts,
                   closed_ts is not None, closed_ts, "resolved" if prices else None, json.dumps(["Yes", "No"]),
-                  json.dumps(prices or ["0.5", "0.5"]), json.dumps(list(tokens)), "v1", False, 0.01, 5, None, None)
+                  json.dumps(prices or ["0.5", "0.5"]), json.dumps(list(tokens)), "v1", False, 0.01, 5, None, None,
+                  category_tag=category, tags=json.dumps([[str(n), category, category.title(), "event"]]))
 
 
 def trade(n, wallet, when, side, token, shares, price, txn) -> Trade:
@@ -125,6 +142,8 @@ def metrics(request, tmp_path_factory):
     out = {r["wallet_address"]: r for r in rows.to_dict("records")}
     out["_base_rates"] = wh.query_df("select * from marts.category_base_rates").set_index("category")
     out["_positions"] = wh.query_df("select * from intermediate.int_positions").set_index(["wallet_address", "token_id"])
+    out["_fills"] = wh.query_df("select * from intermediate.int_trade_outcomes").set_index("trade_key")
+    out["_realizations"] = wh.query_df("select * from intermediate.int_wallet_realizations")
     return out
 
 
@@ -272,3 +291,36 @@ def test_category_base_rates(metrics):
     assert b.loc["politics", "win_rate"] == approx(2 / 3)
     assert b.loc["sports", "win_rate"] == approx(0.0)
     assert "crypto" not in b.index
+
+
+def test_a_wallet_that_sells_more_than_it_bought_in_the_window(metrics):
+    fills = metrics["_fills"]
+    key = {n: trade_key(tx(txn), w, MARKETS[TOKEN[tok][0]][1][TOKEN[tok][1]], side, shares, price)
+           for n, w, _, side, tok, shares, price, txn in TRADES}
+    oversell = fills.loc[key[14]]
+    assert oversell["known_cost_shares"] == approx(100.0) and oversell["unknown_cost_shares"] == approx(50.0)
+    assert oversell["realized_pnl_usd"] == approx(100 * (0.60 - 0.40))
+    assert oversell["unknown_cost_proceeds_usd"] == approx(50 * 0.60)
+    assert oversell["shares_after"] == approx(0.0) and oversell["cost_after"] == approx(0.0)
+    assert fills.loc[key[15], "shares_after"] == approx(20.0) and fills.loc[key[15], "cost_after"] == approx(10.0)
+    orphan = fills.loc[key[16]]
+    assert bool(orphan["is_orphan_sell"]) and orphan["unknown_cost_shares"] == approx(30.0)
+    assert orphan["known_cost_shares"] == approx(0.0) and is_null(orphan["realized_pnl_usd"])
+    assert (fills["shares_after"] >= 0).all() and (fills["unknown_cost_shares"] >= 0).all()
+
+    p = metrics["_positions"]
+    e1, e2 = p.loc[(W4, "51")], p.loc[(W4, "52")]
+    assert e1["realized_pnl_usd"] == approx(20 + (20 * 1 - 10))  # the sell's known part + settlement
+    assert (e1["unknown_cost_shares"], e1["unknown_cost_fills"]) == (approx(50.0), 1)
+    assert e1["outcome"] == "won" and e1["roi"] == approx(30 / 50)  # bought 40 + 10 in the window
+    assert e2["outcome"] == "unknown" and e2["unknown_cost_shares"] == approx(30.0)
+    assert e2["realized_pnl_usd"] == approx(0.0)
+
+    # Only shares of known cost realize P&L and put capital at risk.
+    z = metrics["_realizations"]
+    z = z[z["wallet_address"] == W4].sort_values("realized_at_unix")
+    assert z["realized_pnl_usd"].tolist() == [approx(20.0), approx(10.0)]
+    assert z["capital_usd"].tolist() == [approx(40.0), approx(10.0)]
+    assert (metrics["_realizations"]["capital_usd"] >= 0).all()
+    m = metrics[W4]
+    assert m["realized_pnl_usd"] == approx(30.0) and m["capital_realized_usd"] == approx(50.0)

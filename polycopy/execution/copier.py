@@ -69,13 +69,13 @@ def market_view(clients, trade: Trade, lookback_days: float, now: float) -> tupl
     """The trade's market as the venue shows it now: Gamma record, order book and hourly
     price history. (None, why) when the venue cannot show it."""
     try:
-        rec = clients.gamma.market(trade.condition_id)
+        rec, event_tags = clients.gamma.market_with_event_tags(trade.condition_id)
     except ApiError as exc:
         return None, f"market lookup failed: {exc}"
     if rec is None:
         return None, "the market is unknown to Gamma"
     try:
-        m = parse_market(rec)
+        m = parse_market(rec, event_tags)
     except RecordError as exc:
         return None, f"malformed market record: {exc}"
     try:

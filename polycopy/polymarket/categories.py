@@ -39,10 +39,10 @@ def slugify(text: str) -> str:
     return "-".join(str(text).strip().lower().replace("_", " ").split())
 
 
-def parse_tags(rec: dict) -> list[Tag]:
-    """The tags of a Gamma market record: ``tags`` (a list, or a JSON-encoded list) and
-    each of ``events[].tags``. Tags without a slug or label are skipped (they name
-    nothing); repeats keep their first place."""
+def parse_tags(rec: dict, event_tags: list | None = None) -> list[Tag]:
+    """The tags of a Gamma market record: ``tags`` (a list, or a JSON-encoded list), each
+    of ``events[].tags``, then ``event_tags`` (its event's tags read from /events). Tags
+    without a slug or label are skipped (they name nothing); repeats keep their first place."""
     out: list[Tag] = []
     seen: set[str] = set()
 
@@ -73,6 +73,8 @@ def parse_tags(rec: dict) -> list[Tag]:
     for ev in rec.get("events") or []:
         if isinstance(ev, dict):
             add(ev.get("tags"), "event")
+    if event_tags:
+        add(event_tags, "event")
     return out
 
 

@@ -1,9 +1,13 @@
 """Clients for the Data API, Gamma and the public CLOB endpoints.
 
 One code path serves the real Polymarket hosts and the simulated venue: only the
-base URLs differ. Paging respects the Data API's practical offset cap (~3000): a
-market's trades are walked newest-first by offset, and when the cap is reached the
-walk continues on the ``/v2/trades`` keyset feed, which has no depth limit.
+base URLs differ. The primary routes are the ones Polymarket's official SDK reads:
+the Data API's ``/v2/trades`` and ``/v2/activity`` with keyset cursors (the window is
+filtered by the server with ``start``/``end``; no depth limit), and Gamma's
+``/markets/keyset`` (``include_tag=true``) and ``/events/keyset``. The v1 routes stay
+as the fallback, used when a host does not serve the v2 one (404/405/501): ``/trades``
+walked newest-first by offset up to the practical cap (~3000), ``/activity`` paged by
+time window, Gamma ``/markets`` by offset.
 """
 
 from __future__ import annotations
@@ -50,13 +54,77 @@ class RawPage:
     shape: str
 
 
-class DataApiClient:
-    """Data API: /trades, /activity, /v2/trades."""
+# Statuses that mean "this host does not serve the route": use the v1 fallback.
+ROUTE_MISSING = frozenset({404, 405, 501})
+V2_PAGE_LIMIT = 1000  # the official client's maximum page size on /v2 routes
 
-    def __init__(self, http: HttpJsonClient, page_size: int = 1000, offset_cap: int = 3000):
+
+def _missing_route(exc: ApiError) -> bool:
+    return exc.status in ROUTE_MISSING
+
+
+class DataApiClient:
+    """Data API: /v2/trades and /v2/activity (primary); /trades and /activity (fallback).
+
+    ``routes`` is "v2" (keyset first, v1 when the host lacks it) or "v1" (offset walk only).
+    """
+
+    def __init__(self, http: HttpJsonClient, page_size: int = 1000, offset_cap: int = 3000, routes: str = "v2"):
+        if routes not in ("v1", "v2"):
+            raise ValueError(f"routes must be 'v1' or 'v2', got {routes!r}")
         self.http = http
         self.page_size = page_size
         self.offset_cap = offset_cap
+        self.routes = routes
+
+    def _v2_pages(self, path: str, params: dict) -> Iterator[list]:
+        """Every page of a /v2 keyset walk: ``{"data": [...], "pagination": {has_more,
+        next_cursor}}``, the cursor sent back as ``cursor``."""
+        base = {**params, "limit": min(self.page_size, V2_PAGE_LIMIT)}
+        cursor = None
+        seen: set[str] = set()
+        while True:
+            body = self.http.get_json(path, {**base, "cursor": cursor} if cursor else base,
+                                      groups=("data", "data_trades") if path == "/v2/trades" else ("data",))
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ApiError(f"{path} returned an unexpected body (no data list)")
+            yield body["data"]
+            pagination = body.get("pagination") or {}
+            cursor = pagination.get("next_cursor")
+            if not pagination.get("has_more") or not cursor:
+                return
+            if cursor in seen:
+                raise ApiError(f"{path} repeated a cursor: the walk would never end")
+            seen.add(cursor)
+
+    def iter_trades_v2(self, condition_id: str, start_ts: int, end_ts: int) -> Iterator[RawPage]:
+        """One market's trades in ``[start_ts, end_ts)`` from /v2/trades, newest first."""
+        params = {"condition_id": condition_id, "start": int(start_ts), "end": int(end_ts) - 1}
+        for page in self._v2_pages("/v2/trades", params):
+            yield RawPage(_in_window(page, start_ts, end_ts), "v2")
+
+    def iter_activity_v2(self, user: str, start_ts: int, end_ts: int,
+                         types: tuple[str, ...] = ()) -> Iterator[list]:
+        """A wallet's /v2/activity rows with timestamp in ``[start_ts, end_ts)``, oldest
+        first (all types, or ``types``)."""
+        params = {"user": user, "start": int(start_ts), "end": int(end_ts) - 1, "sort_direction": "ASC"}
+        if types:
+            params["type"] = ",".join(types)
+        yield from self._v2_pages("/v2/activity", params)
+
+    def iter_wallet_activity(self, user: str, start_ts: int, end_ts: int,
+                             types: tuple[str, ...] = ()) -> Iterator[RawPage]:
+        """A wallet's activity in ``[start_ts, end_ts)``: /v2/activity, else /activity."""
+        if self.routes == "v2":
+            try:
+                for page in self.iter_activity_v2(user, start_ts, end_ts, types):
+                    yield RawPage(page, "v2")
+                return
+            except ApiError as exc:
+                if not _missing_route(exc):
+                    raise
+        for page in self.iter_user_activity(user, start_ts, end_ts - 1, types=",".join(types) if types else None):
+            yield RawPage(page, "v1")
 
     def trades_page(self, **params) -> list:
         data = self.http.get_json("/trades", params, groups=("data", "data_trades"))
@@ -66,11 +134,24 @@ class DataApiClient:
 
     def iter_market_trades(self, condition_id: str, start_ts: int, end_ts: int) -> Iterator[RawPage]:
         """Every served record of one market with timestamp in ``[start_ts, end_ts)``
-        or without a usable timestamp, as pages.
+        or without a usable timestamp, as pages: /v2/trades, else the v1 offset walk.
 
         Pages may repeat records (the feed shifts while new trades land); callers
-        de-duplicate on the trade key. Stops once a page reaches below ``start_ts``.
+        de-duplicate on the trade key.
         """
+        if self.routes == "v2":
+            try:
+                yield from self.iter_trades_v2(condition_id, start_ts, end_ts)
+                return
+            except ApiError as exc:
+                # A host without the route answers at once, before any page: nothing was yielded.
+                if not _missing_route(exc):
+                    raise
+        yield from self.iter_trades_v1(condition_id, start_ts, end_ts)
+
+    def iter_trades_v1(self, condition_id: str, start_ts: int, end_ts: int) -> Iterator[RawPage]:
+        """The v1 walk: /trades newest-first by offset; past the offset cap, on the
+        /v2/trades keyset. Stops once a page reaches below ``start_ts``."""
         offset = 0
         limit = self.page_size
         while offset <= self.offset_cap:
@@ -81,32 +162,17 @@ class DataApiClient:
                 return
             offset += limit
         # Offset cap reached above the window: continue on the keyset feed.
-        yield from self._keyset_walk(condition_id, start_ts, end_ts)
-
-    def _keyset_walk(self, condition_id: str, start_ts: int, end_ts: int) -> Iterator[RawPage]:
-        cursor = None
-        while True:
-            params = {"cursor": cursor} if cursor else {"condition": condition_id, "limit": self.page_size}
-            body = self.http.get_json("/v2/trades", params, groups=("data", "data_trades"))
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise ApiError("/v2/trades returned an unexpected body")
-            page = body["data"]
-            yield RawPage(_in_window(page, start_ts, end_ts), "v2")
-            ts = _timestamps(page)
-            pagination = body.get("pagination") or {}
-            cursor = pagination.get("next_cursor")
-            if not pagination.get("has_more") or not cursor or (ts and min(ts) < start_ts):
-                return
+        yield from self.iter_trades_v2(condition_id, start_ts, end_ts)
 
     def iter_user_activity(self, user: str, start_ts: int, end_ts: int | None = None,
-                           types: str = "TRADE", page_size: int = 500) -> Iterator[list]:
+                           types: str | None = "TRADE", page_size: int = 500) -> Iterator[list]:
         """A wallet's /activity rows in ``[start_ts, end_ts]``, oldest first, paged by
         time window so the offset cap is never reached."""
         window_start = start_ts
         while True:
             page = self.http.get_json(
                 "/activity",
-                {"user": user, "type": types, "start": window_start, "end": end_ts,
+                {"user": user, **({"type": types} if types else {}), "start": window_start, "end": end_ts,
                  "sortBy": "TIMESTAMP", "sortDirection": "ASC", "limit": page_size, "offset": 0},
                 groups=("data",),
             )
@@ -130,7 +196,7 @@ class DataApiClient:
         while offset <= self.offset_cap:
             page = self.http.get_json(
                 "/activity",
-                {"user": user, "type": types, "start": ts, "end": ts, "sortBy": "TIMESTAMP",
+                {"user": user, **({"type": types} if types else {}), "start": ts, "end": ts, "sortBy": "TIMESTAMP",
                  "sortDirection": "ASC", "limit": page_size, "offset": offset},
                 groups=("data",),
             )
@@ -162,18 +228,45 @@ def _in_window(page: list, start_ts: int, end_ts: int) -> list:
 
 
 class GammaClient:
-    """Gamma /markets, paged by offset."""
+    """Gamma: /markets/keyset and /events/keyset (primary, keyset ``after_cursor``);
+    /markets by offset (fallback). Market records come with their tags (``include_tag``)."""
 
-    def __init__(self, http: HttpJsonClient, page_size: int = 500):
+    def __init__(self, http: HttpJsonClient, page_size: int = 500, routes: str = "v2"):
         self.http = http
         self.page_size = page_size
+        self.routes = routes
+
+    def _keyset(self, path: str, key: str, params: dict) -> Iterator[list]:
+        cursor = None
+        seen: set[str] = set()
+        while True:
+            q = {**params, "limit": self.page_size, **({"after_cursor": cursor} if cursor else {})}
+            body = self.http.get_json(path, q, groups=("gamma_markets",))
+            if not isinstance(body, dict) or not isinstance(body.get(key), list):
+                raise ApiError(f"{path} returned an unexpected body (no {key} list)")
+            yield body[key]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
+            if cursor in seen:
+                raise ApiError(f"{path} repeated a cursor: the walk would never end")
+            seen.add(cursor)
 
     def iter_markets(self, closed: bool) -> Iterator[list]:
+        """Every market, open (``closed=False``) or closed, with its tags, as pages."""
+        flag = "true" if closed else "false"
+        if self.routes == "v2":
+            try:
+                yield from self._keyset("/markets/keyset", "markets", {"closed": flag, "include_tag": "true"})
+                return
+            except ApiError as exc:
+                if not _missing_route(exc):
+                    raise
         offset = 0
         while True:
             page = self.http.get_json(
                 "/markets",
-                {"closed": "true" if closed else "false", "limit": self.page_size, "offset": offset,
+                {"closed": flag, "include_tag": "true", "limit": self.page_size, "offset": offset,
                  "order": "id", "ascending": "true"},
                 groups=("gamma_markets",),
             )
@@ -184,11 +277,62 @@ class GammaClient:
                 return
             offset += self.page_size
 
+    def iter_events(self, closed: bool) -> Iterator[list]:
+        """Every event, open or closed, with its tags and its markets, as pages. A host
+        without /events/keyset yields nothing (event tags are an enrichment)."""
+        try:
+            yield from self._keyset("/events/keyset", "events", {"closed": "true" if closed else "false"})
+        except ApiError as exc:
+            if not _missing_route(exc):
+                raise
+
+    def event(self, event_id: str) -> dict | None:
+        """One event (with its tags), or None."""
+        for page in self._keyset("/events/keyset", "events", {"id": str(event_id)}):
+            for rec in page:
+                if isinstance(rec, dict) and str(rec.get("id")) == str(event_id):
+                    return rec
+        return None
+
+    def market_with_event_tags(self, condition_id: str) -> tuple[dict | None, list | None]:
+        """(market record, its event's tags or None). The event is read only when the
+        market's own tags name no category, as many real markets' do not."""
+        from polycopy.polymarket.categories import UNKNOWN, category_of, parse_tags
+
+        rec = self.market(condition_id)
+        if rec is None or category_of(parse_tags(rec), rec.get("category"))[0] != UNKNOWN:
+            return rec, None
+        for ev in rec.get("events") or []:
+            if isinstance(ev, dict) and ev.get("id") is not None:
+                try:
+                    full = self.event(str(ev["id"]))
+                except ApiError as exc:
+                    if _missing_route(exc):
+                        return rec, None
+                    raise
+                if full and isinstance(full.get("tags"), list):
+                    return rec, full["tags"]
+        return rec, None
+
     def market(self, condition_id: str) -> dict | None:
-        """The Gamma record of one market, open or closed; None if Gamma does not know it."""
+        """The Gamma record of one market, open or closed, with its tags; None if Gamma
+        does not know it."""
         for closed in ("false", "true"):
-            page = self.http.get_json("/markets", {"condition_ids": condition_id, "closed": closed},
-                                      groups=("gamma_markets",))
+            if self.routes == "v2":
+                try:
+                    pages = list(self._keyset("/markets/keyset", "markets",
+                                              {"condition_ids": condition_id, "closed": closed, "include_tag": "true"}))
+                except ApiError as exc:
+                    if not _missing_route(exc):
+                        raise
+                    pages = None
+                if pages is not None:
+                    for rec in (r for p in pages for r in p):
+                        if isinstance(rec, dict) and rec.get("conditionId") == condition_id:
+                            return rec
+                    continue
+            page = self.http.get_json("/markets", {"condition_ids": condition_id, "closed": closed,
+                                                   "include_tag": "true"}, groups=("gamma_markets",))
             if not isinstance(page, list):
                 raise ApiError(f"/markets returned {type(page).__name__}, expected a list")
             for rec in page:
@@ -296,12 +440,15 @@ class PolymarketClients:
 
     @classmethod
     def connect(cls, endpoints: Endpoints, *, timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                rate_limit_scale: float = 1.0, page_size: int = 1000, offset_cap: int = 3000) -> "PolymarketClients":
+                rate_limit_scale: float = 1.0, page_size: int = 1000, offset_cap: int = 3000,
+                routes: str = "v2") -> "PolymarketClients":
+        """``routes``: "v2" (the official SDK's keyset routes, v1 as the fallback) or "v1"."""
         limiters = make_limiters(rate_limit_scale)
         mk = lambda url: HttpJsonClient(url, timeout_s=timeout_s, retry=retry, limiters=limiters)  # noqa: E731
         data_http, gamma_http, clob_http = mk(endpoints.data_api), mk(endpoints.gamma), mk(endpoints.clob)
-        return cls(DataApiClient(data_http, page_size=page_size, offset_cap=offset_cap), GammaClient(gamma_http),
-                   ClobPublicClient(clob_http), (data_http, gamma_http, clob_http))
+        return cls(DataApiClient(data_http, page_size=page_size, offset_cap=offset_cap, routes=routes),
+                   GammaClient(gamma_http, routes=routes), ClobPublicClient(clob_http),
+                   (data_http, gamma_http, clob_http))
 
     def close(self) -> None:
         for h in self.https:

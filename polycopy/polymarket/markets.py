@@ -128,8 +128,11 @@ def parse_time(v) -> int | None:
     return int(dt.timestamp())
 
 
-def parse_market(rec) -> Market:
-    """Parse a Gamma market record; raise :class:`RecordError` with the reason."""
+def parse_market(rec, event_tags: list | None = None) -> Market:
+    """Parse a Gamma market record; raise :class:`RecordError` with the reason.
+
+    ``event_tags``: the tags of the market's event, when read from /events (market
+    records embed their events without tags)."""
     if not isinstance(rec, dict):
         raise RecordError("record is not an object")
     cid = str(rec.get("conditionId") or "")
@@ -152,7 +155,7 @@ def parse_market(rec) -> Market:
     closed = bool(rec.get("closed"))
     events = rec.get("events") or []
     event_slug = events[0].get("slug") if events and isinstance(events[0], dict) else rec.get("eventSlug")
-    tags = parse_tags(rec)
+    tags = parse_tags(rec, event_tags)
     gamma_category = rec.get("category") or None
     category, category_tag = category_of(tags, gamma_category)
     return Market(

@@ -433,7 +433,10 @@ class SimVenue:
                 if all_closed != (str(closed_param).lower() == "true"):
                     continue
             keep.append(e)
-        filters = self._v2_filters(q, ("closed",))
+        ids = set(multi.get("id", []))
+        if ids:
+            keep = [e for e in keep if self.render.event_id(self.event_slugs[e]) in ids]
+        filters = {**self._v2_filters(q, ("closed",)), "id": sorted(ids)}
         slugs = self.event_slugs
 
         def render(e: int) -> dict:

@@ -1,4 +1,4 @@
-"""Warehouse interface, raw-table DDL and the two backends."""
+"""Warehouse interface, raw-table columns and the two backends (schema: ``migrations/``)."""
 
 from __future__ import annotations
 
@@ -19,118 +19,6 @@ from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Mark
 from polycopy.polymarket.schema import TRADE_COLUMNS, Rejected, Trade
 
 RAW_SCHEMA = "raw"
-
-# Portable DDL: the same statements run on DuckDB and PostgreSQL.
-DDL: tuple[str, ...] = (
-    f"create schema if not exists {RAW_SCHEMA}",
-    f"""create table if not exists {RAW_SCHEMA}.trades (
-        trade_key varchar primary key,
-        transaction_hash varchar not null,
-        proxy_wallet varchar not null,
-        side varchar not null,
-        token_id varchar not null,
-        condition_id varchar not null,
-        size double precision not null,
-        price double precision not null,
-        usdc_size double precision not null,
-        timestamp bigint not null,
-        outcome varchar,
-        outcome_index integer,
-        title varchar,
-        slug varchar,
-        event_slug varchar,
-        name varchar,
-        pseudonym varchar,
-        source_shape varchar not null,
-        partition_day date not null,
-        ingested_at timestamp not null
-    )""",
-    f"create index if not exists trades_partition_day_idx on {RAW_SCHEMA}.trades (partition_day)",
-    f"""create table if not exists {RAW_SCHEMA}.markets (
-        condition_id varchar primary key,
-        market_id varchar,
-        question varchar,
-        slug varchar,
-        category varchar,
-        event_slug varchar,
-        start_ts bigint,
-        end_ts bigint,
-        closed boolean not null,
-        closed_ts bigint,
-        uma_resolution_status varchar,
-        outcomes varchar not null,
-        outcome_prices varchar not null,
-        token_ids varchar not null,
-        protocol_version varchar not null,
-        neg_risk boolean not null,
-        tick_size double precision,
-        min_order_size double precision,
-        liquidity double precision,
-        volume double precision,
-        ingested_at timestamp not null
-    )""",
-    f"""create table if not exists {RAW_SCHEMA}.market_tokens (
-        token_id varchar primary key,
-        condition_id varchar not null,
-        outcome_index integer not null,
-        outcome varchar
-    )""",
-    f"""create table if not exists {RAW_SCHEMA}.market_resolutions (
-        token_id varchar primary key,
-        condition_id varchar not null,
-        outcome_index integer not null,
-        outcome varchar,
-        payout double precision not null,
-        is_winner boolean not null,
-        is_void boolean not null,
-        resolved_ts bigint not null,
-        early boolean not null,
-        partition_day date not null,
-        ingested_at timestamp not null
-    )""",
-    f"""create table if not exists {RAW_SCHEMA}.rejects (
-        reject_key varchar primary key,
-        source varchar not null,
-        reason varchar not null,
-        payload varchar not null,
-        record_ts bigint,
-        partition_key varchar not null,
-        first_seen_at timestamp not null
-    )""",
-    # Scoring outputs (written by the wallet_scores and whale_watchlist assets).
-    "create schema if not exists scores",
-    """create table if not exists scores.wallet_score_history (
-        as_of_date date not null,
-        wallet_address varchar not null,
-        wqs double precision not null,
-        wqs_lower double precision not null,
-        win_rate_posterior double precision,
-        mean_bet_usd double precision,
-        category_count integer,
-        return_volatility double precision,
-        current_drawdown double precision,
-        trade_count integer,
-        primary key (as_of_date, wallet_address)
-    )""",
-    # One snapshot of every wallet's standing per as-of day: re-running a day starts again
-    # from the day before, so it gives the same states and events.
-    """create table if not exists scores.wallet_states (
-        as_of_date date not null,
-        wallet_address varchar not null,
-        status varchar not null,
-        since date not null,
-        wqs_at_change double precision not null,
-        cooldown_until date,
-        primary key (as_of_date, wallet_address)
-    )""",
-    """create table if not exists scores.wallet_state_events (
-        as_of_date date not null,
-        wallet_address varchar not null,
-        event varchar not null,
-        reason varchar not null,
-        event_values varchar not null
-    )""",
-)
 
 TRADE_TABLE_COLUMNS = TRADE_COLUMNS + ("partition_day", "ingested_at")
 MARKET_TABLE_COLUMNS = MARKET_COLUMNS + ("ingested_at",)
@@ -189,9 +77,10 @@ class Warehouse(ABC):
         return transaction(self._connect)
 
     def ensure_schema(self) -> None:
-        with self.transaction() as cur:
-            for stmt in DDL:
-                cur.execute(stmt)
+        """Bring the schema to the newest migration (once per process and database)."""
+        from polycopy.warehouse.migrate import upgrade
+
+        upgrade(self)
 
     def query_df(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
         with self.transaction() as cur:
@@ -265,6 +154,9 @@ class Warehouse(ABC):
             for i, tok in enumerate(m.tokens):
                 tokens.append((tok, m.condition_id, i, labels[i] if i < len(labels) else None))
         tdf = pd.DataFrame(tokens, columns=["token_id", "condition_id", "outcome_index", "outcome"])
+        tags = [(m.condition_id, pos, t.tag_id, t.slug, t.label, t.source)
+                for m in markets for pos, t in enumerate(m.tag_list)]
+        gdf = pd.DataFrame(tags, columns=["condition_id", "position", "tag_id", "tag_slug", "tag_label", "tag_source"])
         rdf = self._reject_frame(rejects, source, now, lambda r: "markets")
         p = self._param()
         with self.transaction() as cur:
@@ -274,10 +166,13 @@ class Warehouse(ABC):
                 self._load(cur, f"{RAW_SCHEMA}.markets", mdf[list(MARKET_TABLE_COLUMNS)])
                 self._delete_in(cur, f"{RAW_SCHEMA}.market_tokens", "condition_id", ids)
                 self._load(cur, f"{RAW_SCHEMA}.market_tokens", tdf.drop_duplicates("token_id"))
+                self._delete_in(cur, f"{RAW_SCHEMA}.market_tags", "condition_id", ids)
+                if len(gdf):
+                    self._load(cur, f"{RAW_SCHEMA}.market_tags", gdf)
             cur.execute(f"delete from {RAW_SCHEMA}.rejects where source = {p}", [source])
             if len(rdf):
                 self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
-        return {"markets": len(mdf), "tokens": len(tdf), "rejects": len(rdf)}
+        return {"markets": len(mdf), "tokens": len(tdf), "tags": len(gdf), "rejects": len(rdf)}
 
     def replace_resolution_partitions(self, days: Iterable[date], resolutions: Sequence[Resolution],
                                       rejects: Sequence[Rejected], source: str) -> dict:

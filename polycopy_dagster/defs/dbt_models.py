@@ -37,7 +37,7 @@ def _manifest_is_stale() -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [p for pat in ("*.sql", "*.yml") for p in DBT_PROJECT_DIR.rglob(pat) if "target" not in p.parts]
+    sources = [p for pat in ("*.sql", "*.yml", "*.csv") for p in DBT_PROJECT_DIR.rglob(pat) if "target" not in p.parts]
     return any(p.stat().st_mtime > built for p in sources)
 
 
@@ -55,7 +55,8 @@ class PolycopyDbtTranslator(DagsterDbtTranslator):
 
 
 INCREMENTAL = "config.materialized:incremental"
-STAGING = "path:models/staging"
+# The views (staging, and lookups such as market categories) and the seeds they read.
+STAGING = "config.materialized:view resource_type:seed"
 
 
 def _use_warehouse(warehouse: WarehouseResource) -> None:
@@ -77,7 +78,7 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
             partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
             dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_staging")
 def polycopy_dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Build (and test) the staging views over the raw tables."""
+    """Load the seeds and build (and test) the views over the raw tables."""
     _use_warehouse(warehouse)
     yield from dbt.cli(["build"], context=context).stream()
 

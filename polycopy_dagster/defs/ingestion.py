@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from polycopy.polymarket.categories import UNKNOWN as UNKNOWN_CATEGORY
 from polycopy.ingest import (MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
                              fetch_trades_window, resolutions_between)
 from polycopy_dagster.defs.partitions import daily_partitions
@@ -59,6 +60,9 @@ def raw_markets(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
     yield dg.MaterializeResult(asset_key="raw_markets", metadata={
         "markets": counts["markets"],
         "rejects": counts["rejects"],
+        "tags": counts["tags"],
+        "markets_unknown_category": stats["markets_unknown_category"],
+        "events_read": stats["events_seen"],
         "resolved": sum(1 for m in markets if m.closed and m.uma_resolution_status == "resolved"),
         "protocol_v2_markets": sum(1 for m in markets if m.protocol_version == "v2"),
         "http_requests": http_stats.get("requests", 0),
@@ -209,6 +213,31 @@ def raw_markets_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult
                                metadata={"reject_rate": rate, "rejects": rejects, "markets": markets})
 
 
+MAX_UNKNOWN_CATEGORY_SHARE = 0.25
+
+
+@dg.asset_check(pool=WAREHOUSE_POOL, asset="raw_markets",
+                description=(f"At most {MAX_UNKNOWN_CATEGORY_SHARE:.0%} of markets have a category no tag maps "
+                             "('unknown'): a larger share means the taxonomy seed misses tags in use."))
+def raw_markets_category_known(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    by = wh.query_df("select category, count(*) as n from raw.markets group by category order by n desc")
+    total = int(by["n"].sum()) if len(by) else 0
+    unknown = int(by.loc[by["category"] == UNKNOWN_CATEGORY, "n"].sum()) if len(by) else 0
+    share = unknown / total if total else 0.0
+    untagged = wh.query_df("""
+        select t.tag_slug, count(*) as markets from raw.market_tags t
+        join raw.markets m on m.condition_id = t.condition_id
+        where m.category = ? group by t.tag_slug order by markets desc limit 10""", [UNKNOWN_CATEGORY])
+    return dg.AssetCheckResult(
+        passed=share <= MAX_UNKNOWN_CATEGORY_SHARE, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unknown_share": share, "unknown_markets": unknown, "markets": total,
+                  "threshold": MAX_UNKNOWN_CATEGORY_SHARE,
+                  "by_category": dg.MetadataValue.json(dict(zip(by["category"], by["n"].astype(int).tolist()))),
+                  "tags_on_unknown_markets": dg.MetadataValue.json(
+                      dict(zip(untagged["tag_slug"], untagged["markets"].astype(int).tolist())))})
+
+
 # ---- jobs and schedules ------------------------------------------------------------
 ingest_history_job = dg.define_asset_job(
     "ingest_history",
@@ -232,7 +261,8 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 
 assets = [raw_markets, raw_trades, market_resolutions, ingestion_rejects]
 asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
-                market_resolutions_coverage, market_resolutions_single_winner, raw_markets_reject_rate]
+                market_resolutions_coverage, market_resolutions_single_winner, raw_markets_reject_rate,
+                raw_markets_category_known]
 
 defs = dg.Definitions(
     assets=assets,

@@ -35,7 +35,7 @@ positions as (
 
 markets as (
 
-    select condition_id, category from {{ ref('stg_polymarket__markets') }}
+    select condition_id, category from {{ ref('int_market_categories') }}
 
 ),
 
@@ -82,7 +82,7 @@ unioned as (
 select
     u.*,
     cast({{ unix_to_timestamp('u.realized_at_unix') }} as date) as realized_date,
-    coalesce(m.category, 'uncategorized') as category
+    coalesce(m.category, 'unknown') as category
 from unioned as u
 left join markets as m
     on m.condition_id = u.condition_id

@@ -6,9 +6,9 @@
 
 with positions as (
 
-    select p.outcome, p.realized_pnl_usd, coalesce(m.category, 'uncategorized') as category
+    select p.outcome, p.realized_pnl_usd, coalesce(m.category, 'unknown') as category
     from {{ ref('int_positions') }} as p
-    left join {{ ref('stg_polymarket__markets') }} as m
+    left join {{ ref('int_market_categories') }} as m
         on m.condition_id = p.condition_id
     where p.outcome in ('won', 'lost')
 

@@ -45,7 +45,7 @@ as_of as (
 
 markets as (
 
-    select condition_id, category from {{ ref('stg_polymarket__markets') }}
+    select condition_id, category from {{ ref('int_market_categories') }}
 
 ),
 
@@ -53,7 +53,7 @@ trades as (
 
     select
         t.*,
-        coalesce(m.category, 'uncategorized') as category,
+        coalesce(m.category, 'unknown') as category,
         {{ dbt.datediff('t.trade_date', 'a.as_of_date', 'day') }} as days_ago
     from {{ ref('stg_polymarket__trades') }} as t
     cross join as_of as a

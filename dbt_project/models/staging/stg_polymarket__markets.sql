@@ -11,7 +11,7 @@ renamed as (
         market_id,
         question,
         slug,
-        coalesce(category, 'uncategorized') as category,
+        gamma_category,
         event_slug,
         start_ts as started_at_unix,
         end_ts as end_date_unix,

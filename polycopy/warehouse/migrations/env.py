@@ -1,0 +1,19 @@
+"""Alembic environment of the warehouse: runs on the connection the caller hands over
+(``config.attributes["connection"]``), DuckDB or PostgreSQL alike."""
+
+from alembic import context
+from alembic.ddl.impl import DefaultImpl
+
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic has no built-in DuckDB dialect; DuckDB takes the default DDL."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, version_table="alembic_version", version_table_schema="raw",
+                  transactional_ddl=True)
+with context.begin_transaction():
+    context.run_migrations()
