@@ -40,7 +40,7 @@ def main() -> int:
         db = f"{tmp}/wh.duckdb"
         warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
         load_history(world, warehouse)
-        run_dbt(["run"], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, f"{tmp}/target")
+        run_dbt(["build", "--exclude", "resource_type:test"], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, f"{tmp}/target")
         metrics, daily, active, base = read_scoring_inputs(warehouse)
     settings = ScoringSettings()
     t = time.perf_counter()

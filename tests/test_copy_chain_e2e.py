@@ -13,7 +13,9 @@ import dagster as dg
 import pytest
 
 from polycopy.ledger.store import LedgerSettings, open_ledger
-from polycopy.polymarket.clients import Endpoints, PolymarketClients
+from polycopy.polymarket.categories import UNKNOWN
+from polycopy.polymarket.markets import parse_market
+from polycopy.polymarket.clients import Endpoints, PolymarketClients, market_with_event_tags
 from polycopy.polymarket.schema import Trade, trade_key
 from polycopy.sim.server import running_venue
 from polycopy.sim.world import SimConfig, generate_world
@@ -90,7 +92,10 @@ def tradable(clients, world, now):
         book = clients.clob.book(str(row.token0))
         if book.best_ask and 0.3 <= book.best_ask <= 0.65 and book.asks[0].size * book.best_ask > 1_200 \
                 and book.best_ask - book.best_bid <= 0.02:
-            out.append(row)
+            # The category the copier reads (from the market's and its event's tags).
+            category = parse_market(*market_with_event_tags(clients.gamma, row.condition_id)).category
+            if category != UNKNOWN:
+                out.append(row._replace(category=category))
     return out
 
 
@@ -117,7 +122,11 @@ def pick_markets(world, now):
 
 
 def test_each_stage_rejects_with_its_reason_and_halts_block_orders(world, tmp_path, monkeypatch):
-    risk = RiskRulesResource(max_consecutive_losses=2)
+    # mVaR and the loss breakers have their own checks; here they must not pre-empt the
+    # category cap: four $1,000 copies in one category can carry a large one-day tail, and
+    # marking them at the midpoint costs half the spread plus the fee each (≈ $200 an hour).
+    risk = RiskRulesResource(max_consecutive_losses=2, mvar_halt=0.5, hourly_loss_limit_usd=1_000.0,
+                             daily_loss_limit_usd=2_000.0)
     now = time.time()
     a, (c, d, e), sib, others, far = pick_markets(world, now)
     # Two markets of one event move together: list sib under a's event, as a multi-market
@@ -165,7 +174,7 @@ def test_each_stage_rejects_with_its_reason_and_halts_block_orders(world, tmp_pa
         # Category exposure: $1,000 copies in one category fill up to 30 % of the $10,000 NAV, then stop.
         stages = [chain.run(chain.trade(GOOD, r))[1] for r in (c, d, e)]
         assert [s["decision"] for s in stages[:2]] == ["copy", "copy"], stages
-        assert stages[2]["stage"] == "stage3_portfolio" and "exposure after the trade" in stages[2]["reason"]
+        assert stages[2]["stage"] == "stage3_portfolio" and "exposure after the trade" in stages[2]["reason"], stages
 
         # The kill switch stops every order: the blocking check fails the run before copy_orders.
         led.record_risk_event("kill_switch_on", reason="manual emergency stop", actor="test")

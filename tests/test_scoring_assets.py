@@ -29,7 +29,7 @@ def scored(tmp_path_factory):
                                      live_days=0.0, history_end=datetime(2026, 11, 20, tzinfo=timezone.utc)))
     db = str(tmp / "wh.duckdb")
     load_history(world, open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)))
-    run_dbt(["run", *dbt_vars(as_of_date="2026-11-19")], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db},
+    run_dbt(["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date="2026-11-19")], {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db},
             tmp / "target")
     resources = {"warehouse": WarehouseResource(backend="duckdb", duckdb_path=db),
                  "ledger": LedgerResource(sqlite_path=str(tmp / "ledger.sqlite")),
@@ -153,7 +153,7 @@ def test_postgres_warehouse_gives_the_same_scores(scored, pg_database, tmp_path)
     the same scores (the bootstrap draws do not depend on the backend or row order)."""
     wh = open_warehouse(WarehouseSettings(backend="postgres", pg_dsn=pg_database))
     load_history(scored["world"], wh)
-    run_dbt(["run", *dbt_vars(as_of_date="2026-11-19")],
+    run_dbt(["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date="2026-11-19")],
             {"POLYCOPY_WAREHOUSE": "postgres", "POLYCOPY_PG_DATABASE": pg_database.rsplit("dbname=", 1)[1]},
             tmp_path / "target")
     pg = WarehouseResource(backend="postgres", pg_database=pg_database.rsplit("dbname=", 1)[1])

@@ -91,7 +91,7 @@ def evaluate_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationC
             ts = split_ts - weeks_before * 7 * DAY
             day = datetime.fromtimestamp(ts, tz=timezone.utc).date()
             load_history(world, warehouse, as_of_ts=ts)
-            run_dbt(["run", *dbt_vars(as_of_date=day.isoformat())],
+            run_dbt(["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=day.isoformat())],
                     {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
             metrics, daily, active, base_rates = read_scoring_inputs(warehouse)
             scores = score_wallets(metrics, daily, active, base_rates, cfg.scoring)

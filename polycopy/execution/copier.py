@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
 from polycopy.polymarket.http import ApiError
+from polycopy.polymarket.clients import market_with_event_tags
 from polycopy.polymarket.markets import parse_market
 from polycopy.polymarket.schema import RecordError, Trade
 from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
@@ -69,7 +70,7 @@ def market_view(clients, trade: Trade, lookback_days: float, now: float) -> tupl
     """The trade's market as the venue shows it now: Gamma record, order book and hourly
     price history. (None, why) when the venue cannot show it."""
     try:
-        rec, event_tags = clients.gamma.market_with_event_tags(trade.condition_id)
+        rec, event_tags = market_with_event_tags(clients.gamma, trade.condition_id)
     except ApiError as exc:
         return None, f"market lookup failed: {exc}"
     if rec is None:

@@ -294,26 +294,6 @@ class GammaClient:
                     return rec
         return None
 
-    def market_with_event_tags(self, condition_id: str) -> tuple[dict | None, list | None]:
-        """(market record, its event's tags or None). The event is read only when the
-        market's own tags name no category, as many real markets' do not."""
-        from polycopy.polymarket.categories import UNKNOWN, category_of, parse_tags
-
-        rec = self.market(condition_id)
-        if rec is None or category_of(parse_tags(rec), rec.get("category"))[0] != UNKNOWN:
-            return rec, None
-        for ev in rec.get("events") or []:
-            if isinstance(ev, dict) and ev.get("id") is not None:
-                try:
-                    full = self.event(str(ev["id"]))
-                except ApiError as exc:
-                    if _missing_route(exc):
-                        return rec, None
-                    raise
-                if full and isinstance(full.get("tags"), list):
-                    return rec, full["tags"]
-        return rec, None
-
     def market(self, condition_id: str) -> dict | None:
         """The Gamma record of one market, open or closed, with its tags; None if Gamma
         does not know it."""
@@ -339,6 +319,27 @@ class GammaClient:
                 if isinstance(rec, dict) and rec.get("conditionId") == condition_id:
                     return rec
         return None
+
+
+def market_with_event_tags(gamma: "GammaClient", condition_id: str) -> tuple[dict | None, list | None]:
+    """(Gamma market record, its event's tags or None). The event is read only when the
+    market's own tags name no category, as many real markets' do not."""
+    from polycopy.polymarket.categories import UNKNOWN, category_of, parse_tags
+
+    rec = gamma.market(condition_id)
+    if rec is None or category_of(parse_tags(rec), rec.get("category"))[0] != UNKNOWN:
+        return rec, None
+    for ev in rec.get("events") or []:
+        if isinstance(ev, dict) and ev.get("id") is not None:
+            try:
+                full = gamma.event(str(ev["id"]))
+            except ApiError as exc:
+                if _missing_route(exc):
+                    return rec, None
+                raise
+            if full and isinstance(full.get("tags"), list):
+                return rec, full["tags"]
+    return rec, None
 
 
 @dataclass(frozen=True)

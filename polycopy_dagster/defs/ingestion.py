@@ -47,6 +47,9 @@ def _window(context: dg.AssetExecutionContext) -> tuple[int, int, list[date]]:
         dg.AssetSpec("raw_market_tokens", group_name="ingestion", kinds={"python", "polymarket"},
                      description="Outcome tokens of every market, in outcome order (clobTokenIds or V2 "
                                  "positionIds)."),
+        dg.AssetSpec("raw_market_tags", group_name="ingestion", kinds={"python", "polymarket"},
+                     description="Tags of every market as Gamma serves them: the market's own "
+                                 "(include_tag=true), then its event's (/events/keyset)."),
     ],
     pool=WAREHOUSE_POOL,
     retry_policy=NETWORK_RETRY,
@@ -69,6 +72,7 @@ def raw_markets(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
         "http_retries": http_stats.get("retries", 0),
     })
     yield dg.MaterializeResult(asset_key="raw_market_tokens", metadata={"tokens": counts["tokens"]})
+    yield dg.MaterializeResult(asset_key="raw_market_tags", metadata={"tags": counts["tags"]})
 
 
 @dg.asset(

@@ -21,6 +21,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from typing import Literal
+
 import dagster as dg
 from pydantic import Field
 
@@ -57,9 +59,13 @@ class PolymarketResource(dg.ConfigurableResource):
     backoff_base_s: float = Field(default=0.2, description="First retry delay, seconds (doubles each retry)")
     backoff_max_s: float = Field(default=10.0, description="Largest retry delay, seconds")
     rate_limit_scale: float = Field(default=1.0, description="Fraction of the published rate limits to use")
-    page_size: int = Field(default=1000, description="Records per /trades page (≤ 10000)")
+    page_size: int = Field(default=1000, description="Records per page (/v2 routes take at most 1000, v1 "
+                                                     "/trades 10000)")
     offset_cap: int = Field(default=3000, description="Deepest /trades offset the API serves; deeper walks "
                                                       "continue on the /v2 keyset feed")
+    routes: Literal["v2", "v1"] = Field(
+        default="v2", description="v2: the official SDK's keyset routes (/v2/trades, /v2/activity, "
+                                  "/markets/keyset), v1 only where a host lacks them; v1: the offset routes")
 
     @contextmanager
     def clients(self):
@@ -70,6 +76,7 @@ class PolymarketResource(dg.ConfigurableResource):
             rate_limit_scale=self.rate_limit_scale,
             page_size=self.page_size,
             offset_cap=self.offset_cap,
+            routes=self.routes,
         )
         try:
             yield clients
