@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from polycopy.polymarket.clients import PolymarketClients
 from polycopy.polymarket.markets import Market, Resolution, parse_market, resolve_market
-from polycopy.polymarket.schema import Rejected, RecordError, Trade, parse_trade
+from polycopy.polymarket.schema import ActivityEvent, Rejected, RecordError, Trade, parse_activity, parse_trade
 
 TRADES_SOURCE = "data_api.trades"
+ACTIVITY_SOURCE = "data_api.activity"
 MARKETS_SOURCE = "gamma.markets"
 RESOLUTIONS_SOURCE = "gamma.resolutions"
 
@@ -126,3 +127,75 @@ def resolutions_between(markets: list[Market], start_ts: int, end_ts: int
         if rows:
             out.extend(rows)
     return out, rejects
+
+
+def wallets_that_matter(warehouse, followed: list[str], max_candidates: int, min_trades: int) -> dict[str, list[str]]:
+    """The wallets whose activity (splits, merges, redeems, conversions, rewards, and their
+    trades in any market) is worth reading: every followed wallet, and the candidates —
+    the last scoring run's best ``max_candidates`` by the lower bound of their score (not
+    excluded) plus its watchlist, or, before any scoring ran, the ``max_candidates`` most
+    active wallets with at least ``min_trades`` fills. Addresses lower case, by reason."""
+    out = {"followed": sorted({w.lower() for w in followed})}
+    if warehouse.table_exists("scores.wallet_scores"):
+        scored = warehouse.query_df(
+            "select wallet_address from scores.wallet_scores where not excluded "
+            f"order by wqs_lower desc, wallet_address limit {int(max_candidates)}")
+        cands = set(scored["wallet_address"])
+        if warehouse.table_exists("scores.whale_watchlist"):
+            cands |= set(warehouse.query_df("select wallet_address from scores.whale_watchlist")["wallet_address"])
+        out["candidates"] = sorted(cands)
+    else:
+        active = warehouse.query_df(
+            "select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet having count(*) >= ? "
+            f"order by n desc, proxy_wallet limit {int(max_candidates)}", [int(min_trades)])
+        out["candidates"] = sorted(active["proxy_wallet"])
+    return out
+
+
+@dataclass
+class ActivityIngest:
+    """Wallet activity of one time window: unique events, rejects and what was seen."""
+
+    events: dict[str, ActivityEvent] = field(default_factory=dict)
+    rejects: dict[str, Rejected] = field(default_factory=dict)
+    stats: Counter = field(default_factory=Counter)
+
+
+def fetch_wallet_activity(clients: PolymarketClients, wallets: list[str], start_ts: int, end_ts: int,
+                          sink=None) -> ActivityIngest:
+    """Every activity row of ``wallets`` with timestamp in ``[start_ts, end_ts)``: trades
+    (as events keyed by their trade key) and every other type. A malformed row is kept
+    aside with its reason; it never fails the page. With ``sink(events, rejects)`` each
+    wallet's rows are handed over when its walk ends (bounded memory)."""
+    out = ActivityIngest()
+    for wallet in wallets:
+        events: dict[str, ActivityEvent] = {}
+        rejects: dict[str, Rejected] = {}
+        for page in clients.data.iter_wallet_activity(wallet, start_ts, end_ts):
+            out.stats["pages"] += 1
+            for rec in page.records:
+                out.stats["records_seen"] += 1
+                out.stats[f"records_{page.shape}"] += 1
+                try:
+                    item = parse_activity(rec)
+                except RecordError as exc:
+                    r = Rejected.of(ACTIVITY_SOURCE, str(exc), rec)
+                    rejects.setdefault(r.reject_key, r)
+                    continue
+                event = ActivityEvent.of_trade(item) if isinstance(item, Trade) else item
+                if not start_ts <= event.timestamp < end_ts:
+                    continue
+                if event.activity_key in events:
+                    out.stats["duplicates_collapsed"] += 1
+                events[event.activity_key] = event
+        out.stats["wallets_read"] += 1
+        for e in events.values():
+            out.stats[f"type_{e.type}"] += 1
+        out.stats["events"] += len(events)
+        out.stats["rejects"] += len(rejects)
+        if sink is not None:
+            sink(list(events.values()), list(rejects.values()))
+        else:
+            out.events.update(events)
+            out.rejects.update(rejects)
+    return out

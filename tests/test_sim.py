@@ -51,9 +51,12 @@ def test_histories_start_mid_life(small_world):
     served = pd.Series(np.where(t["side"] == 0, t["size"], -t["size"])).groupby(
         [t["wallet_idx"], t["market_idx"], t["outcome_index"]]).cumsum()
     assert served.min() < -1.0
-    unknown = truth.unknown_cost_shares(w)
-    assert (unknown["unknown_cost_shares_sold"] <= unknown["unknown_origin_shares"] + 1e-6).all()
-    assert unknown["unknown_cost_shares_sold"].sum() > 0
+    seen = truth.observed_positions(w, activity_wallets=set())
+    assert (seen["unknown_cost_shares_sold"] <= seen["unknown_origin_shares"] + 1e-6).all()
+    assert seen["unknown_cost_shares_sold"].sum() > 0 and (seen["known_shares_at_end"] >= -1e-9).all()
+    # Reading the splits turns their shares into shares of known cost.
+    with_activity = truth.observed_positions(w)
+    assert with_activity["unknown_origin_shares"].sum() < seen["unknown_origin_shares"].sum()
     # Redeems pay 1 per winning share, 0.5 per share of a void market, never more than the shares.
     r = w.activity[w.activity["type"] == "REDEEM"]
     assert len(r) and (r["usdc_size"] <= r["size"] + 1e-6).all()

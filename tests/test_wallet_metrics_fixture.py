@@ -30,6 +30,14 @@ A history seen from mid-life (W4 held E1 and E2 shares from before the window):
      15  03-14 10:00  BUY  E1  20 @ 0.50   cost 10; M5 settles 20 × 1 − 10 = 10
      16  03-16 10:00  SELL E2  30 @ 0.45   nothing on record: 30 unknown-cost shares for 13.5 USD,
                                            no realized P&L (an orphan)
+A split, then a sell of the unwanted side, then a redeem (W5's activity is read):
+  M6 science   tokens F1 (Yes) / F2 (No)   closed 2026-03-28, No wins
+  W5 A1  03-11 10:00  SPLIT 100 USD         +100 F1 and +100 F2 at 0.50 each (a set costs 1 USD)
+     17  03-11 10:01  SELL  F1 100 @ 0.30   realizes 100 × (0.30 − 0.50) = −20 on capital 50
+                                            M6 settles F2: 100 × 1 − 50 = +50 → W5 +30 in all
+                                            (= 100 back + 30 for F1 − 100 paid for the set)
+     A2  03-29 10:00  REDEEM 130 shares for 130 USD: 100 on record, so 30 shares of unknown
+                                            cost (held from before the window) paid 30 USD
 As of 2026-04-06 (so W1's realizations fall in two 30-day blocks), half-life 60 days.
 """
 
@@ -43,13 +51,13 @@ from datetime import datetime, timezone
 import pytest
 
 from polycopy.polymarket.markets import Market, resolve_market
-from polycopy.polymarket.schema import Trade, trade_key
+from polycopy.polymarket.schema import ActivityEvent, Trade, trade_key
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from tests.conftest import REPO_ROOT
 
 AS_OF = "2026-04-06"
 HL = 60.0
-W1, W2, W3, W4 = ("0x" + c * 40 for c in "1234")
+W1, W2, W3, W4, W5 = ("0x" + c * 40 for c in "12345")
 
 
 def ts(s: str) -> int:
@@ -70,9 +78,10 @@ MARKETS = {  # name: (category, tokens, closed_ts, end_ts, prices or None if ope
     "M3": ("crypto", ("31", "32"), None, ts("2026-06-30T00:00:00"), None),
     "M4": ("sports", ("41", "42"), ts("2026-03-15T12:00:00"), ts("2026-03-30T00:00:00"), ["0", "1"]),
     "M5": ("tech", ("51", "52"), ts("2026-03-25T12:00:00"), ts("2026-03-25T12:00:00"), ["1", "0"]),
+    "M6": ("science", ("61", "62"), ts("2026-03-28T12:00:00"), ts("2026-03-28T12:00:00"), ["0", "1"]),
 }
 TOKEN = {"A1": ("M1", 0), "A2": ("M1", 1), "B1": ("M2", 0), "C1": ("M3", 0), "C2": ("M3", 1), "D1": ("M4", 0),
-         "E1": ("M5", 0), "E2": ("M5", 1)}
+         "E1": ("M5", 0), "E2": ("M5", 1), "F1": ("M6", 0), "F2": ("M6", 1)}
 TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (1, W1, "2026-03-01T10:00:00", "BUY", "A1", 100, 0.40, 1),
     (2, W1, "2026-03-02T10:00:00", "BUY", "A1", 100, 0.60, 2),
@@ -90,7 +99,17 @@ TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (14, W4, "2026-03-12T10:00:00", "SELL", "E1", 150, 0.60, 14),
     (15, W4, "2026-03-14T10:00:00", "BUY", "E1", 20, 0.50, 15),
     (16, W4, "2026-03-16T10:00:00", "SELL", "E2", 30, 0.45, 16),
+    (17, W5, "2026-03-11T10:01:00", "SELL", "F1", 100, 0.30, 17),
 ]
+ACTIVITY = [  # wallet, time, type, market, shares, usd, tx
+    (W5, "2026-03-11T10:00:00", "SPLIT", "M6", 100.0, 100.0, 101),
+    (W5, "2026-03-29T10:00:00", "REDEEM", "M6", 130.0, 130.0, 102),
+]
+
+
+def activity(wallet, when, kind, m, shares, usd, txn) -> ActivityEvent:
+    return ActivityEvent(f"a{txn}", kind, wallet, cid(int(m[1:])), None, None, shares, usd, ts(when), tx(txn),
+                         None, None, None, "v1")
 
 
 def market(name: str) -> Market:
@@ -129,6 +148,8 @@ def metrics(request, tmp_path_factory):
     wh.upsert_markets(markets, [], "test")
     days = [datetime(2026, 3, d, tzinfo=timezone.utc).date() for d in range(1, 32)]
     wh.replace_trade_partitions(days, [trade(*t) for t in TRADES], [], "test")
+    with wh.activity_partition_writer(days, "test") as w:
+        w.add([activity(*a) for a in ACTIVITY])
     resolutions = [r for m in markets for r in (resolve_market(m) or [])]
     wh.replace_resolution_partitions(days, resolutions, [], "test")
     dbt = REPO_ROOT / "dbt_project"
@@ -144,6 +165,7 @@ def metrics(request, tmp_path_factory):
     out["_positions"] = wh.query_df("select * from intermediate.int_positions").set_index(["wallet_address", "token_id"])
     out["_fills"] = wh.query_df("select * from intermediate.int_trade_outcomes").set_index("trade_key")
     out["_realizations"] = wh.query_df("select * from intermediate.int_wallet_realizations")
+    out["_redemptions"] = wh.query_df("select * from intermediate.int_wallet_redemptions")
     return out
 
 
@@ -324,3 +346,26 @@ def test_a_wallet_that_sells_more_than_it_bought_in_the_window(metrics):
     assert (metrics["_realizations"]["capital_usd"] >= 0).all()
     m = metrics[W4]
     assert m["realized_pnl_usd"] == approx(30.0) and m["capital_realized_usd"] == approx(50.0)
+
+
+def test_a_split_then_a_sell_then_a_redeem(metrics):
+    fills = metrics["_fills"]
+    legs = fills[fills["wallet_address"] == W5].sort_values(["token_id", "fill_seq"])
+    assert legs["event_kind"].tolist() == ["split", "trade", "split"]  # F1: split, sell; F2: split
+    f1_sell = legs[(legs["token_id"] == "61") & (legs["side"] == "SELL")].iloc[0]
+    assert f1_sell["avg_cost_before"] == approx(0.5) and f1_sell["realized_pnl_usd"] == approx(100 * (0.30 - 0.50))
+    assert f1_sell["unknown_cost_shares"] == approx(0.0)  # the split's shares are on record
+
+    p = metrics["_positions"]
+    assert p.loc[(W5, "61"), "realized_pnl_usd"] == approx(-20.0) and p.loc[(W5, "61"), "bought_usd"] == approx(50.0)
+    assert p.loc[(W5, "62"), "realized_pnl_usd"] == approx(100 * 1.0 - 50.0)
+    assert p.loc[(W5, "62"), "outcome"] == "won"
+    m = metrics[W5]
+    assert m["realized_pnl_usd"] == approx(30.0)  # 100 back + 30 for F1 − 100 for the set
+    assert m["capital_realized_usd"] == approx(50.0 + 50.0)
+
+    r = metrics["_redemptions"].set_index(["wallet_address", "condition_id"]).loc[(W5, cid(6))]
+    assert (r["redeemed_shares"], r["redeemed_usd"], r["recorded_shares"]) == (approx(130.0), approx(130.0),
+                                                                               approx(100.0))
+    assert r["unknown_cost_shares_redeemed"] == approx(30.0) and r["unknown_cost_payout_usd"] == approx(30.0)
+    assert bool(r["resolution_known"])

@@ -54,16 +54,46 @@ TRADE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Trade))
 
 @dataclass(frozen=True, slots=True)
 class ActivityEvent:
-    """A non-trade /activity row (REDEEM, SPLIT, MERGE, REWARD, ...)."""
+    """A non-trade /activity row: SPLIT, MERGE, REDEEM, CONVERSION, REWARD, MAKER_REBATE, ...
+
+    ``size`` is in shares and is None when the record carries none (/v2 SPLIT, MERGE and
+    REDEEM rows give only the USD amount); ``usdc_size`` in USD; ``timestamp`` unix
+    seconds. Movements of a whole condition (split, merge, redeem) have no ``token_id``.
+    A wallet's TRADE rows are kept here too (``of_trade``: key = the trade key, with side
+    and price), so its trades in markets the market walk never reached are not lost.
+    """
 
     activity_key: str
     type: str
     proxy_wallet: str
     condition_id: str | None
-    size: float
+    token_id: str | None
+    outcome_index: int | None
+    size: float | None
     usdc_size: float
     timestamp: int
     transaction_hash: str
+    title: str | None
+    slug: str | None
+    event_slug: str | None
+    source_shape: str
+    side: str | None = None
+    price: float | None = None
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def of_trade(t: Trade) -> "ActivityEvent":
+        return ActivityEvent(t.trade_key, "TRADE", t.proxy_wallet, t.condition_id, t.token_id, t.outcome_index,
+                             t.size, t.usdc_size, t.timestamp, t.transaction_hash, t.title, t.slug, t.event_slug,
+                             t.source_shape, t.side, t.price)
+
+
+ACTIVITY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ActivityEvent))
+# Movements that concern a market's shares: they need the market's condition id.
+POSITION_ACTIVITY = frozenset({"SPLIT", "MERGE", "REDEEM", "CONVERSION"})
+_TYPE_RE = re.compile(r"^[A-Z][A-Z_]{1,40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,20 +261,49 @@ def parse_trade(rec) -> Trade:
 
 
 def parse_activity(rec) -> Trade | ActivityEvent:
-    """Parse an /activity row: TRADE rows become trades, other types activity events."""
+    """Parse an /activity row (v1 camelCase or /v2 snake_case): TRADE rows become trades,
+    other types activity events; raise :class:`RecordError` with the reason."""
     if not isinstance(rec, dict):
         raise RecordError(f"record is not an object: {type(rec).__name__}")
     kind = str(rec.get("type") or "TRADE").upper()
     if kind == "TRADE":
         return parse_trade(rec)
+    if not _TYPE_RE.match(kind):
+        raise RecordError(f"type is not an activity type: {rec.get('type')!r}")
+    shape = record_shape(rec)
     wallet = _wallet(rec, "proxyWallet", "proxy_wallet")
     ts = _int_field(rec, "timestamp")
+    if ts <= 0:
+        raise RecordError(f"timestamp must be positive, got {ts!r}")
     tx = _tx_hash(rec, "transactionHash", "transaction_hash")
-    size = _number(rec, "size")
     usdc = _number(rec, "usdcSize", "usdc_size")
-    cid = _opt_str(rec, "conditionId", "condition_id")
-    key = hashlib.sha256(f"{kind}|{tx}|{wallet}|{cid}|{size:.6f}".encode()).hexdigest()[:32]
-    return ActivityEvent(key, kind, wallet, cid.lower() if cid else None, size, usdc, ts, tx)
+    if usdc < 0:
+        raise RecordError(f"usdcSize must not be negative, got {usdc!r}")
+    size = None
+    if _get(rec, "size") not in (None, ""):
+        size = _number(rec, "size")
+        if size < 0:
+            raise RecordError(f"size must not be negative, got {size!r}")
+    cid = _opt_str(rec, "conditionId", "condition_id") or None
+    if cid is not None and not _HASH_RE.match(cid):
+        raise RecordError(f"conditionId is not a condition id: {cid!r}")
+    if cid is None and kind in POSITION_ACTIVITY:
+        raise RecordError(f"missing conditionId on a {kind}")
+    token = _opt_str(rec, "asset", "token_id") or None
+    if token is not None and not _TOKEN_RE.match(token):
+        raise RecordError(f"asset is not a token id: {token!r}")
+    oi = _get(rec, "outcomeIndex", "outcome_index")
+    try:
+        outcome_index = None if oi is None or int(oi) == 999 else int(oi)
+    except (TypeError, ValueError):
+        raise RecordError(f"outcomeIndex is not an integer: {oi!r}") from None
+    cid = cid.lower() if cid else None
+    raw = f"{kind}|{tx}|{wallet}|{cid}|{token}|{'' if size is None else f'{size:.6f}'}|{usdc:.6f}"
+    return ActivityEvent(
+        activity_key=hashlib.sha256(raw.encode()).hexdigest()[:32], type=kind, proxy_wallet=wallet,
+        condition_id=cid, token_id=token, outcome_index=outcome_index, size=size, usdc_size=usdc, timestamp=ts,
+        transaction_hash=tx, title=_opt_str(rec, "title") or None, slug=_opt_str(rec, "slug") or None,
+        event_slug=_opt_str(rec, "eventSlug", "event_slug") or None, source_shape=shape)
 
 
 def parse_trades(records, source: str) -> tuple[list[Trade], list[Rejected]]:

@@ -144,14 +144,16 @@ def movements(world: SimWorld) -> pd.DataFrame:
     """Every change of a wallet's shares, served or not, in time order: trades before and
     after the first served day, transfers in (never served), and splits, merges and
     conversions (redeems empty what is left). Columns: ts, wallet_idx, market_idx,
-    outcome_index, shares (signed: + in, − out), kind, served."""
+    outcome_index, shares (signed: + in, − out), price (USD per share: the fill's, 0.5 for a
+    split or merge leg, NaN when shares move without a price), kind, served."""
     s = world.config.history_start_ts
     parts = []
     for t, served in ((world.prelude_trades, False), (world.trades, True)):
         parts.append(pd.DataFrame({"ts": t["ts"], "wallet_idx": t["wallet_idx"], "market_idx": t["market_idx"],
                                    "outcome_index": t["outcome_index"],
                                    "shares": np.where(t["side"] == BUY, t["size"], -t["size"]),
-                                   "kind": np.where(t["side"] == BUY, "BUY", "SELL"), "served": served}))
+                                   "price": t["price"], "kind": np.where(t["side"] == BUY, "BUY", "SELL"),
+                                   "served": served}))
     x = world.transfers
     parts.append(pd.DataFrame({"ts": x["ts"], "wallet_idx": x["wallet_idx"], "market_idx": x["market_idx"],
                                "outcome_index": x["outcome_index"], "shares": x["size"], "kind": "TRANSFER",
@@ -161,7 +163,7 @@ def movements(world: SimWorld) -> pd.DataFrame:
         a = act[act["type"] == kind]
         for k in (0, 1):
             parts.append(pd.DataFrame({"ts": a["ts"], "wallet_idx": a["wallet_idx"], "market_idx": a["market_idx"],
-                                       "outcome_index": k, "shares": sign * a["size"], "kind": kind,
+                                       "outcome_index": k, "shares": sign * a["size"], "price": 0.5, "kind": kind,
                                        "served": a["ts"] >= s}))
     a = act[act["type"] == "CONVERSION"]
     parts.append(pd.DataFrame({"ts": a["ts"], "wallet_idx": a["wallet_idx"], "market_idx": a["market_idx"],
@@ -173,55 +175,77 @@ def movements(world: SimWorld) -> pd.DataFrame:
     return df.sort_values(["ts", "inflow"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def unknown_cost_shares(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
-    """Per (wallet, token) with shares of unknown cost, what an observer of the served
-    trades alone must count: shares that entered other than by a served BUY (held from
-    before the first served day, or received by split, conversion or transfer) and the
-    part of the served SELLs that exceeded the shares bought in the served window.
+def observed_positions(world: SimWorld, as_of_ts: int | None = None,
+                       activity_wallets: set[str] | None = None) -> pd.DataFrame:
+    """What an observer of the served records must conclude, position by position, walking
+    the true history: trades, and — for the wallets whose activity it reads
+    (``activity_wallets``, addresses; None = every wallet) — splits (one share of each
+    outcome at 1 / outcomes, Polymarket's own convention) and merges (the reverse).
 
-    The walk keeps two stocks per position, shares bought in the window and shares of
-    other origin; a served SELL takes from the first, then the second. Columns:
-    proxy_wallet, token_id, unknown_origin_shares (entered otherwise than by a served
-    BUY), unknown_cost_shares_sold.
+    Two stocks per (wallet, token): shares of known cost (bought, or split, in view) and
+    shares of other origin (held from before the first served day, or received by transfer,
+    conversion, or a split out of view). An exit in view takes from the known stock first at
+    average cost and counts the rest as shares of unknown cost; an exit out of view (before
+    the window, or a merge not read) takes from the other stock first. Shares of known cost
+    still held when the market resolves settle at its payout (1 / 0, void 0.5).
+
+    Columns: proxy_wallet, token_id, realized_pnl_usd (known cost only), unknown_origin_shares,
+    unknown_cost_shares_sold, known_shares_at_end.
     """
     as_of = world.config.history_end_ts if as_of_ts is None else as_of_ts
     mv = movements(world)
     mv = mv[mv["ts"] <= as_of]
-    known: dict[tuple, float] = {}
-    other: dict[tuple, float] = {}
-    origin: dict[tuple, float] = {}
-    sold: dict[tuple, float] = {}
-    for w, mi, k, q, kind, served in zip(mv["wallet_idx"].to_numpy(), mv["market_idx"].to_numpy(),
-                                         mv["outcome_index"].to_numpy(), mv["shares"].to_numpy(),
-                                         mv["kind"].to_numpy(), mv["served"].to_numpy()):
-        key = (int(w), int(mi), int(k))
+    addresses = world.wallets["address"].to_numpy()
+    reads_activity = (np.ones(len(addresses), dtype=bool) if activity_wallets is None
+                      else np.isin(addresses, list(activity_wallets)))
+    m = world.markets
+    priced = {"SPLIT", "MERGE"}
+    state: dict[tuple, list[float]] = {}  # known shares, known cost, other shares, pnl, origin, sold
+    for w, mi, k, q, kind, served, px in zip(mv["wallet_idx"].to_numpy(), mv["market_idx"].to_numpy(),
+                                             mv["outcome_index"].to_numpy(), mv["shares"].to_numpy(),
+                                             mv["kind"].to_numpy(), mv["served"].to_numpy(), mv["price"].to_numpy()):
+        s = state.setdefault((int(w), int(mi), int(k)), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        in_view = bool(served) and (kind in ("BUY", "SELL") or (kind in priced and reads_activity[w]))
+        p = float(px) if in_view else 0.0
         if q > 0:
-            if kind == "BUY" and served:
-                known[key] = known.get(key, 0.0) + q
+            if in_view:
+                s[0] += q
+                s[1] += q * p
             else:
-                other[key] = other.get(key, 0.0) + q
-                origin[key] = origin.get(key, 0.0) + q
+                s[2] += q
+                s[4] += q
             continue
         out = -q
-        if kind == "SELL" and served:
-            from_known = min(out, known.get(key, 0.0))
-            known[key] = known.get(key, 0.0) - from_known
-            rest = out - from_known
+        if in_view:
+            take = min(out, s[0])
+            if take > 0:
+                avg = s[1] / s[0]
+                s[3] += take * (p - avg)
+                s[1] -= take * avg
+                s[0] -= take
+            rest = out - take
             if rest > 1e-9:
-                sold[key] = sold.get(key, 0.0) + rest
-            other[key] = other.get(key, 0.0) - rest
+                s[5] += rest
+            s[2] -= rest
         else:
-            # Unserved exits (before the window, or merges the trade feed does not show)
-            # draw on the shares of other origin first: they are what the observer never saw.
-            from_other = min(out, max(other.get(key, 0.0), 0.0))
-            other[key] = other.get(key, 0.0) - from_other
-            known[key] = known.get(key, 0.0) - (out - from_other)
-    m = world.markets
-    keys = sorted(set(origin) | set(sold))
-    token = [str(m["token0"].iat[mi] if k == 0 else m["token1"].iat[mi]) for _, mi, k in keys]
-    return pd.DataFrame({
-        "proxy_wallet": [world.wallets["address"].iat[w] for w, _, _ in keys],
-        "token_id": token,
-        "unknown_origin_shares": [origin.get(key, 0.0) for key in keys],
-        "unknown_cost_shares_sold": [sold.get(key, 0.0) for key in keys],
-    })
+            take = min(out, max(s[2], 0.0))
+            s[2] -= take
+            rest = out - take
+            if rest > 1e-9 and s[0] > 0:
+                avg = s[1] / s[0]
+                r = min(rest, s[0])
+                s[1] -= r * avg
+                s[0] -= r
+    resolved = m["resolved_ts"].to_numpy() <= as_of
+    void = m["void"].to_numpy()
+    winner = m["winner"].to_numpy()
+    rows = []
+    for (w, mi, k), s in state.items():
+        pnl = s[3]
+        if resolved[mi] and s[0] > 1e-12:
+            payout = 0.5 if void[mi] else float(winner[mi] == k)
+            pnl += s[0] * payout - s[1]
+        token = str(m["token0"].iat[mi] if k == 0 else m["token1"].iat[mi])
+        rows.append((addresses[w], token, pnl, s[4], s[5], s[0]))
+    return pd.DataFrame(rows, columns=["proxy_wallet", "token_id", "realized_pnl_usd", "unknown_origin_shares",
+                                       "unknown_cost_shares_sold", "known_shares_at_end"])

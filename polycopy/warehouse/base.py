@@ -16,11 +16,10 @@ from contextlib import contextmanager
 
 from polycopy.db import transaction
 from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
-from polycopy.polymarket.schema import TRADE_COLUMNS, Rejected, Trade
+from polycopy.polymarket.schema import ACTIVITY_COLUMNS, TRADE_COLUMNS, ActivityEvent, Rejected, Trade
 
 RAW_SCHEMA = "raw"
 
-TRADE_TABLE_COLUMNS = TRADE_COLUMNS + ("partition_day", "ingested_at")
 MARKET_TABLE_COLUMNS = MARKET_COLUMNS + ("ingested_at",)
 RESOLUTION_TABLE_COLUMNS = RESOLUTION_COLUMNS + ("partition_day", "ingested_at")
 REJECT_TABLE_COLUMNS = ("reject_key", "source", "reason", "payload", "record_ts", "partition_key", "first_seen_at")
@@ -45,6 +44,8 @@ def _utcnow() -> datetime:
 
 # Integer columns that may be NULL: kept as nullable integers, never as floats.
 INT_COLUMNS = frozenset({"timestamp", "outcome_index", "start_ts", "end_ts", "closed_ts", "resolved_ts", "record_ts"})
+# Float columns that may be NULL (absent in the record, never invented).
+NULLABLE_FLOAT_COLUMNS = frozenset({"size", "price"})
 
 
 def _frame(objs: Sequence, columns: Sequence[str]) -> pd.DataFrame:
@@ -54,6 +55,8 @@ def _frame(objs: Sequence, columns: Sequence[str]) -> pd.DataFrame:
     df = pd.DataFrame([getter(o) for o in objs], columns=list(columns))
     for c in INT_COLUMNS.intersection(df.columns):
         df[c] = df[c].astype("Int64")
+    for c in NULLABLE_FLOAT_COLUMNS.intersection(df.columns):
+        df[c] = df[c].astype("float64")
     return df
 
 
@@ -87,6 +90,13 @@ class Warehouse(ABC):
             cur.execute(sql.replace("?", self._param()), list(params or []))
             cols = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=cols)
+
+    def table_exists(self, table: str) -> bool:
+        """Whether ``schema.name`` exists (derived tables appear only once their asset ran)."""
+        schema, name = table.split(".", 1)
+        n = self.query_df("select count(*) as n from information_schema.tables where table_schema = ? "
+                          "and table_name = ?", [schema, name])
+        return int(n.iat[0, 0]) > 0
 
     def scalar(self, sql: str, params: Sequence | None = None):
         df = self.query_df(sql, params)
@@ -132,7 +142,23 @@ class Warehouse(ABC):
             cur.execute(f"delete from {RAW_SCHEMA}.trades where partition_day >= {p} and partition_day <= {p}",
                         [days[0], days[-1]])
             self._delete_rejects(cur, source, keys)
-            writer = _TradeWriter(self, cur, days, source, flush_rows)
+            writer = _PartitionWriter(self, cur, f"{RAW_SCHEMA}.trades", TRADE_COLUMNS, days, source, flush_rows)
+            yield writer
+            writer.flush()
+
+    @contextmanager
+    def activity_partition_writer(self, days: Iterable[date], source: str, flush_rows: int = 50_000):
+        """Replace the wallet activity (and this source's rejects) of ``days`` in one
+        transaction, as :meth:`trade_partition_writer` does for trades."""
+        days = sorted(set(days))
+        keys = [d.isoformat() for d in days]
+        p = self._param()
+        with self.transaction() as cur:
+            cur.execute(f"delete from {RAW_SCHEMA}.activity where partition_day >= {p} and partition_day <= {p}",
+                        [days[0], days[-1]])
+            self._delete_rejects(cur, source, keys)
+            writer = _PartitionWriter(self, cur, f"{RAW_SCHEMA}.activity", ACTIVITY_COLUMNS, days, source,
+                                      flush_rows)
             yield writer
             writer.flush()
 
@@ -255,32 +281,34 @@ def _columns_ddl(df: pd.DataFrame) -> str:
     return ", ".join(f"{c} {sql_type(t)}" for c, t in df.dtypes.items())
 
 
-class _TradeWriter:
-    """Buffers trades and rejects for :meth:`Warehouse.trade_partition_writer`."""
+class _PartitionWriter:
+    """Buffers rows (trades or activity events) and rejects for a partition-range replace."""
 
-    def __init__(self, wh: Warehouse, cur, days: list[date], source: str, flush_rows: int):
+    def __init__(self, wh: Warehouse, cur, table: str, columns: Sequence[str], days: list[date], source: str,
+                 flush_rows: int):
         self.wh, self.cur, self.days, self.source, self.flush_rows = wh, cur, days, source, flush_rows
+        self.table, self.columns = table, tuple(columns)
         self.day_set = set(days)
         self.first_key = days[0].isoformat()
         self.now = _utcnow()
         self.trades: list[Trade] = []
         self.rejects: list[Rejected] = []
-        self.counts = {"trades": 0, "rejects": 0}
+        self.counts = {"trades": 0, "rejects": 0}  # "trades": rows written (trades or events)
 
-    def add(self, trades: Sequence[Trade], rejects: Sequence[Rejected] = ()) -> None:
-        self.trades.extend(trades)
+    def add(self, rows: Sequence[Trade | ActivityEvent], rejects: Sequence[Rejected] = ()) -> None:
+        self.trades.extend(rows)
         self.rejects.extend(rejects)
         if len(self.trades) >= self.flush_rows:
             self.flush()
 
     def flush(self) -> None:
-        tdf = _frame(self.trades, TRADE_COLUMNS)
+        tdf = _frame(self.trades, self.columns)
         if len(tdf):
             tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
             tdf = tdf[tdf["partition_day"].isin(self.day_set)].copy()
             tdf["ingested_at"] = self.now
             if len(tdf):
-                self.wh._load(self.cur, f"{RAW_SCHEMA}.trades", tdf[list(TRADE_TABLE_COLUMNS)])
+                self.wh._load(self.cur, self.table, tdf[[*self.columns, "partition_day", "ingested_at"]])
         rdf = self.wh._reject_frame(
             self.rejects, self.source, self.now,
             lambda r: day_of(r.timestamp).isoformat() if r.timestamp and day_of(r.timestamp) in self.day_set

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 import dagster as dg
 
 from polycopy.polymarket.categories import UNKNOWN as UNKNOWN_CATEGORY
-from polycopy.ingest import (MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
-                             fetch_trades_window, resolutions_between)
+from polycopy.ingest import (ACTIVITY_SOURCE, MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
+                             fetch_trades_window, fetch_wallet_activity, resolutions_between, wallets_that_matter)
 from polycopy_dagster.defs.partitions import daily_partitions
-from polycopy_dagster.defs.resources import PolymarketResource, WarehouseResource
+from polycopy_dagster.defs.resources import (LedgerResource, PolymarketResource, WalletActivityResource,
+                                             WarehouseResource)
 
 # DuckDB allows one process at a time to hold the file for writing: every asset and check
 # that opens the warehouse shares this pool (limit 1 in the embedded instance).
@@ -128,12 +129,53 @@ def market_resolutions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     })
 
 
+@dg.asset(
+    group_name="ingestion",
+    kinds={"python", "polymarket"},
+    deps=[raw_trades],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    retry_policy=NETWORK_RETRY,
+    description=("Activity of the wallets that matter (every followed wallet and the scoring candidates) that "
+                 "day (UTC), from /v2/activity: SPLIT, MERGE, REDEEM, CONVERSION, REWARD, MAKER_REBATE and their "
+                 "trades in any market. Splits and merges move positions; redeems show what was paid out. "
+                 "Re-materializing a partition replaces it; malformed rows go to the rejects table. A wallet "
+                 "that becomes a candidate later needs a backfill of the days before it did."),
+)
+def raw_wallet_activity(context: dg.AssetExecutionContext, polymarket: PolymarketResource,
+                        warehouse: WarehouseResource, ledger: LedgerResource,
+                        wallet_activity: WalletActivityResource) -> dg.MaterializeResult:
+    start, end, days = _window(context)
+    wh = warehouse.open()
+    followed = wallet_activity.followed() + [r["wallet_address"] for r in ledger.open().watchlist()]
+    groups = wallets_that_matter(wh, followed, wallet_activity.max_candidates, wallet_activity.min_trades)
+    wallets = sorted(set(groups["followed"]) | set(groups["candidates"]))
+    with wh.activity_partition_writer(days, ACTIVITY_SOURCE) as writer, polymarket.clients() as clients:
+        ingest = fetch_wallet_activity(clients, wallets, start, end, sink=writer.add)
+        http_stats = dict(clients.https[0].stats)
+    by_type = {k[5:]: v for k, v in sorted(ingest.stats.items()) if k.startswith("type_")}
+    context.log.info(f"{days[0]}..{days[-1]}: {writer.counts['trades']} activity rows of {len(wallets)} wallets")
+    return dg.MaterializeResult(metadata={
+        "rows": writer.counts["trades"],
+        "rows_by_type": dg.MetadataValue.json(by_type),
+        "wallets_read": len(wallets),
+        "followed_wallets": len(groups["followed"]),
+        "candidate_wallets": len(groups["candidates"]),
+        "rejects": ingest.stats["rejects"],
+        "keyset_records": ingest.stats["records_v2"],
+        "http_requests": http_stats.get("requests", 0),
+        "first_day": days[0].isoformat(),
+        "last_day": days[-1].isoformat(),
+    })
+
+
 ingestion_rejects = dg.AssetSpec(
     "ingestion_rejects",
     group_name="ingestion",
     kinds={"python"},
     description="raw.rejects: every malformed API record, kept aside with its reason (written by ingestion).",
-    deps=[raw_trades, "raw_markets", market_resolutions],
+    deps=[raw_trades, "raw_markets", market_resolutions, raw_wallet_activity],
 )
 
 
@@ -177,6 +219,16 @@ def raw_trades_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"reject_rate": rate, "rejects": rejects, "trades": trades, "threshold": MAX_REJECT_RATE},
     )
+
+
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_wallet_activity, blocking=True,
+                description="No two activity rows share a key; every row has its wallet, type, time and USD amount.")
+def raw_wallet_activity_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    wh = warehouse.open()
+    dupes = int(wh.scalar("select count(*) - count(distinct activity_key) from raw.activity") or 0)
+    bad = int(wh.scalar("""select count(*) from raw.activity where proxy_wallet is null or type is null
+        or timestamp is null or usdc_size is null or usdc_size < 0 or (size is not null and size < 0)""") or 0)
+    return dg.AssetCheckResult(passed=dupes == 0 and bad == 0, metadata={"duplicate_rows": dupes, "invalid_rows": bad})
 
 
 @dg.asset_check(pool=WAREHOUSE_POOL, asset=market_resolutions,
@@ -245,8 +297,8 @@ def raw_markets_category_known(warehouse: WarehouseResource) -> dg.AssetCheckRes
 # ---- jobs and schedules ------------------------------------------------------------
 ingest_history_job = dg.define_asset_job(
     "ingest_history",
-    selection=dg.AssetSelection.assets(raw_trades, market_resolutions),
-    description="Trades and resolutions over a range of days; launch as a backfill to fill history.",
+    selection=dg.AssetSelection.assets(raw_trades, market_resolutions, raw_wallet_activity),
+    description="Trades, resolutions and wallet activity over a range of days; launch as a backfill to fill history.",
 )
 
 backfill_market_resolutions_job = dg.define_asset_job(
@@ -263,10 +315,10 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
     ingest_history_job, hour_of_day=0, minute_of_hour=30,
     description="Ingest yesterday's trades and resolutions shortly after midnight UTC.")
 
-assets = [raw_markets, raw_trades, market_resolutions, ingestion_rejects]
+assets = [raw_markets, raw_trades, market_resolutions, raw_wallet_activity, ingestion_rejects]
 asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
                 market_resolutions_coverage, market_resolutions_single_winner, raw_markets_reject_rate,
-                raw_markets_category_known]
+                raw_markets_category_known, raw_wallet_activity_valid]
 
 defs = dg.Definitions(
     assets=assets,

@@ -181,6 +181,23 @@ def _pg_fields() -> dict:
     )
 
 
+class WalletActivityResource(dg.ConfigurableResource):
+    """Which wallets' activity (splits, merges, redeems, conversions, rewards, and their
+    trades in any market) ingestion reads: every followed wallet and the candidates."""
+
+    max_candidates: int = Field(default=200, description="Candidates read: the last scoring run's best by the "
+                                                         "lower bound of their score (or, before any scoring, the "
+                                                         "most active wallets)")
+    min_trades: int = Field(default=50, description="Before any scoring run, a candidate needs this many fills "
+                                                    "(scoring's low_trade_count)")
+    follow_wallets: str = Field(default="", description="Comma-separated followed wallets (as the copy sensor's "
+                                                        "POLYCOPY_FOLLOW_WALLETS); the published watchlist is "
+                                                        "followed as well")
+
+    def followed(self) -> list[str]:
+        return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
+
+
 def polymarket_resource() -> PolymarketResource:
     return PolymarketResource(**_api_urls(),
                               rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")))
@@ -260,6 +277,7 @@ def build_data_resources() -> dict:
         "ledger": ledger_resource(),
         "scoring": ScoringResource(),
         "watchlist_rules": WatchlistResource(),
+        "wallet_activity": WalletActivityResource(follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", "")),
     }
 
 

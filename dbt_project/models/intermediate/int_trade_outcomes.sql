@@ -1,5 +1,6 @@
 {#-
-    Every fill with its position accounting, by the average-cost method.
+    Every fill with its position accounting, by the average-cost method — and, for the
+    wallets whose activity is read, the legs of their splits and merges (event_kind).
 
     A position is one wallet in one outcome token. Fills are taken in time order
     (within one second BUYs before SELLs: shares must be held before they are sold).
@@ -21,23 +22,59 @@ with recursive
 
 {{ touched_cte() }}
 
+tokens as (
+
+    select
+        condition_id,
+        token_id,
+        count(*) over (partition by condition_id) as outcomes
+    from {{ ref('stg_polymarket__market_tokens') }}
+
+),
+
+-- A SPLIT mints one share of every outcome per USD and a MERGE burns complete sets for
+-- 1 USD: legs at 1 / outcomes each (Polymarket's own P&L convention; a wallet's P&L over
+-- the market is exact whatever the split of the set's cost between its legs).
+set_legs as (
+
+    select
+        a.activity_key || ':' || k.token_id as trade_key,
+        a.wallet_address,
+        k.token_id,
+        a.condition_id,
+        case when a.activity_type = 'SPLIT' then 'BUY' else 'SELL' end as side,
+        a.shares,
+        1.0 / k.outcomes as price,
+        a.shares / k.outcomes as notional_usd,
+        a.occurred_at_unix as traded_at_unix,
+        lower(a.activity_type) as event_kind
+    from {{ ref('stg_polymarket__activity') }} as a
+    inner join tokens as k
+        on k.condition_id = a.condition_id
+    where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0
+
+),
+
+moves as (
+
+    select
+        trade_key, wallet_address, token_id, condition_id, side, shares, price, notional_usd, traded_at_unix,
+        'trade' as event_kind
+    from {{ ref('stg_polymarket__trades') }}
+    union all
+    select * from set_legs
+
+),
+
 fills as (
 
     select
-        trade_key,
-        wallet_address,
-        token_id,
-        condition_id,
-        side,
-        shares,
-        price,
-        notional_usd,
-        traded_at_unix,
+        s.*,
         row_number() over (
-            partition by wallet_address, token_id
-            order by traded_at_unix, case when side = 'BUY' then 0 else 1 end, trade_key
+            partition by s.wallet_address, s.token_id
+            order by s.traded_at_unix, case when s.side = 'BUY' then 0 else 1 end, s.trade_key
         ) as fill_seq
-    from {{ ref('stg_polymarket__trades') }} as s
+    from moves as s
     {{ where_touched('s') }}
 
 ),
@@ -95,6 +132,7 @@ outcomes as (
         f.price,
         f.notional_usd,
         f.traded_at_unix,
+        f.event_kind,
         f.fill_seq,
         l.shares_before,
         l.cost_before,

@@ -16,6 +16,8 @@
 {#- touched_positions() refs these inside a conditional: declare them. -#}
 -- depends_on: {{ ref('stg_polymarket__trades') }}
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
+-- depends_on: {{ ref('stg_polymarket__activity') }}
+-- depends_on: {{ ref('stg_polymarket__market_tokens') }}
 {{ config(materialized='incremental', incremental_strategy='delete+insert',
           unique_key=['wallet_address', 'activity_date']) }}
 
