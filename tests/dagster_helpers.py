@@ -1,11 +1,15 @@
 """Helpers to run the real Dagster assets against a simulated venue in tests."""
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 
-from polycopy_dagster.defs.ingestion import asset_checks, market_resolutions, raw_markets, raw_trades
-from polycopy_dagster.defs.resources import PolymarketResource, WarehouseResource
+from polycopy_dagster.defs.ingestion import (asset_checks, market_resolutions, raw_markets, raw_trades,
+                                             raw_wallet_activity)
+from polycopy_dagster.defs.resources import (LedgerResource, PolymarketResource, WalletActivityResource,
+                                             WarehouseResource)
 
 
 def api_resource(url: str, **overrides) -> PolymarketResource:
@@ -20,7 +24,12 @@ def day(ts: int) -> str:
 
 
 def ingest(world, resources: dict, first_day: str | None = None, last_day: str | None = None):
-    """Materialize raw_markets, then trades and resolutions over a day range, with their checks."""
+    """Materialize raw_markets, then trades, resolutions and wallet activity over a day range,
+    with their checks. Without a ledger resource, an empty one (no published watchlist)."""
+    resources = dict(resources)
+    if "ledger" not in resources:
+        resources["ledger"] = LedgerResource(sqlite_path=str(Path(tempfile.mkdtemp()) / "ledger.sqlite"))
+    resources.setdefault("wallet_activity", WalletActivityResource())
     # From the first market's opening: resolutions of markets that closed before the trade
     # history began belong to the history too.
     first = first_day or day(int(world.markets["open_ts"].min()))
@@ -29,8 +38,8 @@ def ingest(world, resources: dict, first_day: str | None = None, last_day: str |
     r1 = dg.materialize([raw_markets, *asset_checks], instance=instance, resources=resources,
                         selection=dg.AssetSelection.assets(raw_markets))
     r2 = dg.materialize(
-        [raw_trades, market_resolutions, *asset_checks], instance=instance, resources=resources,
-        selection=dg.AssetSelection.assets(raw_trades, market_resolutions),
+        [raw_trades, market_resolutions, raw_wallet_activity, *asset_checks], instance=instance,
+        resources=resources, selection=dg.AssetSelection.assets(raw_trades, market_resolutions, raw_wallet_activity),
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
     return r1, r2

@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from polycopy.ingest import wallets_that_matter
 from polycopy.sim import truth
 from polycopy_dagster.defs.resources import WarehouseResource
 from tests.conftest import REPO_ROOT
@@ -22,18 +24,23 @@ RAW_TABLES = {
     "raw.market_tokens": "token_id",
     "raw.market_resolutions": "token_id",
     "raw.rejects": "reject_key",
+    "raw.activity": "activity_key",
+    "raw.market_tags": "condition_id, tag_slug",
 }
 STAGING = {
     "staging.stg_polymarket__trades": "trade_key",
     "staging.stg_polymarket__markets": "condition_id",
     "staging.stg_polymarket__market_tokens": "token_id",
     "staging.stg_polymarket__market_resolutions": "token_id",
+    "staging.stg_polymarket__activity": "activity_key",
+    "intermediate.int_market_categories": "condition_id",
 }
 INTERMEDIATE = {
     "intermediate.int_trade_outcomes": "trade_key",
     "intermediate.int_positions": "wallet_address, token_id",
     "intermediate.int_wallet_realizations": "wallet_address, token_id, realization_kind, realized_at_unix, "
                                             "realized_pnl_usd",
+    "intermediate.int_wallet_redemptions": "wallet_address, condition_id",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
     "marts.category_base_rates": "category",
     "marts.wallet_metrics": "wallet_address",
@@ -80,7 +87,8 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
                         ("postgres", {"POLYCOPY_PG_DATABASE": pg_name})):
         out = dbt_through_dagster(target, env)
         assert out["success"], out
-        assert set(out["materialized"]) >= set(f"staging/{t.split('.')[1]}" for t in STAGING)
+        assert set(out["materialized"]) >= {t.replace("staging.", "staging/").replace("intermediate.", "intermediate/")
+                                            for t in STAGING}
         # Every dbt test ran as a Dagster asset check and passed.
         assert len(out["checks"]) >= 20 and all(out["checks"].values()), out["checks"]
         assert out["freshness_ok"], "dbt source freshness failed right after ingestion"
@@ -93,8 +101,22 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
         assert len(a) > 0, table
         pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-9, obj=table)
 
-    # Realized P&L per wallet equals the simulator's ground truth, on both backends.
-    want = truth.realized_pnl(small_world).set_index("proxy_wallet")["realized_pnl"]
+    # The history starts mid-life; the activity of the most active wallets was read.
+    read = set(d.query_df("select distinct proxy_wallet from raw.activity")["proxy_wallet"])
+    assert read == set(wallets_that_matter(d, [], 200, 50)["candidates"]) and len(read) >= 10
+    seen = truth.observed_positions(small_world, activity_wallets=read)
+    assert seen["unknown_cost_shares_sold"].sum() > 100
+    # Categories: dbt's reading of the tags is the execution plane's, market by market.
+    cats = d.query_df("select m.condition_id, m.category as ingested, c.category as modelled from raw.markets m "
+                      "join intermediate.int_market_categories c on c.condition_id = m.condition_id")
+    assert len(cats) == int(d.scalar("select count(*) from raw.markets")) and (cats["ingested"] == cats["modelled"]).all()
+    assert 0 < (cats["modelled"] == "unknown").mean() < 0.25
+
+    # Where cost is known, realized P&L per wallet equals the ground truth (splits and merges
+    # of the wallets whose activity was read included), on both backends; the shares of
+    # unknown cost are the truth's shares sold beyond those bought in view, position by position.
+    want = seen.groupby("proxy_wallet")["realized_pnl_usd"].sum()
+    truth_unknown = seen.set_index(["proxy_wallet", "token_id"])
     for wh in (d, p):
         got = wh.query_df("select wallet_address, sum(realized_pnl_usd) as pnl from intermediate.int_positions "
                           "group by wallet_address").set_index("wallet_address")["pnl"].astype(float)
@@ -105,3 +127,20 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
         daily = wh.query_df("select wallet_address, sum(realized_pnl_usd) as pnl from marts.fct_wallet_daily_pnl "
                             "group by wallet_address").set_index("wallet_address")["pnl"].astype(float)
         assert (daily.reindex(want.index).fillna(0.0) - want).abs().max() < 1e-6
+        pos = wh.query_df("select wallet_address, token_id, unknown_cost_shares, open_shares from "
+                          "intermediate.int_positions").set_index(["wallet_address", "token_id"])
+        t = truth_unknown.reindex(pos.index)
+        assert (pos["unknown_cost_shares"] >= 0).all() and (pos["open_shares"] >= -1e-9).all()
+        assert np.allclose(pos["unknown_cost_shares"], t["unknown_cost_shares_sold"], atol=1e-6)
+        assert (pos["unknown_cost_shares"] <= t["unknown_origin_shares"] + 1e-6).all()
+        # Redeems: the shares beyond those on record are the truth's shares held of unknown cost.
+        red = wh.query_df("select r.wallet_address, r.condition_id, r.redeemed_shares, r.recorded_shares, "
+                          "r.unknown_cost_shares_redeemed from intermediate.int_wallet_redemptions r")
+        assert len(red) > 0 and (red["unknown_cost_shares_redeemed"] >= 0).all()
+        cid_tokens = small_world.markets.set_index("condition_id")[["token0", "token1"]].astype(str)
+        known_end = seen.set_index(["proxy_wallet", "token_id"])["known_shares_at_end"]
+        for r in red.itertuples():
+            toks = cid_tokens.loc[r.condition_id]
+            held = sum(known_end.get((r.wallet_address, tok), 0.0) for tok in (toks.token0, toks.token1))
+            assert abs(r.recorded_shares - held) < 1e-6
+            assert abs(r.unknown_cost_shares_redeemed - max(r.redeemed_shares - held, 0.0)) < 1e-6
