@@ -1,6 +1,7 @@
 """Command line of the simulated venue.
 
     python -m polycopy.sim serve --port 8765 --speed 60
+    python -m polycopy.sim serve-recorded --activity activity.json --markets gamma_markets.json
     python -m polycopy.sim export-truth --out .data/truth
 """
 
@@ -59,7 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     truth = sub.add_parser("export-truth", help="write the ground truth (evaluation only)")
     add_world_args(truth)
     truth.add_argument("--out", required=True)
+    recorded = sub.add_parser("serve-recorded", help="serve records captured from the real API, as they were")
+    recorded.add_argument("--activity", required=True, help="JSON list of /activity rows")
+    recorded.add_argument("--markets", required=True, help="JSON list (or one object) of Gamma market records")
+    recorded.add_argument("--host", default="127.0.0.1")
+    recorded.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
+
+    if args.cmd == "serve-recorded":
+        from polycopy.sim.recorded import RecordedVenue
+
+        venue = RecordedVenue.from_files(args.activity, args.markets)
+        print(f"recorded venue: {len(venue.activity_records)} activity rows, {len(venue.market_records)} markets",
+              flush=True)
+        return _serve(VenueServer(venue, host=args.host, port=args.port).start())
 
     t0 = time.perf_counter()
     world = generate_world(world_config(args))
@@ -72,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                      enforce_rate_limits=args.rate_limits)
     server = VenueServer(venue, host=args.host, port=args.port).start()
     print(f"simulated Polymarket venue on {server.url} (speed {args.speed}x)", flush=True)
+    return _serve(server)
+
+
+def _serve(server: VenueServer) -> int:
+    """Serve until SIGTERM or Ctrl-C."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

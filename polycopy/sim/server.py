@@ -225,47 +225,6 @@ class SimVenue:
             keys = keys[::-1]
         return 200, [self._render_activity(int(u), False) for u in keys[offset:offset + limit, 1]]
 
-    # ---- keyset (/v2, Gamma /keyset) paging ------------------------------------------
-    @staticmethod
-    def _encode_cursor(state: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
-
-    @staticmethod
-    def _decode_cursor(cursor: str) -> dict | None:
-        try:
-            state = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
-        except ValueError:
-            return None
-        return state if isinstance(state, dict) else None
-
-    def _v2_page(self, keys: np.ndarray, render, q: dict, filters: dict):
-        """A /v2 page over rows already filtered and sorted newest first, with their
-        (ts, uid) keys; the cursor holds the last key and the filters it was made for."""
-        limit = _int(q.get("limit"), 100)
-        if not 0 < limit <= V2_MAX_LIMIT:
-            return 400, {"error": f"limit must be between 1 and {V2_MAX_LIMIT}"}
-        if q.get("cursor"):
-            state = self._decode_cursor(q["cursor"])
-            if state is None or state.get("filters") != filters:
-                return 400, {"error": "malformed cursor, or a cursor for other filters"}
-            ts, uid = keys[:, 0], keys[:, 1]
-            if state.get("asc"):
-                keep = (ts > state["ts"]) | ((ts == state["ts"]) & (uid > state["uid"]))
-            else:
-                keep = (ts < state["ts"]) | ((ts == state["ts"]) & (uid < state["uid"]))
-            keys = keys[keep]
-        page = keys[:limit]
-        has_more = len(keys) > limit
-        next_cursor = None
-        if has_more:
-            next_cursor = self._encode_cursor({"filters": filters, "ts": int(page[-1, 0]), "uid": int(page[-1, 1]),
-                                               "asc": filters.get("sort_direction") == "ASC"})
-        return 200, {"data": [render(int(u)) for u in page[:, 1]],
-                     "pagination": {"has_more": has_more, "next_cursor": next_cursor}}
-
-    @staticmethod
-    def _v2_filters(q: dict, names: tuple[str, ...]) -> dict:
-        return {n: q[n] for n in names if q.get(n) not in (None, "")}
 
     def _time_window(self, rows: np.ndarray, ts: np.ndarray, q: dict) -> np.ndarray:
         if q.get("start"):
@@ -280,7 +239,7 @@ class SimVenue:
         taker_only, filter_type/filter_amount, start, end, limit <= 1000)."""
         if "offset" in q:
             return 400, {"error": "offset is not supported; follow pagination.next_cursor"}
-        filters = self._v2_filters(q, ("condition_id", "user", "side", "taker_only", "filter_type",
+        filters = v2_filters(q, ("condition_id", "user", "side", "taker_only", "filter_type",
                                        "filter_amount", "start", "end"))
         cond = filters.get("condition_id")
         if cond and len(cond.split(",")) > 20:
@@ -293,7 +252,7 @@ class SimVenue:
                                    "filterAmount": q.get("filter_amount")})
         rows = self._time_window(rows, self.row_ts, q)[::-1]
         keys = np.stack([self.row_ts[rows], rows], axis=1) if len(rows) else np.zeros((0, 2), dtype=np.int64)
-        return self._v2_page(keys, self.render.trade_v2, q, filters)
+        return v2_page(keys, self.render.trade_v2, q, filters)
 
     # ---- activity ----------------------------------------------------------------------
     def _activity_rows(self, wallet: int, markets: list[int] | None, types: set[str]) -> np.ndarray:
@@ -342,7 +301,7 @@ class SimVenue:
         markets, wallet, types, err = self._activity_scope(q, "condition_id")
         if err:
             return err
-        filters = self._v2_filters(q, ("user", "condition_id", "type", "side", "start", "end", "sort_direction"))
+        filters = v2_filters(q, ("user", "condition_id", "type", "side", "start", "end", "sort_direction"))
         direction = (q.get("sort_direction") or "DESC").upper()
         if direction not in ("ASC", "DESC"):
             return 400, {"error": "sort_direction must be ASC or DESC"}
@@ -358,7 +317,7 @@ class SimVenue:
                 keys = keys[side == (0 if q["side"] == "BUY" else 1)]
             if direction == "DESC":
                 keys = keys[::-1]
-        return self._v2_page(keys, lambda u: self._render_activity(u, True), q, filters)
+        return v2_page(keys, lambda u: self._render_activity(u, True), q, filters)
 
     def markets(self, q: dict) -> tuple[int, object]:
         limit = min(_int(q.get("limit"), 100), 500)
@@ -390,29 +349,13 @@ class SimVenue:
             sel &= np.isin(np.arange(len(m)), wanted)
         return np.flatnonzero(sel)
 
-    def _gamma_page(self, items: np.ndarray, q: dict, filters: dict, key: str, render):
-        """Gamma keyset page: ``{key: [...], "next_cursor": str | null}``, cursor sent
-        back as ``after_cursor``; ordered by id."""
-        limit = _int(q.get("limit"), 20)
-        if not 0 < limit <= 1000:
-            return 400, {"error": "limit must be between 1 and 1000"}
-        if q.get("after_cursor"):
-            state = self._decode_cursor(q["after_cursor"])
-            if state is None or state.get("filters") != filters:
-                return 400, {"error": "malformed after_cursor, or a cursor for other filters"}
-            items = items[items > state["after"]]
-        page = items[:limit]
-        nxt = (self._encode_cursor({"filters": filters, "after": int(page[-1])})
-               if len(items) > limit else None)
-        return 200, {key: [render(int(i)) for i in page], "next_cursor": nxt}
-
     def markets_keyset(self, q: dict, multi: dict) -> tuple[int, object]:
         """Gamma /markets/keyset (what the official client's list_markets reads)."""
-        filters = {**self._v2_filters(q, ("closed", "include_tag")),
+        filters = {**v2_filters(q, ("closed", "include_tag")),
                    "condition_ids": sorted(multi.get("condition_ids", []))}
         include_tag = str(q.get("include_tag") or "").lower() == "true"
         now = self.clock.now()
-        return self._gamma_page(self._visible_markets(q, multi), q, filters, "markets",
+        return gamma_page(self._visible_markets(q, multi), q, filters, "markets",
                                 lambda i: self.render.market_gamma(i, now, include_tag=include_tag))
 
     def events_keyset(self, q: dict, multi: dict) -> tuple[int, object]:
@@ -436,13 +379,13 @@ class SimVenue:
         ids = set(multi.get("id", []))
         if ids:
             keep = [e for e in keep if self.render.event_id(self.event_slugs[e]) in ids]
-        filters = {**self._v2_filters(q, ("closed",)), "id": sorted(ids)}
+        filters = {**v2_filters(q, ("closed",)), "id": sorted(ids)}
         slugs = self.event_slugs
 
         def render(e: int) -> dict:
             return self.render.event_gamma(slugs[e], [i for i in groups[e] if visible[i]], now)
 
-        return self._gamma_page(np.array(keep, dtype=np.int64), q, filters, "events", render)
+        return gamma_page(np.array(keep, dtype=np.int64), q, filters, "events", render)
 
     def market_by_id(self, market_id: str, q: dict) -> tuple[int, object]:
         i = self.market_id_to_idx.get(market_id)
@@ -576,6 +519,66 @@ class SimVenue:
                 self._fault_rng.shuffle(out)
                 self.stats["shuffled_pages"] += 1
         return out
+
+
+# ---- keyset paging shared by the venues --------------------------------------------
+def encode_cursor(state: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict | None:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def v2_filters(q: dict, names: tuple[str, ...]) -> dict:
+    return {n: q[n] for n in names if q.get(n) not in (None, "")}
+
+
+def v2_page(keys: np.ndarray, render, q: dict, filters: dict):
+    """A Data API /v2 page over rows already filtered and sorted in serving order, given
+    as (ts, uid) keys: ``{"data": [...], "pagination": {has_more, next_cursor}}``; the
+    cursor (sent back as ``cursor``) holds the last key and the filters it was made for."""
+    limit = _int(q.get("limit"), 100)
+    if not 0 < limit <= V2_MAX_LIMIT:
+        return 400, {"error": f"limit must be between 1 and {V2_MAX_LIMIT}"}
+    if q.get("cursor"):
+        state = decode_cursor(q["cursor"])
+        if state is None or state.get("filters") != filters:
+            return 400, {"error": "malformed cursor, or a cursor for other filters"}
+        ts, uid = keys[:, 0], keys[:, 1]
+        if state.get("asc"):
+            keep = (ts > state["ts"]) | ((ts == state["ts"]) & (uid > state["uid"]))
+        else:
+            keep = (ts < state["ts"]) | ((ts == state["ts"]) & (uid < state["uid"]))
+        keys = keys[keep]
+    page = keys[:limit]
+    has_more = len(keys) > limit
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor({"filters": filters, "ts": int(page[-1, 0]), "uid": int(page[-1, 1]),
+                                     "asc": filters.get("sort_direction") == "ASC"})
+    return 200, {"data": [render(int(u)) for u in page[:, 1]],
+                 "pagination": {"has_more": has_more, "next_cursor": next_cursor}}
+
+
+def gamma_page(items: np.ndarray, q: dict, filters: dict, key: str, render):
+    """A Gamma keyset page: ``{key: [...], "next_cursor": str | null}``, the cursor sent
+    back as ``after_cursor``; items in ascending order of their index."""
+    limit = _int(q.get("limit"), 20)
+    if not 0 < limit <= 1000:
+        return 400, {"error": "limit must be between 1 and 1000"}
+    if q.get("after_cursor"):
+        state = decode_cursor(q["after_cursor"])
+        if state is None or state.get("filters") != filters:
+            return 400, {"error": "malformed after_cursor, or a cursor for other filters"}
+        items = items[items > state["after"]]
+    page = items[:limit]
+    nxt = encode_cursor({"filters": filters, "after": int(page[-1])}) if len(items) > limit else None
+    return 200, {key: [render(int(i)) for i in page], "next_cursor": nxt}
 
 
 def _int(v, default: int) -> int:
