@@ -59,7 +59,7 @@ def _run_demo(server, history_start, anchor, args) -> int:
     import dagster as dg
     import httpx
 
-    from polycopy_dagster.defs.ingestion import market_resolutions, raw_markets, raw_trades
+    from polycopy_dagster.defs.ingestion import market_resolutions, raw_markets, raw_trades, raw_wallet_activity
     from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,
                                                   polycopy_dbt_staging)
     from polycopy_dagster.defs.resources import CopyTradingResource, SignalRulesResource, build_resources
@@ -86,10 +86,10 @@ def _run_demo(server, history_start, anchor, args) -> int:
     print("materializing assets:")
     step("raw_markets", lambda: dg.materialize([raw_markets], instance=instance, resources=resources,
                                                          run_config=quiet))
-    step(f"raw_trades + market_resolutions {first}..{last}", lambda: dg.materialize(
-        [raw_trades, market_resolutions], instance=instance, resources=resources,
+    step(f"raw_trades + market_resolutions + raw_wallet_activity {first}..{last}", lambda: dg.materialize(
+        [raw_trades, market_resolutions, raw_wallet_activity], instance=instance, resources=resources,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-        selection=[raw_trades, market_resolutions], run_config=quiet))
+        selection=[raw_trades, market_resolutions, raw_wallet_activity], run_config=quiet))
     step(f"dbt staging and incremental models {first}..{last} (+ tests)", lambda: dg.materialize(
         [polycopy_dbt_staging, polycopy_dbt_incremental_models], instance=instance, resources=resources,
         run_config=quiet,
@@ -145,6 +145,12 @@ def _run_demo(server, history_start, anchor, args) -> int:
         "whale watchlist": len(watchlist),
         "markets": int(wh.scalar("select count(*) from raw.markets")),
         "markets resolved": int(wh.scalar("select count(distinct condition_id) from raw.market_resolutions")),
+        "markets of unknown category": int(wh.scalar("select count(*) from raw.markets where category = 'unknown'")),
+        "wallet activity rows / wallets": "{} / {}".format(
+            int(wh.scalar("select count(*) from raw.activity")),
+            int(wh.scalar("select count(distinct proxy_wallet) from raw.activity"))),
+        "shares sold of unknown cost": round(float(wh.scalar(
+            "select coalesce(sum(unknown_cost_shares), 0) from intermediate.int_positions")), 2),
         "rejected records": int(wh.scalar("select count(*) from raw.rejects")),
         "copy decisions": s["decisions"],
         "paper orders placed": s["orders"],

@@ -7,7 +7,8 @@ import sys
 
 import dagster as dg
 
-from polycopy_dagster.defs.dbt_models import (dbt_resource, polycopy_dbt_incremental_models, polycopy_dbt_marts,
+from polycopy_dagster.defs.dbt_cli import dbt_resource
+from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,
                                               polycopy_dbt_staging)
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import build_data_resources

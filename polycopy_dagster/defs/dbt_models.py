@@ -3,47 +3,14 @@
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable
+from polycopy_dagster.defs.dbt_cli import dbt_project
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import WarehouseResource
-
-
-def warehouse_target() -> str:
-    return os.environ.get("POLYCOPY_WAREHOUSE", "duckdb")
-
-
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    target=warehouse_target(),
-    # One manifest per backend, so switching backends never reads a stale one.
-    target_path=Path("target") / warehouse_target(),
-)
-
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), target=warehouse_target(),
-                          dbt_executable=dbt_executable())
-
-
-def _manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [p for pat in ("*.sql", "*.yml", "*.csv") for p in DBT_PROJECT_DIR.rglob(pat) if "target" not in p.parts]
-    return any(p.stat().st_mtime > built for p in sources)
-
-
-if _manifest_is_stale():
-    # Parse when the dbt project changed since the manifest was written (or none exists).
-    dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 class PolycopyDbtTranslator(DagsterDbtTranslator):

@@ -200,7 +200,8 @@ class WalletActivityResource(dg.ConfigurableResource):
 
 def polymarket_resource() -> PolymarketResource:
     return PolymarketResource(**_api_urls(),
-                              rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")))
+                              rate_limit_scale=float(os.environ.get("POLYCOPY_RATE_LIMIT_SCALE", "1.0")),
+                              routes=os.environ.get("POLYCOPY_ROUTES", "v2"))
 
 
 def _settings_resource(name: str, settings_cls, doc: str):
@@ -267,8 +268,8 @@ def ledger_resource() -> "LedgerResource":
 
 def build_data_resources() -> dict:
     """Resources of the data location: APIs, warehouse, dbt."""
-    from polycopy_dagster.defs.dbt_models import dbt_resource  # noqa: PLC0415 - dbt_models imports this module
-
+    # Imported here: the execution location shares this module and must not load dbt.
+    from polycopy_dagster.defs.dbt_cli import dbt_resource  # noqa: PLC0415
     return {
         "polymarket": polymarket_resource(),
         "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
