@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from polycopy.polymarket.clients import PolymarketClients
 from polycopy.polymarket.markets import Market, Resolution, parse_market, resolve_market
-from polycopy.polymarket.schema import ActivityEvent, Rejected, RecordError, Trade, parse_activity, parse_trade
+from polycopy.polymarket.schema import (ActivityEvent, Rejected, RecordError, Trade, parse_activity,
+                                        parse_or_keep_aside, parse_trade)
 
 TRADES_SOURCE = "data_api.trades"
 ACTIVITY_SOURCE = "data_api.activity"
@@ -31,11 +32,8 @@ class TradeIngest:
         for rec in records:
             self.stats["records_seen"] += 1
             self.stats[f"records_{shape}"] += 1
-            try:
-                t = parse_trade(rec)
-            except RecordError as exc:
-                r = Rejected.of(TRADES_SOURCE, str(exc), rec)
-                self.rejects.setdefault(r.reject_key, r)
+            t = parse_or_keep_aside(rec, parse_trade, TRADES_SOURCE, self.rejects)
+            if t is None:
                 continue
             if t.trade_key in self.trades:
                 self.stats["duplicates_collapsed"] += 1
@@ -176,11 +174,8 @@ def fetch_wallet_activity(clients: PolymarketClients, wallets: list[str], start_
             for rec in page.records:
                 out.stats["records_seen"] += 1
                 out.stats[f"records_{page.shape}"] += 1
-                try:
-                    item = parse_activity(rec)
-                except RecordError as exc:
-                    r = Rejected.of(ACTIVITY_SOURCE, str(exc), rec)
-                    rejects.setdefault(r.reject_key, r)
+                item = parse_or_keep_aside(rec, parse_activity, ACTIVITY_SOURCE, rejects)
+                if item is None:
                     continue
                 event = ActivityEvent.of_trade(item) if isinstance(item, Trade) else item
                 if not start_ts <= event.timestamp < end_ts:

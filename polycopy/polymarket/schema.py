@@ -306,16 +306,23 @@ def parse_activity(rec) -> Trade | ActivityEvent:
         event_slug=_opt_str(rec, "eventSlug", "event_slug") or None, source_shape=shape)
 
 
+def parse_or_keep_aside(rec, parse, source: str, rejects: dict):
+    """``parse(rec)``; or None, with the record kept aside in ``rejects`` (by reject key)
+    with the reason it was refused."""
+    try:
+        return parse(rec)
+    except RecordError as exc:
+        r = Rejected.of(source, str(exc), rec)
+        rejects.setdefault(r.reject_key, r)
+        return None
+
+
 def parse_trades(records, source: str) -> tuple[list[Trade], list[Rejected]]:
     """Parse many records; duplicates collapse on ``trade_key``; bad ones are rejected."""
     trades: dict[str, Trade] = {}
     rejects: dict[str, Rejected] = {}
     for rec in records:
-        try:
-            t = parse_trade(rec)
-        except RecordError as exc:
-            r = Rejected.of(source, str(exc), rec)
-            rejects.setdefault(r.reject_key, r)
-            continue
-        trades.setdefault(t.trade_key, t)
+        t = parse_or_keep_aside(rec, parse_trade, source, rejects)
+        if t is not None:
+            trades.setdefault(t.trade_key, t)
     return list(trades.values()), list(rejects.values())

@@ -135,30 +135,27 @@ class Warehouse(ABC):
         ignored. Rejects carry the partition key of their record's day, or of the first
         day when the record has no usable timestamp.
         """
-        days = sorted(set(days))
-        keys = [d.isoformat() for d in days]
-        p = self._param()
-        with self.transaction() as cur:
-            cur.execute(f"delete from {RAW_SCHEMA}.trades where partition_day >= {p} and partition_day <= {p}",
-                        [days[0], days[-1]])
-            self._delete_rejects(cur, source, keys)
-            writer = _PartitionWriter(self, cur, f"{RAW_SCHEMA}.trades", TRADE_COLUMNS, days, source, flush_rows)
+        with self._partition_writer(f"{RAW_SCHEMA}.trades", TRADE_COLUMNS, days, source, flush_rows) as writer:
             yield writer
-            writer.flush()
 
     @contextmanager
     def activity_partition_writer(self, days: Iterable[date], source: str, flush_rows: int = 50_000):
         """Replace the wallet activity (and this source's rejects) of ``days`` in one
         transaction, as :meth:`trade_partition_writer` does for trades."""
+        with self._partition_writer(f"{RAW_SCHEMA}.activity", ACTIVITY_COLUMNS, days, source, flush_rows) as writer:
+            yield writer
+
+    @contextmanager
+    def _partition_writer(self, table: str, columns: Sequence[str], days: Iterable[date], source: str,
+                          flush_rows: int):
         days = sorted(set(days))
         keys = [d.isoformat() for d in days]
         p = self._param()
         with self.transaction() as cur:
-            cur.execute(f"delete from {RAW_SCHEMA}.activity where partition_day >= {p} and partition_day <= {p}",
+            cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}",
                         [days[0], days[-1]])
             self._delete_rejects(cur, source, keys)
-            writer = _PartitionWriter(self, cur, f"{RAW_SCHEMA}.activity", ACTIVITY_COLUMNS, days, source,
-                                      flush_rows)
+            writer = _PartitionWriter(self, cur, table, columns, days, source, flush_rows)
             yield writer
             writer.flush()
 
