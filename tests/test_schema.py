@@ -132,3 +132,54 @@ def test_trade_key_is_stable_under_case_and_float_formatting():
     k1 = trade_key("0xAB" + "0" * 62, "0xCD" + "0" * 38, "123", "BUY", 10.5, 0.5)
     k2 = trade_key("0xab" + "0" * 62, "0xcd" + "0" * 38, "123", "BUY", 10.50, 0.50)
     assert k1 == k2 and len(k1) == 32
+
+
+def test_real_redeem_and_activity_shapes_parse():
+    redeem = next(parse_activity(r) for r in ACTIVITY if r["type"] == "REDEEM")
+    # A redeem concerns the whole market: no token, outcomeIndex 999 read as none.
+    assert (redeem.type, redeem.token_id, redeem.outcome_index) == ("REDEEM", None, None)
+    assert redeem.size == 15179.109226 and redeem.usdc_size == 15179.109226
+    assert redeem.condition_id == "0x29fbd040a7bb1b4b160e0e8d95364b5cc8a74e50ba75e843528670ed61873303"
+    # /v2 SPLIT, MERGE and REDEEM rows carry only the USD amount: the share count stays unknown.
+    split = parse_activity({"type": "SPLIT", "proxy_wallet": redeem.proxy_wallet, "timestamp": 1725424759,
+                            "condition_id": redeem.condition_id, "usdc_size": 250.0,
+                            "transaction_hash": redeem.transaction_hash, "is_combo": False})
+    assert (split.size, split.usdc_size, split.source_shape) == (None, 250.0, "v2")
+    reward = parse_activity({"type": "REWARD", "proxyWallet": redeem.proxy_wallet, "timestamp": 1725424759,
+                             "usdcSize": 3.2, "transactionHash": redeem.transaction_hash})
+    assert reward.condition_id is None and reward.usdc_size == 3.2
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"usdcSize": -1}, "usdcSize must not be negative"),
+    ({"usdcSize": None}, "missing usdcSize"),
+    ({"conditionId": ""}, "missing conditionId on a REDEEM"),
+    ({"type": "re deem"}, "type is not an activity type"),
+    ({"size": "lots"}, "size is not a number"),
+    ({"outcomeIndex": "x"}, "outcomeIndex is not an integer"),
+])
+def test_malformed_activity_is_refused_with_its_reason(change, reason):
+    rec = {**next(r for r in ACTIVITY if r["type"] == "REDEEM"), **change}
+    with pytest.raises(RecordError, match=reason):
+        parse_activity(rec)
+
+
+def test_a_malformed_activity_row_is_kept_aside_and_the_page_goes_on():
+    from polycopy.ingest import ACTIVITY_SOURCE, fetch_wallet_activity
+    from polycopy.polymarket.clients import RawPage
+
+    good = [r for r in ACTIVITY if r["proxyWallet"] == "0x2a1441dc244432d268a103fd7d4a5559813f0762"]
+    bad = {**good[0], "usdcSize": "n/a"}
+
+    class Data:
+        def iter_wallet_activity(self, wallet, start, end):
+            yield RawPage([bad, *good], "v1")
+
+    class Clients:
+        data = Data()
+
+    out = fetch_wallet_activity(Clients(), ["0x2a1441dc244432d268a103fd7d4a5559813f0762"], 0, 2**31)
+    assert len(out.events) == 1  # 67 exact repeats of one redeem
+    (rej,) = out.rejects.values()
+    assert rej.source == ACTIVITY_SOURCE and "usdcSize is not a number" in rej.reason
+    assert json.loads(rej.payload)["usdcSize"] == "n/a"
