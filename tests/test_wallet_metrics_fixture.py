@@ -38,6 +38,12 @@ A split, then a sell of the unwanted side, then a redeem (W5's activity is read)
                                             (= 100 back + 30 for F1 − 100 paid for the set)
      A2  03-29 10:00  REDEEM 130 shares for 130 USD: 100 on record, so 30 shares of unknown
                                             cost (held from before the window) paid 30 USD
+Shares that arrive by conversion have no cost on record (W6's activity is read):
+  M7 world     tokens G1 / G2              open
+  W6 A3  03-15 10:00  CONVERSION 40 G1      40 shares of unknown cost held
+     18  03-20 10:00  SELL G1 60 @ 0.70     nothing of known cost: 60 unknown-cost shares sold
+                                            (the 40 converted, 20 from before the window)
+     A4  03-21 10:00  CONVERSION 10 G2      10 shares of unknown cost held, the position open
 As of 2026-04-06 (so W1's realizations fall in two 30-day blocks), half-life 60 days.
 """
 
@@ -57,7 +63,7 @@ from tests.conftest import REPO_ROOT
 
 AS_OF = "2026-04-06"
 HL = 60.0
-W1, W2, W3, W4, W5 = ("0x" + c * 40 for c in "12345")
+W1, W2, W3, W4, W5, W6 = ("0x" + c * 40 for c in "123456")
 
 
 def ts(s: str) -> int:
@@ -79,9 +85,11 @@ MARKETS = {  # name: (category, tokens, closed_ts, end_ts, prices or None if ope
     "M4": ("sports", ("41", "42"), ts("2026-03-15T12:00:00"), ts("2026-03-30T00:00:00"), ["0", "1"]),
     "M5": ("tech", ("51", "52"), ts("2026-03-25T12:00:00"), ts("2026-03-25T12:00:00"), ["1", "0"]),
     "M6": ("science", ("61", "62"), ts("2026-03-28T12:00:00"), ts("2026-03-28T12:00:00"), ["0", "1"]),
+    "M7": ("world", ("71", "72"), None, ts("2026-06-30T00:00:00"), None),
 }
 TOKEN = {"A1": ("M1", 0), "A2": ("M1", 1), "B1": ("M2", 0), "C1": ("M3", 0), "C2": ("M3", 1), "D1": ("M4", 0),
-         "E1": ("M5", 0), "E2": ("M5", 1), "F1": ("M6", 0), "F2": ("M6", 1)}
+         "E1": ("M5", 0), "E2": ("M5", 1), "F1": ("M6", 0), "F2": ("M6", 1),
+         "G1": ("M7", 0), "G2": ("M7", 1)}
 TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (1, W1, "2026-03-01T10:00:00", "BUY", "A1", 100, 0.40, 1),
     (2, W1, "2026-03-02T10:00:00", "BUY", "A1", 100, 0.60, 2),
@@ -100,15 +108,21 @@ TRADES = [  # n, wallet, time, side, token, shares, price, tx
     (15, W4, "2026-03-14T10:00:00", "BUY", "E1", 20, 0.50, 15),
     (16, W4, "2026-03-16T10:00:00", "SELL", "E2", 30, 0.45, 16),
     (17, W5, "2026-03-11T10:01:00", "SELL", "F1", 100, 0.30, 17),
+    (18, W6, "2026-03-20T10:00:00", "SELL", "G1", 60, 0.70, 18),
 ]
 ACTIVITY = [  # wallet, time, type, market, shares, usd, tx
     (W5, "2026-03-11T10:00:00", "SPLIT", "M6", 100.0, 100.0, 101),
     (W5, "2026-03-29T10:00:00", "REDEEM", "M6", 130.0, 130.0, 102),
+    (W6, "2026-03-15T10:00:00", "CONVERSION", "G1", 40.0, 0.0, 103),
+    (W6, "2026-03-21T10:00:00", "CONVERSION", "G2", 10.0, 0.0, 104),
 ]
 
 
-def activity(wallet, when, kind, m, shares, usd, txn) -> ActivityEvent:
-    return ActivityEvent(f"a{txn}", kind, wallet, cid(int(m[1:])), None, None, shares, usd, ts(when), tx(txn),
+def activity(wallet, when, kind, where, shares, usd, txn) -> ActivityEvent:
+    """``where``: a market for movements of the whole condition, a token for a conversion."""
+    m, k = (where, None) if where in MARKETS else TOKEN[where]
+    token = None if k is None else MARKETS[m][1][k]
+    return ActivityEvent(f"a{txn}", kind, wallet, cid(int(m[1:])), token, k, shares, usd, ts(when), tx(txn),
                          None, None, None, "v1")
 
 
@@ -369,3 +383,15 @@ def test_a_split_then_a_sell_then_a_redeem(metrics):
                                                                                approx(100.0))
     assert r["unknown_cost_shares_redeemed"] == approx(30.0) and r["unknown_cost_payout_usd"] == approx(30.0)
     assert bool(r["resolution_known"])
+
+
+def test_converted_shares_are_held_at_no_known_cost(metrics):
+    p = metrics["_positions"]
+    g1, g2 = p.loc[(W6, "71")], p.loc[(W6, "72")]
+    assert g1["converted_in_shares"] == approx(40.0) and g1["unknown_cost_shares"] == approx(60.0)
+    assert g1["unknown_cost_shares_held"] == approx(0.0) and g1["realized_pnl_usd"] == approx(0.0)
+    assert g1["outcome"] == "unknown" and bool(g1["is_closed"])
+    assert g2["unknown_cost_shares_held"] == approx(10.0) and g2["open_shares"] == approx(0.0)
+    assert g2["outcome"] == "unknown" and not bool(g2["is_closed"])  # shares still held
+    assert (p["unknown_cost_shares_held"] >= 0).all()
+    assert W6 not in {r["wallet_address"] for r in metrics["_realizations"].to_dict("records")}

@@ -34,10 +34,12 @@ outcomes as (
 
 last_fill as (
 
-    select wallet_address, token_id, shares_after as open_shares, cost_after as open_cost_usd
+    select
+        wallet_address, token_id, shares_after as open_shares, cost_after as open_cost_usd,
+        unknown_cost_shares_held_after as unknown_cost_shares_held
     from (
         select
-            wallet_address, token_id, shares_after, cost_after,
+            wallet_address, token_id, shares_after, cost_after, unknown_cost_shares_held_after,
             row_number() over (partition by wallet_address, token_id order by fill_seq desc) as rn
         from outcomes
     ) as t
@@ -61,6 +63,7 @@ aggregated as (
         sum(unknown_cost_shares) as unknown_cost_shares,
         sum(case when unknown_cost_shares > 0 then 1 else 0 end) as unknown_cost_fills,
         sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
+        sum(case when side = 'IN' then shares else 0 end) as converted_in_shares,
         min(traded_at_unix) as opened_at_unix,
         max(traded_at_unix) as last_fill_at_unix,
         max(payout_usd_per_share) as payout_usd_per_share,
@@ -78,6 +81,7 @@ final as (
         a.*,
         l.open_shares,
         l.open_cost_usd,
+        l.unknown_cost_shares_held,
         case
             when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
             else 0
@@ -87,10 +91,11 @@ final as (
                 when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
                 else 0
             end as realized_pnl_usd,
-        (a.is_resolved or l.open_shares <= 1e-9) as is_closed,
+        (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) as is_closed,
         case
-            when a.orphan_sells > 0 and a.bought_shares = 0 then 'unknown'
-            when not (a.is_resolved or l.open_shares <= 1e-9) then 'open'
+            -- Nothing entered at a known cost (only sells beyond the record, or conversions).
+            when a.bought_shares = 0 then 'unknown'
+            when not (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) then 'open'
             when a.sells_realized_pnl_usd
                 + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd else 0 end
                 > 1e-9 then 'won'

@@ -55,6 +55,26 @@ set_legs as (
 
 ),
 
+-- Shares a CONVERSION delivers (when the record names the token and the shares) enter
+-- the position with no cost on record: side IN, no price.
+conversions as (
+
+    select
+        a.activity_key as trade_key,
+        a.wallet_address,
+        a.token_id,
+        a.condition_id,
+        'IN' as side,
+        a.shares,
+        cast(null as double precision) as price,
+        cast(0 as double precision) as notional_usd,
+        a.occurred_at_unix as traded_at_unix,
+        'conversion' as event_kind
+    from {{ ref('stg_polymarket__activity') }} as a
+    where a.activity_type = 'CONVERSION' and a.token_id is not null and a.shares > 0
+
+),
+
 moves as (
 
     select
@@ -63,6 +83,8 @@ moves as (
     from {{ ref('stg_polymarket__trades') }}
     union all
     select * from set_legs
+    union all
+    select * from conversions
 
 ),
 
@@ -72,7 +94,7 @@ fills as (
         s.*,
         row_number() over (
             partition by s.wallet_address, s.token_id
-            order by s.traded_at_unix, case when s.side = 'BUY' then 0 else 1 end, s.trade_key
+            order by s.traded_at_unix, case when s.side = 'SELL' then 1 else 0 end, s.trade_key
         ) as fill_seq
     from moves as s
     {{ where_touched('s') }}
@@ -89,7 +111,9 @@ ledger as (
         cast(0 as double precision) as shares_before,
         cast(0 as double precision) as cost_before,
         case when f.side = 'BUY' then f.shares else cast(0 as double precision) end as shares_after,
-        case when f.side = 'BUY' then f.shares * f.price else cast(0 as double precision) end as cost_after
+        case when f.side = 'BUY' then f.shares * f.price else cast(0 as double precision) end as cost_after,
+        cast(0 as double precision) as other_before,
+        case when f.side = 'IN' then f.shares else cast(0 as double precision) end as other_after
     from fills as f
     where f.fill_seq = 1
 
@@ -104,14 +128,24 @@ ledger as (
         l.cost_after as cost_before,
         case
             when f.side = 'BUY' then l.shares_after + f.shares
+            when f.side = 'IN' then l.shares_after
             when f.shares >= l.shares_after then cast(0 as double precision)
             else l.shares_after - f.shares
         end as shares_after,
         case
             when f.side = 'BUY' then l.cost_after + f.shares * f.price
+            when f.side = 'IN' then l.cost_after
             when f.shares >= l.shares_after then cast(0 as double precision)
             else l.cost_after - f.shares * (l.cost_after / l.shares_after)
-        end as cost_after
+        end as cost_after,
+        l.other_after as other_before,
+        -- A SELL beyond the shares of known cost draws on the shares held of unknown cost.
+        case
+            when f.side = 'IN' then l.other_after + f.shares
+            when f.side = 'SELL' and f.shares > l.shares_after
+                then greatest(l.other_after - (f.shares - l.shares_after), cast(0 as double precision))
+            else l.other_after
+        end as other_after
     from ledger as l
     inner join fills as f
         on f.wallet_address = l.wallet_address
@@ -138,12 +172,13 @@ outcomes as (
         l.cost_before,
         l.shares_after,
         l.cost_after,
+        l.other_after as unknown_cost_shares_held_after,
         case when l.shares_before > 0 then l.cost_before / l.shares_before end as avg_cost_before,
         (f.side = 'SELL' and l.shares_before <= 0) as is_orphan_sell,
-        -- Shares of this fill whose cost is on record (a BUY's are all known).
+        -- Shares of this fill whose cost is on record (a BUY's are all known; none of an IN's).
         case
             when f.side = 'BUY' then f.shares
-            when l.shares_before <= 0 then cast(0 as double precision)
+            when f.side = 'IN' or l.shares_before <= 0 then cast(0 as double precision)
             when f.shares < l.shares_before then f.shares
             else l.shares_before
         end as known_cost_shares,
