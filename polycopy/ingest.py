@@ -159,17 +159,23 @@ class ActivityIngest:
     stats: Counter = field(default_factory=Counter)
 
 
+# What a candidate's activity is read for: the movements of shares and the payments that
+# are not trades (its trades come from the market walk).
+NON_TRADE_TYPES = ("SPLIT", "MERGE", "REDEEM", "CONVERSION", "REWARD", "MAKER_REBATE")
+
+
 def fetch_wallet_activity(clients: PolymarketClients, wallets: list[str], start_ts: int, end_ts: int,
-                          sink=None) -> ActivityIngest:
-    """Every activity row of ``wallets`` with timestamp in ``[start_ts, end_ts)``: trades
-    (as events keyed by their trade key) and every other type. A malformed row is kept
-    aside with its reason; it never fails the page. With ``sink(events, rejects)`` each
-    wallet's rows are handed over when its walk ends (bounded memory)."""
-    out = ActivityIngest()
+                          sink=None, types: tuple[str, ...] = (), out: ActivityIngest | None = None) -> ActivityIngest:
+    """Every activity row of ``wallets`` with timestamp in ``[start_ts, end_ts)`` — of
+    ``types``, or of every type: trades (as events keyed by their trade key) and the rest.
+    A malformed row is kept aside with its reason; it never fails the page. With
+    ``sink(events, rejects)`` each wallet's rows are handed over when its walk ends
+    (bounded memory). ``out`` accumulates the statistics of several calls."""
+    out = out if out is not None else ActivityIngest()
     for wallet in wallets:
         events: dict[str, ActivityEvent] = {}
         rejects: dict[str, Rejected] = {}
-        for page in clients.data.iter_wallet_activity(wallet, start_ts, end_ts):
+        for page in clients.data.iter_wallet_activity(wallet, start_ts, end_ts, types):
             out.stats["pages"] += 1
             for rec in page.records:
                 out.stats["records_seen"] += 1

@@ -102,8 +102,9 @@ def test_both_backends_produce_identical_tables(small_world, venue, pg_database,
         pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-9, obj=table)
 
     # The history starts mid-life; the activity of the most active wallets was read.
-    read = set(d.query_df("select distinct proxy_wallet from raw.activity")["proxy_wallet"])
-    assert read == set(wallets_that_matter(d, [], 200, 50)["candidates"]) and len(read) >= 10
+    read = set(wallets_that_matter(d, [], 200, 50)["candidates"])
+    with_rows = set(d.query_df("select distinct proxy_wallet from raw.activity")["proxy_wallet"])
+    assert with_rows <= read and len(with_rows) >= 10
     seen = truth.observed_positions(small_world, activity_wallets=read)
     assert seen["unknown_cost_shares_sold"].sum() > 100
     # Categories: dbt's reading of the tags is the execution plane's, market by market.

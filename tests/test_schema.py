@@ -172,7 +172,7 @@ def test_a_malformed_activity_row_is_kept_aside_and_the_page_goes_on():
     bad = {**good[0], "usdcSize": "n/a"}
 
     class Data:
-        def iter_wallet_activity(self, wallet, start, end):
+        def iter_wallet_activity(self, wallet, start, end, types=()):
             yield RawPage([bad, *good], "v1")
 
     class Clients:

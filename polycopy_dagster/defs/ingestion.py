@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from polycopy.polymarket.categories import UNKNOWN as UNKNOWN_CATEGORY
-from polycopy.ingest import (ACTIVITY_SOURCE, MARKETS_SOURCE, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
+from polycopy.ingest import (ACTIVITY_SOURCE, MARKETS_SOURCE, NON_TRADE_TYPES, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
                              fetch_trades_window, fetch_wallet_activity, resolutions_between, wallets_that_matter)
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import (LedgerResource, PolymarketResource, WalletActivityResource,
@@ -137,9 +137,10 @@ def market_resolutions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     retry_policy=NETWORK_RETRY,
-    description=("Activity of the wallets that matter (every followed wallet and the scoring candidates) that "
-                 "day (UTC), from /v2/activity: SPLIT, MERGE, REDEEM, CONVERSION, REWARD, MAKER_REBATE and their "
-                 "trades in any market. Splits and merges move positions; redeems show what was paid out. "
+    description=("Activity of the wallets that matter that day (UTC), from /v2/activity: SPLIT, MERGE, REDEEM, "
+                 "CONVERSION, REWARD and MAKER_REBATE of every followed wallet and scoring candidate, and the "
+                 "followed wallets' trades in any market. Splits and merges move positions; redeems show what "
+                 "was paid out. "
                  "Re-materializing a partition replaces it; malformed rows go to the rejects table. A wallet "
                  "that becomes a candidate later needs a backfill of the days before it did."),
 )
@@ -150,9 +151,13 @@ def raw_wallet_activity(context: dg.AssetExecutionContext, polymarket: Polymarke
     wh = warehouse.open()
     followed = wallet_activity.followed() + [r["wallet_address"] for r in ledger.open().watchlist()]
     groups = wallets_that_matter(wh, followed, wallet_activity.max_candidates, wallet_activity.min_trades)
-    wallets = sorted(set(groups["followed"]) | set(groups["candidates"]))
+    followed = groups["followed"]
+    candidates = sorted(set(groups["candidates"]) - set(followed))
+    wallets = followed + candidates
     with wh.activity_partition_writer(days, ACTIVITY_SOURCE) as writer, polymarket.clients() as clients:
-        ingest = fetch_wallet_activity(clients, wallets, start, end, sink=writer.add)
+        # Followed wallets: everything, their trades in markets the market walk missed included.
+        ingest = fetch_wallet_activity(clients, followed, start, end, sink=writer.add)
+        fetch_wallet_activity(clients, candidates, start, end, sink=writer.add, types=NON_TRADE_TYPES, out=ingest)
         http_stats = dict(clients.https[0].stats)
     by_type = {k[5:]: v for k, v in sorted(ingest.stats.items()) if k.startswith("type_")}
     context.log.info(f"{days[0]}..{days[-1]}: {writer.counts['trades']} activity rows of {len(wallets)} wallets")
@@ -160,8 +165,8 @@ def raw_wallet_activity(context: dg.AssetExecutionContext, polymarket: Polymarke
         "rows": writer.counts["trades"],
         "rows_by_type": dg.MetadataValue.json(by_type),
         "wallets_read": len(wallets),
-        "followed_wallets": len(groups["followed"]),
-        "candidate_wallets": len(groups["candidates"]),
+        "followed_wallets": len(followed),
+        "candidate_wallets": len(candidates),
         "rejects": ingest.stats["rejects"],
         "keyset_records": ingest.stats["records_v2"],
         "http_requests": http_stats.get("requests", 0),
