@@ -13,6 +13,7 @@
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
 | POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
 | POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
+| POLYCOPY_ROUTES | v2 | ``v2``: the official SDK's keyset routes, v1 where a host lacks them; ``v1``: offset routes only |
 | POLYCOPY_<THRESHOLD> | the documents' | any field of the signal, sizing or risk rules, e.g. POLYCOPY_MAX_TRADE_AGE_S |
 """
 
