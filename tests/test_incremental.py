@@ -18,6 +18,7 @@ MODELS = {
     "intermediate.int_trade_outcomes": "trade_key",
     "intermediate.int_positions": "wallet_address, token_id",
     "intermediate.int_wallet_realizations": "realization_key",
+    "intermediate.int_wallet_redemptions": "wallet_address, condition_id",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
     "marts.category_base_rates": "category",
     "marts.wallet_metrics": "wallet_address",
@@ -52,11 +53,13 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     cut = len(days) - 10
     earlier, later = days[:cut], days[cut:]
 
+    # Every wallet's splits, merges, conversions and redeems are read as well.
+    everyone = set(small_world.wallets["address"])
     # Day 1: the history up to the cut, built from scratch.
-    load_history(small_world, wh, earlier)
+    load_history(small_world, wh, earlier, activity_wallets=everyone)
     dbt(backend, env, tmp_path, "--full-refresh")
     # The next ten daily partitions land; only their window is rebuilt.
-    load_history(small_world, wh, later)
+    load_history(small_world, wh, later, activity_wallets=everyone)
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(window))
     assert "ERROR=0" in out
@@ -64,6 +67,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # The same data from scratch.
     dbt(backend, env, tmp_path, "--full-refresh")
     full = snapshot(wh)
+    assert int(wh.scalar("select count(*) from intermediate.int_trade_outcomes where event_kind <> 'trade'")) > 0
     for table in MODELS:
         assert len(full[table]) > 0, table
         pd.testing.assert_frame_equal(incremental[table], full[table], check_exact=False, rtol=1e-12, atol=1e-12,

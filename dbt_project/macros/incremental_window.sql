@@ -7,7 +7,7 @@
     {{ return(is_incremental() and var('partition_start', none) is not none) }}
 {%- endmacro %}
 
-{#- Positions (wallet × token) a window touches: a fill, split or merge in it, or its market resolved in it. -#}
+{#- Positions (wallet × token) a window touches: a fill, split, merge or conversion in it, or its market resolved in it. -#}
 {% macro touched_positions() -%}
     select t.wallet_address, t.token_id
     from {{ ref('stg_polymarket__trades') }} as t
@@ -21,14 +21,20 @@
     where r.resolution_date >= cast('{{ var("partition_start") }}' as date)
       and r.resolution_date < cast('{{ var("partition_end") }}' as date)
     union
-    -- Splits and merges in the window move every outcome token of their market.
+    -- Splits and merges move every outcome token of their market, a conversion its token:
+    -- in the window, or in a market resolved in the window.
     select a.wallet_address, k.token_id
     from {{ ref('stg_polymarket__activity') }} as a
     inner join {{ ref('stg_polymarket__market_tokens') }} as k
         on k.condition_id = a.condition_id
-    where a.activity_type in ('SPLIT', 'MERGE')
-      and a.activity_date >= cast('{{ var("partition_start") }}' as date)
-      and a.activity_date < cast('{{ var("partition_end") }}' as date)
+        and (a.activity_type in ('SPLIT', 'MERGE') or k.token_id = a.token_id)
+    left join {{ ref('stg_polymarket__market_resolutions') }} as r
+        on r.token_id = k.token_id
+    where a.activity_type in ('SPLIT', 'MERGE', 'CONVERSION')
+      and ((a.activity_date >= cast('{{ var("partition_start") }}' as date)
+            and a.activity_date < cast('{{ var("partition_end") }}' as date))
+           or (r.resolution_date >= cast('{{ var("partition_start") }}' as date)
+               and r.resolution_date < cast('{{ var("partition_end") }}' as date)))
 {%- endmacro %}
 
 {#- The `touched` CTE (followed by a comma) when building a window; nothing otherwise. -#}

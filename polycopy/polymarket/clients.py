@@ -98,10 +98,15 @@ class DataApiClient:
             seen.add(cursor)
 
     def iter_trades_v2(self, condition_id: str, start_ts: int, end_ts: int) -> Iterator[RawPage]:
-        """One market's trades in ``[start_ts, end_ts)`` from /v2/trades, newest first."""
+        """One market's trades in ``[start_ts, end_ts)`` from /v2/trades, newest first.
+        ``start``/``end`` are sent, but a host may honour them only for a user's trades:
+        the walk also stops once a page reaches below ``start_ts``."""
         params = {"condition_id": condition_id, "start": int(start_ts), "end": int(end_ts) - 1}
         for page in self._v2_pages("/v2/trades", params):
             yield RawPage(_in_window(page, start_ts, end_ts), "v2")
+            ts = _timestamps(page)
+            if ts and min(ts) < start_ts:
+                return
 
     def iter_activity_v2(self, user: str, start_ts: int, end_ts: int,
                          types: tuple[str, ...] = ()) -> Iterator[list]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from polycopy.polymarket.markets import parse_market, resolve_market
-from polycopy.polymarket.schema import parse_trade
+from polycopy.polymarket.schema import parse_activity, parse_trade
 from polycopy.sim.records import RecordRenderer
 from polycopy.sim.world import SimWorld
 
@@ -25,13 +25,15 @@ def history_days(world: SimWorld) -> list[date]:
 
 
 def load_history(world: SimWorld, warehouse, days: list[date] | None = None, batch: int = 200_000,
-                 as_of_ts: int | None = None) -> dict:
+                 as_of_ts: int | None = None, activity_wallets: set[str] | None = None) -> dict:
     """Write markets (as they stood at ``as_of_ts``, default the end of the history), and
     the trades and resolutions of ``days`` (default: all) known by then, replacing those
     partitions. Returns counts.
 
     An earlier ``as_of_ts`` gives the warehouse exactly what ingestion would have held
-    on that instant: later trades, markets and resolutions are not in it.
+    on that instant: later trades, markets and resolutions are not in it. With
+    ``activity_wallets`` (addresses), those wallets' activity other than trades is loaded
+    too, as ``raw_wallet_activity`` would read it for candidates.
     """
     render = RecordRenderer(world)
     now = world.config.history_end_ts if as_of_ts is None else min(as_of_ts, world.config.history_end_ts)
@@ -51,6 +53,14 @@ def load_history(world: SimWorld, warehouse, days: list[date] | None = None, bat
                 writer.add(pending)
                 pending = []
         writer.add(pending)
+    if activity_wallets is not None:
+        wanted = set(activity_wallets)
+        a = world.activity
+        addr = world.wallets["address"].to_numpy()
+        with warehouse.activity_partition_writer(days, SOURCE, flush_rows=batch) as writer:
+            for i, (ts, w) in enumerate(zip(a["ts"].to_numpy(), a["wallet_idx"].to_numpy())):
+                if ts <= now and addr[w] in wanted and datetime.fromtimestamp(int(ts), tz=timezone.utc).date() in day_set:
+                    writer.add([parse_activity(render.activity_v1(i))])
     resolutions = [r for m in markets for r in (resolve_market(m) or [])]
     counts = warehouse.replace_resolution_partitions(days, resolutions, [], SOURCE)
     return {"markets": len(markets), "trades": writer.counts["trades"], "resolutions": counts["resolutions"]}

@@ -301,8 +301,9 @@ class SimVenue:
         markets, wallet, types, err = self._activity_scope(q, "condition_id")
         if err:
             return err
-        filters = v2_filters(q, ("user", "condition_id", "type", "side", "start", "end", "sort_direction"))
         direction = (q.get("sort_direction") or "DESC").upper()
+        filters = {**v2_filters(q, ("user", "condition_id", "type", "side", "start", "end")),
+                   "sort_direction": direction}
         if direction not in ("ASC", "DESC"):
             return 400, {"error": "sort_direction must be ASC or DESC"}
         if wallet is None:

@@ -107,7 +107,7 @@ final as (
         -- P&L over the USD bought, once closed. Taker fees are not in the Data API's
         -- trade records, so positions are measured before fees.
         case
-            when (a.is_resolved or l.open_shares <= 1e-9) and a.bought_usd > 0
+            when (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) and a.bought_usd > 0
                 then (a.sells_realized_pnl_usd
                       + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
                              else 0 end) / a.bought_usd
