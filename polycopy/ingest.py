@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from polycopy.polymarket.categories import UNKNOWN as UNKNOWN_CATEGORY
 from polycopy.polymarket.clients import PolymarketClients
 from polycopy.polymarket.markets import Market, Resolution, parse_market, resolve_market
 from polycopy.polymarket.schema import (ActivityEvent, Rejected, RecordError, Trade, parse_activity,
@@ -96,16 +97,13 @@ def fetch_markets(clients: PolymarketClients) -> tuple[list[Market], list[Reject
         for page in clients.gamma.iter_markets(closed=closed):
             for rec in page:
                 stats["records_seen"] += 1
-                try:
-                    cid = rec.get("conditionId") if isinstance(rec, dict) else None
-                    m = parse_market(rec, event_tags.get(cid.lower()) if isinstance(cid, str) else None)
-                except RecordError as exc:
-                    r = Rejected.of(MARKETS_SOURCE, str(exc), rec)
-                    rejects.setdefault(r.reject_key, r)
-                    continue
-                markets[m.condition_id] = m
+                cid = rec.get("conditionId") if isinstance(rec, dict) else None
+                tags = event_tags.get(cid.lower()) if isinstance(cid, str) else None
+                m = parse_or_keep_aside(rec, lambda r: parse_market(r, tags), MARKETS_SOURCE, rejects)
+                if m is not None:
+                    markets[m.condition_id] = m
     stats["markets"] = len(markets)
-    stats["markets_unknown_category"] = sum(1 for m in markets.values() if m.category == "unknown")
+    stats["markets_unknown_category"] = sum(1 for m in markets.values() if m.category == UNKNOWN_CATEGORY)
     return list(markets.values()), list(rejects.values()), stats
 
 

@@ -2,8 +2,9 @@
 
 One code path serves the real Polymarket hosts and the simulated venue: only the
 base URLs differ. The primary routes are the ones Polymarket's official SDK reads:
-the Data API's ``/v2/trades`` and ``/v2/activity`` with keyset cursors (the window is
-filtered by the server with ``start``/``end``; no depth limit), and Gamma's
+the Data API's ``/v2/trades`` and ``/v2/activity`` with keyset cursors (``start``/``end``
+sent; a market's walk also stops below the window, since hosts may honour them only for
+a user's trades; no depth limit), and Gamma's
 ``/markets/keyset`` (``include_tag=true``) and ``/events/keyset``. The v1 routes stay
 as the fallback, used when a host does not serve the v2 one (404/405/501): ``/trades``
 walked newest-first by offset up to the practical cap (~3000), ``/activity`` paged by
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from polycopy.polymarket.categories import UNKNOWN, category_of, parse_tags
 from polycopy.polymarket.http import ApiError, HttpJsonClient, RetryPolicy, SlidingWindowLimiter
 
 # Published limits per 10 seconds.
@@ -329,8 +331,6 @@ class GammaClient:
 def market_with_event_tags(gamma: "GammaClient", condition_id: str) -> tuple[dict | None, list | None]:
     """(Gamma market record, its event's tags or None). The event is read only when the
     market's own tags name no category, as many real markets' do not."""
-    from polycopy.polymarket.categories import UNKNOWN, category_of, parse_tags
-
     rec = gamma.market(condition_id)
     if rec is None or category_of(parse_tags(rec), rec.get("category"))[0] != UNKNOWN:
         return rec, None
