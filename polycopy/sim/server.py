@@ -214,13 +214,7 @@ class SimVenue:
             return err
         if wallet is None:
             return 200, []
-        keys = self._activity_rows(wallet, markets, types)
-        keys = keys[self._time_window(np.arange(len(keys)), keys[:, 0], q)]
-        if q.get("side") in ("BUY", "SELL"):
-            trade = keys[:, 1] < self.n_rows
-            side = np.full(len(keys), -1)
-            side[trade] = self.row_side[keys[trade, 1]]
-            keys = keys[side == (0 if q["side"] == "BUY" else 1)]
+        keys = self._activity_rows(wallet, markets, types, q)
         if (q.get("sortDirection") or "DESC").upper() == "DESC":
             keys = keys[::-1]
         return 200, [self._render_activity(int(u), False) for u in keys[offset:offset + limit, 1]]
@@ -255,9 +249,10 @@ class SimVenue:
         return v2_page(keys, self.render.trade_v2, q, filters)
 
     # ---- activity ----------------------------------------------------------------------
-    def _activity_rows(self, wallet: int, markets: list[int] | None, types: set[str]) -> np.ndarray:
-        """(ts, uid) of a wallet's visible activity, oldest first: trades are uids below
-        ``n_rows``, other movements ``n_rows + i`` for ``world.activity`` row i."""
+    def _activity_rows(self, wallet: int, markets: list[int] | None, types: set[str], q: dict) -> np.ndarray:
+        """(ts, uid) of a wallet's visible activity in the query's time window (and side,
+        for trades), oldest first: trades are uids below ``n_rows``, other movements
+        ``n_rows + i`` for ``world.activity`` row i."""
         parts = []
         if "TRADE" in types:
             r = self._candidates(markets, wallet)
@@ -270,7 +265,14 @@ class SimVenue:
             sl = sl[np.isin(self.act_type[sl], sorted(types))]
         parts.append(np.stack([self.act_ts[sl], self.n_rows + sl], axis=1))
         keys = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
-        return keys[np.lexsort((keys[:, 1], keys[:, 0]))] if len(keys) else keys.reshape(0, 2)
+        keys = keys[np.lexsort((keys[:, 1], keys[:, 0]))] if len(keys) else keys.reshape(0, 2)
+        keys = keys[self._time_window(np.arange(len(keys)), keys[:, 0], q)]
+        if q.get("side") in ("BUY", "SELL"):
+            trade = keys[:, 1] < self.n_rows
+            side = np.full(len(keys), -1)
+            side[trade] = self.row_side[keys[trade, 1]]
+            keys = keys[side == (0 if q["side"] == "BUY" else 1)]
+        return keys
 
     def _render_activity(self, uid: int, v2: bool) -> dict:
         if uid < self.n_rows:
@@ -309,13 +311,7 @@ class SimVenue:
         if wallet is None:
             keys = np.zeros((0, 2), dtype=np.int64)
         else:
-            keys = self._activity_rows(wallet, markets, types)
-            keys = keys[self._time_window(np.arange(len(keys)), keys[:, 0], q)]
-            if q.get("side") in ("BUY", "SELL"):
-                side = np.full(len(keys), -1)
-                trade = keys[:, 1] < self.n_rows
-                side[trade] = self.row_side[keys[trade, 1]]
-                keys = keys[side == (0 if q["side"] == "BUY" else 1)]
+            keys = self._activity_rows(wallet, markets, types, q)
             if direction == "DESC":
                 keys = keys[::-1]
         return v2_page(keys, lambda u: self._render_activity(u, True), q, filters)
