@@ -31,7 +31,8 @@ def test_the_real_market_with_its_tags_is_categorized_by_them():
     rec = copy.deepcopy(GAMMA)
     rec["tags"] = [tag("1", "sports", "Sports"), tag("745", "nba", "NBA"), tag("100639", "games", "Games")]
     m = parse_market(rec)
-    assert (m.category, m.category_tag) == ("sports", "sports")  # priority 10 beats nba's 20 and games' 30
+    # The narrow category decides: nba (basketball, priority 10) beats sports (30) and games (40).
+    assert (m.category, m.category_tag) == ("basketball", "nba")
     assert [t.slug for t in m.tag_list] == ["sports", "nba", "games"]
     assert [t.tag_id for t in m.tag_list] == ["1", "745", "100639"]
 
@@ -40,7 +41,7 @@ def test_event_tags_decide_when_the_market_has_none():
     rec = copy.deepcopy(GAMMA)
     rec["events"] = [{"id": "12345", "slug": "nba-mem-okc-2025-03-27", "title": "Grizzlies vs. Thunder"}]
     m = parse_market(rec, event_tags=[tag("745", "nba", "NBA")])
-    assert (m.category, m.category_tag) == ("sports", "nba")
+    assert (m.category, m.category_tag) == ("basketball", "nba")
     assert m.tag_list[0].source == "event"
     # Tags embedded in the event record count the same way.
     rec["events"][0]["tags"] = [tag("2", "politics", "Politics")]
@@ -51,6 +52,8 @@ def test_priority_then_order_decides_between_categories():
     tax = load_taxonomy()
     tags = parse_tags({"tags": [tag("9", "elon-musk", "Elon Musk"), tag("8", "trump", "Trump")]})
     assert category_of(tags, taxonomy=tax) == ("politics", "trump")  # 20 beats 30
+    tags = parse_tags({"tags": [tag("9", "sports", "Sports"), tag("8", "tennis", "Tennis")]})
+    assert category_of(tags, taxonomy=tax) == ("sports", "tennis")  # a narrow tag of the broad category
     tags = parse_tags({"tags": [tag("9", "bitcoin", "Bitcoin"), tag("8", "fed", "Fed")]})
     assert category_of(tags, taxonomy=tax) == ("crypto", "bitcoin")  # equal priority: the first served
 

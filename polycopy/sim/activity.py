@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from polycopy.sim.archetypes import ARCHETYPES
+
 
 BUY, SELL = 0, 1
 HOUR = 3_600
@@ -68,7 +68,7 @@ def derive_activity(rates: ActivityRates, rng: np.random.Generator, markets: pd.
     ground truth only: no API shows them) and the new number of transactions.
     """
     t = trades.reset_index(drop=True)
-    style = np.array([ARCHETYPES[a].style for a in wallets["archetype"]])[t["wallet_idx"].to_numpy()]
+    style = wallets["style"].to_numpy()[t["wallet_idx"].to_numpy()]
     fills_in_tx = t.groupby("tx_idx")["tx_idx"].transform("size").to_numpy()
     entry = ((t["side"].to_numpy() == BUY) & (fills_in_tx == 1)
              & ~np.isin(style, ("market_maker", "wash", "insider")))
@@ -184,7 +184,7 @@ def _redeems(rates, rng, markets, trades, transfers, activity, n_tx, horizon_ts)
 
 
 def _rewards(rates, rng, wallets, trades, n_tx, horizon_ts):
-    style = np.array([ARCHETYPES[a].style for a in wallets["archetype"]])[trades["wallet_idx"].to_numpy()]
+    style = wallets["style"].to_numpy()[trades["wallet_idx"].to_numpy()]
     mm = trades[(style == "market_maker") & (rng.random(len(trades)) < rates.reward)]
     kind = np.where(rng.random(len(mm)) < 1 / 3, "MAKER_REBATE", "REWARD")
     ts = mm["ts"].to_numpy() + rng.integers(HOUR, 24 * HOUR, len(mm))

@@ -109,7 +109,7 @@ def realized_pnl(world: SimWorld, as_of_ts: int | None = None) -> pd.DataFrame:
 
 
 def wallet_labels(world: SimWorld) -> pd.DataFrame:
-    return world.wallets[["address", "archetype", "skilled", "edge_start", "edge_end"]].copy()
+    return world.wallets[["address", "archetype", "skilled", "edge_start", "edge_end", "wash_group"]].copy()
 
 
 def malformed_records(world: SimWorld, until_ts: int | None = None) -> pd.DataFrame:

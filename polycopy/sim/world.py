@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from polycopy.sim.activity import ActivityRates, derive_activity
-from polycopy.sim.archetypes import ARCHETYPES, CATEGORIES, DEFAULT_MIX
+from polycopy.sim.archetypes import CATEGORIES, DEFAULT_MIX, Archetype, Behaviour, draw_archetypes
 
 DAY = 86_400
 HOUR = 3_600
@@ -68,6 +68,11 @@ class SimConfig:
     activity: ActivityRates = field(default_factory=ActivityRates)
     # Gamma's markets carry a `category` field only when asked for: real ones do not.
     serve_category_field: bool = False
+    # Categories the world's markets are in (6–20 of CATEGORIES); None draws it per seed.
+    n_categories: int | None = None
+    # How far each archetype's parameters move from the centre table per seed (0: not at
+    # all; see archetypes.draw_archetypes).
+    archetype_spread: float = 1.0
 
     @property
     def history_end_ts(self) -> int:
@@ -109,6 +114,8 @@ class SimWorld:
     prelude_trades: pd.DataFrame = None
     prelude_activity: pd.DataFrame = None
     transfers: pd.DataFrame = None
+    archetypes: dict = None  # this world's Archetype per name (drawn per seed)
+    behaviour: Behaviour = None
 
     # ---- price model -------------------------------------------------------------
     def price_yes(self, market_idx, ts) -> np.ndarray:
@@ -168,10 +175,11 @@ _NOUN = ("Veteran", "Eponym", "Falcon", "Oracle", "Badger", "Comet", "Harbor", "
 
 def generate_world(config: SimConfig) -> SimWorld:
     """Build the world for ``config`` (deterministic in ``config.seed``)."""
+    archetypes, behaviour = draw_archetypes(np.random.default_rng([config.seed, 3]), config.archetype_spread)
     rng = np.random.default_rng(config.seed)
     markets, signal = _generate_markets(config, rng)
-    wallets = _generate_wallets(config, rng)
-    trades, n_tx = _generate_trades(config, rng, markets, signal, wallets)
+    wallets = _generate_wallets(config, rng, archetypes, behaviour, markets)
+    trades, n_tx = _generate_trades(config, rng, markets, signal, wallets, archetypes, behaviour)
     trades, activity, transfers, n_tx = derive_activity(config.activity, rng, markets, wallets, trades, n_tx,
                                                         config.horizon_ts)
     tx_hashes = _hex_strings(rng, n_tx, 32)
@@ -184,7 +192,7 @@ def generate_world(config: SimConfig) -> SimWorld:
     return SimWorld(config, markets, wallets, trades, malformed, tx_hashes, signal,
                     activity=activity[served_activity].reset_index(drop=True),
                     prelude_trades=prelude_trades, prelude_activity=activity[~served_activity].reset_index(drop=True),
-                    transfers=transfers)
+                    transfers=transfers, archetypes=archetypes, behaviour=behaviour)
 
 
 # ---- markets -----------------------------------------------------------------------
@@ -209,8 +217,14 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     steps = rng.normal(size=(m, SIGNAL_GRID - 1)) * np.sqrt(np.diff(lam_grid, axis=1))
     signal = np.concatenate([np.zeros((m, 1)), np.cumsum(steps, axis=1)], axis=1)
     winner = np.where(void, -1, np.where(yes_wins, 0, 1))
-    cat_weights = np.array([0.24, 0.2, 0.22, 0.08, 0.08, 0.06, 0.06, 0.06])
-    category = rng.choice(len(CATEGORIES), size=m, p=cat_weights / cat_weights.sum())
+    # The world's categories: K of the taxonomy's, with uneven shares of the markets.
+    crng = np.random.default_rng([cfg.seed, 5])
+    k_cats = cfg.n_categories or int(crng.integers(6, len(CATEGORIES) + 1))
+    if not 1 <= k_cats <= len(CATEGORIES):
+        raise ValueError(f"n_categories must be within 1..{len(CATEGORIES)}, got {k_cats}")
+    world_cats = np.sort(crng.choice(len(CATEGORIES), size=k_cats, replace=False))
+    cat_weights = crng.dirichlet(np.full(k_cats, 2.0))
+    category = world_cats[rng.choice(k_cats, size=m, p=cat_weights)]
     sports_style = rng.random(m) < 0.2
     token_ids = [str(int.from_bytes(rng.bytes(32), "big")) for _ in range(2 * m)]
     condition_ids = _hex_strings(rng, m, 32)
@@ -253,14 +267,33 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
 # Tags as Gamma serves them: each category has a broad tag and narrower ones; some tags
 # say nothing about the subject. The taxonomy seed maps the real slugs to categories.
 TAG_VOCABULARY: dict[str, tuple[str, ...]] = {
-    "politics": ("politics", "elections", "trump", "congress"),
+    "politics": ("politics", "us-politics", "trump", "congress"),
     "crypto": ("crypto", "bitcoin", "ethereum", "solana"),
-    "sports": ("sports", "nba", "nfl", "soccer", "tennis"),
+    "sports": ("sports", "mlb", "tennis", "mma"),
     "pop-culture": ("pop-culture", "movies", "music", "awards"),
-    "economics": ("economy", "fed", "inflation", "stocks"),
-    "science": ("science", "space", "climate"),
-    "tech": ("tech", "ai", "big-tech"),
+    "economics": ("economy", "fed", "inflation", "gdp"),
+    "science": ("science", "space", "nasa"),
+    "tech": ("tech", "big-tech", "technology"),
     "world": ("geopolitics", "middle-east", "ukraine"),
+    "elections": ("elections", "us-elections", "midterms", "global-elections"),
+    "soccer": ("soccer", "epl", "champions-league"),
+    "basketball": ("nba", "nba-playoffs", "cbb"),
+    "american-football": ("nfl", "cfb"),
+    "esports": ("esports", "league-of-legends", "counter-strike"),
+    "mentions": ("mentions", "speech-mentions"),
+    "finance": ("finance", "stocks", "ipos", "commodities"),
+    "earnings": ("earnings", "earnings-calls"),
+    "climate": ("climate", "global-temperature"),
+    "weather": ("weather", "hurricanes"),
+    "health": ("health", "pandemics", "fda"),
+    "ai": ("ai", "openai", "llms"),
+}
+# The broader tag Gamma also puts on a narrower category's events (it maps to the broad
+# category with a weaker priority, so the narrow tag decides).
+PARENT_TAGS: dict[str, str] = {
+    "elections": "politics", "soccer": "sports", "basketball": "sports", "american-football": "sports",
+    "esports": "sports", "mentions": "pop-culture", "earnings": "finance", "climate": "science",
+    "weather": "science", "health": "science", "ai": "tech",
 }
 UNINFORMATIVE_TAGS: tuple[str, ...] = ("featured", "new", "trending", "recurring", "daily", "hide-from-new")
 
@@ -279,7 +312,8 @@ def _draw_tags(rng: np.random.Generator, category: np.ndarray) -> tuple[list, li
             event_tags.append(noise[1:])
             continue
         narrow = vocab[int(rng.integers(1, len(vocab)))]
-        ev = [vocab[0], narrow] + (noise[:1] if rng.random() < 0.3 else [])
+        parent = PARENT_TAGS.get(CATEGORIES[c])
+        ev = ([parent] if parent else []) + [vocab[0], narrow] + (noise[:1] if rng.random() < 0.3 else [])
         own = ([narrow] if rng.random() < 0.7 else [vocab[0]]) + (noise[1:] if rng.random() < 0.3 else [])
         market_tags.append(own if rng.random() < 0.6 else [])
         event_tags.append(ev)
@@ -287,7 +321,8 @@ def _draw_tags(rng: np.random.Generator, category: np.ndarray) -> tuple[list, li
 
 
 # ---- wallets -----------------------------------------------------------------------
-def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
+def _generate_wallets(cfg: SimConfig, rng: np.random.Generator, archetypes: dict[str, Archetype],
+                      behaviour: Behaviour, markets: pd.DataFrame) -> pd.DataFrame:
     n = cfg.n_wallets
     names = list(cfg.archetype_mix)
     shares = np.array([cfg.archetype_mix[a] for a in names], dtype=float)
@@ -300,9 +335,10 @@ def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
     e_end = np.zeros(n)
     median_usd = np.zeros(n)
     episodes = np.zeros(n, dtype=np.int64)
-    cats = np.full((n, 2), -1, dtype=np.int64)
+    cats = np.full((n, 3), -1, dtype=np.int64)
+    world_cats = np.unique(markets["category_idx"].to_numpy())
     for name in names:
-        a = ARCHETYPES[name]
+        a = archetypes[name]
         idx = np.flatnonzero(labels == name)
         k = len(idx)
         if k == 0:
@@ -314,8 +350,10 @@ def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
         elo, ehi = a.episodes
         episodes[idx] = np.floor(np.exp(rng.uniform(np.log(elo), np.log(ehi + 1), size=k))).astype(np.int64)
         if a.n_categories:
+            lo_c, hi_c = behaviour.specialist_categories
             for j in range(k):
-                cats[idx[j], :a.n_categories] = rng.choice(len(CATEGORIES), size=a.n_categories, replace=False)
+                nc = min(int(rng.integers(lo_c, hi_c + 1)), len(world_cats))
+                cats[idx[j], :nc] = rng.choice(world_cats, size=nc, replace=False)
     addresses = _hex_strings(rng, n, 20)
     adj = rng.integers(0, len(_ADJ), n)
     noun = rng.integers(0, len(_NOUN), n)
@@ -325,13 +363,16 @@ def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
             "wallet_idx": np.arange(n),
             "address": addresses,
             "archetype": labels.astype(str),
-            "skilled": [ARCHETYPES[a].skilled for a in labels],
+            "style": [archetypes[a].style for a in labels],
+            "skilled": [archetypes[a].skilled for a in labels],
             "edge_start": e0,
             "edge_end": e_end,
             "median_usd": median_usd,
             "episodes": episodes,
             "cat_a": cats[:, 0],
             "cat_b": cats[:, 1],
+            "cat_c": cats[:, 2],
+            "wash_group": np.full(n, -1, dtype=np.int64),  # set by the trade generator
             "pseudonym": [f"{_ADJ[a]}-{_NOUN[b]}" for a, b in zip(adj, noun)],
             "name": [f"trader{i}" if h else "" for i, h in enumerate(has_name)],
         }
@@ -340,16 +381,29 @@ def _generate_wallets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
 
 # ---- trades ------------------------------------------------------------------------
 def _trades_per_episode(style: str, exit_prob: float) -> float:
-    if style in ("market_maker", "wash"):
-        return 2.0
+    if style == "market_maker":
+        return 2.0  # a round trip
+    if style == "wash":
+        return 1.1  # its fill in each crossing it is part of, plus the cycles' entries and exits
     return 1.0 + exit_prob + 0.1
 
 
-def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame):
+def _trade_frame(ts, wallet_idx, market_idx, outcome_index, side, size, price, tx_idx) -> pd.DataFrame:
+    n = len(ts)
+    return pd.DataFrame({
+        "ts": np.asarray(ts, dtype=np.int64), "wallet_idx": np.asarray(wallet_idx, dtype=np.int64),
+        "market_idx": np.asarray(market_idx, dtype=np.int64), "outcome_index": np.asarray(outcome_index, dtype=np.int64),
+        "side": np.broadcast_to(np.asarray(side, dtype=np.int8), (n,)).copy(),
+        "size": np.asarray(size, dtype=float), "price": np.asarray(price, dtype=float),
+        "tx_idx": np.asarray(tx_idx, dtype=np.int64)})
+
+
+def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame,
+                     archetypes: dict[str, Archetype], behaviour: Behaviour):
     t0, t1 = cfg.world_start_ts, cfg.horizon_ts
     arch = wallets["archetype"].to_numpy()
-    styles = np.array([ARCHETYPES[a].style for a in arch])
-    tpe = np.array([_trades_per_episode(ARCHETYPES[a].style, ARCHETYPES[a].exit_prob) for a in arch])
+    styles = wallets["style"].to_numpy()
+    tpe = np.array([_trades_per_episode(archetypes[a].style, archetypes[a].exit_prob) for a in arch])
     episodes = wallets["episodes"].to_numpy().astype(float)
     scalable = ~np.isin(styles, ("insider",))
     fixed = (episodes * tpe)[~scalable].sum()
@@ -357,12 +411,16 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
     target = cfg.n_trades * (t1 - t0) / max(t1 - cfg.history_start_ts, 1)
     factor = max(target - fixed, 1.0) / max((episodes * tpe)[scalable].sum(), 1.0)
     episodes = np.where(scalable, np.maximum(1, np.round(episodes * factor)), episodes).astype(np.int64)
+    wash_wallet = styles == "wash"
+    wash, n_wash_tx = _wash_crossings(cfg, rng, markets, signal, wallets, np.where(wash_wallet, episodes, 0),
+                                      behaviour)
+    episodes = np.where(wash_wallet, 0, episodes)
 
     ep_w = np.repeat(np.arange(len(wallets)), episodes)
     n_ep = len(ep_w)
     # Position of each episode within its wallet's sequence, in [0, 1).
     starts = np.repeat(np.cumsum(episodes) - episodes, episodes)
-    ep_rank = (np.arange(n_ep) - starts) / np.repeat(episodes, episodes)
+    ep_rank = (np.arange(n_ep) - starts) / np.repeat(np.maximum(episodes, 1), episodes)
     ep_style = styles[ep_w]
     shift_late = (ep_style == "shift") & (ep_rank >= 0.5)
 
@@ -375,29 +433,36 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
     lo[shift_late] = mid
 
     # Category per episode: specialists draw from their own categories; late shift
-    # episodes move to categories the wallet never traded before.
-    cat_a = wallets["cat_a"].to_numpy()[ep_w]
-    cat_b = wallets["cat_b"].to_numpy()[ep_w]
-    pick_b = (rng.random(n_ep) < 0.5) & (cat_b >= 0)
-    ep_cat = np.where(pick_b, cat_b, cat_a)
-    any_cat = ep_cat < 0
+    # episodes move to a category of the world the wallet never traded before.
     mcat = markets["category_idx"].to_numpy()
+    world_cats = np.unique(mcat)
+    own = wallets[["cat_a", "cat_b", "cat_c"]].to_numpy()[ep_w]
+    n_own = (own >= 0).sum(axis=1)
+    pick = np.minimum((rng.random(n_ep) * np.maximum(n_own, 1)).astype(np.int64), 2)
+    ep_cat = own[np.arange(n_ep), pick]
+    any_cat = n_own == 0
     cat_freq = np.bincount(mcat, minlength=len(CATEGORIES)).astype(float)
-    cat_p = cat_freq / cat_freq.sum()
-    ep_cat[any_cat] = rng.choice(len(CATEGORIES), size=int(any_cat.sum()), p=cat_p)
-    if shift_late.any():
-        offset = rng.integers(1, len(CATEGORIES) - 1, size=int(shift_late.sum()))
-        new_cat = (cat_a[shift_late] + offset) % len(CATEGORIES)
-        clash = new_cat == cat_b[shift_late]
-        new_cat[clash] = (new_cat[clash] + 1) % len(CATEGORIES)
-        ep_cat[shift_late] = new_cat
+    ep_cat[any_cat] = rng.choice(len(CATEGORIES), size=int(any_cat.sum()), p=cat_freq / cat_freq.sum())
+    for i in np.flatnonzero(shift_late):
+        fresh = np.setdiff1d(world_cats, own[i])
+        ep_cat[i] = rng.choice(fresh) if len(fresh) else ep_cat[i]
 
     open_ts = markets["open_ts"].to_numpy()
     closed_ts = markets["closed_ts"].to_numpy()
     void = markets["void"].to_numpy()
     by_cat = [np.flatnonzero(mcat == c) for c in range(len(CATEGORIES))]
     is_insider = ep_style == "insider"
+    is_mm = ep_style == "market_maker"
     informed = np.isin(ep_style, ("directional", "shift")) & (wallets["edge_start"].to_numpy()[ep_w] > 0)
+    # A market maker quotes a book of markets (longer-lived ones more often) and keeps
+    # coming back to them.
+    book_n = np.zeros(len(wallets), dtype=np.int64)
+    mm_wallets = np.flatnonzero(styles == "market_maker")
+    lo_b, hi_b = behaviour.mm_markets
+    book_n[mm_wallets] = rng.integers(lo_b, hi_b + 1, size=len(mm_wallets))
+    life = np.maximum(closed_ts - open_ts, 1).astype(float)
+    book = rng.choice(len(markets), size=(len(wallets), max(1, int(book_n.max()))), p=life / life.sum())
+    lo_h, hi_h = behaviour.insider_hours_before_close
 
     ep_m = np.full(n_ep, -1, dtype=np.int64)
     ep_t = np.zeros(n_ep, dtype=np.int64)
@@ -407,10 +472,13 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
             break
         cats = ep_cat[pending]
         choice = np.empty(len(pending), dtype=np.int64)
-        for c in range(len(CATEGORIES)):
+        for c in np.unique(cats):
             sel = cats == c
             pool = by_cat[c] if len(by_cat[c]) else np.arange(len(markets))
             choice[sel] = pool[rng.integers(0, len(pool), size=int(sel.sum()))]
+        from_book = is_mm[pending] & (rng.random(len(pending)) < 0.85)
+        w_b = ep_w[pending[from_book]]
+        choice[from_book] = book[w_b, (rng.random(len(w_b)) * book_n[w_b]).astype(np.int64)]
         ins = is_insider[pending]
         a = np.maximum(open_ts[choice], lo[pending])
         b = np.minimum(closed_ts[choice], hi[pending])
@@ -420,7 +488,7 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
         u = np.where(informed[pending], u ** 2, u)
         t = a + (u * np.maximum(b - a, 0)).astype(np.int64)
         # Insiders bet shortly before a (non-void) market they know resolves.
-        t_ins = closed_ts[choice] - rng.integers(HOUR, 48 * HOUR, size=len(pending))
+        t_ins = closed_ts[choice] - (rng.uniform(lo_h, hi_h, size=len(pending)) * HOUR).astype(np.int64)
         t = np.where(ins, np.maximum(t_ins, open_ts[choice]), t)
         ok = ((b - a > 600) & (t >= lo[pending]) & (t <= hi[pending])
               & (~ins | ((~void[choice]) & (closed_ts[choice] <= t1) & (t < closed_ts[choice]))))
@@ -431,6 +499,7 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
     ep_w, ep_m, ep_t, ep_style, ep_rank, shift_late = (
         ep_w[keep], ep_m[keep], ep_t[keep], ep_style[keep], ep_rank[keep], shift_late[keep])
     n_ep = len(ep_w)
+    is_mm = ep_style == "market_maker"
 
     # Side choice.
     p_yes = _price_yes(markets, signal, ep_m, ep_t)
@@ -453,58 +522,63 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
     ).astype(np.int64)
     p_k = np.where(k == 0, p_yes, 1.0 - p_yes)
 
-    passive = np.isin(ep_style, ("market_maker", "wash"))
-    entry_px = np.where(passive, _round_tick(p_k), _round_tick(p_k + TICK))
-    sigma = np.array([ARCHETYPES[a].notional_sigma for a in arch])[ep_w]
+    # A market maker is filled on its quote, and adverse selection costs it
+    # mm_adverse_ticks a fill on average: it loses the spread (dithered rounding keeps the
+    # mean loss exact at any tick).
+    adverse = behaviour.mm_adverse_ticks * TICK
+    dither = rng.uniform(-TICK / 2, TICK / 2, size=(2, n_ep))
+    entry_px = np.where(is_mm, _round_tick(p_k + adverse + dither[0]), _round_tick(p_k + TICK))
+    sigma = np.array([archetypes[a].notional_sigma for a in arch])[ep_w]
     notional = wallets["median_usd"].to_numpy()[ep_w] * np.exp(rng.normal(0.0, sigma))
     notional = np.where(shift_late, notional * 3.0, notional)
     shares = np.maximum(5.0, np.round(notional / entry_px, 2))
 
     # Exits.
-    exit_prob = np.array([ARCHETYPES[a].exit_prob for a in arch])[ep_w]
+    exit_prob = np.array([archetypes[a].exit_prob for a in arch])[ep_w]
     exits = rng.random(n_ep) < exit_prob
     end_t = np.minimum(closed_ts[ep_m], t1)
     t_exit = ep_t + (rng.uniform(0.05, 1.0, n_ep) * np.maximum(end_t - ep_t, 0)).astype(np.int64)
-    t_exit = np.where(ep_style == "market_maker", ep_t + rng.integers(300, 3_000, n_ep), t_exit)
-    same_tx = (ep_style == "wash") & (rng.random(n_ep) < 0.5)
-    t_exit = np.where(ep_style == "wash", ep_t + np.where(same_tx, 0, rng.integers(5, 120, n_ep)), t_exit)
+    # A market maker holds a round trip's inventory for hours or days, and flattens before close.
+    hold = np.exp(rng.normal(np.log(behaviour.mm_hold_hours * HOUR), 1.0, n_ep)).astype(np.int64)
+    t_exit = np.where(is_mm, np.maximum(ep_t + 1, np.minimum(ep_t + hold, closed_ts[ep_m] - 60)), t_exit)
     exits &= (t_exit < closed_ts[ep_m]) & (t_exit <= t1)
     p_exit = np.where(k == 0, _price_yes(markets, signal, ep_m, t_exit), 1.0 - _price_yes(markets, signal, ep_m, t_exit))
-    # A market maker's exit gains a tick, nothing, or loses a tick to adverse selection:
-    # a tiny edge (+0.05 tick a round trip on average), as real market making earns.
-    mm_bump = rng.choice(np.array([-TICK, 0.0, TICK]), size=n_ep, p=[0.3, 0.35, 0.35])
+    # Some round trips close by buying the other outcome (a complete set, worth 1 at resolution).
+    complement = is_mm & (rng.random(n_ep) < behaviour.mm_complement_share)
     exit_px = np.select(
-        [ep_style == "wash", ep_style == "market_maker"],
-        [entry_px, _round_tick(p_exit + mm_bump)],
+        [complement, is_mm],
+        [_round_tick(1.0 - p_exit + adverse + dither[1]), _round_tick(p_exit - adverse + dither[1])],
         default=_round_tick(p_exit - TICK),
     )
-    half = (~passive) & (rng.random(n_ep) < 0.3)
+    exit_side = np.where(complement, BUY, SELL)
+    exit_k = np.where(complement, 1 - k, k)
+    half = (~is_mm) & (rng.random(n_ep) < 0.3)
     exit_shares = np.where(half, np.round(shares * 0.5, 2), shares)
 
     # Multi-fill entries: one transaction, two fills at adjacent price levels.
-    split = (~passive) & (ep_style != "insider") & (rng.random(n_ep) < 0.1)
+    split = (~is_mm) & (ep_style != "insider") & (rng.random(n_ep) < 0.1)
     s1 = np.round(shares * rng.uniform(0.3, 0.7, n_ep), 2)
     s2 = np.round(shares - s1, 2)
     s1 = np.where(s1 == s2, s1 + 0.01, s1)
     px2 = np.minimum(entry_px + TICK, 0.99).round(2)
 
     tx_entry = np.arange(n_ep)
-    tx_exit = np.where(same_tx, tx_entry, n_ep + np.arange(n_ep))
+    tx_exit = n_ep + np.arange(n_ep)
     n_tx = 2 * n_ep
 
-    parts = []
+    def rows(mask, ts, side, size, price, tx, outcome=k):
+        return _trade_frame(ts[mask], ep_w[mask], ep_m[mask], outcome[mask], side[mask] if np.ndim(side) else side,
+                            size[mask], price[mask], tx[mask])
 
-    def add(mask, ts, side, size, price, tx):
-        parts.append(pd.DataFrame({
-            "ts": ts[mask], "wallet_idx": ep_w[mask], "market_idx": ep_m[mask],
-            "outcome_index": k[mask], "side": np.full(int(mask.sum()), side, dtype=np.int8),
-            "size": size[mask], "price": price[mask], "tx_idx": tx[mask],
-        }))
-
-    add(~split, ep_t, BUY, shares, entry_px, tx_entry)
-    add(split, ep_t, BUY, s1, entry_px, tx_entry)
-    add(split, ep_t, BUY, s2, px2, tx_entry)
-    add(exits, t_exit, SELL, exit_shares, exit_px, tx_exit)
+    parts = [rows(~split, ep_t, BUY, shares, entry_px, tx_entry), rows(split, ep_t, BUY, s1, entry_px, tx_entry),
+             rows(split, ep_t, BUY, s2, px2, tx_entry),
+             rows(exits, t_exit, exit_side, exit_shares, exit_px, tx_exit, exit_k)]
+    warmups = _insider_warmups(cfg, rng, markets, signal, wallets, ep_w[ep_style == "insider"],
+                               ep_t[ep_style == "insider"], behaviour)
+    for extra in (wash, warmups):
+        if len(extra):
+            parts.append(extra.assign(tx_idx=extra["tx_idx"] + n_tx))
+            n_tx += int(extra["tx_idx"].max()) + 1
     trades = pd.concat(parts, ignore_index=True)
     trades = trades.sort_values(["ts", "tx_idx", "side"], kind="stable").reset_index(drop=True)
     trades["size"] = trades["size"].round(2)
@@ -512,6 +586,128 @@ def _generate_trades(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndar
     trades["partial"] = rng.random(len(trades)) < cfg.partial_rate
     trades.insert(0, "trade_idx", np.arange(len(trades)))
     return trades, n_tx
+
+
+def _wash_crossings(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame,
+                    episodes: np.ndarray, behaviour: Behaviour) -> tuple[pd.DataFrame, int]:
+    """Wash traders work in rings of 2–4 wallets (a lone one crosses itself): one buys
+    shares from the market, the shares go round the ring, each crossing a SELL by one
+    member and a BUY of the same shares at the same price by the next (in one
+    transaction, or minutes apart), and the last holder sells them back to the market.
+    Each wallet's ring is written to ``wallets["wash_group"]`` (ground truth).
+    Returns the fills (transaction indices from 0) and the number of transactions used."""
+    members_all = np.flatnonzero(episodes > 0)
+    if len(members_all) == 0:
+        return _trade_frame([], [], [], [], BUY, [], [], []), 0
+    members_all = members_all.copy()
+    rng.shuffle(members_all)
+    sizes, p = np.array([2, 3, 4]), np.asarray(behaviour.wash_ring_sizes, dtype=float)
+    rings, i = [], 0
+    while i < len(members_all):
+        left = len(members_all) - i
+        g = min(int(rng.choice(sizes, p=p / p.sum())), left)
+        if left - g == 1 and g < 4:
+            g += 1  # no one left alone when a ring can take them
+        rings.append(members_all[i:i + g])
+        i += g
+    t0, t1 = cfg.world_start_ts, cfg.horizon_ts
+    open_ts, closed_ts = markets["open_ts"].to_numpy(), markets["closed_ts"].to_numpy()
+    life = np.clip(np.minimum(closed_ts, t1) - np.maximum(open_ts, t0), 0, None).astype(float)
+    median_usd = wallets["median_usd"].to_numpy()
+    group = wallets["wash_group"].to_numpy().copy()
+    parts, tx = [], 0
+    lo_gap, hi_gap = behaviour.wash_gap_s
+    for r, ring in enumerate(rings):
+        group[ring] = r
+        g = len(ring)
+        n_cross = max(1, int(round(episodes[ring].sum() / 2)))
+        laps = int(rng.integers(1, 4))
+        length = g * laps
+        cycles = -(-n_cross // length)
+        ring_markets = rng.choice(len(markets), size=int(rng.integers(behaviour.wash_markets[0],
+                                                                         behaviour.wash_markets[1] + 1)),
+                                  p=life / life.sum())
+        m = ring_markets[rng.integers(0, len(ring_markets), cycles)]
+        k = rng.integers(0, 2, cycles)
+        a = np.maximum(open_ts[m], t0)
+        b = np.minimum(closed_ts[m], t1) - (length + 2) * hi_gap - 60
+        ok = b > a
+        m, k, a, b = m[ok], k[ok], a[ok], b[ok]
+        cycles = len(m)
+        if cycles == 0:
+            continue
+        start = a + (rng.random(cycles) * (b - a)).astype(np.int64)
+        first = rng.integers(0, g, cycles)
+        gaps = rng.integers(lo_gap, hi_gap + 1, size=(cycles, length + 1))
+        at = start[:, None] + np.cumsum(gaps, axis=1)  # crossing j at at[:, j]; the exit at at[:, length]
+        pos = np.arange(length)[None, :]
+        seller = ring[(first[:, None] + pos) % g]
+        buyer = ring[(first[:, None] + pos + 1) % g]
+        mm = np.repeat(m[:, None], length, axis=1)
+        kk = np.repeat(k[:, None], length, axis=1)
+        p_yes = _price_yes(markets, signal, mm.ravel(), at[:, :length].ravel()).reshape(cycles, length)
+        px = _round_tick(np.where(kk == 0, p_yes, 1.0 - p_yes))
+        p0 = _price_yes(markets, signal, m, start)
+        p0 = np.where(k == 0, p0, 1.0 - p0)
+        q = np.maximum(5.0, np.round(median_usd[ring[first]] * np.exp(rng.normal(0, 0.3, cycles)) / p0, 2))
+        qq = np.repeat(q[:, None], length, axis=1)
+        same_tx = (rng.random((cycles, length)) < behaviour.wash_same_tx) | (g == 1)
+        tx_sell = tx + np.arange(cycles * length).reshape(cycles, length)
+        tx += cycles * length
+        tx_buy = np.where(same_tx, tx_sell, tx + np.arange(cycles * length).reshape(cycles, length))
+        tx += cycles * length
+        late = rng.integers(lo_gap, hi_gap + 1, size=(cycles, length))
+        t_buy = np.where(same_tx, at[:, :length], at[:, :length] + np.minimum(late, gaps[:, 1:] - 1).clip(0))
+        # The cycle's entry from the market and exit to it.
+        p_end = _price_yes(markets, signal, m, at[:, length])
+        p_end = np.where(k == 0, p_end, 1.0 - p_end)
+        last_holder = ring[(first + length) % g]
+        parts += [
+            _trade_frame(start, ring[first], m, k, BUY, q, _round_tick(p0 + TICK), tx + np.arange(cycles)),
+            _trade_frame(at[:, length], last_holder, m, k, SELL, q, _round_tick(p_end - TICK),
+                         tx + cycles + np.arange(cycles)),
+            _trade_frame(at[:, :length].ravel(), seller.ravel(), mm.ravel(), kk.ravel(), SELL, qq.ravel(), px.ravel(),
+                         tx_sell.ravel()),
+            _trade_frame(t_buy.ravel(), buyer.ravel(), mm.ravel(), kk.ravel(), BUY, qq.ravel(), px.ravel(),
+                         tx_buy.ravel()),
+        ]
+        tx += 2 * cycles
+    wallets["wash_group"] = group
+    # Crossings past the target count are harmless: trades are trimmed per world only by time.
+    return pd.concat(parts, ignore_index=True), tx
+
+
+def _insider_warmups(cfg: SimConfig, rng, markets: pd.DataFrame, signal: np.ndarray, wallets: pd.DataFrame,
+                     bet_wallet: np.ndarray, bet_ts: np.ndarray, behaviour: Behaviour) -> pd.DataFrame:
+    """An insider's wallet is often not new when it bets: it made a few small trades days
+    or weeks before (insider_warmup_trades, insider_warmup_days). Small BUYs (5–100 USD)
+    of either outcome in markets open at the time, held to resolution."""
+    if len(bet_wallet) == 0:
+        return _trade_frame([], [], [], [], BUY, [], [], [])
+    first = pd.Series(bet_ts).groupby(bet_wallet).min()
+    lo_n, hi_n = behaviour.insider_warmup_trades
+    n = rng.integers(lo_n, hi_n + 1, len(first))
+    w = np.repeat(first.index.to_numpy(), n)
+    lo_d, hi_d = behaviour.insider_warmup_days
+    ts = np.repeat(first.to_numpy(), n) - (rng.uniform(lo_d, hi_d, len(w)) * DAY).astype(np.int64)
+    ts = np.maximum(ts, cfg.world_start_ts)
+    open_ts, closed_ts = markets["open_ts"].to_numpy(), markets["closed_ts"].to_numpy()
+    m = np.full(len(w), -1, dtype=np.int64)
+    pending = np.arange(len(w))
+    for _ in range(40):
+        if len(pending) == 0:
+            break
+        c = rng.integers(0, len(markets), len(pending))
+        ok = (open_ts[c] < ts[pending]) & (closed_ts[c] > ts[pending] + HOUR)
+        m[pending[ok]] = c[ok]
+        pending = pending[~ok]
+    keep = m >= 0
+    w, ts, m = w[keep], ts[keep], m[keep]
+    k = rng.integers(0, 2, len(w))
+    p = _price_yes(markets, signal, m, ts)
+    px = _round_tick(np.where(k == 0, p, 1.0 - p) + TICK)
+    size = np.maximum(5.0, np.round(rng.uniform(5.0, 100.0, len(w)) / px, 2))
+    return _trade_frame(ts, w, m, k, BUY, size, px, np.arange(len(w)))
 
 
 def _generate_malformed(cfg: SimConfig, rng, trades: pd.DataFrame) -> pd.DataFrame:
