@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from polycopy.polymarket.markets import parse_market, resolve_market
 from polycopy.polymarket.schema import parse_activity, parse_trade
-from polycopy.sim.records import RecordRenderer
+from polycopy.sim.records import RecordRenderer, tag_record
 from polycopy.sim.world import SimWorld
 
 SOURCE = "sim.loader"
@@ -37,8 +37,13 @@ def load_history(world: SimWorld, warehouse, days: list[date] | None = None, bat
     """
     render = RecordRenderer(world)
     now = world.config.history_end_ts if as_of_ts is None else min(as_of_ts, world.config.history_end_ts)
-    markets = [parse_market(render.market_gamma(i, now)) for i in range(len(world.markets))
-               if world.markets["open_ts"].iat[i] <= now]
+    # Each market with its own tags and its event's (the event's tags are its first market's,
+    # as the venue's /events route serves them).
+    m = world.markets
+    first_of_event = m.groupby("event_slug")["market_idx"].transform("min").to_numpy()
+    markets = [parse_market(render.market_gamma(i, now, include_tag=True),
+                            [tag_record(t) for t in m["event_tags"].iat[int(first_of_event[i])]])
+               for i in range(len(m)) if m["open_ts"].iat[i] <= now]
     warehouse.upsert_markets(markets, [], SOURCE)
     days = sorted(d for d in (days or history_days(world))
                   if d <= datetime.fromtimestamp(now, tz=timezone.utc).date())

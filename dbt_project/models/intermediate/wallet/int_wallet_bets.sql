@@ -1,0 +1,134 @@
+{#-
+    Every bet — what one transaction of a wallet bought of one token — with the wallet's
+    standing at the moment it was placed and what became of it:
+    - age_at_bet_days: days since the wallet was first seen (any fill or activity);
+      age_known is false while the wallet was first seen within `new_wallet_max_age_days`
+      of the start of the data (it may be older than the data: real histories start
+      mid-life);
+    - prior_fills / prior_volume_usd: the wallet's fills (and their USD) before the bet;
+    - hours_before_close: from the bet to the market's close (Gamma's closedTime, else the
+      resolution);
+    - won / bet_pnl_usd: whether the token won, and shares × payout − cost when resolved.
+-#}
+
+{%- set max_age_days = var('new_wallet_max_age_days') -%}
+
+with
+
+trades as (
+
+    select * from {{ ref('int_trades_as_of') }}
+
+),
+
+as_of as (
+
+    {{ as_of_date_select() }}
+
+),
+
+activity as (
+
+    select x.wallet_address, min(x.occurred_at_unix) as first_at_unix
+    from {{ ref('stg_polymarket__activity') }} as x
+    cross join as_of as a
+    where x.activity_date <= a.as_of_date
+    group by x.wallet_address
+
+),
+
+first_seen as (
+
+    select t.wallet_address, least(min(t.traded_at_unix), min(coalesce(x.first_at_unix, t.traded_at_unix)))
+        as first_seen_at_unix
+    from trades as t
+    left join activity as x
+        on x.wallet_address = t.wallet_address
+    group by t.wallet_address
+
+),
+
+data_start as (
+
+    select min(traded_at_unix) as data_start_at_unix from trades
+
+),
+
+wallet_seconds as (
+
+    select wallet_address, traded_at_unix, count(*) as fills, sum(notional_usd) as volume_usd
+    from trades
+    group by wallet_address, traded_at_unix
+
+),
+
+history as (
+
+    select
+        wallet_address,
+        traded_at_unix,
+        sum(fills) over w - fills as prior_fills,
+        sum(volume_usd) over w - volume_usd as prior_volume_usd
+    from wallet_seconds
+    window w as (partition by wallet_address order by traded_at_unix rows between unbounded preceding and current row)
+
+),
+
+bets as (
+
+    select
+        wallet_address,
+        transaction_hash,
+        token_id,
+        min(condition_id) as condition_id,
+        min(traded_at_unix) as bet_at_unix,
+        sum(notional_usd) as bet_usd,
+        sum(shares) as bet_shares
+    from trades
+    where side = 'BUY'
+    group by wallet_address, transaction_hash, token_id
+
+),
+
+closes as (
+
+    select m.condition_id, coalesce(m.closed_at_unix, min(r.resolved_at_unix)) as closed_at_unix
+    from {{ ref('stg_polymarket__markets') }} as m
+    left join {{ ref('stg_polymarket__market_resolutions') }} as r
+        on r.condition_id = m.condition_id
+    group by m.condition_id, m.closed_at_unix
+
+),
+
+resolutions as (
+
+    select token_id, payout_usd_per_share, is_winner
+    from {{ ref('stg_polymarket__market_resolutions') }}
+
+)
+
+select
+    b.wallet_address,
+    b.transaction_hash,
+    b.token_id,
+    b.condition_id,
+    b.bet_at_unix,
+    b.bet_usd,
+    b.bet_shares,
+    cast(b.bet_at_unix - f.first_seen_at_unix as double precision) / 86400 as age_at_bet_days,
+    f.first_seen_at_unix >= d.data_start_at_unix + {{ max_age_days }} * 86400 as age_known,
+    h.prior_fills,
+    h.prior_volume_usd,
+    case when c.closed_at_unix is not null
+         then cast(c.closed_at_unix - b.bet_at_unix as double precision) / 3600 end as hours_before_close,
+    r.is_winner as won,
+    case when r.payout_usd_per_share is not null
+         then b.bet_shares * r.payout_usd_per_share - b.bet_usd end as bet_pnl_usd
+from bets as b
+inner join first_seen as f on f.wallet_address = b.wallet_address
+cross join data_start as d
+inner join history as h
+    on h.wallet_address = b.wallet_address
+    and h.traded_at_unix = b.bet_at_unix
+left join closes as c on c.condition_id = b.condition_id
+left join resolutions as r on r.token_id = b.token_id

@@ -1,0 +1,81 @@
+{#-
+    Per wallet, how its volume spreads across categories, relative to how many categories
+    the data has: the Herfindahl index (0–10000), the effective number of categories
+    (10000 / HHI: 1 for a wallet in one category, n for one spread evenly over n), the
+    categories the as-of data covers (markets of a known category anyone traded), and the
+    breadth = effective categories / categories available. best_category_edge_z is the
+    wallet's strongest category against the no-skill null (int_wallet_category_edge).
+-#}
+
+with
+
+trades as (
+
+    select * from {{ ref('int_trades_as_of') }}
+
+),
+
+category_volume as (
+
+    select
+        wallet_address,
+        category,
+        sum(notional_usd) as volume_usd,
+        row_number() over (partition by wallet_address order by sum(notional_usd) desc, category) as volume_rank
+    from trades
+    group by wallet_address, category
+
+),
+
+wallet_volume as (
+
+    select wallet_address, sum(volume_usd) as volume_usd
+    from category_volume
+    group by wallet_address
+
+),
+
+available as (
+
+    select count(distinct category) as categories_available
+    from trades
+    where category <> 'unknown'
+
+),
+
+mix as (
+
+    select
+        c.wallet_address,
+        max(case when c.volume_rank = 1 then c.category end) as primary_category,
+        count(*) as category_count,
+        sum(power(c.volume_usd / w.volume_usd, 2)) * 10000 as category_hhi,
+        sum(case when c.volume_rank <= 2 then c.volume_usd else 0 end) / w.volume_usd as top_two_category_share
+    from category_volume as c
+    inner join wallet_volume as w
+        on w.wallet_address = c.wallet_address
+    where w.volume_usd > 0
+    group by c.wallet_address, w.volume_usd
+
+),
+
+edges as (
+
+    select wallet_address, max(edge_null_z) as best_category_edge_z
+    from {{ ref('int_wallet_category_edge') }}
+    where category <> 'unknown'
+    group by wallet_address
+
+)
+
+select
+    m.*,
+    case when m.category_hhi > 0 then 10000.0 / m.category_hhi end as effective_categories,
+    a.categories_available,
+    case when m.category_hhi > 0 and a.categories_available > 0
+         then least(1.0, (10000.0 / m.category_hhi) / a.categories_available) end as category_breadth,
+    e.best_category_edge_z
+from mix as m
+cross join available as a
+left join edges as e
+    on e.wallet_address = m.wallet_address

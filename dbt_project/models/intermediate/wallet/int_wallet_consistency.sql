@@ -1,0 +1,53 @@
+{#-
+    Per wallet, consistency: the std of the 30-day Sharpe over consecutive 30-day blocks
+    counted back from the as-of day (blocks with realizations and non-zero variance), in
+    daily units (mean / std of the block's daily returns, not annualized): annualized, a
+    30-day Sharpe has a sampling std of about √(365/30) ≈ 3.5 even for a perfectly
+    steady trader, and the documented 0.75 scale would score every wallet 0.
+-#}
+
+with
+
+as_of as (
+
+    {{ as_of_date_select() }}
+
+),
+
+returns as (
+
+    select
+        d.wallet_address,
+        d.daily_return,
+        {{ dbt.datediff('d.activity_date', 'a.as_of_date', 'day') }} as days_ago
+    from {{ ref('fct_wallet_daily_pnl') }} as d
+    cross join as_of as a
+    where d.activity_date <= a.as_of_date
+
+),
+
+block_sums as (
+
+    select
+        wallet_address,
+        floor(cast(days_ago as double precision) / 30) as block,
+        sum(daily_return) as sum_r,
+        sum(daily_return * daily_return) as sum_r2
+    from returns
+    group by wallet_address, floor(cast(days_ago as double precision) / 30)
+
+),
+
+block_sharpe as (
+
+    select
+        wallet_address,
+        (sum_r / 30) / sqrt((sum_r2 - sum_r * sum_r / 30) / 29) as block_sharpe
+    from block_sums
+    where (sum_r2 - sum_r * sum_r / 30) / 29 > 1e-18
+
+)
+
+select wallet_address, stddev_samp(block_sharpe) as rolling_sharpe_30d_std, count(*) as sharpe_blocks
+from block_sharpe
+group by wallet_address

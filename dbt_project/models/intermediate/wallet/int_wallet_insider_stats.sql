@@ -1,0 +1,58 @@
+{#-
+    Per wallet, the bets that look like inside information or a new wallet's gamble
+    (int_wallet_bets), measured at the time of each bet:
+    - new-wallet bets: placed while the wallet was younger than `new_wallet_max_age_days`
+      (its age known: first seen after the data began);
+    - insider-like bets: placed within `insider_late_bet_hours` of the market's close by a
+      wallet with a thin history then (at most `insider_max_prior_fills` earlier fills, or
+      earlier volume at most 1 / `insider_min_bet_to_prior_volume` of the bet), that won
+      or whose market has not resolved yet (a late bet that lost was no inside knowledge).
+    Scoring compares the largest such bet with a size and their USD with everything the
+    wallet bought: a skilled wallet's first bet in the data can look like this, but it is
+    a small part of a long record.
+-#}
+
+{%- set max_age_days = var('new_wallet_max_age_days') -%}
+{%- set late_hours = var('insider_late_bet_hours') -%}
+{%- set max_prior = var('insider_max_prior_fills') -%}
+{%- set bet_multiple = var('insider_min_bet_to_prior_volume') -%}
+
+with
+
+bets as (
+
+    select
+        b.*,
+        b.age_known and b.age_at_bet_days < {{ max_age_days }} as is_new_wallet_bet,
+        (b.hours_before_close between 0 and {{ late_hours }})
+            and (b.prior_fills <= {{ max_prior }} or b.prior_volume_usd * {{ bet_multiple }} <= b.bet_usd)
+            and coalesce(b.won, true) as is_insider_like
+    from {{ ref('int_wallet_bets') }} as b
+
+),
+
+ranked as (
+
+    select
+        bets.*,
+        row_number() over (partition by wallet_address
+                           order by case when is_insider_like then 0 else 1 end, bet_usd desc, bet_at_unix) as rn
+    from bets
+
+)
+
+select
+    wallet_address,
+    count(*) as bets,
+    max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
+    sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
+    sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
+    sum(case when is_insider_like then 1 else 0 end) as insider_like_bets,
+    max(case when is_insider_like then bet_usd end) as insider_like_bet_usd,
+    sum(case when is_insider_like then bet_usd else 0 end) as insider_like_bought_usd,
+    sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd,
+    max(case when rn = 1 and is_insider_like then hours_before_close end) as insider_like_hours_before_close,
+    max(case when rn = 1 and is_insider_like then prior_fills end) as insider_like_prior_fills,
+    max(case when rn = 1 and is_insider_like then age_at_bet_days end) as insider_like_age_days
+from ranked
+group by wallet_address
