@@ -7,11 +7,14 @@ and ``category_base_rates``.
 
 Method (seed 001 on top of seed 002's WQS):
 1. Point estimates of Sharpe (90 d), information ratio and Calmar come from the mart and
-   are turned into WQS points (002 §2.3).
-2. A paired i.i.d. bootstrap of the wallet's daily returns over the same 90-day window
-   (the same resampled days for the return and the active-return series) recomputes
-   those three ratios ``bootstrap_samples`` times; their points' bootstrap variance is
-   the sampling variance of each component.
+   are turned into WQS points (002 §2.3). The pricing edge — P&L / cost of the shares the
+   wallet realized (sold, or settled at resolution) over the same 90 days — is the sixth
+   component under the "edge" preset.
+2. A paired i.i.d. bootstrap of the wallet's days over the 90-day window (the same
+   resampled days for the return, the active return and the day's realized P&L and
+   capital) recomputes those four measures ``bootstrap_samples`` times; their points'
+   bootstrap variance is the sampling variance of each component, and the edge's own
+   bootstrap standard deviation is its standard error.
 3. Positive-part James-Stein shrinks each component's points toward the mean over all
    scored wallets, by B_i = min(1, (k − 3)·σ_i² / Σ(x − x̄)²): a wallet whose points
    rest on few, noisy days is pulled toward the crowd; one with a long steady record
@@ -36,19 +39,23 @@ from polycopy.scoring.shrinkage import james_stein_factors, shrink_toward
 
 ANNUALIZE = np.sqrt(365.0)
 RATIO_COMPONENTS = ("sharpe", "information_ratio", "calmar")
+# Components measured on the resampled days: the three ratios and the pricing edge.
+SAMPLED_COMPONENTS = (*RATIO_COMPONENTS, "pricing_edge")
 # The wallet_metrics column behind each ratio component's point estimate.
 MART_RATIOS = {"sharpe": "sharpe_90d", "information_ratio": "information_ratio", "calmar": "calmar_ratio"}
 
 
 # ---- return panel -------------------------------------------------------------------
 def return_panel(wallets: list[str], daily: pd.DataFrame, active: pd.DataFrame, as_of: date,
-                 window_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 window_days: int) -> tuple[np.ndarray, ...]:
     """Calendar matrices of the last ``window_days`` days, column 0 = the as-of day.
 
-    Returns (returns, active, n_days): ``returns[i, j]`` is wallet i's daily return
-    ``j`` days before the as-of day (0 on days without realizations), ``active[i, j]``
-    its active return on realization days (NaN otherwise), and ``n_days[i]`` the days
-    that count: min(window, days since its first activity + 1), as in the mart.
+    Returns (returns, active, n_days, pnl, capital): ``returns[i, j]`` is wallet i's
+    daily return ``j`` days before the as-of day (0 on days without realizations),
+    ``active[i, j]`` its active return on realization days (NaN otherwise), ``n_days[i]``
+    the days that count: min(window, days since its first activity + 1), as in the mart;
+    ``pnl`` / ``capital`` the USD it realized that day and the cost of the shares behind
+    it (0 when ``daily`` has no such columns).
     """
     index = {w: i for i, w in enumerate(wallets)}
     n = len(wallets)
@@ -62,12 +69,18 @@ def return_panel(wallets: list[str], daily: pd.DataFrame, active: pd.DataFrame, 
     keep = fi.notna()
     n_days[fi[keep].astype(int)] = np.minimum(
         window_days, (as_of_ts - first[keep]).dt.days.to_numpy() + 1)
-    for frame, target, col in ((d, ret, "daily_return"), (active, act, "active_return")):
+    pnl = np.zeros((n, window_days))
+    cap = np.zeros((n, window_days))
+    series = [(d, ret, "daily_return"), (active, act, "active_return")]
+    if {"realized_pnl_usd", "capital_realized_usd"} <= set(d.columns):
+        series += [(d, pnl, "realized_pnl_usd"), (d, cap, "capital_realized_usd")]
+    for frame, target, col in series:
         ago = (as_of_ts - frame["activity_date"]).dt.days.to_numpy()
         rows = frame["wallet_address"].map(index).to_numpy()
         ok = (ago >= 0) & (ago < window_days) & ~pd.isna(rows)
-        target[rows[ok].astype(int), ago[ok]] = frame[col].to_numpy()[ok]
-    return ret, act, n_days
+        values = frame[col].to_numpy(dtype=float)[ok]
+        target[rows[ok].astype(int), ago[ok]] = values if col == "active_return" else np.nan_to_num(values)
+    return ret, act, n_days, pnl, cap
 
 
 def _ratios_from_sums(n, s1, s2, m, a1, a2, min_log_dd) -> dict[str, np.ndarray]:
@@ -114,42 +127,71 @@ def _ratios(r: np.ndarray, a: np.ndarray, valid: np.ndarray) -> dict[str, np.nda
                              a0.sum(axis=-1), (a0 * a0).sum(axis=-1), _min_log_drawdown(_log_growth(rv)))
 
 
+def recency_weights(window_days: int, half_life_days: float) -> np.ndarray:
+    """Weight of each day of the panel (column j = j days before the as-of day):
+    2^(−j / half-life); a half-life of 0 or less weighs every day the same."""
+    if half_life_days <= 0:
+        return np.ones(window_days)
+    return np.exp2(-np.arange(window_days) / half_life_days)
+
+
+def pricing_edge(pnl: np.ndarray, capital: np.ndarray, n_days: np.ndarray) -> np.ndarray:
+    """Per wallet, Σ realized P&L / Σ capital behind it over its last ``n_days`` days
+    (USD / USD; NaN without capital): what each dollar it put into the shares it realized
+    returned, against the prices it paid."""
+    valid = np.arange(pnl.shape[1])[None, :] < n_days[:, None]
+    c = np.where(valid, capital, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, np.where(valid, pnl, 0.0).sum(axis=1) / c, np.nan)
+
+
 def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndarray, s: ScoringSettings,
+                               pnl: np.ndarray | None = None, capital: np.ndarray | None = None,
                                chunk: int = 128) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of the Sharpe, IR and Calmar points, each (wallets, samples).
+    """Bootstrap replicates of the Sharpe, IR, Calmar and pricing-edge points, each
+    (wallets, samples), and ``"pricing_edge_value"``: the edge's own replicates (USD/USD).
 
     Wallet i's sample is its last ``n_days[i]`` days; each replicate draws that many days
-    with replacement (the same days for returns and active returns), seeded by
-    ``s.bootstrap_seed`` so scores are reproducible. Wallets with fewer than 2 days get
+    with replacement (the same days for returns, active returns, P&L and capital), seeded
+    by ``s.bootstrap_seed`` so scores are reproducible. Wallets with fewer than 2 days get
     NaN replicates. A replicate's path order is its draw order (i.i.d. days: any order is
     as likely).
 
-    Days with neither a return nor an active return add nothing to any sum or to the
-    equity path, so a replicate is drawn as: K ~ Binomial(n_days, k / n_days) draws land
-    on the k informative days, each uniformly — the same distribution as drawing all
-    n_days, with far less work for wallets that realize on few days. float32 arithmetic.
+    Days with neither a return, an active return nor realized capital add nothing to any
+    sum or to the equity path, so a replicate is drawn as: K ~ Binomial(n_days, k / n_days)
+    draws land on the k informative days, each uniformly — the same distribution as
+    drawing all n_days, with far less work for wallets that realize on few days. float32
+    arithmetic (P&L and capital scaled by the wallet's mean capital).
     """
     n, window = ret.shape
     b = s.bootstrap_samples
-    out = {c: np.full((n, b), np.nan) for c in RATIO_COMPONENTS}
+    pnl = np.zeros_like(ret) if pnl is None else pnl
+    capital = np.zeros_like(ret) if capital is None else capital
+    out = {c: np.full((n, b), np.nan) for c in (*SAMPLED_COMPONENTS, "pricing_edge_value")}
     rng = np.random.default_rng(s.bootstrap_seed)
     has_act = ~np.isnan(act)
-    informative = has_act | (ret != 0)
+    informative = has_act | (ret != 0) | (capital > 0)
     informative[np.arange(window)[None, :] >= n_days[:, None]] = False
     k = informative.sum(axis=1)
     kmax = int(k.max()) if n else 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(informative, capital, 0.0).sum(axis=1) / np.maximum(k, 1)
+    scale = np.where(scale > 0, scale, 1.0)
     # Informative days packed to the left (in their original order), then one zero pad
-    # column; each packed day holds: return, log growth, active return (0 if none), has-active.
+    # column; each packed day holds: return, log growth, active return (0 if none),
+    # has-active, P&L and capital (scaled).
     cols = np.argsort(~informative, axis=1, kind="stable")[:, :kmax]
     rows = np.arange(n)[:, None]
-    packed = np.zeros((n, kmax + 1, 4), dtype=np.float32)
+    packed = np.zeros((n, kmax + 1, 6), dtype=np.float32)
     packed[:, :kmax, 0] = ret[rows, cols]
     packed[:, :kmax, 1] = _log_growth(ret[rows, cols])
     packed[:, :kmax, 2] = np.where(has_act[rows, cols], act[rows, cols], 0.0)
     packed[:, :kmax, 3] = has_act[rows, cols]
+    packed[:, :kmax, 4] = pnl[rows, cols] / scale[:, None]
+    packed[:, :kmax, 5] = capital[rows, cols] / scale[:, None]
     packed[:, :kmax][np.arange(kmax)[None, :] >= k[:, None]] = 0.0
     # One contiguous array per quantity: gathers from them are fast.
-    flat = [np.ascontiguousarray(packed[:, :, j]).reshape(-1) for j in range(4)]
+    flat = [np.ascontiguousarray(packed[:, :, j]).reshape(-1) for j in range(6)]
     order = np.argsort(k, kind="stable")  # similar widths share a chunk
     for lo in range(0, n, chunk):
         ids = order[lo:lo + chunk]
@@ -163,11 +205,15 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
         pick = np.minimum((u * ki[:, None, None]).astype(np.int64), np.maximum(ki[:, None, None] - 1, 0))
         pick = np.where(np.arange(width)[None, None, :] < hits[:, :, None], pick, kmax)
         at = ids[:, None, None] * (kmax + 1) + pick  # (wallets, b, width)
-        r, lg, a, ind = (f[at] for f in flat)
+        r, lg, a, ind, p, c = (f[at] for f in flat)
         ratios = _ratios_from_sums(nd[:, None].astype(np.float32), r.sum(-1), (r * r).sum(-1), ind.sum(-1),
                                    a.sum(-1), (a * a).sum(-1), _min_log_drawdown(lg))
-        for c in RATIO_COMPONENTS:
-            out[c][ids] = ratio_points(c, ratios[c], s)
+        csum = c.sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios["pricing_edge"] = np.where(csum > 0, p.sum(-1) / csum, np.nan)
+        out["pricing_edge_value"][ids] = ratios["pricing_edge"]
+        for comp in SAMPLED_COMPONENTS:
+            out[comp][ids] = ratio_points(comp, ratios[comp], s)
     return out
 
 
@@ -176,7 +222,8 @@ def read_scoring_inputs(warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     """The marts scoring reads from a warehouse (``polycopy.warehouse.Warehouse``):
     wallet_metrics, daily returns, active returns (dates as datetime64) and base rates."""
     metrics = warehouse.query_df("select * from marts.wallet_metrics")
-    daily = warehouse.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl")
+    daily = warehouse.query_df("select wallet_address, activity_date, daily_return, realized_pnl_usd, "
+                               "capital_realized_usd from marts.fct_wallet_daily_pnl")
     active = warehouse.query_df(
         "select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
     base = warehouse.query_df("select * from marts.category_base_rates")
@@ -203,10 +250,21 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         return pd.DataFrame(columns=SCORE_COLUMNS)
     as_of = pd.Timestamp(m["as_of_date"].iloc[0]).date()
     wallets = m["wallet_address"].tolist()
-    ret, act, n_days = return_panel(wallets, daily, active, as_of, s.return_window_days)
-    boot = bootstrap_component_points(ret, act, n_days, s)
+    ret, act, n_days, pnl, cap = return_panel(wallets, daily, active, as_of, s.return_window_days)
+    # The edge weighs recent days more (half-life edge_half_life_days): skill fades, and a
+    # wallet's last months say more about its next trades than its first.
+    decay = recency_weights(ret.shape[1], s.edge_half_life_days)
+    pnl, cap = pnl * decay, cap * decay
+    boot = bootstrap_component_points(ret, act, n_days, s, pnl, cap)
 
     point = {c: ratio_points(c, m[column].to_numpy(float), s) for c, column in MART_RATIOS.items()}
+    edge = pricing_edge(pnl, cap, n_days)
+    point["pricing_edge"] = ratio_points("pricing_edge", edge, s)
+    edge_reps = boot["pricing_edge_value"]
+    with np.errstate(invalid="ignore"):
+        edge_se = np.where(np.isnan(edge_reps).all(axis=1), np.nan,
+                           np.nanstd(np.where(np.isnan(edge_reps), np.nan, edge_reps), axis=1, ddof=1)
+                           if s.bootstrap_samples > 1 else np.nan)
     # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
     recent = np.minimum(n_days, 30)
     cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
@@ -214,11 +272,24 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     s2 = np.where(cols, ret * ret, 0.0).sum(axis=1)
     volatility = np.sqrt(np.maximum(s2 - s1 * s1 / np.maximum(recent, 1), 0.0) / np.maximum(recent - 1, 1))
     shrunk, shrunk_boot, factors = {}, {}, {}
-    for c in RATIO_COMPONENTS:
+    num = lambda col: pd.to_numeric(m[col], errors="coerce").to_numpy(float)  # noqa: E731
+    # A handful of identical wins has no bootstrap variance, yet a few binary bets are never
+    # that certain: below edge_min_bootstrap_positions priced positions, the edge's sampling
+    # variance is at least a no-skill bettor's at the same prices (wallet_metrics:
+    # Σ cost²·(1 − p)/p over Σ cost², in points²).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        edge_floor = num("edge_null_variance_usd2") / num("priced_cost_usd") ** 2 * s.edge_points_per_unit ** 2
+    edge_floor = np.where(np.nan_to_num(num("priced_positions")) < s.edge_min_bootstrap_positions, edge_floor, 0.0)
+    for c in SAMPLED_COMPONENTS:
         have = ~np.isnan(boot[c]).all(axis=1)
         var = np.full(n, np.nan)
         if s.bootstrap_samples > 1:
             var[have] = boot[c][have].var(axis=1, ddof=1)
+        if c == "pricing_edge":
+            # In points the floor holds where the edge earns points (the map is linear there);
+            # a losing edge's replicates all clip to 0 points, and the bootstrap says so.
+            floor = np.where(point[c] > 0, edge_floor, 0.0)
+            var = np.where(np.isnan(var), var, np.fmax(var, floor))
         # Wallets with no measurable sample carry no information about this component:
         # they keep 0 points and stay out of the shrinkage population.
         measured = ~np.isnan(var)
@@ -231,14 +302,14 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         shrunk_boot[c] = np.where(measured[:, None],
                                   shrink_toward(np.nan_to_num(boot[c], nan=0.0), grand, f[:, None]), 0.0)
 
-    num = lambda col: pd.to_numeric(m[col], errors="coerce").to_numpy(float)  # noqa: E731
     trades = np.nan_to_num(num("trade_count")).astype(np.int64)
     cons, vol, tc, hhi = wqs_fixed_parts(num("rolling_sharpe_30d_std"), num("volume_usd"), trades,
                                          num("category_hhi"), s)
     fixed, penalty = cons + vol, tc * hhi
-    score = np.clip((sum(shrunk[c] for c in RATIO_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
-    raw_wqs = np.clip((sum(point[c] for c in RATIO_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
-    reps = np.clip((sum(shrunk_boot[c] for c in RATIO_COMPONENTS) + fixed[:, None]) * penalty[:, None], 0.0, 100.0)
+    score = np.clip((sum(shrunk[c] for c in SAMPLED_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
+    raw_wqs = np.clip((sum(point[c] for c in SAMPLED_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
+    reps = np.clip((sum(shrunk_boot[c] for c in SAMPLED_COMPONENTS) + fixed[:, None]) * penalty[:, None],
+                   0.0, 100.0)
     tail = (1.0 - s.bootstrap_level) / 2.0
     lower, upper = np.quantile(reps, [tail, 1.0 - tail], axis=1)
 
@@ -249,8 +320,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         np.nan_to_num(num("won_positions")), np.nan_to_num(num("lost_positions")), np.clip(prior, 0.01, 0.99), s)
 
     records = m.to_dict("records")
-    mm = [is_market_maker(int(t), _f(r["avg_hold_seconds"]), _f(r["win_rate"]), _f(r["profit_per_trade_usd"]), s)
-          for r, t in zip(records, trades)]
+    mm = [is_market_maker(r, s) for r in records]
     flags = [red_flags(r, s) for r in records]
     excluded = [a or bool(f) for a, f in zip(mm, flags)]
     tiers = [tier(float(x), e, s) for x, e in zip(score, excluded)]
@@ -264,6 +334,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         "sharpe_points": shrunk["sharpe"],
         "information_ratio_points": shrunk["information_ratio"],
         "calmar_points": shrunk["calmar"],
+        "pricing_edge_points": shrunk["pricing_edge"],
         "consistency_points": cons,
         "volume_points": vol,
         "trade_count_factor": tc,
@@ -271,6 +342,9 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         "sharpe_shrinkage": factors["sharpe"],
         "information_ratio_shrinkage": factors["information_ratio"],
         "calmar_shrinkage": factors["calmar"],
+        "pricing_edge_shrinkage": factors["pricing_edge"],
+        "pricing_edge": edge,
+        "pricing_edge_se": edge_se,
         "return_days": n_days,
         "win_rate_posterior": post_mean,
         "win_rate_ci_low": post_lo,
@@ -291,6 +365,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         "mean_bet_usd": num("mean_position_usd"),
         "category_count": pd.array(m["category_count"], dtype="Int64"),
         "return_volatility": np.where(n_days >= 2, volatility, np.nan),
+        **{c: num(c) for c in DETECTOR_MEASURES},
     })
     # Rank by the lower bound; ties (e.g. all zeros) by the point score, then address.
     out = out.sort_values(["wqs_lower", "wqs", "wallet_address"], ascending=[False, False, True])
@@ -298,14 +373,23 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     return out[SCORE_COLUMNS].reset_index(drop=True)
 
 
+# The wallet_metrics measurements the detectors decide on, stored beside each score.
+DETECTOR_MEASURES = (
+    "flow_balance", "inventory_turnover", "net_position_ratio", "wash_volume_share", "wash_circularity",
+    "wash_partners", "wash_trade_share", "new_wallet_bet_usd", "new_wallet_volume_share", "insider_like_bet_usd",
+    "insider_like_volume_share", "insider_like_hours_before_close", "category_breadth", "effective_categories",
+    "categories_available", "best_category_edge_z", "edge_null_z",
+)
+
 SCORE_COLUMNS = [
     "rank", "wallet_address", "as_of_date", "wqs", "wqs_lower", "wqs_upper", "wqs_unshrunk",
     "sharpe_points", "information_ratio_points", "calmar_points", "consistency_points", "volume_points",
-    "trade_count_factor", "hhi_factor", "sharpe_shrinkage", "information_ratio_shrinkage", "calmar_shrinkage",
+    "pricing_edge_points", "trade_count_factor", "hhi_factor", "sharpe_shrinkage", "information_ratio_shrinkage",
+    "calmar_shrinkage", "pricing_edge_shrinkage", "pricing_edge", "pricing_edge_se",
     "return_days", "win_rate_posterior", "win_rate_ci_low", "win_rate_ci_high", "win_rate_prior",
     "is_market_maker", "red_flags", "red_flag_count", "excluded", "tier", "tier_max_exposure",
     "tier_max_daily_trades", "trade_count", "sharpe_30d", "sharpe_90d", "current_drawdown", "realized_pnl_usd",
-    "mean_bet_usd", "category_count", "return_volatility",
+    "mean_bet_usd", "category_count", "return_volatility", *DETECTOR_MEASURES,
 ]
 
 

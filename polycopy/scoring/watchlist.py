@@ -1,30 +1,90 @@
 """The whale watchlist: the stage-1 gate on wallet scores, and the state each wallet is in.
 
-Gate (002 §3 stage 1): WQS ≥ 75, 30-day Sharpe above the 90-day Sharpe (improving),
-current drawdown < 25 %, no red flag or market-maker verdict, not quarantined.
-Members are ordered by the lower bound of their WQS interval.
+Gate (002 §3 stage 1), in one of two forms (WatchlistSettings.gate):
+- "relative" (default): the WQS lower bound reaches the gate_percentile of the lower
+  bounds of the wallets with enough trades to judge (so the gate adapts to how scores
+  run in this market), and the wallet's P&L beats a no-skill wallet's by
+  gate_min_edge_z standard deviations (so a market with no skill admits no one);
+- "absolute" (the documents'): WQS ≥ 75 and the 30-day Sharpe above the 90-day Sharpe.
+Both: current drawdown < 25 %, no red flag or market-maker verdict, not quarantined.
+Members are ordered by the lower bound of their WQS interval. ``gate_report`` says how
+many wallets each condition removed, so a short list explains itself.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from polycopy.scoring.settings import WatchlistSettings
 
 
-def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()) -> pd.Series:
-    """Boolean per score row: passes every stage-1 condition except quarantine."""
-    s30 = scores["sharpe_30d"].astype(float)
-    s90 = scores["sharpe_90d"].astype(float)
+def gate_threshold(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()) -> float:
+    """The WQS level the gate asks for today: min_wqs on the absolute gate; on the relative
+    gate the gate_percentile of the WQS lower bounds of the wallets with at least
+    gate_min_trades trades (NaN when there are none)."""
+    if s.gate == "absolute":
+        return float(s.min_wqs)
+    judged = scores.loc[scores["trade_count"].astype(float) >= s.gate_min_trades, "wqs_lower"].astype(float)
+    return float(np.quantile(judged, s.gate_percentile)) if len(judged) else float("nan")
+
+
+def gate_conditions(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings(),
+                    threshold: float | None = None) -> pd.DataFrame:
+    """One boolean column per stage-1 condition (True: the wallet meets it), in the order
+    the gate applies them; quarantine is not among them (it is a state)."""
+    t = gate_threshold(scores, s) if threshold is None else threshold
     dd = scores["current_drawdown"].astype(float).fillna(0.0)
-    return ((scores["wqs"] >= s.min_wqs)
-            & ((s30 > s90) if s.require_improving_sharpe else True)
-            & (dd < s.max_current_drawdown)
-            & ~scores["excluded"].astype(bool))
+    out = {}
+    if s.gate == "relative":
+        lower = scores["wqs_lower"].astype(float)
+        out["enough_trades"] = scores["trade_count"].astype(float) >= s.gate_min_trades
+        out["wqs_lower_at_percentile"] = (lower >= t) & (lower > 0)
+        out["beats_no_skill"] = scores["edge_null_z"].astype(float) >= s.gate_min_edge_z
+    else:
+        out["wqs_at_least_min"] = scores["wqs"].astype(float) >= s.min_wqs
+        if s.require_improving_sharpe:
+            out["improving_sharpe"] = scores["sharpe_30d"].astype(float) > scores["sharpe_90d"].astype(float)
+    out["drawdown_below_limit"] = dd < s.max_current_drawdown
+    out["not_excluded"] = ~scores["excluded"].astype(bool)
+    return pd.DataFrame(out, index=scores.index)
+
+
+def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings(),
+                       threshold: float | None = None) -> pd.Series:
+    """Boolean per score row: passes every stage-1 condition except quarantine."""
+    return gate_conditions(scores, s, threshold).all(axis=1)
+
+
+def gate_report(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()) -> dict:
+    """Why the gate admits whom it admits: the threshold, how many wallets fail each
+    condition, and how many each removed of those the earlier conditions let through."""
+    t = gate_threshold(scores, s)
+    cond = gate_conditions(scores, s, t)
+    alive = pd.Series(True, index=scores.index)
+    removed = {}
+    for c in cond.columns:
+        removed[c] = int((alive & ~cond[c]).sum())
+        alive &= cond[c]
+    return {"gate": s.gate, "threshold_wqs": None if np.isnan(t) else round(t, 3), "scored": len(scores),
+            "failing": {c: int((~cond[c]).sum()) for c in cond.columns}, "removed_in_order": removed,
+            "eligible": int(alive.sum())}
+
+
+def effective_rules(s: WatchlistSettings, threshold: float) -> WatchlistSettings:
+    """The day's rules: on the relative gate every WQS level and point change of
+    quarantine, release and rotation scales by threshold / min_wqs, so they keep the
+    documents' proportions to the gate (quarantine at 50 / 75 of it, release at 60 / 75)."""
+    if s.gate == "absolute" or not np.isfinite(threshold) or threshold <= 0:
+        return s
+    f = threshold / s.min_wqs
+    return replace(s, **{k: getattr(s, k) * f for k in (
+        "quarantine_below_wqs", "quarantine_wqs_drop_points", "release_min_wqs", "rotation_decline_points",
+        "rotation_remove_below_wqs", "rotation_readd_improvement_points", "rotation_readd_min_wqs")})
 
 
 def by_lower_bound(scores: pd.DataFrame) -> pd.DataFrame:
@@ -98,12 +158,15 @@ def update_states(as_of: date, scores: pd.DataFrame, states: dict[str, WalletSta
       ``rotation_cooldown_days`` cooldown (000 Phase 5); after it they return only on an
       improvement of ``rotation_readd_improvement_points`` and WQS ≥ ``rotation_readd_min_wqs``.
     - Free places (up to ``max_wallets``) go to eligible wallets, best WQS lower bound first.
-    Returns the new states (wallets with no standing are absent) and the events.
+    On the relative gate the WQS levels above scale with the day's gate threshold
+    (``effective_rules``). Returns the new states (wallets with no standing are absent) and the events.
     """
     new = {w: WalletState(**vars(st)) for w, st in states.items()}
     events: list[StateEvent] = []
     rows = scores.set_index("wallet_address")
-    eligible = stage_one_eligible(scores, s).to_numpy()
+    threshold = gate_threshold(scores, s)
+    eligible = stage_one_eligible(scores, s, threshold).to_numpy()
+    s = effective_rules(s, threshold)
     eligible = dict(zip(scores["wallet_address"], eligible))
 
     def emit(w, event, reason, values):

@@ -55,6 +55,9 @@ ARCHETYPES: dict[str, Archetype] = {
         # Bet size says nothing about skill: noise traders range from small accounts to
         # whales, and lucky gamblers are often big bettors (the leaderboard's favourites).
         Archetype("noise", (8, 50), (0.0, 0.0), (20, 20_000), 1.0, 0.35, "directional"),
+        # Heavy traders with no edge: real leaderboards are crowded with them, and in any
+        # period some of them are far up it on luck and size alone.
+        Archetype("active_noise", (60, 400), (0.0, 0.0), (100, 30_000), 1.0, 0.35, "directional"),
         Archetype("skilled_specialist", (80, 260), (0.30, 0.50), (2_000, 15_000), 0.5, 0.2,
                   "directional", skilled=True, n_categories=2),
         Archetype("skilled_generalist", (80, 260), (0.22, 0.38), (1_500, 12_000), 0.5, 0.2,
@@ -74,7 +77,8 @@ ARCHETYPES: dict[str, Archetype] = {
 
 # Share of wallets per archetype; override with SimConfig.archetype_mix.
 DEFAULT_MIX: dict[str, float] = {
-    "noise": 0.62,
+    "noise": 0.54,
+    "active_noise": 0.08,
     "skilled_specialist": 0.035,
     "skilled_generalist": 0.025,
     "decaying_skill": 0.02,
