@@ -260,11 +260,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     point = {c: ratio_points(c, m[column].to_numpy(float), s) for c, column in MART_RATIOS.items()}
     edge = pricing_edge(pnl, cap, n_days)
     point["pricing_edge"] = ratio_points("pricing_edge", edge, s)
-    edge_reps = boot["pricing_edge_value"]
-    with np.errstate(invalid="ignore"):
-        edge_se = np.where(np.isnan(edge_reps).all(axis=1), np.nan,
-                           np.nanstd(np.where(np.isnan(edge_reps), np.nan, edge_reps), axis=1, ddof=1)
-                           if s.bootstrap_samples > 1 else np.nan)
+    edge_se = _row_std(boot["pricing_edge_value"])
     # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
     recent = np.minimum(n_days, 30)
     cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
@@ -393,8 +389,15 @@ SCORE_COLUMNS = [
 ]
 
 
-def _f(x) -> float | None:
-    return None if x is None or pd.isna(x) else float(x)
+def _row_std(x: np.ndarray) -> np.ndarray:
+    """Sample standard deviation of each row's finite values (NaN with fewer than two)."""
+    ok = ~np.isnan(x)
+    k = ok.sum(axis=1)
+    v = np.where(ok, x, 0.0)
+    mean = v.sum(axis=1) / np.maximum(k, 1)
+    ss = (np.where(ok, x - mean[:, None], 0.0) ** 2).sum(axis=1)
+    return np.where(k >= 2, np.sqrt(ss / np.maximum(k - 1, 1)), np.nan)
+
 
 
 def _overall_base_rate(base_rates: pd.DataFrame) -> float:

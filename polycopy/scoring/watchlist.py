@@ -20,7 +20,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from polycopy.scoring.settings import WatchlistSettings
+from polycopy.scoring.formulas import Tier, tier
+from polycopy.scoring.settings import ScoringSettings, WatchlistSettings
 
 
 def gate_threshold(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()) -> float:
@@ -85,6 +86,16 @@ def effective_rules(s: WatchlistSettings, threshold: float) -> WatchlistSettings
     return replace(s, **{k: getattr(s, k) * f for k in (
         "quarantine_below_wqs", "quarantine_wqs_drop_points", "release_min_wqs", "rotation_decline_points",
         "rotation_remove_below_wqs", "rotation_readd_improvement_points", "rotation_readd_min_wqs")})
+
+
+def member_tiers(wqs: pd.Series, threshold: float, s: WatchlistSettings = WatchlistSettings(),
+                 scoring: ScoringSettings = ScoringSettings()) -> list[Tier]:
+    """The tier (exposure and daily-trade limits) of each watched wallet: the documents'
+    tiers (Elite ≥ 90, Expert ≥ 70, Good ≥ 50) on the absolute gate; on the relative gate
+    the same tiers with their levels scaled by threshold / min_wqs, so that a wallet the
+    gate admits is at least Expert, as one at 75 is under the documents' rules."""
+    f = 1.0 if s.gate == "absolute" or not np.isfinite(threshold) or threshold <= 0 else threshold / s.min_wqs
+    return [tier(float(x) / f, False, scoring) for x in wqs]
 
 
 def by_lower_bound(scores: pd.DataFrame) -> pd.DataFrame:

@@ -211,7 +211,7 @@ def _settings_resource(name: str, settings_cls, doc: str):
     every threshold is visible and overridable in the Dagster UI and in run config."""
     import dataclasses
 
-    kinds = {"float": float, "int": int, "bool": bool}
+    kinds = {"float": float, "int": int, "bool": bool, "str": str}
     fields = dataclasses.fields(settings_cls)
     namespace = {
         "__annotations__": {f.name: kinds[str(f.type)] for f in fields},
