@@ -55,9 +55,6 @@ Specialization
 
 import json
 import math
-import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -65,8 +62,7 @@ import pytest
 from polycopy.polymarket.markets import Market, resolve_market
 from polycopy.polymarket.schema import Trade, trade_key
 from polycopy.scoring.formulas import market_maker_evidence, red_flags
-from polycopy.warehouse import WarehouseSettings, open_warehouse
-from tests.conftest import REPO_ROOT
+from tests.dbt_fixture import dbt_build, fixture_warehouse
 
 AS_OF = "2026-04-30"
 H, D = 3600, 86400
@@ -175,28 +171,14 @@ def trade(wallet, at, side, m, k, shares, price, txn) -> Trade:
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def metrics(request, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp(request.param)
-    if request.param == "duckdb":
-        settings = WarehouseSettings(backend="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
-        env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": settings.duckdb_path}
-    else:
-        dsn = request.getfixturevalue("pg_database_module")
-        settings = WarehouseSettings(backend="postgres", pg_dsn=dsn)
-        env = {"POLYCOPY_WAREHOUSE": "postgres", "POLYCOPY_PG_DATABASE": dsn.rsplit("dbname=", 1)[1]}
-    wh = open_warehouse(settings)
+    wh, env, tmp_path = fixture_warehouse(request, tmp_path_factory)
     markets = [market(n) for n in MARKETS]
     wh.upsert_markets(markets, [], "test")
     days = sorted({datetime.fromtimestamp(f[1], tz=timezone.utc).date() for f in FILLS})
     wh.replace_trade_partitions(days, [trade(*f) for f in FILLS], [], "test")
     res_days = sorted({datetime.fromtimestamp(ts(MARKETS[m][1]), tz=timezone.utc).date() for m in MARKETS})
     wh.replace_resolution_partitions(res_days, [r for m in markets for r in (resolve_market(m) or [])], [], "test")
-    dbt = REPO_ROOT / "dbt_project"
-    proc = subprocess.run(
-        [str(os.path.join(os.path.dirname(sys.executable), "dbt")), "build", "--profiles-dir", str(dbt),
-         "--project-dir", str(dbt), "--target", env["POLYCOPY_WAREHOUSE"], "--target-path", str(tmp_path / "t"),
-         "--log-path", str(tmp_path / "l"), "--vars", json.dumps({"as_of_date": AS_OF})],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    dbt_build(env, tmp_path, AS_OF)
     rows = wh.query_df("select * from marts.wallet_metrics")
     out = {r["wallet_address"]: r for r in rows.to_dict("records")}
     out["_pairs"] = wh.query_df("select * from intermediate.int_wallet_pairs")

@@ -8,21 +8,9 @@
 
 with
 
-as_of as (
-
-    {{ as_of_date_select() }}
-
-),
-
 returns as (
 
-    select
-        d.wallet_address,
-        d.daily_return,
-        {{ dbt.datediff('d.activity_date', 'a.as_of_date', 'day') }} as days_ago
-    from {{ ref('fct_wallet_daily_pnl') }} as d
-    cross join as_of as a
-    where d.activity_date <= a.as_of_date
+    select * from {{ ref('int_daily_returns_as_of') }}
 
 ),
 

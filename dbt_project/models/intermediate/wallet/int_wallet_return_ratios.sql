@@ -21,14 +21,7 @@ as_of as (
 
 returns as (
 
-    select
-        d.wallet_address,
-        d.activity_date,
-        d.daily_return,
-        {{ dbt.datediff('d.activity_date', 'a.as_of_date', 'day') }} as days_ago
-    from {{ ref('fct_wallet_daily_pnl') }} as d
-    cross join as_of as a
-    where d.activity_date <= a.as_of_date
+    select * from {{ ref('int_daily_returns_as_of') }}
 
 ),
 
