@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from polycopy.sim import truth  # noqa: E402
 from polycopy.sim.server import running_venue  # noqa: E402
 from polycopy.sim.world import SimConfig, generate_world  # noqa: E402
-from polycopy_dagster.harness import WIDE_OPEN_RULES, DaemonHarness  # noqa: E402
+from tests.daemon_harness import WIDE_OPEN_RULES, DaemonHarness  # noqa: E402
 
 
 def pct(xs, q):

@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--trades", type=int, default=160_000)
     e.add_argument("--replay-weeks", type=int, default=0,
                    help="weeks of watchlist history (quarantine, rotation) replayed before the split")
+    e.add_argument("--wqs-preset", default="", help="score with this WQS preset (documents, edge) instead of the default")
+    e.add_argument("--gate", default="", help="watchlist gate (relative, absolute) instead of the default")
     e.add_argument("--csv", default="", help="also write the table to this CSV file")
     r = sub.add_parser("risk", help="portfolio risk: status, reset a circuit breaker, the kill switch")
     rsub = r.add_subparsers(dest="risk_cmd", required=True)
@@ -269,7 +271,11 @@ def evaluate_scoring(args) -> int:
     from polycopy.evaluation.scoring_harness import (EvaluationConfig, evaluate, format_table, gate_summary,
                                                      meets_targets)
 
-    cfg = EvaluationConfig(n_wallets=args.wallets, n_trades=args.trades, replay_weeks=args.replay_weeks)
+    from polycopy.scoring.settings import ScoringSettings, WatchlistSettings
+
+    cfg = EvaluationConfig(n_wallets=args.wallets, n_trades=args.trades, replay_weeks=args.replay_weeks,
+                           scoring=ScoringSettings(**({"wqs_preset": args.wqs_preset} if args.wqs_preset else {})),
+                           watchlist=WatchlistSettings(**({"gate": args.gate} if args.gate else {})))
     seeds = [int(x) for x in args.seeds.split(",") if x]
     table = evaluate(seeds, cfg=cfg, progress=lambda r: print(f"scored seed {r['seed']} ({r['mix']})", flush=True))
     print(format_table(table))

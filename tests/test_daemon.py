@@ -13,7 +13,7 @@ import pytest
 from polycopy.sim import truth
 from polycopy.sim.server import FaultConfig, running_venue
 from polycopy.sim.world import SimConfig, generate_world
-from polycopy_dagster.harness import WIDE_OPEN_RULES, DaemonHarness
+from tests.daemon_harness import WIDE_OPEN_RULES, DaemonHarness
 
 OVERLAP_S = 30
 

@@ -30,7 +30,11 @@ def sdk_and_venue(small_world):
 def test_sdk_reads_trades_of_a_market_as_our_ingestion_does(sdk_and_venue, small_world):
     client, venue = sdk_and_venue
     w = small_world
-    busiest = int(w.trades["market_idx"].value_counts().index[0])
+    # The SDK rejects a whole page that holds one malformed record (ingestion keeps such a
+    # record aside): read the busiest market the venue serves no malformed record of.
+    dirty = set(w.trades["market_idx"].to_numpy()[w.malformed["template_trade_idx"].to_numpy()])
+    counts = w.trades["market_idx"].value_counts()
+    busiest = int(next(m for m in counts.index if m not in dirty))
     cid = w.markets["condition_id"].iat[busiest]
     sdk = list(client.list_trades(condition_id=cid, page_size=50).iter_items())
     start, end = w.config.history_start_ts, w.config.history_end_ts + 1

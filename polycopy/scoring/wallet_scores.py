@@ -1,5 +1,6 @@
 """Score every wallet: WQS with shrinkage, a bootstrapped confidence interval, the win-rate
-posterior, the anti-market-maker filter, red flags and tier — one row per wallet.
+posterior, the behaviour detectors (market maker, red flags) with the measurements that
+decided them, and tier — one row per wallet.
 
 Inputs are the wallet marts (dbt): ``wallet_metrics`` (point estimates), the wallet's
 daily returns (``fct_wallet_daily_pnl``), its active returns (``fct_wallet_active_returns``)
@@ -14,7 +15,9 @@ Method (seed 001 on top of seed 002's WQS):
    resampled days for the return, the active return and the day's realized P&L and
    capital) recomputes those four measures ``bootstrap_samples`` times; their points'
    bootstrap variance is the sampling variance of each component, and the edge's own
-   bootstrap standard deviation is its standard error.
+   bootstrap standard deviation is its standard error (below
+   ``edge_min_bootstrap_positions`` priced positions, its variance is at least a no-skill
+   bettor's at the same prices).
 3. Positive-part James-Stein shrinks each component's points toward the mean over all
    scored wallets, by B_i = min(1, (k − 3)·σ_i² / Σ(x − x̄)²): a wallet whose points
    rest on few, noisy days is pulled toward the crowd; one with a long steady record

@@ -67,7 +67,7 @@ history as (
     select
         wallet_address,
         traded_at_unix,
-        sum(fills) over w - fills as prior_fills,
+        cast(sum(fills) over w - fills as bigint) as prior_fills,
         sum(volume_usd) over w - volume_usd as prior_volume_usd
     from wallet_seconds
     window w as (partition by wallet_address order by traded_at_unix rows between unbounded preceding and current row)
