@@ -225,10 +225,12 @@ def _settings_resource(name: str, settings_cls, doc: str):
 ScoringResource = _settings_resource(
     "ScoringResource", ScoringSettings,
     "Wallet-scoring thresholds (seeds 000/001/002 defaults): WQS points, penalties, shrinkage and "
-    "bootstrap, anti-market-maker filter, red flags, tiers.")
+    "bootstrap, the behaviour detectors (market making, wash trading, new wallets and insiders, luck, "
+    "specialization), red flags, tiers. wqs_preset: edge (default), documents or custom.")
 WatchlistResource = _settings_resource(
     "WatchlistResource", WatchlistSettings,
-    "Watchlist rules: stage-1 gate, quarantine and release, rotation with cooldown, behaviour alerts.")
+    "Watchlist rules: stage-1 gate (relative by default, or the documents' absolute), quarantine and release, "
+    "rotation with cooldown, behaviour alerts.")
 SignalRulesResource = _settings_resource(
     "SignalRulesResource", SignalSettings,
     "Signal stages 2-3 (seed 002 defaults): whale trade size, slippage, time to resolution, edge after fees, "

@@ -37,10 +37,11 @@ def _markdown(df: pd.DataFrame) -> str:
     kinds={"python", "duckdb"},
     deps=MARTS,
     pool=WAREHOUSE_POOL,
-    description="Every wallet's WQS (James-Stein shrunk), its components, bootstrap interval and rank by the "
-                "lower bound, Bayesian win rate, market-maker verdict, red flags with the values that raised "
-                "them, and tier. Table scores.wallet_scores; one row per wallet and day in "
-                "scores.wallet_score_history.",
+    description="Every wallet's WQS (James-Stein shrunk; the scoring resource's preset, by default with the "
+                "pricing-edge factor), its components, the edge and its standard error, bootstrap interval and "
+                "rank by the lower bound, Bayesian win rate, the behaviour detectors' verdicts (market maker, "
+                "red flags) with the measurements that decided them, and tier. Table scores.wallet_scores; one "
+                "row per wallet and day in scores.wallet_score_history.",
 )
 def wallet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                   scoring: ScoringResource) -> dg.MaterializeResult:
@@ -101,7 +102,8 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     kinds={"python", "duckdb"},
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     pool=WAREHOUSE_POOL,
-    description="The wallets worth copying now (stage-1 gate, quarantine, rotation with cooldown), best WQS "
+    description="The wallets worth copying now (stage-1 gate — relative to the scored population by default — "
+                "quarantine, rotation with cooldown), best WQS "
                 "lower bound first, with their tier limits. Every change of a wallet's standing and every "
                 "behaviour alert is appended to scores.wallet_state_events with its reason and values.",
 )
