@@ -78,8 +78,10 @@ def test_the_edge_preset_adds_the_pricing_edge_and_keeps_every_saturation_point(
 def test_presets_and_weights_are_checked_when_settings_load():
     custom = ScoringSettings(wqs_preset="custom", sharpe_max_points=50.0, edge_max_points=50.0, edge_points_per_unit=100)
     assert (custom.sharpe_max_points, custom.edge_max_points) == (50.0, 50.0)
-    # A preset other than "custom" sets the weights.
-    assert ScoringSettings(wqs_preset="documents", sharpe_max_points=50.0).sharpe_max_points == 30.0
+    # A preset other than "custom" sets the weights, and a weight set beside it is refused, not dropped.
+    assert ScoringSettings(wqs_preset="documents").sharpe_max_points == 30.0
+    with pytest.raises(ValueError, match="sharpe_max_points are set by wqs_preset='edge'"):
+        ScoringSettings(sharpe_max_points=50.0)
     with pytest.raises(ValueError, match="wqs_preset must be one of"):
         ScoringSettings(wqs_preset="best")
     with pytest.raises(ValueError, match="must not be negative: edge_max_points"):
@@ -273,8 +275,8 @@ def test_the_edge_component_is_shrunk_by_its_own_noise():
     delta-method one, sqrt(n / (n − 1) · Σ (pnl − E·cap)²) / Σ cap. Three identical wins
     have no bootstrap variance, but three bets at 0.50 are far from certain: with fewer
     than 30 priced positions the variance is at least a no-skill bettor's (3 × 100² / 300²
-    per unit², here × 260² points²), so its points are pulled to the crowd (James-Stein B
-    near 1) while the steady ones hardly move."""
+    = 1/3 per dollar²), so its edge is pulled to the crowd (James-Stein B near 1) while the
+    steady ones hardly move."""
     from polycopy.scoring.wallet_scores import score_wallets
 
     rng = np.random.default_rng(5)
@@ -307,11 +309,13 @@ def test_the_edge_component_is_shrunk_by_its_own_noise():
         delta_se = np.sqrt(n / (n - 1) * ((d["realized_pnl_usd"] - e * d["capital_realized_usd"]) ** 2).sum()) \
             / d["capital_realized_usd"].sum()
         assert out.loc[w, "pricing_edge_se"] == pytest.approx(delta_se, rel=0.15)
-    x = np.clip(out["pricing_edge"] * s.edge_points_per_unit, 0, s.edge_max_points)
+    # Shrinkage works on the edge itself (USD per USD, within ±1), then maps to points.
+    x = out["pricing_edge"].clip(-1, 1)
     grand = x.mean()
     b = out["pricing_edge_shrinkage"]
-    assert out["pricing_edge_points"].to_numpy() == pytest.approx((grand + (1 - b) * (x - grand)).to_numpy())
+    assert out["pricing_edge_shrunk"].to_numpy() == pytest.approx((grand + (1 - b) * (x - grand)).to_numpy())
+    points = (out["pricing_edge_shrunk"] * s.edge_points_per_unit).clip(0, s.edge_max_points)
+    assert out["pricing_edge_points"].to_numpy() == pytest.approx(points.to_numpy())
     assert b["0xlucky"] > 0.9 > 0.2 > b.drop("0xlucky").max()
-    assert out.loc["0xlucky", "pricing_edge"] == pytest.approx(0.5)
-    assert x["0xlucky"] == s.edge_max_points  # +50 % a dollar: the full points, before shrinkage
-    assert out.loc["0xlucky", "pricing_edge_points"] == pytest.approx(grand, abs=0.1 * s.edge_max_points)
+    assert out.loc["0xlucky", "pricing_edge"] == pytest.approx(0.5)  # +50 % a dollar, unshrunk
+    assert out.loc["0xlucky", "pricing_edge_shrunk"] == pytest.approx(grand, abs=0.1 * (0.5 - grand))

@@ -1,6 +1,9 @@
 {#-
     The as-of day of the wallet marts: the `as_of_date` var when set, else the last
     day with wallet activity. Used as `with as_of as ({{ as_of_date_select() }})`.
+    The var is for a warehouse that holds what ingestion had by that day (as the scoring
+    evaluation loads it): fills are filtered by day, but positions, resolutions and close
+    times are read as they stand, so later data in the warehouse would show through.
 -#}
 {% macro as_of_date_select() -%}
     {% if var('as_of_date', none) -%}

@@ -45,9 +45,11 @@ ARCHETYPE_MIXES: dict[str, dict[str, float]] = {
     "scarce_skill": {**DEFAULT_MIX, "noise": 0.60, "skilled_specialist": 0.02, "skilled_generalist": 0.015,
                      "decaying_skill": 0.03},
 }
-# Settings are chosen on these seeds only; the held-out seeds are reported.
+# Settings are chosen on these seeds only; the held-out seeds are reported. Seeds 6–10 were
+# the held-out set of the first version of the edge factor; once they had been seen, a
+# correction to its shrinkage was judged on fresh seeds.
 TUNING_SEEDS: tuple[int, ...] = (1, 2, 3, 4, 5)
-HELDOUT_SEEDS: tuple[int, ...] = (6, 7, 8, 9, 10)
+HELDOUT_SEEDS: tuple[int, ...] = (11, 12, 13, 14, 15)
 DEFAULT_SEEDS = HELDOUT_SEEDS
 # Archetypes whose edge carries on into their trades (the behaviour-shift wallets lose theirs
 # at mid-history; insiders' "edge" is inside information on one bet).

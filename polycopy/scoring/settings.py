@@ -21,12 +21,12 @@ WQS_PRESETS: dict[str, dict[str, float]] = {
                       ir_max_points=25.0, calmar_points_per_unit=6.67, calmar_max_points=20.0,
                       consistency_max_points=15.0, volume_points_per_decade=2.5, volume_max_points=10.0,
                       edge_points_per_unit=0.0, edge_max_points=0.0),
-    # Chosen on the tuning seeds (benchmarks/scoring_tuning.py): the edge takes 65 points and
-    # the documents' five share the other 35 in their own proportions.
-    "edge": dict(sharpe_points_per_unit=4.2, sharpe_max_points=10.5, ir_points_per_unit=7.0,
-                 ir_max_points=8.75, calmar_points_per_unit=2.3345, calmar_max_points=7.0,
-                 consistency_max_points=5.25, volume_points_per_decade=0.875, volume_max_points=3.5,
-                 edge_points_per_unit=260.0, edge_max_points=65.0),
+    # Chosen on the tuning seeds (benchmarks/scoring_tuning.py): the edge takes 80 points and
+    # the documents' five share the other 20 in their own proportions.
+    "edge": dict(sharpe_points_per_unit=2.4, sharpe_max_points=6.0, ir_points_per_unit=4.0,
+                 ir_max_points=5.0, calmar_points_per_unit=1.334, calmar_max_points=4.0,
+                 consistency_max_points=3.0, volume_points_per_decade=0.5, volume_max_points=2.0,
+                 edge_points_per_unit=320.0, edge_max_points=80.0),
 }
 WEIGHT_FIELDS = tuple(WQS_PRESETS["documents"])
 
@@ -34,7 +34,8 @@ WEIGHT_FIELDS = tuple(WQS_PRESETS["documents"])
 @dataclass(frozen=True)
 class ScoringSettings:
     # WQS preset: "edge" (default), "documents" (seed 002's five factors) or "custom"
-    # (the weight fields below as given). A preset other than "custom" sets those fields.
+    # (the weight fields below as given, from the documents' values). A preset other than
+    # "custom" sets those fields, and setting one beside it is an error.
     wqs_preset: str = "edge"
     # Bayesian win rate (002 §2.1)
     prior_strength: float = 20.0
@@ -112,6 +113,12 @@ class ScoringSettings:
             if self.wqs_preset not in WQS_PRESETS:
                 raise ValueError(f"wqs_preset must be one of {sorted(WQS_PRESETS) + ['custom']}, "
                                  f"got {self.wqs_preset!r}")
+            # A weight set beside a named preset would be silently replaced: refuse it.
+            changed = [f.name for f in fields(self) if f.name in WEIGHT_FIELDS
+                       and getattr(self, f.name) not in (f.default, WQS_PRESETS[self.wqs_preset][f.name])]
+            if changed:
+                raise ValueError(f"WQS weights {', '.join(changed)} are set by wqs_preset={self.wqs_preset!r}: "
+                                 "set wqs_preset='custom' to give your own")
             for name, value in WQS_PRESETS[self.wqs_preset].items():
                 object.__setattr__(self, name, value)
         bad = [f.name for f in fields(self) if f.name in WEIGHT_FIELDS and getattr(self, f.name) < 0]

@@ -18,10 +18,11 @@ Method (seed 001 on top of seed 002's WQS):
    bootstrap standard deviation is its standard error (below
    ``edge_min_bootstrap_positions`` priced positions, its variance is at least a no-skill
    bettor's at the same prices).
-3. Positive-part James-Stein shrinks each component's points toward the mean over all
-   scored wallets, by B_i = min(1, (k − 3)·σ_i² / Σ(x − x̄)²): a wallet whose points
-   rest on few, noisy days is pulled toward the crowd; one with a long steady record
-   keeps its own. The same B_i shrinks every bootstrap replicate.
+3. Positive-part James-Stein shrinks each ratio component's points, and the pricing edge
+   itself (then mapped to points), toward the mean over all scored wallets, by
+   B_i = min(1, (k − 3)·σ_i² / Σ(x − x̄)²): a wallet whose record rests on few, noisy
+   days is pulled toward the crowd; one with a long steady record keeps its own. The
+   same B_i shrinks every bootstrap replicate.
 4. WQS = shrunk points + consistency + volume, × the low-trade-count and HHI
    penalties; the interval is the bootstrap percentile interval of that WQS, and
    wallets are ranked by its lower bound.
@@ -220,6 +221,33 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     return out
 
 
+def shrink_edge(edge: np.ndarray, replicates: np.ndarray, variance_floor: np.ndarray, s: ScoringSettings
+                ) -> tuple[np.ndarray, ...]:
+    """James-Stein on the pricing edge itself (USD per USD, bounded to ±1 so a single long
+    shot does not set the crowd's spread), then mapped to points — a losing edge and a thin
+    winning one are pulled toward the same crowd mean, so there is no jump at 0.
+
+    ``replicates``: the edge's bootstrap replicates (wallets × samples); ``variance_floor``:
+    the least sampling variance each wallet's edge may have (per dollar²; 0 for none).
+    Returns (points, replicate points, shrinkage factors B, shrunk edge); wallets without
+    a measurable edge get 0 points and NaN.
+    """
+    n = len(edge)
+    x = np.clip(edge, -1.0, 1.0)
+    reps = np.clip(replicates, -1.0, 1.0)
+    var = _row_std(reps) ** 2 if s.bootstrap_samples > 1 else np.full(n, np.nan)
+    var = np.where(np.isnan(var), var, np.fmax(var, np.nan_to_num(variance_floor)))
+    measured = ~np.isnan(var) & ~np.isnan(x)
+    grand, factor = james_stein_factors(x[measured], var[measured])
+    f = np.ones(n)
+    f[measured] = factor
+    shrunk = np.where(measured, shrink_toward(np.nan_to_num(x), grand, f), np.nan)
+    shrunk_reps = shrink_toward(np.where(np.isnan(reps), grand, reps), grand, f[:, None])
+    points = np.where(measured, ratio_points("pricing_edge", shrunk, s), 0.0)
+    rep_points = np.where(measured[:, None], ratio_points("pricing_edge", shrunk_reps, s), 0.0)
+    return points, rep_points, np.where(measured, f, np.nan), shrunk
+
+
 # ---- inputs ---------------------------------------------------------------------------
 def read_scoring_inputs(warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The marts scoring reads from a warehouse (``polycopy.warehouse.Warehouse``):
@@ -275,20 +303,15 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     # A handful of identical wins has no bootstrap variance, yet a few binary bets are never
     # that certain: below edge_min_bootstrap_positions priced positions, the edge's sampling
     # variance is at least a no-skill bettor's at the same prices (wallet_metrics:
-    # Σ cost²·(1 − p)/p over Σ cost², in points²).
+    # Σ cost²·(1 − p)/p over (Σ cost)², per dollar²; over the wallet's closed positions).
     with np.errstate(invalid="ignore", divide="ignore"):
-        edge_floor = num("edge_null_variance_usd2") / num("priced_cost_usd") ** 2 * s.edge_points_per_unit ** 2
+        edge_floor = num("edge_null_variance_usd2") / num("priced_cost_usd") ** 2
     edge_floor = np.where(np.nan_to_num(num("priced_positions")) < s.edge_min_bootstrap_positions, edge_floor, 0.0)
-    for c in SAMPLED_COMPONENTS:
+    for c in RATIO_COMPONENTS:
         have = ~np.isnan(boot[c]).all(axis=1)
         var = np.full(n, np.nan)
         if s.bootstrap_samples > 1:
             var[have] = boot[c][have].var(axis=1, ddof=1)
-        if c == "pricing_edge":
-            # In points the floor holds where the edge earns points (the map is linear there);
-            # a losing edge's replicates all clip to 0 points, and the bootstrap says so.
-            floor = np.where(point[c] > 0, edge_floor, 0.0)
-            var = np.where(np.isnan(var), var, np.fmax(var, floor))
         # Wallets with no measurable sample carry no information about this component:
         # they keep 0 points and stay out of the shrinkage population.
         measured = ~np.isnan(var)
@@ -300,6 +323,8 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         shrunk[c] = np.where(measured, shrink_toward(x, grand, f), 0.0)
         shrunk_boot[c] = np.where(measured[:, None],
                                   shrink_toward(np.nan_to_num(boot[c], nan=0.0), grand, f[:, None]), 0.0)
+    shrunk["pricing_edge"], shrunk_boot["pricing_edge"], factors["pricing_edge"], edge_shrunk = shrink_edge(
+        edge, boot["pricing_edge_value"], edge_floor, s)
 
     trades = np.nan_to_num(num("trade_count")).astype(np.int64)
     cons, vol, tc, hhi = wqs_fixed_parts(num("rolling_sharpe_30d_std"), num("volume_usd"), trades,
@@ -344,6 +369,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         "pricing_edge_shrinkage": factors["pricing_edge"],
         "pricing_edge": edge,
         "pricing_edge_se": edge_se,
+        "pricing_edge_shrunk": edge_shrunk,
         "return_days": n_days,
         "win_rate_posterior": post_mean,
         "win_rate_ci_low": post_lo,
@@ -384,7 +410,7 @@ SCORE_COLUMNS = [
     "rank", "wallet_address", "as_of_date", "wqs", "wqs_lower", "wqs_upper", "wqs_unshrunk",
     "sharpe_points", "information_ratio_points", "calmar_points", "consistency_points", "volume_points",
     "pricing_edge_points", "trade_count_factor", "hhi_factor", "sharpe_shrinkage", "information_ratio_shrinkage",
-    "calmar_shrinkage", "pricing_edge_shrinkage", "pricing_edge", "pricing_edge_se",
+    "calmar_shrinkage", "pricing_edge_shrinkage", "pricing_edge", "pricing_edge_se", "pricing_edge_shrunk",
     "return_days", "win_rate_posterior", "win_rate_ci_low", "win_rate_ci_high", "win_rate_prior",
     "is_market_maker", "red_flags", "red_flag_count", "excluded", "tier", "tier_max_exposure",
     "tier_max_daily_trades", "trade_count", "sharpe_30d", "sharpe_90d", "current_drawdown", "realized_pnl_usd",

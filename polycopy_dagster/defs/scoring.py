@@ -236,7 +236,7 @@ class ScoringEvaluationConfig(dg.Config):
     """Which simulated worlds to evaluate on (seed i uses archetype mix i, cycling), and their
     size. The default seeds are the held-out ones; settings are chosen on seeds 1–5."""
 
-    seeds: list[int] = [6, 7, 8, 9, 10]
+    seeds: list[int] = [11, 12, 13, 14, 15]
     n_wallets: int = 2_000
     n_markets: int = 800
     n_trades: int = 160_000

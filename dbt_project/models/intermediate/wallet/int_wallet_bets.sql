@@ -7,7 +7,7 @@
       mid-life);
     - prior_fills / prior_volume_usd: the wallet's fills (and their USD) before the bet;
     - hours_before_close: from the bet to the market's close (Gamma's closedTime, else the
-      resolution);
+      resolution, else — the market still open — its scheduled end date);
     - won / bet_pnl_usd: whether the token won, and shares × payout − cost when resolved.
 -#}
 
@@ -92,11 +92,11 @@ bets as (
 
 closes as (
 
-    select m.condition_id, coalesce(m.closed_at_unix, min(r.resolved_at_unix)) as closed_at_unix
+    select m.condition_id, coalesce(m.closed_at_unix, min(r.resolved_at_unix), m.end_date_unix) as closed_at_unix
     from {{ ref('stg_polymarket__markets') }} as m
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.condition_id = m.condition_id
-    group by m.condition_id, m.closed_at_unix
+    group by m.condition_id, m.closed_at_unix, m.end_date_unix
 
 ),
 

@@ -34,7 +34,7 @@ fills as (
         t.condition_id,
         t.traded_at_unix,
         t.trade_key,
-        case when (t.side = 'BUY') = (coalesce(k.outcome_index, 0) = 0) then t.shares else -t.shares end
+        case when (t.side = 'BUY') = (coalesce(k.outcome_index, t.outcome_index, 0) = 0) then t.shares else -t.shares end
             as exposure_change
     from trades as t
     left join tokens as k

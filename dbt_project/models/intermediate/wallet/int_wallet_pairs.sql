@@ -25,7 +25,9 @@ select
     count(distinct condition_id) as markets,
     min(traded_at_unix) as first_crossing_at_unix,
     max(traded_at_unix) as last_crossing_at_unix,
-    1 - abs(sum(case when seller < buyer then notional_usd else 0 end)
-            - sum(case when seller > buyer then notional_usd else 0 end)) / sum(notional_usd) as circularity
+    case when sum(notional_usd) > 0
+         then 1 - abs(sum(case when seller < buyer then notional_usd else 0 end)
+                      - sum(case when seller > buyer then notional_usd else 0 end)) / sum(notional_usd)
+    end as circularity
 from crossings
 group by least(seller, buyer), greatest(seller, buyer)
