@@ -202,7 +202,7 @@ def test_a_week_later_the_states_move_on_from_the_week_before(scored, tmp_path):
     tripping = WatchlistResource(quarantine_wqs_drop_points=-100.0)
     env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}
     for day, rules in (("2026-11-12", WatchlistResource()), ("2026-11-19", tripping)):
-        run_dbt(["run", "--select", "marts", *dbt_vars(as_of_date=day)], env, tmp_path / "target")
+        run_dbt(["run", "--select", "marts", "path:models/intermediate/wallet", *dbt_vars(as_of_date=day)], env, tmp_path / "target")
         assert dg.materialize([wallet_scores, whale_watchlist, followed_watchlist],
                               resources={**base, "watchlist_rules": rules}).success
     history = wh.query_df("select * from scores.wallet_score_history")

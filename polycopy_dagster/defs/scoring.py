@@ -199,13 +199,15 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
 def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> dg.MaterializeResult:
     wh = warehouse.open()
     watch = wh.query_df("select * from scores.whale_watchlist order by position")
+    profiles = wh.query_df("select wallet_address, wqs, wqs_lower, win_rate_posterior, tier, tier_max_exposure, "
+                           "tier_max_daily_trades, excluded, as_of_date from scores.wallet_scores")
     # A watched wallet's limits are the watchlist's (its tier relative to the gate).
-    profiles = wh.query_df(
-        "select s.wallet_address, s.wqs, s.wqs_lower, s.win_rate_posterior, coalesce(w.tier, s.tier) as tier, "
-        "coalesce(w.tier_max_exposure, s.tier_max_exposure) as tier_max_exposure, "
-        "coalesce(w.tier_max_daily_trades, s.tier_max_daily_trades) as tier_max_daily_trades, s.excluded, "
-        "s.as_of_date from scores.wallet_scores s left join scores.whale_watchlist w "
-        "on w.wallet_address = s.wallet_address")
+    limits = ["tier", "tier_max_exposure", "tier_max_daily_trades"]
+    on_list = watch.set_index("wallet_address")[limits]
+    watched = profiles["wallet_address"].isin(on_list.index)
+    if watched.any():
+        for c in limits:
+            profiles.loc[watched, c] = on_list.loc[profiles.loc[watched, "wallet_address"], c].to_numpy()
     as_of = str(pd.Timestamp(watch["as_of_date"].iloc[0]).date()) if len(watch) else ""
     book = ledger.open()
     book.publish_watchlist(watch.to_dict("records"), as_of)
