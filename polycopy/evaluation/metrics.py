@@ -96,6 +96,11 @@ def _raised(flagged: pd.DataFrame) -> pd.Series:
     return pd.Series(sets, index=flagged["wallet_address"].to_numpy())
 
 
+def _share_flagged(raised: pd.Series, wallets: list[str], flags) -> float:
+    """Share of ``wallets`` that raised any of ``flags`` (NaN for no wallets)."""
+    return float(np.mean([bool(raised[w] & set(flags)) for w in wallets])) if wallets else float("nan")
+
+
 def detector_recall(flagged: pd.DataFrame, labels: pd.DataFrame, not_yet: set[str] = frozenset()) -> dict[str, float]:
     """Per bad archetype, the share of its scored wallets its own detector flags.
     ``flagged``: wallet_scores rows (wallet_address, red_flags JSON, is_market_maker);
@@ -106,7 +111,7 @@ def detector_recall(flagged: pd.DataFrame, labels: pd.DataFrame, not_yet: set[st
     out = {}
     for name in BAD_ARCHETYPES:
         mine = [w for w in raised.index if arch.get(w) == name and w not in not_yet]
-        out[name] = float(np.mean([bool(raised[w] & set(DETECTORS[name])) for w in mine])) if mine else float("nan")
+        out[name] = _share_flagged(raised, mine, DETECTORS[name])
     return out
 
 
@@ -116,7 +121,6 @@ def detector_false_positive_rates(flagged: pd.DataFrame, labels: pd.DataFrame) -
     raised = _raised(flagged)
     skilled = set(labels.loc[labels["skilled"], "address"])
     mine = [w for w in raised.index if w in skilled]
-    out = {name: (float(np.mean([bool(raised[w] & set(flags)) for w in mine])) if mine else float("nan"))
-           for name, flags in DETECTORS.items()}
+    out = {name: _share_flagged(raised, mine, flags) for name, flags in DETECTORS.items()}
     out["max"] = max((v for v in out.values() if not np.isnan(v)), default=float("nan"))
     return out

@@ -59,7 +59,7 @@ def return_panel(wallets: list[str], daily: pd.DataFrame, active: pd.DataFrame, 
     ``active[i, j]`` its active return on realization days (NaN otherwise), ``n_days[i]``
     the days that count: min(window, days since its first activity + 1), as in the mart;
     ``pnl`` / ``capital`` the USD it realized that day and the cost of the shares behind
-    it (0 when ``daily`` has no such columns).
+    it (0 on days without realizations).
     """
     index = {w: i for i, w in enumerate(wallets)}
     n = len(wallets)
@@ -75,10 +75,8 @@ def return_panel(wallets: list[str], daily: pd.DataFrame, active: pd.DataFrame, 
         window_days, (as_of_ts - first[keep]).dt.days.to_numpy() + 1)
     pnl = np.zeros((n, window_days))
     cap = np.zeros((n, window_days))
-    series = [(d, ret, "daily_return"), (active, act, "active_return")]
-    if {"realized_pnl_usd", "capital_realized_usd"} <= set(d.columns):
-        series += [(d, pnl, "realized_pnl_usd"), (d, cap, "capital_realized_usd")]
-    for frame, target, col in series:
+    for frame, target, col in ((d, ret, "daily_return"), (active, act, "active_return"),
+                               (d, pnl, "realized_pnl_usd"), (d, cap, "capital_realized_usd")):
         ago = (as_of_ts - frame["activity_date"]).dt.days.to_numpy()
         rows = frame["wallet_address"].map(index).to_numpy()
         ok = (ago >= 0) & (ago < window_days) & ~pd.isna(rows)
@@ -152,8 +150,9 @@ def pricing_edge(pnl: np.ndarray, capital: np.ndarray, n_days: np.ndarray) -> np
 def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndarray, s: ScoringSettings,
                                pnl: np.ndarray | None = None, capital: np.ndarray | None = None,
                                chunk: int = 128) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of the Sharpe, IR, Calmar and pricing-edge points, each
-    (wallets, samples), and ``"pricing_edge_value"``: the edge's own replicates (USD/USD).
+    """Bootstrap replicates of the Sharpe, IR and Calmar points, each (wallets, samples),
+    and ``"pricing_edge_value"``: the pricing edge's replicates (USD/USD; ``shrink_edge``
+    turns them into points after shrinking them).
 
     Wallet i's sample is its last ``n_days[i]`` days; each replicate draws that many days
     with replacement (the same days for returns, active returns, P&L and capital), seeded
@@ -171,7 +170,7 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     b = s.bootstrap_samples
     pnl = np.zeros_like(ret) if pnl is None else pnl
     capital = np.zeros_like(ret) if capital is None else capital
-    out = {c: np.full((n, b), np.nan) for c in (*SAMPLED_COMPONENTS, "pricing_edge_value")}
+    out = {c: np.full((n, b), np.nan) for c in (*RATIO_COMPONENTS, "pricing_edge_value")}
     rng = np.random.default_rng(s.bootstrap_seed)
     has_act = ~np.isnan(act)
     informative = has_act | (ret != 0) | (capital > 0)
@@ -214,9 +213,8 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
                                    a.sum(-1), (a * a).sum(-1), _min_log_drawdown(lg))
         csum = c.sum(-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratios["pricing_edge"] = np.where(csum > 0, p.sum(-1) / csum, np.nan)
-        out["pricing_edge_value"][ids] = ratios["pricing_edge"]
-        for comp in SAMPLED_COMPONENTS:
+            out["pricing_edge_value"][ids] = np.where(csum > 0, p.sum(-1) / csum, np.nan)
+        for comp in RATIO_COMPONENTS:
             out[comp][ids] = ratio_points(comp, ratios[comp], s)
     return out
 

@@ -61,10 +61,11 @@ def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSet
     return gate_conditions(scores, s, threshold).all(axis=1)
 
 
-def gate_report(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()) -> dict:
+def gate_report(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings(),
+                threshold: float | None = None) -> dict:
     """Why the gate admits whom it admits: the threshold, how many wallets fail each
     condition, and how many each removed of those the earlier conditions let through."""
-    t = gate_threshold(scores, s)
+    t = gate_threshold(scores, s) if threshold is None else threshold
     cond = gate_conditions(scores, s, t)
     alive = pd.Series(True, index=scores.index)
     removed = {}
@@ -76,13 +77,21 @@ def gate_report(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings()
             "eligible": int(alive.sum())}
 
 
+def gate_scale(s: WatchlistSettings, threshold: float) -> float:
+    """threshold / min_wqs on the relative gate (1 on the absolute gate, or without a
+    usable threshold): how the documents' WQS levels map onto today's gate."""
+    if s.gate == "absolute" or not np.isfinite(threshold) or threshold <= 0:
+        return 1.0
+    return threshold / s.min_wqs
+
+
 def effective_rules(s: WatchlistSettings, threshold: float) -> WatchlistSettings:
     """The day's rules: on the relative gate every WQS level and point change of
     quarantine, release and rotation scales by threshold / min_wqs, so they keep the
     documents' proportions to the gate (quarantine at 50 / 75 of it, release at 60 / 75)."""
-    if s.gate == "absolute" or not np.isfinite(threshold) or threshold <= 0:
+    f = gate_scale(s, threshold)
+    if f == 1.0:
         return s
-    f = threshold / s.min_wqs
     return replace(s, **{k: getattr(s, k) * f for k in (
         "quarantine_below_wqs", "quarantine_wqs_drop_points", "release_min_wqs", "rotation_decline_points",
         "rotation_remove_below_wqs", "rotation_readd_improvement_points", "rotation_readd_min_wqs")})
@@ -94,7 +103,7 @@ def member_tiers(wqs: pd.Series, threshold: float, s: WatchlistSettings = Watchl
     tiers (Elite ≥ 90, Expert ≥ 70, Good ≥ 50) on the absolute gate; on the relative gate
     the same tiers with their levels scaled by threshold / min_wqs, so that a wallet the
     gate admits is at least Expert, as one at 75 is under the documents' rules."""
-    f = 1.0 if s.gate == "absolute" or not np.isfinite(threshold) or threshold <= 0 else threshold / s.min_wqs
+    f = gate_scale(s, threshold)
     return [tier(float(x) / f, False, scoring) for x in wqs]
 
 

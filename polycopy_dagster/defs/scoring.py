@@ -154,7 +154,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     wh.replace_rows("scores.wallet_states", with_dates, "as_of_date", as_of)
     wh.replace_table("scores.whale_watchlist", watch)
     counts = event_df["event"].value_counts().to_dict()
-    gate = gate_report(scores, rules)
+    gate = gate_report(scores, rules, threshold)
     if len(watch) < rules.max_wallets:
         context.log.info(f"watchlist has {len(watch)} of {rules.max_wallets} places filled; the {rules.gate} gate "
                          f"(threshold WQS {gate['threshold_wqs']}) removed {gate['removed_in_order']}")

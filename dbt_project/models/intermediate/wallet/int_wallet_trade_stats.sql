@@ -1,8 +1,8 @@
 {#-
     Per wallet, its fills up to the as-of day: how many, the first and last, volume (also
     time-decayed: weight 2^(−days ago / decay_half_life_days)), bought and sold volume,
-    and its largest bet — what one transaction bought of one token (a sweep across price
-    levels is one bet).
+    and its largest bet (int_wallet_bets: what one transaction bought of one token; a sweep
+    across price levels is one bet).
 -#}
 
 {%- set half_life = var('decay_half_life_days') -%}
@@ -33,19 +33,10 @@ totals as (
 
 ),
 
-bets as (
-
-    select wallet_address, transaction_hash, token_id, sum(notional_usd) as bet_usd
-    from trades
-    where side = 'BUY'
-    group by wallet_address, transaction_hash, token_id
-
-),
-
 largest_bets as (
 
     select wallet_address, max(bet_usd) as largest_bet_usd
-    from bets
+    from {{ ref('int_wallet_bets') }}
     group by wallet_address
 
 )

@@ -104,9 +104,7 @@ round_trips as (
 
 totals as (
 
-    select wallet_address, count(*) as trade_count, sum(notional_usd) as volume_usd
-    from trades
-    group by wallet_address
+    select wallet_address, trade_count, volume_usd from {{ ref('int_wallet_trade_stats') }}
 
 )
 
