@@ -6,9 +6,6 @@
     every closed position of known cost (int_wallet_category_edge, summed).
 -#}
 
-{%- set half_life = var('decay_half_life_days') -%}
-{%- set ln2 = 0.6931471805599453 -%}
-
 with
 
 as_of as (
@@ -38,10 +35,10 @@ outcomes as (
         sum(case when outcome = 'won' then 1 else 0 end) as won_positions,
         sum(case when outcome = 'lost' then 1 else 0 end) as lost_positions,
         sum(case when outcome = 'won'
-                 then exp(-{{ ln2 }} * cast(closed_days_ago as double precision) / {{ half_life }}) else 0 end)
+                 then {{ time_decay('closed_days_ago') }} else 0 end)
             as decayed_won,
         sum(case when outcome = 'lost'
-                 then exp(-{{ ln2 }} * cast(closed_days_ago as double precision) / {{ half_life }}) else 0 end)
+                 then {{ time_decay('closed_days_ago') }} else 0 end)
             as decayed_lost,
         sum(case when is_closed and realized_pnl_usd > 0 then realized_pnl_usd else 0 end) as gross_profit_usd,
         sum(case when is_closed and realized_pnl_usd < 0 then -realized_pnl_usd else 0 end) as gross_loss_usd,

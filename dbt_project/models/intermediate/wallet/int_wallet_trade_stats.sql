@@ -5,9 +5,6 @@
     across price levels is one bet).
 -#}
 
-{%- set half_life = var('decay_half_life_days') -%}
-{%- set ln2 = 0.6931471805599453 -%}
-
 with
 
 trades as (
@@ -24,7 +21,7 @@ totals as (
         min(traded_at_unix) as first_trade_at_unix,
         max(traded_at_unix) as last_trade_at_unix,
         sum(notional_usd) as volume_usd,
-        sum(notional_usd * exp(-{{ ln2 }} * cast(days_ago as double precision) / {{ half_life }}))
+        sum(notional_usd * {{ time_decay('days_ago') }})
             as decayed_volume_usd,
         sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
         sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd
