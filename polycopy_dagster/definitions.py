@@ -8,11 +8,13 @@ in about a second, and a problem in the data plane can never stop trading.
 import dagster as dg
 
 from polycopy_dagster.defs import dbt_models, ingestion, scoring
+from polycopy_dagster.defs.automation import automation_sensor
 from polycopy_dagster.defs.resources import build_data_resources
 
 defs = dg.Definitions.merge(
     ingestion.defs,
     dbt_models.defs,
     scoring.defs,
-    dg.Definitions(resources=build_data_resources()),
+    # Declarative automation of this location's assets (dbt and scores after each ingest).
+    dg.Definitions(sensors=[automation_sensor("polycopy_automation")], resources=build_data_resources()),
 )

@@ -118,7 +118,25 @@ def pick_markets(world, now):
     assert len(others) >= 3, "the world needs tradable markets of other categories"
     m = world.markets
     far = m[(m.open_ts <= now) & (m.end_ts > now + 100 * DAY) & (m.closed_ts > now)].iloc[0]
-    return distinct[0], distinct[1:4], others[0], others[1:], far
+    return distinct[0], distinct[1:4], others, far
+
+
+def with_sibling(world, a, candidates):
+    """The world with one candidate listed under a's event (a multi-market event), so that a
+    copy of it while a is held meets the same-event correlation floor; a candidate whose
+    joining changes a's category (events share their tags) is passed over, so the category
+    limit cannot pre-empt the correlation rule."""
+    for sib in candidates:
+        markets = world.markets.copy()
+        markets.loc[markets.condition_id == sib.condition_id, "event_slug"] = a.event_slug
+        joined = dataclasses.replace(world, markets=markets)
+        with running_venue(world=joined) as probe:
+            clients = PolymarketClients.connect(Endpoints.single_host(probe.url))
+            cats = [parse_market(*market_with_event_tags(clients.gamma, r.condition_id)).category for r in (a, sib)]
+            clients.close()
+        if cats[0] == a.category and cats[1] != a.category:
+            return joined, sib, [r for r in candidates if r is not sib]
+    raise AssertionError("no market can join a's event without changing a category")
 
 
 def test_each_stage_rejects_with_its_reason_and_halts_block_orders(world, tmp_path, monkeypatch):
@@ -128,12 +146,10 @@ def test_each_stage_rejects_with_its_reason_and_halts_block_orders(world, tmp_pa
     risk = RiskRulesResource(max_consecutive_losses=2, mvar_halt=0.5, hourly_loss_limit_usd=1_000.0,
                              daily_loss_limit_usd=2_000.0)
     now = time.time()
-    a, (c, d, e), sib, others, far = pick_markets(world, now)
+    a, (c, d, e), candidates, far = pick_markets(world, now)
     # Two markets of one event move together: list sib under a's event, as a multi-market
     # event lists its markets, so that a copy of sib while a is held meets the same-event floor.
-    markets = world.markets.copy()
-    markets.loc[markets.condition_id == sib.condition_id, "event_slug"] = a.event_slug
-    world = dataclasses.replace(world, markets=markets)
+    world, sib, others = with_sibling(world, a, candidates)
     with running_venue(world=world) as server:
         chain = Chain(server, tmp_path, risk)
         led = chain.ledger

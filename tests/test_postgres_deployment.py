@@ -19,7 +19,7 @@ def test_dagster_yaml_runs_on_postgres(pg_database, tmp_path, monkeypatch, venue
     for k, v in {"POLYCOPY_PG_HOST": "127.0.0.1", "POLYCOPY_PG_PORT": "5432", "POLYCOPY_PG_USER": "postgres",
                  "POLYCOPY_PG_PASSWORD": "", "POLYCOPY_DAGSTER_PG_DATABASE": name}.items():
         monkeypatch.setenv(k, v)
-    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(REPO_ROOT / "deploy" / "production" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"

@@ -130,17 +130,19 @@ def test_scoring_evaluation_asset_reports_every_seed_and_the_mean():
                             run_config={"ops": {"scoring_evaluation": {"config": config}}})
     assert result.success
     meta = result.asset_materializations_for_node("scoring_evaluation")[0].metadata
-    table = meta["evaluation"].value
+    # Tables, not JSON: one typed row per seed and the mean, numbers rounded to 3 decimals.
+    rows = {r.data["seed"]: r.data for r in meta["evaluation"].records}
     for seed, mix in zip(config["seeds"], ["default", "more_skill", "adversarial", "gamblers", "scarce_skill"]):
-        assert f"| {seed} | {mix} |" in table
-    assert "| mean |" in table
+        assert rows[str(seed)]["mix"] == mix
+        assert rows[str(seed)]["ic_wqs"] == round(rows[str(seed)]["ic_wqs"], 3)
+    assert "mean" in rows
     assert -1.0 <= meta["mean_ic_wqs"].value <= 1.0 and -1.0 <= meta["mean_ic_raw_pnl"].value <= 1.0
-    targets = meta["targets"].value
+    targets = {r.data["target"]: r.data for r in meta["targets"].records}
     assert set(targets) == {"ic_wqs", "precision_at_k", "recall_market_maker", "recall_wash_trader",
                             "recall_insider", "recall_lucky_gambler"}
-    assert set(meta["targets_every_seed"].value) == {"ic_margin (every seed)", "watchlist_size (every seed)",
-                                                     "fp_max (every seed)"}
-    assert set(meta["gate_removed"].value) == {"6", "7", "8", "9", "10"}
+    assert {r.data["target"] for r in meta["targets_every_seed"].records} == {
+        "ic_margin (every seed)", "watchlist_size (every seed)", "fp_max (every seed)"}
+    assert {r.data["seed"] for r in meta["gate_removed"].records} == {"6", "7", "8", "9", "10"}
     # Each bad archetype is caught by its own detector in these worlds too.
     assert all(targets[k]["mean"] >= 0.9 for k in targets if k.startswith("recall_"))
 

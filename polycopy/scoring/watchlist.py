@@ -61,6 +61,15 @@ def stage_one_eligible(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSet
     return gate_conditions(scores, s, threshold).all(axis=1)
 
 
+# Each gate condition in words, for the UI and the demo.
+GATE_CONDITION_WORDS = {
+    "enough_trades": "too few trades to judge", "wqs_lower_at_percentile": "WQS lower bound below the percentile",
+    "beats_no_skill": "P&L within luck", "wqs_at_least_min": "WQS below the minimum",
+    "improving_sharpe": "30-day Sharpe not above 90-day", "drawdown_below_limit": "current drawdown too deep",
+    "not_excluded": "red flag or market maker",
+}
+
+
 def gate_report(scores: pd.DataFrame, s: WatchlistSettings = WatchlistSettings(),
                 threshold: float | None = None) -> dict:
     """Why the gate admits whom it admits: the threshold, how many wallets fail each

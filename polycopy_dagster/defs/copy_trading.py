@@ -15,12 +15,18 @@ from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.feed import PollingActivityFeed
 from polycopy.polymarket.schema import Trade
 from polycopy.trading.limits import limit_breaches
+from polycopy_dagster.defs.automation import schedule_status, sensor_status
+from polycopy_dagster.defs.metadata import TRADING_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
                                              RiskRulesResource, SignalRulesResource, SizingRulesResource,
                                              trading_rules)
 
 TRADING_GROUP = "trading"
 ASSESSMENT_OP = "assess_portfolio_and_signal"
+TRADING = dict(group_name=TRADING_GROUP, kinds={"python", "sqlite"}, owners=TRADING_OWNERS, tags=tags("trading"))
+# Published by the data plane's followed_watchlist (another code location): declaring it by
+# key joins the two locations into one lineage graph.
+PUBLISHED_WATCHLIST = dg.AssetKey("followed_watchlist")
 
 
 class CopyTradeConfig(dg.Config):
@@ -34,18 +40,32 @@ def _venue(mode: str, ledger, clients, fee_rate: float):
     return PaperVenue(ledger, clients.clob, fee_rate)
 
 
-def _json(x) -> dg.MetadataValue:
-    return dg.MetadataValue.json(json.loads(json.dumps(x, default=str)))
+def breakers_table(breakers: dict) -> dg.TableMetadataValue:
+    """Each circuit breaker: tripped or clear, why, and the values it compared."""
+    return table([{"breaker": name, "tripped": b["tripped"], "reason": b["reason"],
+                   "manual_reset_only": b["manual_reset_only"],
+                   "values": {k: v for k, v in b.items() if k not in ("tripped", "reason", "manual_reset_only")}}
+                  for name, b in breakers.items()], digits=2)
+
+
+def exposure_table(fractions: dict, key: str) -> dg.TableMetadataValue:
+    """Exposure as a fraction of NAV by market, category or source wallet, largest first."""
+    rows = sorted(fractions.items(), key=lambda kv: -(kv[1] or 0.0))
+    return table([{key: k, "fraction_of_nav": v} for k, v in rows], digits=4)
+
+
+DECISION_COLUMNS = ["trade_key", "wallet", "side", "decision", "stage", "reason", "notional_usd", "shares",
+                    "limit_price", "decided_by_this_run"]
 
 
 @dg.multi_asset(
     name=ASSESSMENT_OP,
     specs=[
-        dg.AssetSpec("portfolio_risk", group_name=TRADING_GROUP, kinds={"python", "sqlite"},
+        dg.AssetSpec("portfolio_risk", **TRADING, deps=[PUBLISHED_WATCHLIST],
                      description="The copy portfolio now: NAV, cash, exposure by market, category and source wallet, "
                                  "Cornish-Fisher mVaR with its band, drawdown, every circuit breaker and the kill "
                                  "switch. A NAV snapshot per assessment is kept in the ledger."),
-        dg.AssetSpec("eligible_signals", group_name=TRADING_GROUP, kinds={"python", "sqlite"},
+        dg.AssetSpec("eligible_signals", **TRADING, deps=[PUBLISHED_WATCHLIST, "portfolio_risk"],
                      description="Every source trade of a followed wallet, decided once: copied with its size, or "
                                  "rejected at the risk gate, stage 1 (whale), 2 (trade and market), 3 (portfolio) or "
                                  "sizing — with the reason and the values that decided it. Pass-through rate in the "
@@ -76,25 +96,29 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
         state = assess_portfolio(book, clients, rules.risk, rules.signals, run_id=context.run.run_id)
         summary = state.summary()
         yield dg.MaterializeResult(asset_key="portfolio_risk", metadata={
-            "nav_usd": summary["nav_usd"], "cash_usd": summary["cash_usd"], "exposure_usd": summary["exposure_usd"],
-            "exposure_fraction": summary["exposure_fraction"], "open_positions": summary["open_positions"],
-            "mvar": summary["mvar"], "mvar_band": summary["mvar_band"], "drawdown": summary["drawdown"],
-            "halted": summary["halted"], "halt_reasons": _json(summary["halt_reasons"]),
-            "breakers": _json(summary["breakers"]),
-            "exposure_by_category": _json(summary["exposure_by_category"]),
-            "exposure_by_market": _json(summary["exposure_by_market"]),
-            "exposure_by_wallet": _json(summary["exposure_by_wallet"]),
+            "nav_usd": rounded(summary["nav_usd"], 2), "cash_usd": rounded(summary["cash_usd"], 2),
+            "exposure_usd": rounded(summary["exposure_usd"], 2),
+            "exposure_fraction": rounded(summary["exposure_fraction"], 4),
+            "open_positions": summary["open_positions"],
+            "mvar": rounded(summary["mvar"], 4), "mvar_band": summary["mvar_band"],
+            "drawdown": rounded(summary["drawdown"], 4),
+            "halted": summary["halted"], "halt_reasons": ", ".join(summary["halt_reasons"]) or "none",
+            "breakers": breakers_table(summary["breakers"]),
+            "exposure_by_category": exposure_table(summary["exposure_by_category"], "category"),
+            "exposure_by_market": exposure_table(summary["exposure_by_market"], "condition_id"),
+            "exposure_by_wallet": exposure_table(summary["exposure_by_wallet"], "wallet"),
         })
         tripped = [b for b in state.breakers if b.tripped]
         yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="kill_switch_off",
-                                  passed=not state.kill_switch[0], metadata={"reason": state.kill_switch[1]})
+                                  passed=not state.kill_switch[0], metadata={"reason": state.kill_switch[1] or "-"})
         yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="circuit_breakers_clear",
                                   passed=not tripped,
-                                  metadata={"tripped": _json({b.name: b.reason for b in tripped}),
+                                  metadata={"tripped": table([{"breaker": b.name, "reason": b.reason} for b in tripped],
+                                                             ["breaker", "reason"]),
                                             "reset_with": "polycopy risk reset <breaker>"})
         yield dg.AssetCheckResult(asset_key="portfolio_risk", check_name="mvar_below_halt_limit",
                                   passed=state.mvar <= rules.risk.mvar_halt,
-                                  metadata={"mvar": state.mvar, "band": state.mvar_band,
+                                  metadata={"mvar": rounded(state.mvar, 4), "band": state.mvar_band,
                                             "halt_limit": rules.risk.mvar_halt,
                                             "observations": state.mvar_observations})
         if "eligible_signals" not in selected:
@@ -116,20 +140,27 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
     stats = book.signal_stats()
     context.log.info(f"{trade.side} {trade.size:.2f} @ {trade.price:.4f} by {trade.proxy_wallet}: "
                      f"{decision['decision']} ({decision['stage']}: {decision['reason']})")
+    row = {"trade_key": trade.trade_key, "wallet": trade.proxy_wallet, "side": trade.side,
+           "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
+           "notional_usd": details.get("notional_usd"), "shares": details.get("shares"),
+           "limit_price": details.get("limit_price"), "decided_by_this_run": decided_now}
     yield dg.MaterializeResult(asset_key="eligible_signals", metadata={
         "trade_key": trade.trade_key, "wallet": trade.proxy_wallet, "side": trade.side,
         "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
-        "decided_by_this_run": decided_now, "values": _json(details),
+        "decided_by_this_run": decided_now,
+        "decisions": table([row], DECISION_COLUMNS, digits=4, column_digits={"notional_usd": 2}),
+        "values": table([{"value": k, "amount": v} for k, v in sorted(details.items())], digits=4),
         "signals_decided": stats["signals"], "signals_copied": stats["copied"],
-        "pass_through_rate": stats["pass_through_rate"], "rejected_by_stage": _json(stats["rejected_by_stage"]),
+        "pass_through_rate": rounded(stats["pass_through_rate"], 4),
+        "rejected_by_stage": counts_table(stats["rejected_by_stage"], "stage", "signals"),
     })
     yield dg.AssetCheckResult(asset_key="eligible_signals", check_name="signal_within_limits", passed=not breaches,
-                              metadata={"breaches": _json(breaches), "decision": decision["decision"]})
+                              metadata={"breaches": table([{"breach": b} for b in breaches], ["breach"]),
+                                        "decision": decision["decision"]})
 
 
 @dg.asset(
-    group_name=TRADING_GROUP,
-    kinds={"python", "sqlite"},
+    **TRADING,
     deps=["portfolio_risk", "eligible_signals"],
     retry_policy=dg.RetryPolicy(max_retries=3, delay=1),
     description="The order a copy decision of this run calls for: saved pending, sent to the venue at most once, "
@@ -152,8 +183,10 @@ def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
                              f"at {outcome.avg_price}, fee ${outcome.fee_usd:.4f}")
     if reconciled:
         context.log.warning(f"reconciled pending orders: {reconciled}")
-    return dg.MaterializeResult(metadata={"orders": _json(placed), "reconciled": _json(reconciled),
-                                          "summary": _json(book.summary())})
+    summary = book.summary()
+    return dg.MaterializeResult(metadata={
+        "orders": table(placed, digits=4), "reconciled": table([{"order": str(r)} for r in reconciled], ["order"]),
+        **{k: (rounded(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}})
 
 
 copy_trade_job = dg.define_asset_job(
@@ -173,6 +206,7 @@ risk_monitor_job = dg.define_asset_job(
 )
 
 risk_monitor_schedule = dg.ScheduleDefinition(job=risk_monitor_job, cron_schedule="*/5 * * * *",
+                                              default_status=schedule_status(),
                                               description="Keep portfolio_risk current between trades.")
 
 
@@ -193,6 +227,7 @@ def reconcile_orders_job():
 
 
 reconcile_schedule = dg.ScheduleDefinition(job=reconcile_orders_job, cron_schedule="*/5 * * * *",
+                                           default_status=schedule_status(),
                                            description="Settle orders left pending by a crash.")
 
 
@@ -204,6 +239,7 @@ def copy_trade_run_config(trade: Trade) -> dg.RunConfig:
 @dg.sensor(
     job=copy_trade_job,
     minimum_interval_seconds=1,
+    default_status=sensor_status(),
     description="Launches one copy_trade run per new trade of a followed wallet (run key = trade key). "
                 "Follows the published whale watchlist; POLYCOPY_FOLLOW_WALLETS overrides it.",
 )

@@ -8,17 +8,85 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from polycopy_dagster.defs.automation import MARKET_SNAPSHOT, after_upstream, recent_partitions_after_upstream
 from polycopy_dagster.defs.dbt_cli import dbt_project
+from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import WarehouseResource
 
 
+def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
+    fqn = dbt_resource_props.get("fqn", [])
+    return fqn[1] if len(fqn) > 2 else dbt_resource_props.get("resource_type", "dbt")
+
+
+def _quoted(v) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def describe_dbt_test(test: Mapping[str, Any]) -> str:
+    """What a dbt test asserts, in words: its own YAML description when it has one, else
+    said from its declaration (generic tests) or the leading comment of its SQL (singular)."""
+    own = test.get("description") or (test.get("meta") or {}).get("description")
+    meta = test.get("test_metadata") or {}
+    kw = meta.get("kwargs") or {}
+    col = kw.get("column_name")
+    name = meta.get("name")
+    if own:
+        text = own
+    elif name == "not_null":
+        text = f"`{col}` is never null."
+    elif name == "unique":
+        text = f"`{col}` is unique."
+    elif name == "accepted_values":
+        text = f"`{col}` is one of: {_quoted(kw.get('values', []))}."
+    elif name == "relationships":
+        to = str(kw.get("to", "")).replace("ref('", "").replace("')", "")
+        text = f"every `{col}` exists as `{kw.get('field')}` in `{to}`."
+    elif name == "accepted_range":
+        lo, hi = kw.get("min_value"), kw.get("max_value")
+        bounds = f"≥ {lo}" if hi is None else (f"≤ {hi}" if lo is None else f"within [{lo}, {hi}]")
+        text = f"`{col}` is {bounds}."
+    elif name == "unique_combination":
+        text = f"each ({_quoted(kw.get('columns', []))}) appears once."
+    elif name:
+        text = f"{name} on `{col}`." if col else f"{name}."
+    else:  # a singular test: its SQL opens with a comment saying what it asserts
+        lines = [ln.strip()[2:].strip() for ln in (test.get("raw_code") or "").splitlines()
+                 if ln.strip().startswith("--")]
+        text = " ".join(lines[:3]) or test.get("name", "")
+    severity = str((test.get("config") or {}).get("severity") or "error").lower()
+    return text + (" Blocking: a failure stops downstream assets." if severity == "error" else " Warns only.")
+
+
 class PolycopyDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt models by layer (staging, intermediate, marts)."""
+    """dbt models as Dagster sees them: grouped by layer (staging, intermediate, marts),
+    owned and tagged, with the automation that keeps them fresh after each ingest, and
+    their tests described in words."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn", [])
-        return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
+        layer = _layer(dbt_resource_props)
+        return f"dbt_{layer}" if layer in ("staging", "intermediate", "marts") else "dbt"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        # The wallet models are the scoring's measurements; the rest is the data platform's.
+        return RESEARCH_OWNERS if "wallet" in dbt_resource_props.get("fqn", []) else DATA_OWNERS
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        return {**super().get_tags(dbt_resource_props), **tags("dbt", layer=_layer(dbt_resource_props))}
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
+        materialized = (dbt_resource_props.get("config") or {}).get("materialized")
+        if dbt_resource_props.get("resource_type") == "seed" or materialized in ("view", "incremental"):
+            # Daily partitions: the recent days follow their trades and resolutions.
+            return recent_partitions_after_upstream(ignore=MARKET_SNAPSHOT)
+        return after_upstream()
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return spec._replace(description=describe_dbt_test(manifest["nodes"][unique_id]))
 
 
 INCREMENTAL = "config.materialized:incremental"
@@ -79,4 +147,14 @@ def polycopy_dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
 
 
 dbt_asset_defs = [polycopy_dbt_staging, polycopy_dbt_incremental_models, polycopy_dbt_marts]
-defs = dg.Definitions(assets=dbt_asset_defs)
+
+build_dbt_daily_job = dg.define_asset_job(
+    "build_dbt_daily", selection=dg.AssetSelection.assets(polycopy_dbt_staging, polycopy_dbt_incremental_models),
+    partitions_def=daily_partitions,
+    description="dbt over a range of days: the seeds, the staging views and the incremental models (and their "
+                "tests); launch as a backfill to rebuild history.")
+build_dbt_marts_job = dg.define_asset_job(
+    "build_dbt_marts", selection=dg.AssetSelection.assets(polycopy_dbt_marts),
+    description="dbt's full tables: the wallet models, category base rates and wallet metrics (and their tests).")
+
+defs = dg.Definitions(assets=dbt_asset_defs, jobs=[build_dbt_daily_job, build_dbt_marts_job])

@@ -9,6 +9,9 @@ import dagster as dg
 from polycopy.polymarket.categories import UNKNOWN as UNKNOWN_CATEGORY
 from polycopy.ingest import (ACTIVITY_SOURCE, MARKETS_SOURCE, NON_TRADE_TYPES, RESOLUTIONS_SOURCE, TRADES_SOURCE, fetch_markets,
                              fetch_trades_window, fetch_wallet_activity, resolutions_between, wallets_that_matter)
+from polycopy_dagster.defs.automation import (INGEST_FRESHNESS, after_upstream, recent_partitions_after_upstream,
+                                              schedule_status)
+from polycopy_dagster.defs.metadata import DATA_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import (LedgerResource, PolymarketResource, WalletActivityResource,
                                              WarehouseResource)
@@ -20,9 +23,10 @@ NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONE
 
 # Daily partitions of what happened on the venue, derived from the market snapshot; a
 # backfill over a range of days runs as one run.
+INGESTION = dict(group_name="ingestion", kinds={"python", "polymarket"}, owners=DATA_OWNERS,
+                 tags=tags("ingestion", layer="raw"))
 DAILY_FROM_MARKETS = dict(
-    group_name="ingestion",
-    kinds={"python", "polymarket"},
+    **INGESTION,
     deps=["raw_markets"],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -41,14 +45,27 @@ def _window(context: dg.AssetExecutionContext) -> tuple[int, int, list[date]]:
     return start, end, days
 
 
+def _per_partition(context: dg.AssetExecutionContext, wh, table_name: str, days: list[date], name: str,
+                   count: str = "count(*)") -> dict:
+    """Counts of ``table_name`` per daily partition of this run, attached to each partition's
+    materialization (a range run otherwise shows the range's total on every day)."""
+    by_day = wh.query_df(f"select partition_day, {count} as n from {table_name} "
+                         "where partition_day >= ? and partition_day <= ? group by partition_day",
+                         [days[0], days[-1]])
+    counts = {str(d)[:10]: int(n) for d, n in zip(by_day["partition_day"], by_day["n"])}
+    for d in days:
+        context.add_asset_metadata({name: counts.get(d.isoformat(), 0)}, partition_key=d.isoformat())
+    return counts
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("raw_markets", group_name="ingestion", kinds={"python", "polymarket"},
+        dg.AssetSpec("raw_markets", **INGESTION,
                      description="Every Gamma market (open and closed), upserted by condition id."),
-        dg.AssetSpec("raw_market_tokens", group_name="ingestion", kinds={"python", "polymarket"},
+        dg.AssetSpec("raw_market_tokens", **INGESTION,
                      description="Outcome tokens of every market, in outcome order (clobTokenIds or V2 "
                                  "positionIds)."),
-        dg.AssetSpec("raw_market_tags", group_name="ingestion", kinds={"python", "polymarket"},
+        dg.AssetSpec("raw_market_tags", **INGESTION,
                      description="Tags of every market as Gamma serves them: the market's own "
                                  "(include_tag=true), then its event's (/events/keyset)."),
     ],
@@ -79,6 +96,7 @@ def raw_markets(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
 @dg.asset(
     **DAILY_FROM_MARKETS,
     retry_policy=NETWORK_RETRY,
+    freshness_policy=INGEST_FRESHNESS,
     description=("Fills of every market traded that day (UTC), from the Data API. Re-materializing a "
                  "partition replaces it: no row is ever duplicated. Malformed records go to the rejects "
                  "table with their reason."),
@@ -95,9 +113,16 @@ def raw_trades(context: dg.AssetExecutionContext, polymarket: PolymarketResource
     counts = writer.counts
     seen = ingest.stats["records_seen"]
     context.log.info(f"{days[0]}..{days[-1]}: {counts} from {len(condition_ids)} markets")
+    if not condition_ids:
+        context.log.warning("raw.markets lists no market trading in this window: materialize raw_markets first "
+                            "(0 trades were read)")
+    _per_partition(context, wh, "raw.trades", days, "trades")
+    rejects = ingest.stats["rejects"]
     return dg.MaterializeResult(metadata={
-        "trades": counts["trades"],
-        "rejects": ingest.stats["rejects"],
+        "trades_in_run": counts["trades"],
+        "days_in_run": len(days),
+        "rejects": rejects,
+        "reject_rate": rounded(rejects / (counts["trades"] + rejects), 6) if counts["trades"] + rejects else 0.0,
         "markets_walked": len(condition_ids),
         "records_seen": seen,
         "duplicates_collapsed": ingest.stats["duplicates_collapsed"],
@@ -111,6 +136,9 @@ def raw_trades(context: dg.AssetExecutionContext, polymarket: PolymarketResource
 
 @dg.asset(
     **DAILY_FROM_MARKETS,
+    # A market UMA-resolved days after it closed appears in a later snapshot: re-derive the
+    # recent days whenever the snapshot refreshes.
+    automation_condition=recent_partitions_after_upstream(),
     description=("Final outcome of every market resolved that day (UTC, by closedTime): the payout of each "
                  "token — 1 winner, 0 loser, 0.5 void — keyed by token id. Early-resolved and "
                  "Protocol-V2 markets included."),
@@ -121,8 +149,9 @@ def market_resolutions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     resolutions, rejects = resolutions_between(wh.markets(), start, end)
     counts = wh.replace_resolution_partitions(days, resolutions, rejects, RESOLUTIONS_SOURCE)
     markets = {r.condition_id for r in resolutions}
+    _per_partition(context, wh, "raw.market_resolutions", days, "markets_resolved", "count(distinct condition_id)")
     return dg.MaterializeResult(metadata={
-        "markets_resolved": len(markets),
+        "markets_resolved_in_run": len(markets),
         "void_markets": len({r.condition_id for r in resolutions if r.is_void}),
         "early_markets": len({r.condition_id for r in resolutions if r.early}),
         "rejects": counts["rejects"],
@@ -130,8 +159,7 @@ def market_resolutions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
 
 
 @dg.asset(
-    group_name="ingestion",
-    kinds={"python", "polymarket"},
+    **INGESTION,
     deps=[raw_trades],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -161,9 +189,10 @@ def raw_wallet_activity(context: dg.AssetExecutionContext, polymarket: Polymarke
         http_stats = dict(clients.https[0].stats)
     by_type = {k[5:]: v for k, v in sorted(ingest.stats.items()) if k.startswith("type_")}
     context.log.info(f"{days[0]}..{days[-1]}: {writer.counts['trades']} activity rows of {len(wallets)} wallets")
+    _per_partition(context, wh, "raw.activity", days, "rows")
     return dg.MaterializeResult(metadata={
-        "rows": writer.counts["trades"],
-        "rows_by_type": dg.MetadataValue.json(by_type),
+        "rows_in_run": writer.counts["trades"],
+        "rows_by_type": counts_table(by_type, "type", "rows"),
         "wallets_read": len(wallets),
         "followed_wallets": len(followed),
         "candidate_wallets": len(candidates),
@@ -175,13 +204,35 @@ def raw_wallet_activity(context: dg.AssetExecutionContext, polymarket: Polymarke
     })
 
 
-ingestion_rejects = dg.AssetSpec(
-    "ingestion_rejects",
+@dg.asset(
     group_name="ingestion",
-    kinds={"python"},
-    description="raw.rejects: every malformed API record, kept aside with its reason (written by ingestion).",
+    kinds={"python", "duckdb"},
+    owners=DATA_OWNERS,
+    tags=tags("ingestion", layer="raw"),
     deps=[raw_trades, "raw_markets", market_resolutions, raw_wallet_activity],
+    pool=WAREHOUSE_POOL,
+    automation_condition=after_upstream(),
+    description="raw.rejects: every malformed API record, kept aside with its reason by ingestion (never "
+                "dropped). Materializing it takes stock: rejects by source and reason, the reject rate, and the "
+                "newest examples.",
 )
+def ingestion_rejects(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Rejects by source and reason, and the reject rate over every record ingested."""
+    wh = warehouse.open()
+    by = wh.query_df("select source, reason, count(*) as n, max(first_seen_at) as last_seen from raw.rejects "
+                     "group by source, reason order by n desc, source, reason")
+    records = int(wh.scalar("select count(*) from raw.trades") or 0) + int(
+        wh.scalar("select count(*) from raw.markets") or 0) + int(wh.scalar("select count(*) from raw.activity") or 0)
+    total = int(by["n"].sum()) if len(by) else 0
+    newest = wh.query_df("select source, reason, partition_key, substr(payload, 1, 160) as record "
+                         "from raw.rejects order by first_seen_at desc, reject_key limit 10")
+    return dg.MaterializeResult(metadata={
+        "rejects": total,
+        "reject_rate": rounded(total / (records + total), 6) if records + total else 0.0,
+        "by_source_and_reason": table(by.rename(columns={"n": "records"}).to_dict("records"),
+                                      ["source", "reason", "records", "last_seen"]),
+        "newest": table(newest.to_dict("records")),
+    })
 
 
 # ---- asset checks ------------------------------------------------------------------
@@ -222,7 +273,8 @@ def raw_trades_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=rate <= MAX_REJECT_RATE,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"reject_rate": rate, "rejects": rejects, "trades": trades, "threshold": MAX_REJECT_RATE},
+        metadata={"reject_rate": rounded(rate, 6), "rejects": rejects, "trades": trades,
+                  "threshold": MAX_REJECT_RATE},
     )
 
 
@@ -248,7 +300,8 @@ def market_resolutions_coverage(warehouse: WarehouseResource) -> dg.AssetCheckRe
           and not exists (select 1 from raw.market_resolutions r where r.condition_id = m.condition_id)""") or 0)
     coverage = 1.0 - missing / resolved if resolved else 1.0
     return dg.AssetCheckResult(passed=missing == 0, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"resolved_markets": resolved, "missing": missing, "coverage": coverage})
+                               metadata={"resolved_markets": resolved, "missing": missing,
+                                         "coverage": rounded(coverage, 4)})
 
 
 @dg.asset_check(pool=WAREHOUSE_POOL, asset=market_resolutions, blocking=True,
@@ -271,7 +324,7 @@ def raw_markets_reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult
     rejects = int(wh.scalar(f"select count(*) from raw.rejects where source = '{MARKETS_SOURCE}'") or 0)
     rate = rejects / (markets + rejects) if markets + rejects else 0.0
     return dg.AssetCheckResult(passed=rate <= MAX_REJECT_RATE, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"reject_rate": rate, "rejects": rejects, "markets": markets})
+                               metadata={"reject_rate": rounded(rate, 6), "rejects": rejects, "markets": markets})
 
 
 MAX_UNKNOWN_CATEGORY_SHARE = 0.25
@@ -292,11 +345,12 @@ def raw_markets_category_known(warehouse: WarehouseResource) -> dg.AssetCheckRes
         where m.category = ? group by t.tag_slug order by markets desc limit 10""", [UNKNOWN_CATEGORY])
     return dg.AssetCheckResult(
         passed=share <= MAX_UNKNOWN_CATEGORY_SHARE, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"unknown_share": share, "unknown_markets": unknown, "markets": total,
+        metadata={"unknown_share": rounded(share, 4), "unknown_markets": unknown, "markets": total,
                   "threshold": MAX_UNKNOWN_CATEGORY_SHARE,
-                  "by_category": dg.MetadataValue.json(dict(zip(by["category"], by["n"].astype(int).tolist()))),
-                  "tags_on_unknown_markets": dg.MetadataValue.json(
-                      dict(zip(untagged["tag_slug"], untagged["markets"].astype(int).tolist())))})
+                  "by_category": counts_table(dict(zip(by["category"], by["n"].astype(int).tolist())),
+                                              "category", "markets"),
+                  "tags_on_unknown_markets": counts_table(
+                      dict(zip(untagged["tag_slug"], untagged["markets"].astype(int).tolist())), "tag", "markets")})
 
 
 # ---- jobs and schedules ------------------------------------------------------------
@@ -312,13 +366,26 @@ backfill_market_resolutions_job = dg.define_asset_job(
     description="Historical market resolutions: launch a backfill over the date partitions.",
 )
 
-refresh_markets_job = dg.define_asset_job("refresh_markets", selection=dg.AssetSelection.assets(raw_markets))
+refresh_markets_job = dg.define_asset_job("refresh_markets", selection=dg.AssetSelection.assets(raw_markets),
+                                          description="The market snapshot: every Gamma market, its tokens and tags.")
+audit_rejects_job = dg.define_asset_job("audit_rejects", selection=dg.AssetSelection.assets(ingestion_rejects),
+                                        description="Take stock of the records ingestion kept aside.")
 
 refresh_markets_schedule = dg.ScheduleDefinition(job=refresh_markets_job, cron_schedule="0 * * * *",
+                                                 default_status=schedule_status(),
                                                  description="Refresh the market snapshot hourly.")
-daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
-    ingest_history_job, hour_of_day=0, minute_of_hour=30,
-    description="Ingest yesterday's trades and resolutions shortly after midnight UTC.")
+
+
+@dg.schedule(job=ingest_history_job, cron_schedule="10 * * * *", default_status=schedule_status(),
+             description="Hourly: ingest today's trades, resolutions and wallet activity so far (the partition is "
+                         "replaced, never duplicated); in the first hour of a day, also complete yesterday's.")
+def hourly_ingest_schedule(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time
+    days = [now.date()] + ([now.date() - timedelta(days=1)] if now.hour == 0 else [])
+    keys = set(daily_partitions.get_partition_keys(current_time=now))
+    return [dg.RunRequest(run_key=f"{d.isoformat()}@{now.isoformat()}", partition_key=d.isoformat())
+            for d in days if d.isoformat() in keys]
+
 
 assets = [raw_markets, raw_trades, market_resolutions, raw_wallet_activity, ingestion_rejects]
 asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
@@ -328,6 +395,6 @@ asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_p
 defs = dg.Definitions(
     assets=assets,
     asset_checks=asset_checks,
-    jobs=[ingest_history_job, backfill_market_resolutions_job, refresh_markets_job],
-    schedules=[refresh_markets_schedule, daily_ingest_schedule],
+    jobs=[ingest_history_job, backfill_market_resolutions_job, refresh_markets_job, audit_rejects_job],
+    schedules=[refresh_markets_schedule, hourly_ingest_schedule],
 )

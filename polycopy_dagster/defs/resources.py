@@ -18,6 +18,7 @@
 """
 
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from polycopy.configuration import (KNOWN_VARIABLES, ConfigurationError, check_reachable, choice_errors,
+                                    parse_wallets, setting_variables, unknown_variable_warnings, wallet_warnings)
 from polycopy.execution.copier import TradingRules
 from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
 from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
@@ -43,8 +46,14 @@ def data_dir() -> Path:
     return Path(os.environ.get("POLYCOPY_DATA_DIR", REPO_ROOT / ".data")).resolve()
 
 
+log = logging.getLogger("polycopy.configuration")
+_warned: set[str] = set()  # each warning once per process (both locations share this module)
+
+
 def _pg_dsn(host: str, port: int, user: str, password: str, database: str) -> str:
-    dsn = f"host={host} port={port} user={user} dbname={database}"
+    # A dead server or a lost network fails in seconds, not at the OS's TCP timeout.
+    dsn = (f"host={host} port={port} user={user} dbname={database} connect_timeout=5 "
+           "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3")
     return dsn + (f" password={password}" if password else "")
 
 
@@ -150,7 +159,8 @@ class CopyTradingResource(dg.ConfigurableResource):
     poll_interval_s: float = Field(default=0.5, description="Pause between feed polls within an evaluation, s")
 
     def wallets(self) -> list[str]:
-        return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
+        """The valid wallet addresses of the follow list (entries that are not are named at load)."""
+        return parse_wallets(self.follow_wallets)[0]
 
 
 def _env_or(name: str, default: str):
@@ -196,7 +206,7 @@ class WalletActivityResource(dg.ConfigurableResource):
                                                         "followed as well")
 
     def followed(self) -> list[str]:
-        return [w.strip().lower() for w in self.follow_wallets.split(",") if w.strip()]
+        return parse_wallets(self.follow_wallets)[0]
 
 
 def polymarket_resource() -> PolymarketResource:
@@ -250,12 +260,21 @@ def settings_from_env(resource_cls):
     variables where set (e.g. POLYCOPY_MAX_TRADE_AGE_S=600, POLYCOPY_STARTING_CAPITAL_USD=5000)."""
     kw = {}
     for name, field in resource_cls.model_fields.items():
-        raw = os.environ.get(f"POLYCOPY_{name.upper()}")
+        var = f"POLYCOPY_{name.upper()}"
+        raw = os.environ.get(var)
         if raw is None or raw == "":
             continue
         kind = field.annotation
-        kw[name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
-    return resource_cls(**kw)
+        try:
+            kw[name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+        except ValueError:
+            raise ConfigurationError(f"{var}={raw!r} is not a {kind.__name__}") from None
+    try:
+        resource = resource_cls(**kw)
+        resource.settings()  # the settings' own validation runs now, not at the first run
+        return resource
+    except ValueError as e:  # the settings' own validation (e.g. a weight beside a named preset)
+        raise ConfigurationError(f"{resource_cls.__name__}: {str(e).splitlines()[0]}") from None
 
 
 def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules, risk_rules) -> TradingRules:
@@ -269,8 +288,39 @@ def ledger_resource() -> "LedgerResource":
                           sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields())
 
 
+def known_variables() -> set[str]:
+    """Every POLYCOPY_* variable something reads."""
+    return set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
+                                                   SizingSettings, RiskSettings)
+
+
+def check_environment(*, warehouse: bool, ledger: bool) -> None:
+    """Check the environment once, when a code location (or the CLI) loads: a value that cannot
+    work raises ConfigurationError in one line (a choice that does not exist, an unreachable
+    PostgreSQL); a typo'd variable and a follow-list entry that is not a wallet are warned
+    about in one line each, and the rest still runs."""
+    env = os.environ
+    errors = choice_errors(env)
+    if errors:
+        raise ConfigurationError("; ".join(errors))
+    for line in unknown_variable_warnings(env, known_variables()) + wallet_warnings(
+            env.get("POLYCOPY_FOLLOW_WALLETS", "")):
+        if line not in _warned:
+            _warned.add(line)
+            log.warning(line)
+    uses_pg = [what for what, on in (("warehouse", warehouse and env.get("POLYCOPY_WAREHOUSE") == "postgres"),
+                                     ("ledger", ledger and env.get("POLYCOPY_LEDGER") == "postgres")) if on]
+    if uses_pg:
+        port = env.get("POLYCOPY_PG_PORT") or "5432"
+        if not port.isdigit():
+            raise ConfigurationError(f"POLYCOPY_PG_PORT={port!r} is not a port number")
+        check_reachable(env.get("POLYCOPY_PG_HOST") or "127.0.0.1", int(port),
+                        f"PostgreSQL (the {' and '.join(uses_pg)})")
+
+
 def build_data_resources() -> dict:
     """Resources of the data location: APIs, warehouse, dbt."""
+    check_environment(warehouse=True, ledger=True)
     # Imported here: the execution location shares this module and must not load dbt.
     from polycopy_dagster.defs.dbt_cli import dbt_resource  # noqa: PLC0415
     return {
@@ -279,14 +329,15 @@ def build_data_resources() -> dict:
                                        duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **_pg_fields()),
         "dbt": dbt_resource(),
         "ledger": ledger_resource(),
-        "scoring": ScoringResource(),
-        "watchlist_rules": WatchlistResource(),
+        "scoring": settings_from_env(ScoringResource),
+        "watchlist_rules": settings_from_env(WatchlistResource),
         "wallet_activity": WalletActivityResource(follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", "")),
     }
 
 
 def build_execution_resources() -> dict:
     """Resources of the execution location: APIs, ledger, copy-trading settings."""
+    check_environment(warehouse=False, ledger=True)
     return {
         "polymarket": polymarket_resource(),
         "ledger": ledger_resource(),

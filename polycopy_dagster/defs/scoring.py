@@ -9,9 +9,12 @@ import dagster as dg
 import pandas as pd
 
 from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
-from polycopy.scoring.watchlist import (WATCHING, WalletState, behaviour_alerts, days_since_last_loss, gate_report,
-                                        gate_threshold, member_tiers, update_states, watchlist_members)
+from polycopy.scoring.watchlist import (GATE_CONDITION_WORDS, WATCHING, WalletState, behaviour_alerts,
+                                        days_since_last_loss, gate_report, gate_threshold, member_tiers,
+                                        update_states, watchlist_members)
+from polycopy_dagster.defs.automation import SCORES_FRESHNESS, after_upstream
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
+from polycopy_dagster.defs.metadata import RESEARCH_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
                                               WatchlistResource)
 
@@ -24,19 +27,42 @@ HISTORY_COLUMNS = ["as_of_date", "wallet_address", "wqs", "wqs_lower", "win_rate
 MAX_FLAG_RATE = 0.9
 
 
-def _markdown(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
-    return "\n".join(lines)
+# The scoring assets follow the marts by themselves once automation is on.
+SCORING = dict(group_name="scoring", kinds={"python", "duckdb"}, owners=RESEARCH_OWNERS, pool=WAREHOUSE_POOL,
+               tags=tags("scoring"), automation_condition=after_upstream(require_deps=True),
+               freshness_policy=SCORES_FRESHNESS)
+SCORE_TABLE_COLUMNS = ["rank", "wallet_address", "wqs", "wqs_lower", "wqs_upper", "pricing_edge", "trade_count",
+                       "tier", "excluded", "reasons"]
+
+
+def _reasons(row) -> str:
+    """Why a wallet is excluded, in one cell: its red flags and the market-maker verdict."""
+    flags = json.loads(row["red_flags"]) if row["red_flags"] else []
+    return ", ".join((["MARKET_MAKER"] if row["is_market_maker"] else []) + sorted(flags))
+
+
+def score_table(scores: pd.DataFrame) -> dg.TableMetadataValue:
+    """Wallet scores as a table: WQS points to 1 decimal, the edge to 4, with the excluded
+    column and its reasons."""
+    shown = scores.assign(reasons=[_reasons(r) for r in scores.to_dict("records")])
+    return table(shown[SCORE_TABLE_COLUMNS].to_dict("records"), SCORE_TABLE_COLUMNS, digits=1,
+                 column_digits={"pricing_edge": 4},
+                 descriptions={"rank": "rank by the WQS lower bound (excluded wallets included)",
+                               "pricing_edge": "realized P&L per USD of cost (USD/USD)",
+                               "reasons": "red flags, and MARKET_MAKER, that exclude the wallet"})
+
+
+def gate_table(gate: dict) -> dg.TableMetadataValue:
+    """How many wallets each watchlist gate condition removed, in the order applied."""
+    return table([{"condition": c, "meaning": GATE_CONDITION_WORDS.get(c, c), "removed": n,
+                   "failing": gate["failing"].get(c, 0)} for c, n in gate["removed_in_order"].items()],
+                 descriptions={"removed": "wallets this condition removed of those the earlier ones let through",
+                               "failing": "wallets failing this condition at all"})
 
 
 @dg.asset(
-    group_name="scoring",
-    kinds={"python", "duckdb"},
+    **SCORING,
     deps=MARTS,
-    pool=WAREHOUSE_POOL,
     description="Every wallet's WQS (James-Stein shrunk; the scoring resource's preset, by default with the "
                 "pricing-edge factor), its components, the edge and its standard error, bootstrap interval and "
                 "rank by the lower bound, Bayesian win rate, the behaviour detectors' verdicts (market maker, "
@@ -55,17 +81,19 @@ def wallet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     wh.replace_table("scores.wallet_scores", scores.assign(as_of_date=pd.Timestamp(as_of)))
     wh.replace_rows("scores.wallet_score_history", scores[HISTORY_COLUMNS], "as_of_date", as_of)
     flags = pd.Series([f for s in scores["red_flags"] for f in json.loads(s)]).value_counts()
-    top = scores.head(10)[["rank", "wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "red_flag_count"]]
+    ranked = scores.sort_values("rank")
     return dg.MaterializeResult(metadata={
         "as_of_date": str(as_of),
         "wallets": len(scores),
         "excluded": int(scores["excluded"].sum()),
+        "candidates": int((~scores["excluded"].astype(bool)).sum()),
         "market_makers": int(scores["is_market_maker"].sum()),
         "wqs_preset": scoring.settings().wqs_preset,
-        "tiers": dg.MetadataValue.json(scores["tier"].value_counts().to_dict()),
-        "red_flags": dg.MetadataValue.json({k: int(v) for k, v in flags.items()}),
-        "wqs_median": float(scores["wqs"].median()),
-        "top_by_lower_bound": dg.MetadataValue.md(_markdown(top)),
+        "wqs_median": rounded(scores["wqs"].median(), 1),
+        "top_candidates": score_table(ranked[~ranked["excluded"].astype(bool)].head(20)),
+        "top_by_lower_bound": score_table(ranked.head(20)),
+        "tiers": counts_table(scores["tier"].value_counts().to_dict(), "tier"),
+        "red_flags": counts_table({k: int(v) for k, v in flags.items()}, "red_flag"),
     })
 
 
@@ -93,15 +121,14 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=worst <= MAX_FLAG_RATE and excluded < 1.0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"wallets_judged": n, "excluded_share": excluded,
-                  "flag_rates": dg.MetadataValue.json({k: round(float(v), 4) for k, v in flags.items()})})
+        metadata={"wallets_judged": n, "excluded_share": rounded(excluded, 3),
+                  "flag_rates": table([{"red_flag": k, "share_of_wallets": float(v)} for k, v in flags.items()],
+                                      digits=3)})
 
 
 @dg.asset(
-    group_name="scoring",
-    kinds={"python", "duckdb"},
+    **SCORING,
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
-    pool=WAREHOUSE_POOL,
     description="The wallets worth copying now (stage-1 gate — relative to the scored population by default — "
                 "quarantine, rotation with cooldown), best WQS "
                 "lower bound first, with their tier limits. Every change of a wallet's standing and every "
@@ -163,12 +190,16 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "watchlist_size": len(watch),
         "eligible_today": gate["eligible"],
         "gate": rules.gate,
-        "gate_threshold_wqs": gate["threshold_wqs"],
-        "gate_removed_in_order": dg.MetadataValue.json(gate["removed_in_order"]),
+        "gate_threshold_wqs": rounded(gate["threshold_wqs"], 1),
+        "gate_removed_in_order": gate_table(gate),
         "quarantined": sum(st.status == "quarantined" for st in new_states.values()),
         "in_cooldown": sum(st.status == "cooldown" for st in new_states.values()),
-        "events": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-        "watchlist": dg.MetadataValue.md(_markdown(watch.drop(columns=["as_of_date", "since"]))),
+        "events": counts_table({k: int(v) for k, v in counts.items()}, "event"),
+        "watchlist": table(watch.drop(columns=["as_of_date"]).to_dict("records"), digits=1,
+                           column_digits={"tier_max_exposure": 3},
+                           descriptions={"tier_max_exposure": "largest exposure to the wallet, fraction of NAV",
+                                         "tier_max_daily_trades": "copies of the wallet allowed per day",
+                                         "since": "day the wallet's current standing began"}),
     })
 
 
@@ -187,10 +218,8 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
 
 
 @dg.asset(
-    group_name="scoring",
-    kinds={"python", "sqlite"},
+    **{**SCORING, "kinds": {"python", "sqlite"}},
     deps=[whale_watchlist],
-    pool=WAREHOUSE_POOL,
     description="The watchlist as the copy sensor sees it: published to the ledger (the execution location "
                 "reads the ledger, never the warehouse), with every scored wallet's profile (WQS, adjusted win "
                 "rate, tier limits) that sizing uses. A failed blocking check on whale_watchlist stops "
@@ -217,7 +246,8 @@ def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> 
     book.publish_wallet_profiles(profiles.to_dict("records"), profiles_as_of)
     return dg.MaterializeResult(metadata={"wallets": len(watch), "as_of_date": as_of,
                                           "wallet_profiles": len(profiles),
-                                          "followed": dg.MetadataValue.json(watch["wallet_address"].tolist())})
+                                          "followed": table(watch[["position", "wallet_address", "tier"]]
+                                                            .to_dict("records"))})
 
 
 @dg.asset_check(asset=whale_watchlist, pool=WAREHOUSE_POOL,
@@ -228,8 +258,9 @@ def watchlist_not_empty(warehouse: WarehouseResource, watchlist_rules: Watchlist
     n = int(wh.scalar("select count(*) from scores.whale_watchlist"))
     gate = gate_report(wh.query_df("select * from scores.wallet_scores"), watchlist_rules.settings())
     return dg.AssetCheckResult(passed=n > 0, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"wallets": n, "gate": gate["gate"], "gate_threshold_wqs": gate["threshold_wqs"],
-                                         "gate_removed_in_order": dg.MetadataValue.json(gate["removed_in_order"])})
+                               metadata={"wallets": n, "gate": gate["gate"],
+                                         "gate_threshold_wqs": rounded(gate["threshold_wqs"], 1),
+                                         "gate_removed_in_order": gate_table(gate)})
 
 
 
@@ -248,6 +279,10 @@ class ScoringEvaluationConfig(dg.Config):
 @dg.asset(
     group_name="evaluation",
     kinds={"python", "dbt"},
+    owners=RESEARCH_OWNERS,
+    tags=tags("evaluation"),
+    # It measures the models that build these marts (on simulated worlds, not on this warehouse).
+    deps=MARTS,
     description="Out-of-sample evaluation of the scoring on simulated worlds with known skill: each world is "
                 "scored on its first 100 days and measured on the next 30 — information coefficient of WQS vs "
                 "next-period copy return beside the raw-P&L leaderboard's, precision of the watchlist against the "
@@ -262,26 +297,35 @@ def scoring_evaluation(context: dg.AssetExecutionContext, config: ScoringEvaluat
     cfg = EvaluationConfig(n_wallets=config.n_wallets, n_markets=config.n_markets, n_trades=config.n_trades,
                            replay_weeks=config.replay_weeks, scoring=scoring.settings(),
                            watchlist=watchlist_rules.settings())
-    table = evaluate(config.seeds, cfg=cfg,
-                     progress=lambda r: context.log.info(f"scored seed {r['seed']} ({r['mix']}): IC {r['ic_wqs']:.3f}"))
-    mean = table[table["seed"] == "mean"].iloc[0]
-    shown = table[[c for c, _ in REPORT_COLUMNS]]
-    met = meets_targets(table)
+    results = evaluate(config.seeds, cfg=cfg, progress=lambda r: context.log.info(
+        f"scored seed {r['seed']} ({r['mix']}): IC {r['ic_wqs']:.3f}"))
+    mean = results[results["seed"] == "mean"].iloc[0]
+    shown = results[[c for c, _ in REPORT_COLUMNS]]
+    met = meets_targets(results)
     return dg.MaterializeResult(metadata={
-        "evaluation": dg.MetadataValue.md(_markdown(shown.astype({"seed": str}))),
-        "mean_ic_wqs": float(mean["ic_wqs"]),
-        "mean_ic_raw_pnl": float(mean["ic_pnl"]),
-        "mean_precision_at_20": float(mean["precision_at_k"]),
-        "mean_precision_at_20_raw_pnl": float(mean["precision_at_k_pnl"]),
-        "gate_removed": dg.MetadataValue.json({str(r.seed): r.gate["removed_in_order"]
-                                               for r in table[table["seed"] != "mean"].itertuples(index=False)}),
-        "targets": dg.MetadataValue.json({k: {"target": v, "mean": float(mean[k]), "met": met[k]}
-                                          for k, v in TARGETS.items()}),
-        "targets_every_seed": dg.MetadataValue.json({k: v for k, v in met.items() if k not in TARGETS}),
+        "evaluation": table(shown.astype({"seed": str}).to_dict("records"), digits=3),
+        "mean_ic_wqs": rounded(mean["ic_wqs"], 3),
+        "mean_ic_raw_pnl": rounded(mean["ic_pnl"], 3),
+        "mean_precision_at_20": rounded(mean["precision_at_k"], 3),
+        "mean_precision_at_20_raw_pnl": rounded(mean["precision_at_k_pnl"], 3),
+        "gate_removed": table([{"seed": str(r.seed), **{GATE_CONDITION_WORDS.get(k, k): v
+                                                        for k, v in r.gate["removed_in_order"].items()}}
+                               for r in results[results["seed"] != "mean"].itertuples(index=False)]),
+        "targets": table([{"target": k, "required": v, "mean": float(mean[k]), "met": bool(met[k])}
+                          for k, v in TARGETS.items()], digits=3),
+        "targets_every_seed": table([{"target": k, "met": bool(v)} for k, v in met.items() if k not in TARGETS]),
     })
 
 
+score_wallets_job = dg.define_asset_job(
+    "score_wallets", selection=dg.AssetSelection.assets(wallet_scores, whale_watchlist, followed_watchlist),
+    description="Score every wallet from the marts, update the watchlist and publish it to the copy sensor.")
+evaluate_scoring_job = dg.define_asset_job(
+    "evaluate_scoring", selection=dg.AssetSelection.assets(scoring_evaluation),
+    description="Measure the scoring out of sample on simulated worlds with known skill.")
+
 defs = dg.Definitions(
     assets=[wallet_scores, whale_watchlist, followed_watchlist, scoring_evaluation],
+    jobs=[score_wallets_job, evaluate_scoring_job],
     asset_checks=[wqs_within_bounds, red_flag_rates_sane, watchlist_has_no_excluded_wallets, watchlist_not_empty],
 )

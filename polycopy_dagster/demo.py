@@ -1,0 +1,369 @@
+"""``polycopy demo``: the whole system on a simulated venue, left behind as a Dagster
+instance you can open (``polycopy ui-demo``).
+
+The data plane runs its named jobs (markets, the ingest backfill with its checks, dbt,
+scoring, the evaluation) on the demo's own instance; trading then runs as in production:
+the real dagster-daemon evaluates the follow sensor, which launches one ``copy_trade`` run
+per new trade of a watched wallet while the venue clock moves forward an hour at a time.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+DEMO_FILE = "demo.json"
+BIN = Path(sys.executable).parent
+# The venue clock jumps an hour per step, so a trade can be an hour old when the sensor sees it.
+DEMO_MAX_TRADE_AGE_S = "3600"
+# What the demo sets, whatever the environment said.
+DEMO_VARIABLES = ("DAGSTER_HOME", "POLYCOPY_DATA_DIR", "POLYCOPY_HISTORY_START", "POLYCOPY_VENUE",
+                  "POLYCOPY_SIM_URL", "POLYCOPY_FOLLOW_WALLETS", "POLYCOPY_MAX_TRADE_AGE_S", "POLYCOPY_LOOKBACK_S",
+                  "POLYCOPY_AUTOMATION")
+
+
+@dataclass
+class DemoWorld:
+    """Everything needed to serve the demo's simulated venue again, as the demo left it."""
+
+    seed: int
+    markets: int
+    wallets: int
+    trades: int
+    history_days: int
+    anchor: str  # ISO time (UTC) where the served history ends and the live clock starts
+    live_hours: int
+    follow: str = ""  # the follow list, when the watchlist was empty
+    clock_end_ts: int = 0  # the venue clock when the demo ended
+
+    @property
+    def history_start(self) -> str:
+        return (datetime.fromisoformat(self.anchor) - timedelta(days=self.history_days)).date().isoformat()
+
+    def sim_config(self):
+        from polycopy.sim.world import SimConfig
+
+        return SimConfig(seed=self.seed, n_markets=self.markets, n_wallets=self.wallets, n_trades=self.trades,
+                         history_days=self.history_days, history_end=datetime.fromisoformat(self.anchor))
+
+    def save(self, data: Path) -> None:
+        (data / DEMO_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, data: Path) -> "DemoWorld":
+        path = data / DEMO_FILE
+        if not path.exists():
+            raise SystemExit(f"no demo at {data} ({DEMO_FILE} missing): run `make demo` first")
+        return cls(**json.loads(path.read_text()))
+
+
+def ensure_embedded_instance(home: Path) -> Path:
+    """A DAGSTER_HOME with the embedded (SQLite) instance config."""
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        shutil.copy(REPO_ROOT / "deploy" / "embedded" / "dagster.yaml", cfg)
+    return home
+
+
+def demo_environment(data: Path, world: DemoWorld, sim_url: str) -> dict[str, str]:
+    """The variables the demo's processes (this one, the daemon, the UI, run workers) see."""
+    return {
+        "DAGSTER_HOME": str(ensure_embedded_instance(data / "dagster_home")),
+        "POLYCOPY_DATA_DIR": str(data),
+        "POLYCOPY_HISTORY_START": world.history_start,
+        "POLYCOPY_VENUE": "sim",
+        "POLYCOPY_SIM_URL": sim_url,
+        "POLYCOPY_FOLLOW_WALLETS": world.follow,
+        "POLYCOPY_MAX_TRADE_AGE_S": DEMO_MAX_TRADE_AGE_S,
+        "POLYCOPY_LOOKBACK_S": "0",
+        # Nothing runs by itself in the demo's instance but the follow sensor it starts.
+        "POLYCOPY_AUTOMATION": "off",
+    }
+
+
+def override_lines(env: dict[str, str], before: dict[str, str]) -> list[str]:
+    """One line per variable the demo sets over a different value of the caller's."""
+    out = []
+    for k in DEMO_VARIABLES:
+        was = before.get(k)
+        if was not in (None, "") and was != env.get(k, ""):
+            shown = "(hidden)" if "PASSWORD" in k else was
+            out.append(f"  {k}={shown} is overridden by the demo: {env.get(k) or '(unset)'}")
+    return out
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+class Heartbeat:
+    """Prints a progress line every ``every_s`` seconds while a step runs: how long, and how
+    many assets the running run has materialized so far."""
+
+    def __init__(self, instance, name: str, out, every_s: float = 10.0):
+        self.instance, self.name, self.out, self.every_s = instance, name, out, every_s
+        self._stop = threading.Event()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _materialized(self) -> int | None:
+        import dagster as dg
+
+        runs = self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=1)
+        if not runs:
+            return None
+        return len(self.instance.get_records_for_run(
+            runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records)
+
+    def _loop(self):
+        while not self._stop.wait(self.every_s):
+            try:
+                n = self._materialized()
+            except Exception:  # progress is best effort; the step itself reports errors
+                n = None
+            done = f", {n} asset materializations so far" if n is not None else ""
+            print(f"    … {self.name}: {time.perf_counter() - self._t0:.0f}s{done}", file=self.out, flush=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class DemoDaemon:
+    """The real dagster-daemon on the demo's instance, with the follow sensor started."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = child_env(env)
+        self.log = open(log_path, "ab")
+        self.proc: subprocess.Popen | None = None
+
+    def dagster(self, *args: str) -> None:
+        proc = subprocess.run([str(BIN / "dagster"), *args, "-w", str(WORKSPACE)], env=self.env, cwd=REPO_ROOT,
+                              stdout=self.log, stderr=self.log, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dagster {' '.join(args)} failed (see {self.log.name})")
+
+    def start(self) -> None:
+        self.dagster("sensor", "start", "followed_wallets_sensor", "--location", "polycopy_execution")
+        self.proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)], env=self.env,
+                                     cwd=REPO_ROOT, stdout=self.log, stderr=self.log, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc = None
+        self.log.close()
+
+
+def _sensor_ticked_since(instance, name: str, since: float) -> bool:
+    """Whether a tick of sensor ``name`` that started after ``since`` (epoch s) has finished."""
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.scheduler.instigation import TickStatus
+
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == name:
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=since, limit=10)
+            return any(t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED, TickStatus.FAILURE) for t in ticks)
+    return False
+
+
+def _runs_in_flight(instance) -> int:
+    import dagster as dg
+
+    s = dg.DagsterRunStatus
+    return instance.get_runs_count(dg.RunsFilter(statuses=[s.QUEUED, s.NOT_STARTED, s.STARTING, s.STARTED,
+                                                           s.CANCELING]))
+
+
+def run_demo(args) -> int:
+    from polycopy.sim.server import SimVenue, VenueServer
+    from polycopy.sim.world import generate_world
+
+    before = dict(os.environ)
+    data = Path(args.data_dir).resolve()
+    if data.exists():
+        print(f"removing the previous demo at {data}")
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    world_spec = DemoWorld(seed=args.seed, markets=args.markets, wallets=args.wallets, trades=args.trades,
+                           history_days=args.history_days, anchor=anchor.isoformat(), live_hours=args.live_hours)
+    t0 = time.perf_counter()
+    world = generate_world(world_spec.sim_config())
+    server = VenueServer(SimVenue(world, speed=0.0)).start()
+    env = demo_environment(data, world_spec, server.url)
+    for line in override_lines(env, before):
+        print(line)
+    os.environ.update(env)
+    print(f"simulated venue on {server.url}: {len(world.markets)} markets, {len(world.wallets)} wallets, "
+          f"{len(world.trades)} trades ({time.perf_counter() - t0:.1f}s)")
+    try:
+        return _run(server, world_spec, data, args)
+    finally:
+        world_spec.clock_end_ts = int(json.loads(_clock(server.url))["now"])
+        world_spec.save(data)
+        server.stop()
+
+
+def _clock(url: str, **body) -> str:
+    import httpx
+
+    return httpx.post(f"{url}/_sim/clock", json=body, timeout=10).text
+
+
+def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
+    import dagster as dg
+
+    from polycopy_dagster.cli import gate_explanation
+    from polycopy_dagster.definitions import defs
+    from polycopy_dagster.execution import defs as execution_defs
+
+    instance = dg.DagsterInstance.get()
+    resources = {k: v for k, v in defs.resources.items()}
+    first, last = world_spec.history_start, datetime.fromisoformat(world_spec.anchor).date().isoformat()
+    days = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    log_path = data / "demo.log"
+    out = sys.stdout
+
+    def step(name: str, job_name: str, job_defs=defs, tags=None, run_config=None):
+        t = time.perf_counter()
+        job = job_defs.resolve_job_def(job_name)
+        with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
+                Heartbeat(instance, name, out):
+            result = job.execute_in_process(instance=instance, tags=tags or {},
+                                            run_config={**quiet, **(run_config or {})}, raise_on_error=False)
+        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+        status = "ok" if result.success else "FAILED"
+        print(f"  {name}: {time.perf_counter() - t:.1f}s, job {job_name}, {status}"
+              + (f"; checks that did not pass: {', '.join(failed)}" if failed else ""), file=out, flush=True)
+        if not result.success:
+            raise SystemExit(f"the demo stopped: job {job_name} failed (its run in the UI, logs in {log_path})")
+        return result
+
+    print("materializing assets (each through its job, with its checks):")
+    step("market snapshot", "refresh_markets")
+    step(f"trades, resolutions and wallet activity {first}..{last}", "ingest_history", tags=days)
+    step("rejected records", "audit_rejects")
+    step(f"dbt seeds, staging and incremental models {first}..{last} (+ tests)", "build_dbt_daily", tags=days)
+    step("dbt wallet models, base rates, wallet metrics (+ tests)", "build_dbt_marts")
+    step("wallet scores, whale watchlist, published watchlist (+ checks)", "score_wallets")
+    step("scoring evaluation on one small held-out world (the full table: polycopy evaluate-scoring)",
+         "evaluate_scoring", run_config={"ops": {"scoring_evaluation": {"config": {
+             "seeds": [11], "n_wallets": 400, "n_markets": 150, "n_trades": 20_000}}}})
+
+    wh = resources["warehouse"].open()
+    ledger = resources["ledger"].open()
+    scores = wh.query_df("select * from scores.wallet_scores")
+    print(gate_explanation(scores, resources["watchlist_rules"].settings()))
+    watchlist = ledger.watchlist()
+    if watchlist:
+        followed = f"{len(watchlist)} wallet{'s' if len(watchlist) != 1 else ''} of the whale watchlist"
+    else:
+        top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
+                          "order by n desc, proxy_wallet limit ?", [args.follow])
+        world_spec.follow = ",".join(top["proxy_wallet"])
+        os.environ["POLYCOPY_FOLLOW_WALLETS"] = world_spec.follow
+        followed = f"the {args.follow} most active wallets"
+        print("the watchlist is empty (history too short?): following the most active wallets instead")
+    print(f"following {followed}")
+
+    # Live, as in production: the daemon's follow sensor launches copy_trade runs.
+    daemon = DemoDaemon(demo_environment(data, world_spec, server.url), data / "daemon.log")
+    t = time.perf_counter()
+    print(f"  live: starting the dagster-daemon with followed_wallets_sensor (log: {data / 'daemon.log'})",
+          flush=True)
+    daemon.start()
+    stalled = 0
+    try:
+        for hour in range(world_spec.live_hours):
+            since = time.time()
+            _clock(server.url, advance=3600)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not (_sensor_ticked_since(instance, "followed_wallets_sensor", since)
+                                                       and _runs_in_flight(instance) == 0):
+                time.sleep(0.5)
+            stalled += time.monotonic() >= deadline
+            print(f"    … hour {hour + 1} of {world_spec.live_hours}: {len(ledger.decisions())} copy decisions so far",
+                  flush=True)
+    finally:
+        daemon.stop()
+    copy_runs = instance.get_runs_count(dg.RunsFilter(job_name="copy_trade"))
+    print(f"  live: {world_spec.live_hours} simulated hours, {copy_runs} copy_trade runs launched by the sensor "
+          f"({time.perf_counter() - t:.1f}s)" + (f"; {stalled} hours timed out waiting" if stalled else ""))
+    step("portfolio risk now (the risk_monitor job)", "risk_monitor", job_defs=execution_defs)
+    print(summary(wh, ledger, len(watchlist), followed, execution_defs))
+    print(f"\nbrowse this demo in the Dagster UI:  make ui-demo{_dir_arg(data)}   "
+          f"(http://127.0.0.1:3000; PORT=... to change)")
+    print(f"its portfolio risk:                  POLYCOPY_DATA_DIR={data} {BIN / 'polycopy'} risk status")
+    print(f"logs: {log_path}, {data / 'daemon.log'}")
+    return 0
+
+
+def _dir_arg(data: Path) -> str:
+    default = (REPO_ROOT / ".data" / "demo").resolve()
+    return "" if data == default else f" DEMO_DIR={data}"
+
+
+def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> str:
+    """The demo's closing table: each figure with what it means."""
+    s = ledger.summary()
+    stats = ledger.signal_stats()
+    rate = stats["pass_through_rate"]
+    capital = execution_defs.resources["risk_rules"].settings().starting_capital_usd
+    rows = [
+        ("starting capital (USD)", f"{capital:,.2f}", "paper money the copy portfolio starts with"),
+        ("followed", followed, "whose trades the sensor copies: the watchlist passed the gate above"
+         if watchlist_size else "whose trades the sensor copies (an empty watchlist: the most active instead)"),
+        ("trades ingested", int(wh.scalar("select count(*) from raw.trades")), "fills read from the Data API"),
+        ("markets / resolved / unknown category", "{} / {} / {}".format(
+            int(wh.scalar("select count(*) from raw.markets")),
+            int(wh.scalar("select count(distinct condition_id) from raw.market_resolutions")),
+            int(wh.scalar("select count(*) from raw.markets where category = 'unknown'"))),
+         "Gamma markets; those resolved; those no tag maps to a category"),
+        ("wallet activity rows / wallets", "{} / {}".format(
+            int(wh.scalar("select count(*) from raw.activity")),
+            int(wh.scalar("select count(distinct proxy_wallet) from raw.activity"))),
+         "splits, merges, redeems… of the wallets that matter"),
+        ("shares sold of unknown cost", f"{float(wh.scalar('select coalesce(sum(unknown_cost_shares), 0) from intermediate.int_positions')):,.2f}",
+         "sold beyond what the window shows bought: never given a cost"),
+        ("rejected records", int(wh.scalar("select count(*) from raw.rejects")), "malformed API records kept aside"),
+        ("wallets scored / excluded", "{} / {}".format(
+            int(wh.scalar("select count(*) from scores.wallet_scores")),
+            int(wh.scalar("select count(*) from scores.wallet_scores where excluded"))),
+         "excluded: a red flag or a market maker"),
+        ("whale watchlist", watchlist_size, "wallets that passed the gate"),
+        ("copy decisions", s["decisions"], "followed trades decided, copy or skip, each with its reason"),
+        ("whale BUYs decided / copied", f"{stats['signals']} / {stats['copied']}"
+         + (f" (pass-through {rate:.0%})" if rate is not None else ""), "entries considered, and copied"),
+        ("rejected by stage", ", ".join(f"{k} {v}" for k, v in sorted(stats["rejected_by_stage"].items())) or "-",
+         "the first gate each skipped BUY failed"),
+        ("paper orders placed / filled", f"{s['orders']} / {s['filled']}", "orders sent to the paper venue"),
+        ("taker fees paid (USD)", f"{float(s['fees_usd']):,.2f}", "shares × rate × p × (1 − p)"),
+    ]
+    snap = ledger.latest_nav_snapshot()
+    if snap:
+        rows.append(("NAV (USD) / mVaR band", f"{snap['nav_usd']:,.2f} / {snap['mvar_band']}",
+                     "portfolio value now; 99 % one-day modified VaR band"))
+    width = max(len(r[0]) for r in rows)
+    vwidth = min(max(len(str(r[1])) for r in rows), 40)
+    return "\nsummary\n" + "\n".join(f"  {k:<{width}}  {str(v):<{vwidth}}  {m}" for k, v, m in rows)
