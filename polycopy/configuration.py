@@ -20,6 +20,7 @@ KNOWN_VARIABLES = frozenset({
     "POLYCOPY_LOOKBACK_S", "POLYCOPY_OVERLAP_S", "POLYCOPY_LONG_POLL_S", "POLYCOPY_POLL_INTERVAL_S",
     "POLYCOPY_RATE_LIMIT_SCALE", "POLYCOPY_AUTOMATION", "POLYCOPY_AUTOMATION_RECENT_DAYS",
     "POLYCOPY_AUTOMATION_INTERVAL_S",
+    "POLYCOPY_TEST_PG_DSN",  # the test suite's PostgreSQL
 })
 CHOICES = {
     "POLYCOPY_VENUE": ("sim", "polymarket"),
@@ -53,8 +54,9 @@ def parse_wallets(raw: str, variable: str = "POLYCOPY_FOLLOW_WALLETS") -> tuple[
 def wallet_warnings(raw: str, variable: str = "POLYCOPY_FOLLOW_WALLETS") -> list[str]:
     """One line per entry of ``raw`` that is not a wallet address."""
     good, bad = parse_wallets(raw)
-    return [f"{variable}: {b!r} is not a wallet address (0x followed by 40 hex digits); ignored, "
-            f"{len(good)} other wallet{'s' if len(good) != 1 else ''} still followed" for b in bad]
+    rest = (f"{len(good)} other wallet{'s' if len(good) != 1 else ''} still followed" if good
+            else "no address is left, so the published watchlist is followed")
+    return [f"{variable}: {b!r} is not a wallet address (0x followed by 40 hex digits); ignored, {rest}" for b in bad]
 
 
 def setting_variables(*settings_classes) -> set[str]:

@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--trades", type=int, default=60_000)
     d.add_argument("--history-days", type=int, default=100)
     d.add_argument("--live-hours", type=int, default=6)
-    d.add_argument("--follow", type=int, default=8)
+    d.add_argument("--follow", type=int, default=8, help="wallets followed when the watchlist is empty: the most "
+                                                          "active")
+    d.add_argument("--also-follow", type=int, default=0, help="also follow this many of the most active wallets "
+                                                             "(explicitly followed: they pass stage 1's watchlist "
+                                                             "test, not its exclusions)")
     d.add_argument("--data-dir", default=str(DEMO_DIR))
     u = sub.add_parser("ui-demo", help="the Dagster UI on the demo's instance, data dir and venue")
     u.add_argument("--data-dir", default=str(DEMO_DIR))

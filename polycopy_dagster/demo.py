@@ -186,7 +186,7 @@ def _sensor_ticked_since(instance, name: str, since: float) -> bool:
     return False
 
 
-def _runs_in_flight(instance) -> int:
+def runs_in_flight(instance) -> int:
     import dagster as dg
 
     s = dg.DagsterRunStatus
@@ -276,15 +276,22 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
     scores = wh.query_df("select * from scores.wallet_scores")
     print(gate_explanation(scores, resources["watchlist_rules"].settings()))
     watchlist = ledger.watchlist()
+    n_active = args.also_follow or (0 if watchlist else args.follow)
+    active = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
+                         "order by n desc, proxy_wallet limit ?", [n_active + len(watchlist)])["proxy_wallet"]
+    on_list = [m["wallet_address"] for m in watchlist]
+    active = [w for w in active if w not in on_list][:n_active]
+    parts = []
     if watchlist:
-        followed = f"{len(watchlist)} wallet{'s' if len(watchlist) != 1 else ''} of the whale watchlist"
+        parts.append(f"{len(watchlist)} wallet{'s' if len(watchlist) != 1 else ''} of the whale watchlist")
     else:
-        top = wh.query_df("select proxy_wallet, count(*) as n from raw.trades group by proxy_wallet "
-                          "order by n desc, proxy_wallet limit ?", [args.follow])
-        world_spec.follow = ",".join(top["proxy_wallet"])
-        os.environ["POLYCOPY_FOLLOW_WALLETS"] = world_spec.follow
-        followed = f"the {args.follow} most active wallets"
         print("the watchlist is empty (history too short?): following the most active wallets instead")
+    if active:
+        parts.append(f"the {len(active)} most active other wallets")
+        # An explicit follow list replaces the watchlist in the sensor: it names both.
+        world_spec.follow = ",".join(on_list + active)
+        os.environ["POLYCOPY_FOLLOW_WALLETS"] = world_spec.follow
+    followed = " and ".join(parts)
     print(f"following {followed}")
 
     # Live, as in production: the daemon's follow sensor launches copy_trade runs.
@@ -300,7 +307,7 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
             _clock(server.url, advance=3600)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and not (_sensor_ticked_since(instance, "followed_wallets_sensor", since)
-                                                       and _runs_in_flight(instance) == 0):
+                                                       and runs_in_flight(instance) == 0):
                 time.sleep(0.5)
             stalled += time.monotonic() >= deadline
             print(f"    … hour {hour + 1} of {world_spec.live_hours}: {len(ledger.decisions())} copy decisions so far",
@@ -332,8 +339,6 @@ def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> s
     capital = execution_defs.resources["risk_rules"].settings().starting_capital_usd
     rows = [
         ("starting capital (USD)", f"{capital:,.2f}", "paper money the copy portfolio starts with"),
-        ("followed", followed, "whose trades the sensor copies: the watchlist passed the gate above"
-         if watchlist_size else "whose trades the sensor copies (an empty watchlist: the most active instead)"),
         ("trades ingested", int(wh.scalar("select count(*) from raw.trades")), "fills read from the Data API"),
         ("markets / resolved / unknown category", "{} / {} / {}".format(
             int(wh.scalar("select count(*) from raw.markets")),
@@ -366,4 +371,5 @@ def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> s
                      "portfolio value now; 99 % one-day modified VaR band"))
     width = max(len(r[0]) for r in rows)
     vwidth = min(max(len(str(r[1])) for r in rows), 40)
-    return "\nsummary\n" + "\n".join(f"  {k:<{width}}  {str(v):<{vwidth}}  {m}" for k, v, m in rows)
+    head = f"\nsummary (followed: {followed})\n"
+    return head + "\n".join(f"  {k:<{width}}  {str(v):<{vwidth}}  {m}" for k, v, m in rows)

@@ -39,3 +39,88 @@ def test_execution_location_is_light():
     code = "import sys, polycopy_dagster.execution; print(sorted(m for m in ('dbt', 'pandas', 'duckdb') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_asset_is_owned_tagged_and_every_check_described():
+    for defs in (definitions.defs, execution.defs):
+        graph = defs.resolve_asset_graph()
+        for key in graph.get_all_asset_keys():
+            node = graph.get(key)
+            if not node.is_materializable:
+                continue  # the other location's asset, named as an upstream
+            assert node.owners, key
+            assert node.tags.get("domain") in {"ingestion", "dbt", "scoring", "evaluation", "trading"}, key
+        for check_key in graph.asset_check_keys:
+            spec = graph.get_check_spec(check_key)
+            assert spec.description and len(spec.description) > 10, check_key
+
+
+def test_dbt_tests_are_described_in_words():
+    from polycopy_dagster.defs.dbt_models import describe_dbt_test
+
+    def node(name, **kwargs):
+        return {"test_metadata": {"name": name, "kwargs": kwargs}, "config": {"severity": "ERROR"}}
+
+    assert describe_dbt_test(node("not_null", column_name="wallet_address")) == (
+        "`wallet_address` is never null. Blocking: a failure stops downstream assets.")
+    assert describe_dbt_test(node("accepted_values", column_name="side", values=["BUY", "SELL"])).startswith(
+        "`side` is one of: BUY, SELL.")
+    assert describe_dbt_test(node("accepted_range", column_name="share", min_value=0, max_value=1)).startswith(
+        "`share` is within [0, 1].")
+    assert describe_dbt_test(node("relationships", column_name="token_id", to="ref('stg_polymarket__market_tokens')",
+                                  field="token_id")).startswith(
+        "every `token_id` exists as `token_id` in `stg_polymarket__market_tokens`.")
+    warn = {**node("unique_combination", columns=["wallet_address", "token_id"]), "config": {"severity": "warn"}}
+    assert describe_dbt_test(warn) == "each (wallet_address, token_id) appears once. Warns only."
+    # A singular test says what it asserts in its SQL's leading comment; a YAML description wins.
+    singular = {"raw_code": "-- A resolved market has one winner.\nselect 1", "config": {"severity": "error"}}
+    assert describe_dbt_test(singular).startswith("A resolved market has one winner.")
+    assert describe_dbt_test({**singular, "description": "Own words."}).startswith("Own words.")
+
+
+def test_one_switch_turns_every_schedule_and_sensor_on():
+    code = ("import warnings; warnings.filterwarnings('ignore'); import polycopy_dagster.definitions as d, "
+            "polycopy_dagster.execution as e\n"
+            "for defs in (d.defs, e.defs):\n"
+            "    for x in list(defs.schedules) + list(defs.sensors): print(x.name, x.default_status.value)")
+    states = {}
+    for switch in ("off", "on"):
+        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("POLYCOPY_")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True,
+                             env={**env, "POLYCOPY_AUTOMATION": switch}).stdout
+        states[switch] = dict(line.split() for line in out.splitlines())
+    names = {"refresh_markets_schedule", "hourly_ingest_schedule", "polycopy_automation", "followed_wallets_sensor",
+             "risk_monitor_schedule", "reconcile_orders_schedule"}
+    assert set(states["off"]) == set(states["on"]) == names
+    assert set(states["off"].values()) == {"STOPPED"} and set(states["on"].values()) == {"RUNNING"}
+
+
+def test_the_hourly_ingest_completes_yesterday_in_the_first_hour_of_a_day():
+    from datetime import datetime, timezone
+
+    from polycopy_dagster.defs.ingestion import hourly_ingest_schedule
+
+    def partitions(hour):
+        ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 5, hour, 10, tzinfo=timezone.utc))
+        return [r.partition_key for r in hourly_ingest_schedule(ctx)]
+
+    assert partitions(0) == ["2026-11-05", "2026-11-04"]
+    assert partitions(13) == ["2026-11-05"]
+
+
+def test_automation_conditions_cover_dbt_scoring_and_recent_resolutions():
+    graph = definitions.defs.resolve_asset_graph()
+
+    def label(key):
+        cond = graph.get(dg.AssetKey(key)).automation_condition
+        return cond.get_label() if cond else None
+
+    assert label(["staging", "stg_polymarket__trades"]) == "last 7 days, after upstream updates"
+    assert label(["intermediate", "int_trade_outcomes"]) == "last 7 days, after upstream updates"
+    assert label(["marts", "wallet_metrics"]) == "after upstream updates"
+    for key in ("wallet_scores", "whale_watchlist", "followed_watchlist", "ingestion_rejects"):
+        assert label([key]) == "after upstream updates", key
+    assert label(["market_resolutions"]) == "last 7 days, after upstream updates"
+    # Ingestion itself runs on its schedules, and the evaluation only when asked.
+    assert label(["raw_trades"]) is None and label(["scoring_evaluation"]) is None
+    assert graph.get(dg.AssetKey("whale_watchlist")).freshness_policy is not None

@@ -21,11 +21,6 @@ INTERVAL_ENV = "POLYCOPY_AUTOMATION_INTERVAL_S"
 ON_VALUES = ("1", "true", "yes", "on")
 OFF_VALUES = ("", "0", "false", "no", "off")
 
-# The market snapshot refreshes hourly; dbt follows the trades and resolutions derived from
-# it, not the snapshot itself (the staging views read it live).
-MARKET_SNAPSHOT = dg.AssetSelection.assets("raw_markets", "raw_market_tokens", "raw_market_tags")
-
-
 def automation_on() -> bool:
     """Whether POLYCOPY_AUTOMATION turns schedules, sensors and declarative automation on."""
     raw = os.environ.get(AUTOMATION_ENV, "").strip().lower()
@@ -47,22 +42,35 @@ def schedule_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if automation_on() else dg.DefaultScheduleStatus.STOPPED
 
 
-def after_upstream(ignore: dg.AssetSelection | None = None, require_deps: bool = False) -> dg.AutomationCondition:
-    """Materialize once an upstream asset was updated (or this one is missing), when nothing
-    upstream is still running. Unlike ``eager()`` it does not wait for every upstream
-    partition: today's partition exists only from the first ingest of the day, and a
-    deployment that starts live has no history yet."""
-    updated = AC.any_deps_updated() if ignore is None else AC.any_deps_updated().ignore(ignore)
-    cond = (AC.newly_missing() | updated).since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
-    if require_deps:
-        cond = cond & ~AC.any_deps_missing()
-    return cond.with_label("after upstream updates")
+def after_upstream(*, when_missing: bool = True, batch: dg.AssetSelection | None = None) -> dg.AutomationCondition:
+    """Materialize once an upstream asset was updated (and, with ``when_missing``, when this
+    one is missing), once every upstream asset exists and nothing upstream is running. An
+    upstream asset requested in the same evaluation is waited for, unless it is of this
+    asset's ``batch``: a batch (dbt's full tables, the scoring assets) is requested together
+    and runs as one run, while a table over daily partitions waits for their run to land."""
+    trigger = (AC.newly_missing() | AC.any_deps_updated()) if when_missing else AC.any_deps_updated()
+    elsewhere = AC.any_deps_match(AC.will_be_requested())
+    if batch is not None:
+        elsewhere = elsewhere.ignore(batch)
+    return (trigger.since_last_handled() & ~AC.any_deps_missing() & ~AC.any_deps_in_progress()
+            & ~elsewhere.with_label("no upstream run requested now") & ~AC.in_progress()
+            ).with_label("after upstream updates")
 
 
-def recent_partitions_after_upstream(ignore: dg.AssetSelection | None = None) -> dg.AutomationCondition:
-    """``after_upstream`` for the daily partitions of the last ``recent_days()`` days."""
-    return (AC.in_latest_time_window(timedelta(days=recent_days())) & after_upstream(ignore)).with_label(
+def recent_partitions_after_upstream() -> dg.AutomationCondition:
+    """For daily partitions of the last ``recent_days()`` days: materialize once an upstream
+    asset (or the day's upstream partition) was updated, or the day is missing, once its
+    upstream exists and nothing upstream is running. Chains of daily assets requested together
+    run together, a day at a time or as one range."""
+    trigger = (AC.newly_missing() | AC.any_deps_updated()).since_last_handled()
+    return (AC.in_latest_time_window(timedelta(days=recent_days())) & trigger & ~AC.any_deps_missing()
+            & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
         f"last {recent_days()} days, after upstream updates")
+
+
+# dbt's full tables (the translator tags them), built together after the daily models.
+DBT_TABLES = dg.AssetSelection.tag("cadence", "table")
+SCORING_BATCH = dg.AssetSelection.groups("scoring")
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:

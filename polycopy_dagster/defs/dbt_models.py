@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from polycopy_dagster.defs.automation import MARKET_SNAPSHOT, after_upstream, recent_partitions_after_upstream
+from polycopy_dagster.defs.automation import DBT_TABLES, after_upstream, recent_partitions_after_upstream
 from polycopy_dagster.defs.dbt_cli import dbt_project
 from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
 from polycopy_dagster.defs.partitions import daily_partitions
@@ -59,6 +59,12 @@ def describe_dbt_test(test: Mapping[str, Any]) -> str:
     return text + (" Blocking: a failure stops downstream assets." if severity == "error" else " Warns only.")
 
 
+def _is_daily(dbt_resource_props: Mapping[str, Any]) -> bool:
+    """Seeds, views and incremental models are built per daily partition; the rest are full tables."""
+    materialized = (dbt_resource_props.get("config") or {}).get("materialized")
+    return dbt_resource_props.get("resource_type") == "seed" or materialized in ("view", "incremental")
+
+
 class PolycopyDbtTranslator(DagsterDbtTranslator):
     """dbt models as Dagster sees them: grouped by layer (staging, intermediate, marts),
     owned and tagged, with the automation that keeps them fresh after each ingest, and
@@ -73,14 +79,18 @@ class PolycopyDbtTranslator(DagsterDbtTranslator):
         return RESEARCH_OWNERS if "wallet" in dbt_resource_props.get("fqn", []) else DATA_OWNERS
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
-        return {**super().get_tags(dbt_resource_props), **tags("dbt", layer=_layer(dbt_resource_props))}
+        cadence = "daily" if _is_daily(dbt_resource_props) else "table"
+        return {**super().get_tags(dbt_resource_props), **tags("dbt", layer=_layer(dbt_resource_props)),
+                "cadence": cadence}
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
-        materialized = (dbt_resource_props.get("config") or {}).get("materialized")
-        if dbt_resource_props.get("resource_type") == "seed" or materialized in ("view", "incremental"):
-            # Daily partitions: the recent days follow their trades and resolutions.
-            return recent_partitions_after_upstream(ignore=MARKET_SNAPSHOT)
-        return after_upstream()
+        if _is_daily(dbt_resource_props):
+            # Daily partitions: the recent days follow their trades, resolutions and the market
+            # snapshot (the views and their tests are built together, per day).
+            return recent_partitions_after_upstream()
+        # Full tables over the daily models: after an update, once every day they read exists
+        # (a full rebuild over missing days would be wrong), all of them in one run.
+        return after_upstream(when_missing=False, batch=DBT_TABLES)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
@@ -150,7 +160,6 @@ dbt_asset_defs = [polycopy_dbt_staging, polycopy_dbt_incremental_models, polycop
 
 build_dbt_daily_job = dg.define_asset_job(
     "build_dbt_daily", selection=dg.AssetSelection.assets(polycopy_dbt_staging, polycopy_dbt_incremental_models),
-    partitions_def=daily_partitions,
     description="dbt over a range of days: the seeds, the staging views and the incremental models (and their "
                 "tests); launch as a backfill to rebuild history.")
 build_dbt_marts_job = dg.define_asset_job(
