@@ -42,13 +42,16 @@ def schedule_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if automation_on() else dg.DefaultScheduleStatus.STOPPED
 
 
-def after_upstream(*, when_missing: bool = True, batch: dg.AssetSelection | None = None) -> dg.AutomationCondition:
+def after_upstream(*, when_missing: bool = True, batch: dg.AssetSelection | None = None,
+                   not_a_trigger: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """Materialize once an upstream asset was updated (and, with ``when_missing``, when this
     one is missing), once every upstream asset exists and nothing upstream is running. An
     upstream asset requested in the same evaluation is waited for, unless it is of this
     asset's ``batch``: a batch (dbt's full tables, the scoring assets) is requested together
-    and runs as one run, while a table over daily partitions waits for their run to land."""
-    trigger = (AC.newly_missing() | AC.any_deps_updated()) if when_missing else AC.any_deps_updated()
+    and runs as one run, while a table over daily partitions waits for their run to land.
+    Updates of ``not_a_trigger`` are read when this asset runs, but do not make it run."""
+    updated = AC.any_deps_updated() if not_a_trigger is None else AC.any_deps_updated().ignore(not_a_trigger)
+    trigger = (AC.newly_missing() | updated) if when_missing else updated
     elsewhere = AC.any_deps_match(AC.will_be_requested())
     if batch is not None:
         elsewhere = elsewhere.ignore(batch)

@@ -127,7 +127,9 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset(
-    **SCORING,
+    **{**SCORING, "automation_condition": after_upstream(
+        batch=SCORING_BATCH, not_a_trigger=dg.AssetSelection.assets(["marts", "fct_wallet_daily_pnl"]))},
+    # The daily P&L is read with each day's scores (days since the last loss); new scores trigger it.
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     description="The wallets worth copying now (stage-1 gate — relative to the scored population by default — "
                 "quarantine, rotation with cooldown), best WQS "
