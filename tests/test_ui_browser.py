@@ -1,6 +1,7 @@
 """The demo opened as a user opens it: `polycopy demo`, then `polycopy ui-demo` (what
 `make ui-demo` runs), read in a real browser (Debian's Chromium driven by playwright) and
-through the webserver's GraphQL. Screenshots are kept under .data/browser/."""
+through the webserver's GraphQL; then automation turned on there, run by the UI's real
+dagster-daemon. Screenshots are kept under .data/browser/."""
 
 import os
 import signal
@@ -47,7 +48,7 @@ def demo_dir(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
     proc = subprocess.run([str(BIN / "polycopy"), "demo", "--data-dir", str(data), "--markets", "150",
-                           "--wallets", "400", "--trades", "20000", "--history-days", "45", "--live-hours", "4",
+                           "--wallets", "400", "--trades", "20000", "--history-days", "45", "--live-hours", "3",
                            "--also-follow", "12"], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=1200)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ def ui(demo_dir):
     port, sim_port = free_port(), free_port()
     log = open(demo_dir / "ui-demo.log", "wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
+    env["POLYCOPY_AUTOMATION_INTERVAL_S"] = "5"  # the automation sensor's ticks, once it is turned on
     proc = subprocess.Popen([str(BIN / "polycopy"), "ui-demo", "--data-dir", str(demo_dir), "--port", str(port),
                              "--sim-port", str(sim_port)], env=env, cwd=REPO_ROOT, stdout=log, stderr=log,
                             start_new_session=True)
@@ -241,6 +243,8 @@ def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
             ("polycopy", "evaluate_scoring", {}, {"ops": {"scoring_evaluation": {"config": {
                 "seeds": [11], "n_wallets": 300, "n_markets": 100, "n_trades": 10_000}}}}),
             ("polycopy_execution", "risk_monitor", {}, {}), ("polycopy_execution", "reconcile_orders", {}, {})]
+    launched_runs = {}
+    # Launched together, as a user clicking through the jobs would; the warehouse pool orders them.
     for location, job, tags, config in jobs:
         params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
                                "jobName": job},
@@ -248,9 +252,83 @@ def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
                   "runConfigData": config}
         launched = gql(ui["base"], LAUNCH, {"p": params})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", (job, launched)
-        run_id = launched["run"]["runId"]
-        deadline = time.monotonic() + 300
-        while (status := run_status(ui["base"], run_id)) not in ("SUCCESS", "FAILURE", "CANCELED"):
-            assert time.monotonic() < deadline, (job, status)
-            time.sleep(1)
-        assert status == "SUCCESS", job
+        launched_runs[job] = launched["run"]["runId"]
+    deadline = time.monotonic() + 600
+    status = {}
+    while True:
+        status = {job: run_status(ui["base"], run_id) for job, run_id in launched_runs.items()}
+        if all(s in ("SUCCESS", "FAILURE", "CANCELED") for s in status.values()):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert all(s == "SUCCESS" for s in status.values()), status
+
+
+IN_FLIGHT = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
+# What an ingest must be followed by, each after what it reads.
+FOLLOWING = ["staging/stg_polymarket__trades", "intermediate/int_trade_outcomes", "marts/wallet_metrics",
+             "wallet_scores", "whale_watchlist", "followed_watchlist"]
+
+
+def runs_in_flight(base: str) -> int:
+    return len(gql(base, """query($s: [RunStatus!]) { runsOrError(filter: {statuses: $s}) { ... on Runs {
+        results { runId } } } }""", {"s": IN_FLIGHT})["runsOrError"]["results"])
+
+
+def wait_until_quiet(base: str, quiet_s: float, timeout_s: float = 600.0) -> None:
+    """Until no run has been in flight for ``quiet_s`` seconds (the automation has settled)."""
+    deadline, since = time.monotonic() + timeout_s, time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if runs_in_flight(base):
+            since = time.monotonic()
+        assert time.monotonic() < deadline, "runs never settled"
+        time.sleep(1)
+
+
+def latest_materializations(base: str) -> dict[str, dict]:
+    nodes = gql(base, """query($k: [AssetKeyInput!]) { assetNodes(assetKeys: $k) { assetKey { path }
+        assetMaterializations(limit: 1) { timestamp runId } } }""",
+                {"k": [{"path": k.split("/")} for k in FOLLOWING]})["assetNodes"]
+    return {"/".join(n["assetKey"]["path"]): (n["assetMaterializations"] or [{"timestamp": "0", "runId": None}])[0]
+            for n in nodes}
+
+
+def test_automation_turned_on_in_the_ui_follows_a_new_ingest(ui, demo_dir):
+    """Turned on (its sensor started, as a user does in the UI), the declarative automation
+    keeps the chain fresh through the UI's daemon: an ingest of the day is followed by dbt,
+    the scores, the watchlist and its publication, in order, with no manual step."""
+    from polycopy_dagster.demo import DemoWorld
+
+    base = ui["base"]
+    started = gql(base, """mutation { startSensor(sensorSelector: {repositoryLocationName: "polycopy",
+        repositoryName: "__repository__", sensorName: "polycopy_automation"}) { __typename } }""")
+    assert started["startSensor"]["__typename"] == "Sensor", started
+    # Its first evaluations set its baseline (the first tick comes some seconds after the start).
+    time.sleep(10)
+    wait_until_quiet(base, quiet_s=40)
+    # New trades land; the day's partition is ingested again, as the hourly schedule does.
+    httpx.post(f"http://127.0.0.1:{ui['sim_port']}/_sim/clock", json={"advance": 1800}).raise_for_status()
+    t = time.time()
+    day = DemoWorld.load(demo_dir).anchor[:10]
+    params = {"selector": {"repositoryLocationName": "polycopy", "repositoryName": "__repository__",
+                           "jobName": "ingest_history"},
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]}}
+    launched = gql(base, LAUNCH, {"p": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    deadline = time.monotonic() + 600
+    while True:
+        latest = latest_materializations(base)
+        if all(float(m["timestamp"]) / 1000 > t for m in latest.values()):
+            break
+        assert time.monotonic() < deadline, {k: m for k, m in latest.items() if float(m["timestamp"]) / 1000 <= t}
+        time.sleep(3)
+    wait_until_quiet(base, quiet_s=20)
+    # In order, once settled: each asset's latest materialization after those of what it reads.
+    latest = latest_materializations(base)
+    order = [float(latest[k]["timestamp"]) for k in FOLLOWING]
+    assert order == sorted(order), latest
+    # Each came from a run of the automation sensor, and none of its runs failed.
+    auto = gql(base, """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "polycopy_automation"}]}) {
+        ... on Runs { results { runId status } } } }""")["runsOrError"]["results"]
+    assert {m["runId"] for m in latest.values()} <= {r["runId"] for r in auto}, latest
+    assert all(r["status"] == "SUCCESS" for r in auto), auto

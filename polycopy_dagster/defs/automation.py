@@ -42,38 +42,57 @@ def schedule_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if automation_on() else dg.DefaultScheduleStatus.STOPPED
 
 
+def _triggered(trigger: dg.AutomationCondition, batch: dg.AssetSelection | None) -> dg.AutomationCondition:
+    """The trigger, or an upstream asset of the same ``batch`` requested now: a batch is
+    requested in one evaluation, so it runs as one run, each asset after what it reads."""
+    if batch is None:
+        return trigger
+    return trigger | AC.any_deps_match(AC.will_be_requested()).allow(batch).with_label(
+        "requested with its upstream")
+
+
+def _upstream_settled(batch: dg.AssetSelection | None) -> dg.AutomationCondition:
+    """Every upstream asset exists (or is requested now with this one's ``batch``), none is
+    running, and none outside ``batch`` is requested now (that one is waited for: this asset
+    runs after it lands, not on its old data)."""
+    requested = AC.any_deps_match(AC.will_be_requested())
+    missing = AC.any_deps_missing()
+    if batch is not None:
+        requested = requested.ignore(batch)
+        missing = AC.any_deps_match(AC.missing() & ~AC.will_be_requested()).with_label(
+            "any deps missing, not requested now")
+    return (~missing & ~AC.any_deps_in_progress()
+            & ~requested.with_label("an upstream asset is requested now") & ~AC.in_progress())
+
+
 def after_upstream(*, when_missing: bool = True, batch: dg.AssetSelection | None = None,
                    not_a_trigger: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """Materialize once an upstream asset was updated (and, with ``when_missing``, when this
-    one is missing), once every upstream asset exists and nothing upstream is running. An
-    upstream asset requested in the same evaluation is waited for, unless it is of this
-    asset's ``batch``: a batch (dbt's full tables, the scoring assets) is requested together
-    and runs as one run, while a table over daily partitions waits for their run to land.
-    Updates of ``not_a_trigger`` are read when this asset runs, but do not make it run."""
+    one is missing), once its upstream has settled. The assets of one ``batch`` (dbt's full
+    tables with the scoring) are requested together and run as one run. Updates of
+    ``not_a_trigger`` are read when this asset runs, but do not make it run."""
     updated = AC.any_deps_updated() if not_a_trigger is None else AC.any_deps_updated().ignore(not_a_trigger)
     trigger = (AC.newly_missing() | updated) if when_missing else updated
-    elsewhere = AC.any_deps_match(AC.will_be_requested())
-    if batch is not None:
-        elsewhere = elsewhere.ignore(batch)
-    return (trigger.since_last_handled() & ~AC.any_deps_missing() & ~AC.any_deps_in_progress()
-            & ~elsewhere.with_label("no upstream run requested now") & ~AC.in_progress()
+    return (_triggered(trigger, batch).since_last_handled() & _upstream_settled(batch)
             ).with_label("after upstream updates")
 
 
-def recent_partitions_after_upstream() -> dg.AutomationCondition:
+def recent_partitions_after_upstream(batch: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """For daily partitions of the last ``recent_days()`` days: materialize once an upstream
     asset (or the day's upstream partition) was updated, or the day is missing, once its
-    upstream exists and nothing upstream is running. Chains of daily assets requested together
-    run together, a day at a time or as one range."""
-    trigger = (AC.newly_missing() | AC.any_deps_updated()).since_last_handled()
-    return (AC.in_latest_time_window(timedelta(days=recent_days())) & trigger & ~AC.any_deps_missing()
-            & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
-        f"last {recent_days()} days, after upstream updates")
+    upstream has settled. A day's chain of daily models (the ``batch``) runs as one run."""
+    trigger = _triggered(AC.newly_missing() | AC.any_deps_updated(), batch).since_last_handled()
+    return (AC.in_latest_time_window(timedelta(days=recent_days())) & trigger & _upstream_settled(batch)
+            ).with_label(f"last {recent_days()} days, after upstream updates")
 
 
 # dbt's full tables (the translator tags them), built together after the daily models.
 DBT_TABLES = dg.AssetSelection.tag("cadence", "table")
-SCORING_BATCH = dg.AssetSelection.groups("scoring")
+# dbt's daily models (staging and intermediate over daily partitions), a day's chain in one run.
+DBT_DAILY = dg.AssetSelection.tag("cadence", "daily")
+SCORING = dg.AssetSelection.groups("scoring")
+# What one ingest rebuilds after the day's models, in one run: dbt's full tables, then the scoring.
+REBUILD_BATCH = DBT_TABLES | SCORING
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from polycopy_dagster.defs.automation import DBT_TABLES, after_upstream, recent_partitions_after_upstream
+from polycopy_dagster.defs.automation import DBT_DAILY, REBUILD_BATCH, after_upstream, recent_partitions_after_upstream
 from polycopy_dagster.defs.dbt_cli import dbt_project
 from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
 from polycopy_dagster.defs.partitions import daily_partitions
@@ -86,11 +86,11 @@ class PolycopyDbtTranslator(DagsterDbtTranslator):
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
         if _is_daily(dbt_resource_props):
             # Daily partitions: the recent days follow their trades, resolutions and the market
-            # snapshot (the views and their tests are built together, per day).
-            return recent_partitions_after_upstream()
+            # snapshot; a day's chain of views and incremental models runs as one run.
+            return recent_partitions_after_upstream(batch=DBT_DAILY)
         # Full tables over the daily models: after an update, once every day they read exists
-        # (a full rebuild over missing days would be wrong), all of them in one run.
-        return after_upstream(when_missing=False, batch=DBT_TABLES)
+        # (a full rebuild over missing days would be wrong), in one run with the scoring that reads them.
+        return after_upstream(when_missing=False, batch=REBUILD_BATCH)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)

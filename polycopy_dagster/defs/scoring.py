@@ -12,7 +12,7 @@ from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
 from polycopy.scoring.watchlist import (GATE_CONDITION_WORDS, WATCHING, WalletState, behaviour_alerts,
                                         days_since_last_loss, gate_report, gate_threshold, member_tiers,
                                         update_states, watchlist_members)
-from polycopy_dagster.defs.automation import SCORES_FRESHNESS, SCORING_BATCH, after_upstream
+from polycopy_dagster.defs.automation import REBUILD_BATCH, SCORES_FRESHNESS, after_upstream
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
 from polycopy_dagster.defs.metadata import RESEARCH_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
@@ -29,7 +29,7 @@ MAX_FLAG_RATE = 0.9
 
 # The scoring assets follow the marts by themselves once automation is on.
 SCORING = dict(group_name="scoring", kinds={"python", "duckdb"}, owners=RESEARCH_OWNERS, pool=WAREHOUSE_POOL,
-               tags=tags("scoring"), automation_condition=after_upstream(batch=SCORING_BATCH),
+               tags=tags("scoring"), automation_condition=after_upstream(batch=REBUILD_BATCH),
                freshness_policy=SCORES_FRESHNESS)
 SCORE_TABLE_COLUMNS = ["rank", "wallet_address", "wqs", "wqs_lower", "wqs_upper", "pricing_edge", "trade_count",
                        "tier", "excluded", "reasons"]
@@ -128,7 +128,7 @@ def red_flag_rates_sane(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @dg.asset(
     **{**SCORING, "automation_condition": after_upstream(
-        batch=SCORING_BATCH, not_a_trigger=dg.AssetSelection.assets(["marts", "fct_wallet_daily_pnl"]))},
+        batch=REBUILD_BATCH, not_a_trigger=dg.AssetSelection.assets(["marts", "fct_wallet_daily_pnl"]))},
     # The daily P&L is read with each day's scores (days since the last loss); new scores trigger it.
     deps=[wallet_scores, dg.AssetKey(["marts", "fct_wallet_daily_pnl"])],
     description="The wallets worth copying now (stage-1 gate — relative to the scored population by default — "
