@@ -103,6 +103,17 @@ def override_lines(env: dict[str, str], before: dict[str, str]) -> list[str]:
     return out
 
 
+def stop_process_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM the process group of ``proc`` (a daemon and its code servers and run workers),
+    SIGKILL it if it has not exited within ``timeout_s`` seconds."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+
+
 def child_env(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
@@ -165,11 +176,7 @@ class DemoDaemon:
 
     def stop(self) -> None:
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            stop_process_group(self.proc, timeout_s=60)
             self.proc = None
         self.log.close()
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from polycopy_dagster.demo import stop_process_group
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The chain's gates opened wide (through the POLYCOPY_<THRESHOLD> overrides) so that every
@@ -80,11 +82,7 @@ class DaemonHarness:
 
     def stop(self) -> None:
         if self.daemon is not None:
-            os.killpg(self.daemon.pid, signal.SIGTERM)
-            try:
-                self.daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.daemon.pid, signal.SIGKILL)
+            stop_process_group(self.daemon, timeout_s=30)
             self.daemon = None
         self.log.close()
 

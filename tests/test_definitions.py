@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -96,7 +97,6 @@ def test_one_switch_turns_every_schedule_and_sensor_on():
 
 
 def test_the_hourly_ingest_completes_yesterday_in_the_first_hour_of_a_day():
-    from datetime import datetime, timezone
 
     from polycopy_dagster.defs.ingestion import hourly_ingest_schedule
 
@@ -124,3 +124,28 @@ def test_automation_conditions_cover_dbt_scoring_and_recent_resolutions():
     # Ingestion itself runs on its schedules, and the evaluation only when asked.
     assert label(["raw_trades"]) is None and label(["scoring_evaluation"]) is None
     assert graph.get(dg.AssetKey("whale_watchlist")).freshness_policy is not None
+
+
+def test_a_market_snapshot_refresh_re_derives_the_recent_resolution_days():
+    """A market UMA-resolved days after it closed: when the snapshot refreshes, the last
+    ``POLYCOPY_AUTOMATION_RECENT_DAYS`` days of resolutions are requested again, older ones not."""
+    instance = dg.DagsterInstance.ephemeral()
+    now = datetime.now(timezone.utc)
+    days = [(now - timedelta(days=d)).date().isoformat() for d in range(12)]
+    partitions = definitions.defs.resolve_asset_graph().get(dg.AssetKey("market_resolutions")).partitions_def
+    days = [d for d in days if d in set(partitions.get_partition_keys(current_time=now))]
+    assert len(days) >= 8, "the history starts too late for this test"
+    for key in ("raw_markets", "raw_market_tokens", "raw_market_tags"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    for day in days:
+        instance.report_runless_asset_event(dg.AssetMaterialization("market_resolutions", partition=day))
+    selection = dg.AssetSelection.assets("market_resolutions")
+    first = dg.evaluate_automation_conditions(definitions.defs, instance, asset_selection=selection)
+    assert first.total_requested == 0  # every day exists and nothing changed
+    instance.report_runless_asset_event(dg.AssetMaterialization("raw_markets"))  # the hourly snapshot
+    after = dg.evaluate_automation_conditions(definitions.defs, instance, asset_selection=selection,
+                                              cursor=first.cursor)
+    requested = after.get_requested_partitions(dg.AssetKey("market_resolutions"))
+    window = {(now - timedelta(days=d)).date().isoformat() for d in range(8)} & set(days)
+    assert requested and requested <= window and days[-1] not in requested, requested
+    assert now.date().isoformat() in requested
