@@ -97,7 +97,6 @@ def test_one_switch_turns_every_schedule_and_sensor_on():
 
 
 def test_the_hourly_ingest_completes_yesterday_in_the_first_hour_of_a_day():
-
     from polycopy_dagster.defs.ingestion import hourly_ingest_schedule
 
     def partitions(hour):
