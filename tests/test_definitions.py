@@ -148,3 +148,41 @@ def test_a_market_snapshot_refresh_re_derives_the_recent_resolution_days():
     window = {(now - timedelta(days=d)).date().isoformat() for d in range(8)} & set(days)
     assert requested and requested <= window and days[-1] not in requested, requested
     assert now.date().isoformat() in requested
+
+
+def test_an_ingest_is_followed_by_a_days_dbt_run_then_tables_and_scores_together():
+    """The conditions, evaluated as the automation sensor does: a new ingest of a day requests
+    that day's dbt models together (one run); once they land, dbt's full tables and the scoring
+    are requested together (one run), the watchlist and its publication with them."""
+    graph = definitions.defs.resolve_asset_graph()
+    instance = dg.DagsterInstance.ephemeral()
+    now = datetime.now(timezone.utc)
+    today = now.date().isoformat()
+    data = dg.AssetSelection.all() - dg.AssetSelection.assets("scoring_evaluation")
+    keys = [k for k in data.resolve(graph) if graph.has(k) and graph.get(k).is_materializable]
+    for key in keys:  # a deployment whose history was built once: every asset and every day exists
+        pdef = graph.get(key).partitions_def
+        for p in (pdef.get_partition_keys(current_time=now) if pdef else [None]):
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=p))
+
+    def evaluate(cursor):
+        result = dg.evaluate_automation_conditions(definitions.defs, instance, asset_selection=data, cursor=cursor)
+        requested = {k.to_user_string(): result.get_requested_partitions(k) for k in keys
+                     if result.get_num_requested(k)}
+        return result.cursor, requested
+
+    cursor, requested = evaluate(None)
+    assert requested == {}, requested
+    for key in ("raw_trades", "market_resolutions", "raw_wallet_activity"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today))
+    cursor, requested = evaluate(cursor)
+    daily = {k for k in requested if k.startswith(("staging/", "intermediate/int_positions"))}
+    assert "staging/stg_polymarket__trades" in daily and all(v == {today} for v in requested.values()
+                                                             if v != {None}), requested
+    assert "marts/wallet_metrics" not in requested and "wallet_scores" not in requested, requested
+    for k, parts in requested.items():
+        for p in parts:
+            instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey.from_user_string(k), partition=p))
+    cursor, requested = evaluate(cursor)
+    for k in ("marts/wallet_metrics", "wallet_scores", "whale_watchlist", "followed_watchlist"):
+        assert k in requested, (k, sorted(requested))
