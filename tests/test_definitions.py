@@ -176,9 +176,8 @@ def test_an_ingest_is_followed_by_a_days_dbt_run_then_tables_and_scores_together
     for key in ("raw_trades", "market_resolutions", "raw_wallet_activity"):
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today))
     cursor, requested = evaluate(cursor)
-    daily = {k for k in requested if k.startswith(("staging/", "intermediate/int_positions"))}
-    assert "staging/stg_polymarket__trades" in daily and all(v == {today} for v in requested.values()
-                                                             if v != {None}), requested
+    assert "staging/stg_polymarket__trades" in requested and all(v == {today} for v in requested.values()
+                                                                   if v != {None}), requested
     assert "marts/wallet_metrics" not in requested and "wallet_scores" not in requested, requested
     for k, parts in requested.items():
         for p in parts:

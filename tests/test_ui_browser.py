@@ -256,7 +256,6 @@ def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
         assert launched["__typename"] == "LaunchRunSuccess", (job, launched)
         launched_runs[job] = launched["run"]["runId"]
     deadline = time.monotonic() + 600
-    status = {}
     while True:
         status = {job: run_status(ui["base"], run_id) for job, run_id in launched_runs.items()}
         if all(s in ("SUCCESS", "FAILURE", "CANCELED") for s in status.values()):

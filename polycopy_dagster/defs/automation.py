@@ -90,9 +90,9 @@ def recent_partitions_after_upstream(batch: dg.AssetSelection | None = None) -> 
 DBT_TABLES = dg.AssetSelection.tag("cadence", "table")
 # dbt's daily models (staging and intermediate over daily partitions), a day's chain in one run.
 DBT_DAILY = dg.AssetSelection.tag("cadence", "daily")
-SCORING = dg.AssetSelection.groups("scoring")
+SCORING_GROUP = dg.AssetSelection.groups("scoring")
 # What one ingest rebuilds after the day's models, in one run: dbt's full tables, then the scoring.
-REBUILD_BATCH = DBT_TABLES | SCORING
+REBUILD_BATCH = DBT_TABLES | SCORING_GROUP
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
