@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 from polycopy_dagster.demo import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The code locations of workspace.yaml, by name.
+LOCATIONS = {"polycopy": "polycopy_dagster.definitions", "polycopy_execution": "polycopy_dagster.execution"}
 
 # The chain's gates opened wide (through the POLYCOPY_<THRESHOLD> overrides) so that every
 # followed trade reaches the order step: for exactly-once and latency measurements, where
@@ -54,14 +57,44 @@ class DaemonHarness:
         }
         self.bin = bin_dir
         self.daemon: subprocess.Popen | None = None
+        self.code_servers: list[subprocess.Popen] = []
+        self.workspace = REPO_ROOT / "workspace.yaml"
         self.log = open(self.workdir / "daemon.log", "ab")
 
     def cli(self, *args: str) -> str:
-        proc = subprocess.run([str(self.bin / "dagster"), *args, "-w", str(REPO_ROOT / "workspace.yaml")],
+        proc = subprocess.run([str(self.bin / "dagster"), *args, "-w", str(self.workspace)],
                               env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
         if proc.returncode != 0:
             raise RuntimeError(f"dagster {' '.join(args)} failed: {proc.stderr[-2000:]}")
         return proc.stdout
+
+    def start_code_servers(self, timeout_s: float = 120) -> None:
+        """Serve each code location from its own ``dagster code-server``, as a deployment does,
+        and point the daemon and the CLI at them. The daemon then neither spawns the servers nor
+        shuts them down when its heartbeats are late on a loaded machine, a daemon restart does
+        not reload the code, and each CLI call skips loading it."""
+        entries = []
+        for name, module in LOCATIONS.items():
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.code_servers.append(subprocess.Popen(
+                [str(self.bin / "dagster"), "code-server", "start", "-m", module, "-h", "127.0.0.1", "-p", str(port),
+                 "--location-name", name], env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=self.log,
+                start_new_session=True))
+            entries.append((name, port))
+        self.workspace = self.workdir / "workspace.yaml"
+        self.workspace.write_text("load_from:\n" + "".join(
+            f"  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: {name}\n"
+            for name, port in entries))
+        deadline = time.monotonic() + timeout_s
+        for name, port in entries:
+            while subprocess.run([str(self.bin / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1",
+                                  "-p", str(port)], env=self.env, capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"code server {name} on port {port} did not start: "
+                                       f"{(self.workdir / 'daemon.log').read_text()[-2000:]}")
+                time.sleep(1)
 
     def start_sensor(self, cursor: dict[str, int]) -> None:
         loc = ("--location", "polycopy_execution")
@@ -69,7 +102,7 @@ class DaemonHarness:
         self.cli("sensor", "start", "followed_wallets_sensor", *loc)
 
     def start_daemon(self) -> None:
-        self.daemon = subprocess.Popen([str(self.bin / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+        self.daemon = subprocess.Popen([str(self.bin / "dagster-daemon"), "run", "-w", str(self.workspace)],
                                        env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=self.log,
                                        start_new_session=True)
 
@@ -84,6 +117,9 @@ class DaemonHarness:
         if self.daemon is not None:
             stop_process_group(self.daemon, timeout_s=30)
             self.daemon = None
+        for server in self.code_servers:
+            stop_process_group(server, timeout_s=30)
+        self.code_servers = []
         self.log.close()
 
     def ledger(self):
