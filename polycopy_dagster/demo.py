@@ -181,7 +181,7 @@ class DemoDaemon:
         self.log.close()
 
 
-def _sensor_ticked_since(instance, name: str, since: float) -> bool:
+def sensor_ticked_since(instance, name: str, since: float) -> bool:
     """Whether a tick of sensor ``name`` that started after ``since`` (epoch s) has finished."""
     from dagster._core.definitions.run_request import InstigatorType
     from dagster._core.scheduler.instigation import TickStatus
@@ -313,7 +313,7 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
             since = time.time()
             _clock(server.url, advance=3600)
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not (_sensor_ticked_since(instance, "followed_wallets_sensor", since)
+            while time.monotonic() < deadline and not (sensor_ticked_since(instance, "followed_wallets_sensor", since)
                                                        and runs_in_flight(instance) == 0):
                 time.sleep(0.5)
             stalled += time.monotonic() >= deadline

@@ -13,7 +13,7 @@ import pytest
 
 from polycopy.sim.server import running_venue
 from polycopy.sim.world import SimConfig, generate_world
-from polycopy_dagster.demo import runs_in_flight
+from polycopy_dagster.demo import runs_in_flight, sensor_ticked_since
 from tests.daemon_harness import REPO_ROOT, DaemonHarness
 
 # What one ingest must bring up to date, each after the one before it.
@@ -42,18 +42,6 @@ def wait_until_quiet(instance, quiet_s: float, timeout_s: float) -> None:
             since = time.monotonic()
         assert time.monotonic() < deadline, "runs never settled"
         time.sleep(0.5)
-
-
-def sensor_evaluated_since(instance, since: float) -> bool:
-    """Whether an evaluation of the automation sensor that started after ``since`` has finished."""
-    from dagster._core.definitions.run_request import InstigatorType
-    from dagster._core.scheduler.instigation import TickStatus
-
-    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
-        if state.instigator_name == AUTOMATION_SENSOR:
-            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=since, limit=5)
-            return any(t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED) for t in ticks)
-    return False
 
 
 @pytest.mark.daemon
@@ -94,7 +82,7 @@ def test_an_ingest_is_followed_by_dbt_scores_and_watchlist_without_a_manual_step
             h.start_daemon()
             instance = dg.DagsterInstance.from_config(str(h.home))
             deadline = time.monotonic() + 120
-            while not sensor_evaluated_since(instance, started):  # its first evaluation is its baseline
+            while not sensor_ticked_since(instance, AUTOMATION_SENSOR, started):  # its first evaluation is its baseline
                 assert time.monotonic() < deadline, (h.workdir / "daemon.log").read_text()[-3000:]
                 time.sleep(0.5)
             wait_until_quiet(instance, quiet_s=12, timeout_s=240)
