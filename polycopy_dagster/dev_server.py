@@ -28,7 +28,10 @@ def serve_ui(env: dict[str, str], port: int, venue_server=None) -> int:
     """Run ``dagster dev`` on ``port`` with ``env`` until it exits or this process is told to
     stop; then stop it and the venue. Returns dagster dev's exit code (0 when we stopped it)."""
     cmd = [str(BIN / "dagster"), "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, env=child_env(env), cwd=REPO_ROOT, start_new_session=True)
+    # dagster dev stops on SIGINT; it must answer it even when this process was started with
+    # SIGINT ignored (as a background job of a shell is), which its children would inherit.
+    proc = subprocess.Popen(cmd, env=child_env(env), cwd=REPO_ROOT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -38,11 +41,19 @@ def serve_ui(env: dict[str, str], port: int, venue_server=None) -> int:
         return proc.wait()
     except KeyboardInterrupt:
         print("stopping the Dagster UI and the simulated venue", flush=True)
-        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C would: dagster dev stops its webserver and daemon
+        # To dagster dev alone: it stops its daemon and webserver, then its code servers. Signalling
+        # the whole group would take the code servers away under a running sensor tick, which
+        # then records a failed tick ("location does not exist") and holds the daemon up.
+        os.kill(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            pass
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+            except ProcessLookupError:
+                pass
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.test_ui_browser import free_port, port_is_free
 
@@ -16,7 +17,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def test_dev_serves_on_the_chosen_ports_and_ctrl_c_stops_both(tmp_path):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# Ctrl-C in a terminal; and SIGTERM to `make dev` run as a shell's background job, which starts
+# with SIGINT ignored (dagster dev, which stops on SIGINT, must not inherit that).
+@pytest.mark.parametrize("stop, preexec", [(signal.SIGINT, None), (signal.SIGTERM, _ignore_sigint)],
+                         ids=["ctrl-c", "sigterm-in-background"])
+def test_dev_serves_on_the_chosen_ports_and_ctrl_c_stops_both(tmp_path, stop, preexec):
     port, sim_port = free_port(), free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")},
            "DAGSTER_HOME": str(tmp_path / "home")}
@@ -24,7 +33,7 @@ def test_dev_serves_on_the_chosen_ports_and_ctrl_c_stops_both(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(BIN / "polycopy"), "dev", "--port", str(port), "--sim-port", str(sim_port),
                                  "--markets", "20", "--wallets", "30", "--trades", "500", "--history-days", "2"],
-                                env=env, cwd=REPO_ROOT, stdout=out, stderr=out)
+                                env=env, cwd=REPO_ROOT, stdout=out, stderr=out, preexec_fn=preexec)
         try:
             deadline = time.monotonic() + 180
             while True:
@@ -39,9 +48,13 @@ def test_dev_serves_on_the_chosen_ports_and_ctrl_c_stops_both(tmp_path):
             clock = httpx.get(f"http://127.0.0.1:{sim_port}/_sim/clock", timeout=5).json()
             assert clock["speed"] == 60.0
         finally:
-            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            stopping = time.monotonic()
+            proc.send_signal(stop)
             proc.wait(timeout=90)
+            stopped_in_s = time.monotonic() - stopping
     assert port_is_free(port) and port_is_free(sim_port)
+    # dagster dev shuts its daemon and webserver down in order, without waiting out a timeout.
+    assert stopped_in_s < 30, stopped_in_s
     text = log.read_text()
     assert "Found a dagster instance configuration value" not in text
     assert f"Dagster UI on http://127.0.0.1:{port}" in text and "automation off" in text
