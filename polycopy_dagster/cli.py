@@ -104,10 +104,10 @@ def risk(args) -> int:
     import getpass
     import json as _json
 
-    from polycopy_dagster.defs.resources import check_environment, data_dir, ledger_resource
+    from polycopy_dagster.defs.resources import check_environment, data_dir, initialized, ledger_resource
 
     check_environment(warehouse=False, ledger=True)
-    resource = ledger_resource()
+    resource = initialized(ledger_resource())
     path = Path(resource.sqlite_path or data_dir() / "ledger.sqlite")
     if args.risk_cmd == "status" and resource.backend == "sqlite" and not path.exists():
         print(f"no ledger at {path}: nothing has traded here yet (the demo's: POLYCOPY_DATA_DIR={DEMO_DIR})")

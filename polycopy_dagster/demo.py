@@ -243,6 +243,7 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
     from polycopy_dagster.cli import gate_explanation
     from polycopy_dagster.definitions import defs
     from polycopy_dagster.execution import defs as execution_defs
+    from polycopy_dagster.defs.resources import initialized
 
     instance = dg.DagsterInstance.get()
     resources = {k: v for k, v in defs.resources.items()}
@@ -278,8 +279,8 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
          "evaluate_scoring", run_config={"ops": {"scoring_evaluation": {"config": {
              "seeds": [11], "n_wallets": 400, "n_markets": 150, "n_trades": 20_000}}}})
 
-    wh = resources["warehouse"].open()
-    ledger = resources["ledger"].open()
+    wh = initialized(resources["warehouse"]).open()
+    ledger = initialized(resources["ledger"]).open()
     scores = wh.query_df("select * from scores.wallet_scores")
     print(gate_explanation(scores, resources["watchlist_rules"].settings()))
     watchlist = ledger.watchlist()

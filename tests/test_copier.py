@@ -70,8 +70,10 @@ class FakeClients:
         self.gamma = gamma or FakeGamma()
 
 
-def make_trade(side="BUY", price=0.51, size=10_000.0, ts=NOW - 5, n=0) -> Trade:
+def make_trade(side="BUY", price=0.51, size=10_000.0, ts=None, n=0) -> Trade:
+    """Fill ``n`` of its own whale order (its own transaction, 2 s after the one before)."""
     tx = "0x" + f"{n:064x}"
+    ts = NOW - 100 + 2 * n if ts is None else ts
     return Trade(trade_key(tx, WALLET, TOKEN, side, size, price), tx, WALLET, side, TOKEN, CONDITION,
                  size, price, size * price, int(ts), "Yes", 0, None, None, None, None, None, "v1")
 
@@ -134,7 +136,7 @@ def test_buy_is_sized_and_copied_once_decision_before_order(ledger):
     assert d["binding"] in ("per_trade_usd", "per_trade_fraction_usd") and d["size_usd"] == pytest.approx(1_000.0)
     assert out.filled_shares == pytest.approx(1960.78) and out.avg_price == pytest.approx(0.51)
     assert out.fee_usd == pytest.approx(1960.78 * 0.05 * 0.51 * 0.49)
-    dec, o = ledger.decision(t.trade_key), ledger.order_for_trade(t.trade_key)
+    dec, o = ledger.decision(t.trade_key), ledger.order_for_signal(t.trade_key)
     assert dec["decided_at"] <= o["created_at"] and dec["run_id"] == "r1"
     assert o["order_id"] == client_order_id(t.trade_key) and o["order_type"] == "FOK"
     # Retries, re-deliveries and sensor re-evaluations: same answer, no new order.
@@ -219,6 +221,6 @@ def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
     done = {d["order_id"]: d["status"] for d in reconcile_pending(ledger, venue, older_than_s=0.0)}
     assert done == {client_order_id(t1.trade_key): "cancelled", oid2: "filled"}
     assert ledger.paper_execution(client_order_id(t1.trade_key)) is None  # cancelled, not re-sent
-    assert ledger.order_for_trade(t1.trade_key)["status"] == "cancelled"
+    assert ledger.order_for_signal(t1.trade_key)["status"] == "cancelled"
     assert ledger.position_shares(TOKEN) == pytest.approx(100.0)
     assert reconcile_pending(ledger, venue, older_than_s=0.0) == []

@@ -63,13 +63,16 @@ class Chain:
         self.n += 1
         tx = "0x" + f"{self.n:064x}"
         size = round(usd / p, 2)
+        # Each test trade is its own whale order: 2 s apart from the one before (the
+        # aggregation window joins fills of one wallet, token and side within 1 s).
         return Trade(trade_key(tx, w, token, side, size, p), tx, w, side, token, market.condition_id, size, p,
-                     size * p, int(time.time() - age_s), None, outcome, None, None, None, None, None, "v1")
+                     size * p, int(time.time() - age_s) - 2 * self.n, None, outcome, None, None, None, None, None,
+                     "v1")
 
     def run(self, t):
         result = self.job.execute_in_process(run_config=copy_trade_run_config(t), instance=self.instance,
                                              raise_on_error=False)
-        d = self.ledger.decision(t.trade_key)
+        d = self.ledger.decision_for_trade(t.trade_key)
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         return result, d, checks
 

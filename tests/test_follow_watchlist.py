@@ -40,7 +40,10 @@ def test_sensor_follows_the_watchlist_and_the_follow_list_overrides_it(tmp_path)
             result = followed_wallets_sensor(ctx)
         if isinstance(result, dg.SkipReason):
             return result
-        return {r.tags["polycopy/wallet"] for r in result.run_requests}
+        ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=ledger_path))
+        keys = [k for r in result.run_requests
+                for k in r.run_config["ops"]["assess_portfolio_and_signal"]["config"]["signal_keys"]]
+        return {ledger.signal(k)["proxy_wallet"] for k in keys}
 
     with running_venue(world=world) as server:
         time.sleep(0.1)

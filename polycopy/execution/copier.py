@@ -1,10 +1,11 @@
-"""Copy one source trade, at most once.
+"""Copy one source signal (one whale order, however many fills), at most once.
 
 Order of operations (each step durable before the next):
-1. the source trade is recorded as seen;
-2. the decision — the risk gate, stages 1–3 and sizing for a BUY, the mirrored exit for
-   a SELL; copy or skip, with the stage, the reason and the values behind it — is
-   claimed in the ledger: a trade is decided once, whatever retries happen;
+1. every fill the feed shows is recorded as seen and joined to its signal (the ledger);
+2. the decision on the signal — the risk gate, stages 1–3 and sizing for a BUY, seeing the
+   order's total size and average price; the mirrored exit for a SELL; copy or skip, with
+   the stage, the reason, the values behind it and the fills — is claimed in the ledger:
+   a signal is decided once, whatever retries and relaunches happen;
 3. a copy order is saved as *pending* before it is sent;
 4. the venue's answer (fills, fee, status) settles the order.
 A pending order left by a crash is reconciled with the venue by its client order
@@ -18,11 +19,13 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+from polycopy.execution.paper import taker_fee_usd
 from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
 from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.clients import market_with_event_tags
 from polycopy.polymarket.markets import parse_market
 from polycopy.polymarket.schema import RecordError, Trade
+from polycopy.trading.portfolio import FillRow
 from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
 from polycopy.trading.signals import (Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy,
                                       needs_market_data)
@@ -42,7 +45,7 @@ class TradingRules:
 
 @dataclass(frozen=True)
 class CopyOutcome:
-    trade_key: str
+    signal_key: str
     decision: str  # copy | skip
     stage: str
     reason: str
@@ -57,9 +60,9 @@ class CopyOutcome:
         return asdict(self)
 
 
-def client_order_id(trade_key: str) -> str:
-    """Deterministic client order id of the copy of a source trade."""
-    return f"pc-{trade_key[:24]}"
+def client_order_id(signal_key: str) -> str:
+    """Deterministic client order id of the copy of a source signal."""
+    return f"pc-{signal_key[:24]}"
 
 
 def _floor_to(x: float, step: float) -> float:
@@ -107,20 +110,63 @@ def whale_profile(ledger, wallet: str) -> WhaleProfile | None:
                         float(r["tier_max_exposure"]), int(r["tier_max_daily_trades"]), bool(r["excluded"]))
 
 
-def decide_exit(trade: Trade, ledger, clob, state: PortfolioState) -> Decision:
+@dataclass(frozen=True)
+class SourceSignal:
+    """One whale order: the fills of one wallet on one token and side that the ledger grouped
+    (one transaction, or within the aggregation window). Shares are summed; the price is
+    the fills' volume-weighted average (USD/share); its time is its first fill's (unix s)."""
+
+    signal_key: str
+    fills: tuple[Trade, ...]
+    first_seen_at: float
+
+    @property
+    def first(self) -> Trade:
+        return self.fills[0]
+
+    @property
+    def shares(self) -> float:
+        return sum(f.size for f in self.fills)
+
+    @property
+    def price(self) -> float:
+        shares = self.shares
+        return sum(f.size * f.price for f in self.fills) / shares if shares > 0 else self.first.price
+
+    def whale_trade(self) -> WhaleTrade:
+        f = self.first
+        return WhaleTrade(f.proxy_wallet, f.token_id, f.condition_id, self.price, self.shares, f.timestamp)
+
+    def fills_listed(self) -> list[dict]:
+        return [{"trade_key": f.trade_key, "ts": f.timestamp, "shares": f.size, "price": f.price,
+                 "transaction_hash": f.transaction_hash} for f in self.fills]
+
+
+def load_signal(ledger, signal_key: str) -> SourceSignal:
+    """The signal as the ledger holds it now, fills oldest first."""
+    sig = ledger.signal(signal_key)
+    if sig is None:
+        raise KeyError(f"no signal {signal_key!r} in the ledger")
+    fills = tuple(Trade(**json.loads(r["payload"])) for r in ledger.signal_fills(signal_key))
+    return SourceSignal(signal_key, fills, float(sig["first_seen_at"]))
+
+
+def decide_exit(signal: SourceSignal, ledger, clob, state: PortfolioState) -> Decision:
     """Mirror a whale's SELL: sell what we hold of the token, fill-and-kill at the best bid.
     Exits are never skipped for price or age. A halt (kill switch, breaker, mVaR) stops them
     too: while it lasts no order of any kind goes out."""
-    v: dict = {"whale_price": trade.price, "whale_shares": trade.size}
+    token = signal.first.token_id
+    v: dict = {"whale_price": signal.price, "whale_shares": signal.shares}
     if state.halted:
         v["halt_reasons"] = list(state.halt_reasons)
         return Decision("skip", "risk", "trading halted: " + "; ".join(state.halt_reasons), v)
-    held = ledger.position_shares(trade.token_id)
+    # What we hold, and what copies decided earlier in this run will buy (their orders follow).
+    held = ledger.position_shares(token) + state.provisional_shares(token)
     v["held_shares"] = held
     if held <= 1e-9:
         return Decision("skip", "exit", "no position in this token to exit", v)
     try:
-        book = clob.book(trade.token_id)
+        book = clob.book(token)
     except ApiError as exc:
         return Decision("skip", "exit", f"no order book to exit into: {exc}", v)
     v["best_bid"] = book.best_bid
@@ -132,68 +178,115 @@ def decide_exit(trade: Trade, ledger, clob, state: PortfolioState) -> Decision:
                     limit_price=book.best_bid)
 
 
-def decide_trade(trade: Trade, *, ledger, clients, rules: TradingRules, state: PortfolioState,
-                 followed_override: bool = False, run_id: str | None = None, now: float | None = None
-                 ) -> tuple[dict, bool]:
-    """Record the source trade as seen, decide it once and record the decision.
+def _with_backlog(d: Decision, signal: SourceSignal, sig: SignalSettings, now: float) -> Decision:
+    """Say so when a signal is rejected as stale only because of our own delay: it was fresh
+    when the feed showed it and aged while it waited for us (a backlog, an outage)."""
+    feed_lag = signal.first_seen_at - signal.first.timestamp
+    backlog = now - signal.first_seen_at
+    values = dict(d.values, feed_lag_s=feed_lag, backlog_s=backlog)
+    reason = d.reason
+    if d.stage == "stage2_trade" and reason.startswith("stale") and feed_lag <= sig.max_trade_age_s:
+        reason = (f"stale because of our own backlog: the order was {feed_lag:.0f} s old when the feed showed it "
+                  f"and {now - signal.first.timestamp:.0f} s old when decided, {backlog:.0f} s after it was seen "
+                  f"(max {sig.max_trade_age_s:.0f} s)")
+    return Decision(d.decision, d.stage, reason, values, d.shares, d.limit_price, d.usd)
 
-    Returns (the decision row, True if this call made it). A trade decided before (by an
-    earlier run, a retry or a concurrent run) keeps its first decision.
+
+def decide_signal(signal: SourceSignal, *, ledger, clients, rules: TradingRules, state: PortfolioState,
+                  followed_override: bool = False, run_id: str | None = None, now: float | None = None
+                  ) -> tuple[dict, bool, PortfolioState]:
+    """Decide a signal once and record the decision, its values and its fills.
+
+    Returns (the decision row, True if this call made it, the portfolio state with this
+    decision's order counted provisionally, so that the next decision of the same run sizes
+    against it). A signal decided before (by an earlier run, a retry or a concurrent run)
+    keeps its first decision.
     """
     now = time.time() if now is None else now
-    ledger.record_seen(trade.trade_key, trade.proxy_wallet, trade.condition_id, trade.token_id, trade.side,
-                       trade.size, trade.price, trade.timestamp, trade.as_row(), seen_at=now)
-    existing = ledger.decision(trade.trade_key)
+    existing = ledger.decision(signal.signal_key)
     if existing is not None:
-        return existing, False
-    if trade.side == "BUY":
-        whale = whale_profile(ledger, trade.proxy_wallet)
+        return existing, False, state
+    first = signal.first
+    category = event_slug = ""
+    if first.side == "BUY":
+        whale = whale_profile(ledger, first.proxy_wallet)
         lookback = max(rules.signals.correlation_lookback_days, rules.risk.mvar_lookback_days)
-        wt = WhaleTrade(trade.proxy_wallet, trade.token_id, trade.condition_id, trade.price, trade.size,
-                        trade.timestamp)
-        # Only trades that pass the gates needing no market data cost a round of requests.
+        wt = signal.whale_trade()
+        # Only signals that pass the gates needing no market data cost a round of requests.
         fetch = needs_market_data(wt, whale, followed_override, state.halt_reasons, rules.signals, now)
-        market, why = market_view(clients, trade, lookback, now) if fetch else (None, "")
-        copies = ledger.wallet_copies_since(trade.proxy_wallet, now - now % 86_400)
+        market, why = market_view(clients, first, lookback, now) if fetch else (None, "")
+        copies = ledger.wallet_copies_since(first.proxy_wallet, now - now % 86_400)
         d = decide_buy(wt, whale, followed_override, market, state.view(copies), rules.signals, rules.sizing,
                        rules.fee_rate, now)
         if market is None and why and d.stage == "stage2_trade":
             d = Decision(d.decision, d.stage, f"{d.reason}: {why}", d.values)
         if d.decision == "copy" and market is not None:
+            category, event_slug = market.category, market.event_slug
             ledger.remember_market(market.condition_id, market.category, market.event_slug, market.end_ts, None)
+        d = _with_backlog(d, signal, rules.signals, now)
     else:
-        d = decide_exit(trade, ledger, clients.clob, state)
-    details = dict(d.values, shares=d.shares, limit_price=d.limit_price) if d.decision == "copy" else d.values
-    claimed = ledger.claim_decision(trade.trade_key, d.decision, d.stage, d.reason, details, run_id)
-    return ledger.decision(trade.trade_key), claimed
+        d = decide_exit(signal, ledger, clients.clob, state)
+    details = dict(d.values, shares=d.shares, limit_price=d.limit_price) if d.decision == "copy" else dict(d.values)
+    details.update(fills=signal.fills_listed(), fill_count=len(signal.fills), signal_shares=signal.shares,
+                   signal_price=signal.price)
+    claimed = ledger.claim_decision(signal.signal_key, d.decision, d.stage, d.reason, details, run_id)
+    if claimed and d.decision == "copy":
+        state = state.with_provisional(FillRow(
+            ts=now, order_id=client_order_id(signal.signal_key), token_id=first.token_id,
+            condition_id=first.condition_id, side=first.side, price=d.limit_price, shares=d.shares,
+            fee_usd=taker_fee_usd(d.shares, d.limit_price, rules.fee_rate), wallet=first.proxy_wallet,
+            category=category, event_slug=event_slug))
+    return ledger.decision(signal.signal_key), claimed, state
 
 
-def place_order(trade: Trade, *, ledger, venue) -> CopyOutcome:
-    """Send the order a 'copy' decision calls for — saved pending first, at most once."""
-    d = ledger.decision(trade.trade_key)
-    if d is not None and d["decision"] == "copy":
-        details = json.loads(d["details"])
-        order_id = client_order_id(trade.trade_key)
-        order_type = "FOK" if trade.side == "BUY" else "FAK"
-        if ledger.create_pending_order(order_id, trade.trade_key, venue.name, trade.token_id, trade.condition_id,
-                                       trade.side, order_type, details["limit_price"], details["shares"]):
-            ex = venue.place(order_id, trade.token_id, trade.side, details["shares"], details["limit_price"])
-            _settle(ledger, order_id, trade.token_id, trade.side, ex)
-    return _outcome(ledger, trade.trade_key, already=False)
+def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: float = 300.0) -> CopyOutcome:
+    """Send the order a 'copy' decision calls for — saved pending first, at most once. A
+    decision whose order could not be sent within ``order_deadline_s`` of it (a run that
+    died, an outage) is closed as expired, never sent late at a stale price. An exit never
+    sells more than we hold when it is sent."""
+    d = ledger.decision(signal_key)
+    if d is None or d["decision"] != "copy" or ledger.order_for_signal(signal_key) is not None:
+        return _outcome(ledger, signal_key)
+    sig = ledger.signal(signal_key)
+    details = json.loads(d["details"])
+    order_id = client_order_id(signal_key)
+    side, token = sig["side"], sig["token_id"]
+    order_type = "FOK" if side == "BUY" else "FAK"
+    shares = float(details["shares"])
+    args = (order_id, signal_key, venue.name, token, sig["condition_id"], side, order_type,
+            details["limit_price"])
+    age = time.time() - float(d["decided_at"])  # decisions are stamped with the wall clock
+    if age > order_deadline_s:
+        ledger.create_pending_order(*args, shares, status="expired",
+                                    reason=f"not sent: decided {age:.0f} s ago (max {order_deadline_s:.0f} s)")
+        return _outcome(ledger, signal_key)
+    if side == "SELL":
+        held = round(_floor_to(max(ledger.position_shares(token), 0.0), 0.01), 2)
+        if held <= 0:
+            ledger.create_pending_order(*args, shares, status="cancelled", reason="nothing held when the exit was sent")
+            return _outcome(ledger, signal_key)
+        shares = min(shares, held)
+    if ledger.create_pending_order(*args, shares):
+        ex = venue.place(order_id, token, side, shares, details["limit_price"])
+        _settle(ledger, order_id, token, side, ex)
+    return _outcome(ledger, signal_key)
 
 
 def copy_trade(trade: Trade, *, ledger, clients, venue, rules: TradingRules, state: PortfolioState | None = None,
-               followed_override: bool = False, run_id: str | None = None, now: float | None = None) -> CopyOutcome:
-    """The whole chain for one source trade: assess the portfolio (unless given), decide,
-    and place the order a copy decision calls for."""
+               followed_override: bool = False, run_id: str | None = None, now: float | None = None,
+               window_s: float = 1.0) -> CopyOutcome:
+    """The whole chain for one source fill: record it, assess the portfolio (unless given),
+    decide its signal and place the order a copy decision calls for."""
     now = time.time() if now is None else now
+    ledger.record_seen_trades([trade], seen_at=now, window_s=window_s)
+    key = ledger.signal_of_trade(trade.trade_key)
     if state is None:
         state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=now, run_id=run_id)
-    _, claimed = decide_trade(trade, ledger=ledger, clients=clients, rules=rules, state=state,
-                              followed_override=followed_override, run_id=run_id, now=now)
+    _, claimed, _ = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=rules,
+                                  state=state, followed_override=followed_override, run_id=run_id, now=now)
     if not claimed:
-        return _outcome(ledger, trade.trade_key, already=True)
-    return place_order(trade, ledger=ledger, venue=venue)
+        return _outcome(ledger, key, already=True)
+    return place_signal_order(key, ledger=ledger, venue=venue)
 
 
 def _settle(ledger, order_id: str, token_id: str, side: str, ex) -> None:
@@ -227,14 +320,14 @@ def reconcile_pending(ledger, venue, older_than_s: float, now: float | None = No
     return done
 
 
-def _outcome(ledger, trade_key: str, already: bool) -> CopyOutcome:
-    d = ledger.decision(trade_key)
-    o = ledger.order_for_trade(trade_key)
+def _outcome(ledger, signal_key: str, already: bool = False) -> CopyOutcome:
+    d = ledger.decision(signal_key)
+    o = ledger.order_for_signal(signal_key)
     fills = ledger.fills_for_order(o["order_id"]) if o else []
     shares = sum(f["shares"] for f in fills)
     avg = sum(f["price"] * f["shares"] for f in fills) / shares if shares else None
     return CopyOutcome(
-        trade_key=trade_key, decision=d["decision"], stage=d["stage"], reason=d["reason"],
+        signal_key=signal_key, decision=d["decision"], stage=d["stage"], reason=d["reason"],
         order_id=o["order_id"] if o else None, order_status=o["status"] if o else None,
         filled_shares=shares, avg_price=avg, fee_usd=sum(f["fee_usd"] for f in fills), already_decided=already,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,21 @@ class PortfolioState:
     kill_switch: tuple[bool, str]
     halt_reasons: tuple[str, ...]
     marks_from: dict = field(default_factory=dict)  # token -> "midpoint" | "resolution" | "cost"
+    fills: tuple[FillRow, ...] = ()  # the ledger's fills the portfolio was built from
+    marks: dict = field(default_factory=dict)  # token -> USD/share
+    starting_capital_usd: float = 0.0
+    provisional: tuple[FillRow, ...] = ()  # orders decided in this run and not yet sent
+
+    def with_provisional(self, fill: FillRow) -> "PortfolioState":
+        """The state with a decided order counted as if filled at its limit (a conservative
+        stand-in until it is sent), so later decisions of the same run size against it."""
+        provisional = self.provisional + (fill,)
+        pf = build_portfolio(list(self.fills) + list(provisional), self.marks, self.starting_capital_usd)
+        return replace(self, portfolio=pf, provisional=provisional)
+
+    def provisional_shares(self, token_id: str) -> float:
+        """Net shares of ``token_id`` that this run's decided orders will buy (sells negative)."""
+        return sum(f.shares if f.side == "BUY" else -f.shares for f in self.provisional if f.token_id == token_id)
 
     @property
     def halted(self) -> bool:
@@ -134,7 +149,7 @@ def assess_portfolio(ledger, clients, risk: RiskSettings, sig: SignalSettings, n
     kill = kill_switch_on(events, os.environ.get("POLYCOPY_KILL_SWITCH"))
     reasons = tuple(halt_reasons(list(breakers), mvar, kill, risk))
     state = PortfolioState(now, pf, histories, breakers, current_drawdown(navs), mvar, band, len(returns), kill,
-                           reasons, marks_from)
+                           reasons, marks_from, tuple(fills), marks, risk.starting_capital_usd)
     if record:
         summary = state.summary()
         ledger.record_nav(now, nav, pf.cash_usd, pf.exposure_usd, mvar, band, state.halted, summary, run_id)

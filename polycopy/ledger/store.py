@@ -1,212 +1,290 @@
-"""The trading ledger: source trades seen, decisions, orders, fills.
+"""The trading ledger: source trades seen, the signals they form, decisions, orders, fills.
 
-Safe for concurrent copy-trade runs: SQLite in WAL mode (embedded default) or
-PostgreSQL (production). At-most-once rests on primary keys: a trade can be
-decided once (``decisions.trade_key``), and has at most one order
-(``orders.trade_key`` is unique). Times are unix seconds (float, wall clock).
+Safe for concurrent copy runs and sensors: SQLite in WAL mode (embedded default) or
+PostgreSQL (production). The schema is versioned (``polycopy/ledger/migrations``); an
+existing ledger is upgraded in place when it is opened.
+
+Exactly-once rests on primary keys: a signal is decided once (``decisions.signal_key``)
+and has at most one order (``orders.signal_key`` is unique). A *signal* is one whale
+order: the fills of one wallet on one token and side in one transaction or within the
+aggregation window of the signal's first fill; its key is the trade key of that fill.
+Every fill the feed sees is recorded (and joined to its signal) before anything is
+decided; every launch of a copy run for a signal, and how it ended, is recorded too.
+Times are unix seconds (float, wall clock); sizes in shares, prices in USD/share.
+
+Each public method is one transaction, retried as a whole on a transient connection
+error (see :class:`polycopy.db.DbRetry`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from polycopy.db import transaction
-
-LEDGER_DDL: tuple[str, ...] = (
-    """create table if not exists source_trades (
-        trade_key varchar primary key,
-        proxy_wallet varchar not null,
-        condition_id varchar not null,
-        token_id varchar not null,
-        side varchar not null,
-        size double precision not null,
-        price double precision not null,
-        trade_ts bigint not null,
-        seen_at double precision not null,
-        payload text not null
-    )""",
-    """create table if not exists decisions (
-        trade_key varchar primary key,
-        decision varchar not null,
-        stage varchar not null,
-        reason varchar not null,
-        details text not null,
-        decided_at double precision not null,
-        run_id varchar
-    )""",
-    """create table if not exists orders (
-        order_id varchar primary key,
-        trade_key varchar not null unique,
-        venue varchar not null,
-        token_id varchar not null,
-        condition_id varchar not null,
-        side varchar not null,
-        order_type varchar not null,
-        limit_price double precision not null,
-        shares double precision not null,
-        status varchar not null,
-        venue_order_id varchar,
-        reason varchar,
-        created_at double precision not null,
-        updated_at double precision not null
-    )""",
-    """create table if not exists fills (
-        fill_id varchar primary key,
-        order_id varchar not null,
-        token_id varchar not null,
-        side varchar not null,
-        price double precision not null,
-        shares double precision not null,
-        fee_usd double precision not null,
-        filled_at double precision not null
-    )""",
-    """create table if not exists feed_rejects (
-        reject_key varchar primary key,
-        source varchar not null,
-        reason varchar not null,
-        payload text not null,
-        seen_at double precision not null
-    )""",
-    # The wallets the copy sensor follows, published by the whale_watchlist asset.
-    """create table if not exists watchlist (
-        wallet_address varchar primary key,
-        position integer not null,
-        wqs double precision not null,
-        wqs_lower double precision not null,
-        tier varchar not null,
-        tier_max_exposure double precision not null,
-        tier_max_daily_trades integer not null,
-        as_of_date varchar not null,
-        published_at double precision not null
-    )""",
-    # Every scored wallet as the decision chain needs it (published with the watchlist).
-    """create table if not exists wallet_profiles (
-        wallet_address varchar primary key,
-        wqs double precision,
-        wqs_lower double precision,
-        win_rate double precision,
-        tier varchar not null,
-        tier_max_exposure double precision not null,
-        tier_max_daily_trades integer not null,
-        excluded integer not null,
-        as_of_date varchar not null,
-        published_at double precision not null
-    )""",
-    # What we know of the markets we trade: category and event group our exposure.
-    """create table if not exists market_info (
-        condition_id varchar primary key,
-        category varchar not null,
-        event_slug varchar not null,
-        end_ts double precision,
-        question varchar,
-        seen_at double precision not null
-    )""",
-    # Manual risk actions: breaker resets and the kill switch (append-only).
-    """create table if not exists risk_events (
-        event_id varchar primary key,
-        ts double precision not null,
-        kind varchar not null,
-        breaker varchar not null,
-        reason varchar not null,
-        actor varchar not null
-    )""",
-    # The portfolio as portfolio_risk found it, each time it was assessed.
-    """create table if not exists nav_snapshots (
-        snapshot_id varchar primary key,
-        ts double precision not null,
-        nav_usd double precision not null,
-        cash_usd double precision not null,
-        exposure_usd double precision not null,
-        mvar double precision not null,
-        mvar_band varchar not null,
-        halted integer not null,
-        details text not null,
-        run_id varchar
-    )""",
-    """create table if not exists paper_executions (
-        order_id varchar primary key,
-        status varchar not null,
-        filled_shares double precision not null,
-        avg_price double precision,
-        fee_usd double precision not null,
-        levels text not null,
-        reason varchar,
-        executed_at double precision not null
-    )""",
-)
+from polycopy.db import DbRetry, close_quietly, is_transient, pg_connect
 
 ORDER_OPEN_STATUSES = ("pending",)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "ledger_alembic_version"
 
 
 @dataclass(frozen=True)
 class LedgerSettings:
-    """``backend`` is "sqlite" (embedded default) or "postgres"."""
+    """``backend`` is "sqlite" (embedded default) or "postgres"; ``retry`` governs the
+    retries of transient connection errors."""
 
     backend: str = "sqlite"
     sqlite_path: str = ".data/ledger.sqlite"
     pg_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=polycopy"
+    retry: DbRetry = field(default_factory=DbRetry)
+
+
+def _retried(method):
+    """Run a ledger method (one transaction) under the ledger's transient-error retry."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return self.retry.call(method, self, *args, **kwargs)
+
+    return wrapper
 
 
 class Ledger:
-    """Ledger operations over a DB-API connection factory."""
+    """Ledger operations over one DB-API connection, opened lazily and reopened after a
+    connection failure."""
 
-    def __init__(self, connect, param: str, backend: str):
+    def __init__(self, connect, param: str, backend: str, retry: DbRetry | None = None):
         self._connect = connect
         self._p = param
         self.backend = backend
+        self.retry = retry or DbRetry()
+        self._con = None
+        self._lock = threading.RLock()
 
+    @contextmanager
     def tx(self):
-        """A transaction: ``with ledger.tx() as cur: ...``."""
-        return transaction(self._connect)
+        """A transaction: ``with ledger.tx() as cur: ...``. Commits on success; on an error
+        rolls back (a broken connection is dropped and reopened by the next transaction) and
+        raises the error that caused it."""
+        with self._lock:
+            if self._con is None:
+                self._con = self._connect()
+            con = self._con
+            try:
+                con.begin()
+                cur = con.cursor()
+                yield cur
+                con.commit()
+            except BaseException as exc:
+                close_quietly(con.rollback)
+                if is_transient(exc) or con.closed:
+                    self.close()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                close_quietly(self._con.close)
+                self._con = None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._p)
 
-    def ensure_schema(self) -> None:
+    def _rows(self, sql: str, params=()) -> list[dict]:
         with self.tx() as cur:
-            for stmt in LEDGER_DDL:
-                cur.execute(stmt)
+            cur.execute(self._sql(sql), params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
 
-    # ---- writes --------------------------------------------------------------------
-    def record_seen(self, trade_key: str, wallet: str, condition_id: str, token_id: str, side: str,
-                    size: float, price: float, trade_ts: int, payload: dict, seen_at: float | None = None) -> bool:
-        """Remember a source trade; returns False if it was already known."""
+    # ---- the feed: fills seen, signals, launches -------------------------------------
+    @_retried
+    def record_seen_trades(self, trades, seen_at: float | None = None, window_s: float = 1.0) -> list[dict]:
+        """Record fills the feed saw (``Trade`` objects) and join each new one to its signal,
+        in one transaction. A fill joins the signal of the same wallet, token and side that
+        shares its transaction, else one whose first fill is within ``window_s`` seconds of
+        it; otherwise it starts a new signal keyed by its own trade key.
+
+        Returns, per new fill: trade_key, signal_key, whether the signal is new, and whether
+        the signal was already decided when the fill arrived (``late``).
+        """
+        seen_at = time.time() if seen_at is None else seen_at
+        out = []
         with self.tx() as cur:
+            if self.backend == "postgres":
+                # Signals are formed one recorder at a time (the sensor, a copy run, the sweeper).
+                cur.execute("lock table signals in share row exclusive mode")
+            for t in sorted(trades, key=lambda t: (t.timestamp, t.trade_key)):
+                cur.execute(self._sql(
+                    "insert into source_trades (trade_key, proxy_wallet, condition_id, token_id, side, size, price,"
+                    " trade_ts, seen_at, payload, transaction_hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " on conflict do nothing"),
+                    (t.trade_key, t.proxy_wallet, t.condition_id, t.token_id, t.side, t.size, t.price, t.timestamp,
+                     seen_at, json.dumps(t.as_row(), sort_keys=True), t.transaction_hash or None))
+                if cur.rowcount != 1:
+                    continue  # seen before: already in its signal
+                key = self._signal_for(cur, t, window_s)
+                new = key is None
+                if new:
+                    key = t.trade_key
+                    cur.execute(self._sql(
+                        "insert into signals (signal_key, proxy_wallet, condition_id, token_id, side, first_ts,"
+                        " last_ts, first_seen_at, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 0)"),
+                        (key, t.proxy_wallet, t.condition_id, t.token_id, t.side, t.timestamp, t.timestamp, seen_at))
+                cur.execute(self._sql("update source_trades set signal_key = ? where trade_key = ?"),
+                            (key, t.trade_key))
+                if not new:
+                    cur.execute(self._sql(
+                        "update signals set first_ts = (select min(trade_ts) from source_trades where signal_key = ?),"
+                        " last_ts = (select max(trade_ts) from source_trades where signal_key = ?)"
+                        " where signal_key = ?"), (key, key, key))
+                cur.execute(self._sql("select 1 from decisions where signal_key = ?"), (key,))
+                out.append({"trade_key": t.trade_key, "signal_key": key, "new_signal": new,
+                            "late": cur.fetchone() is not None})
+        return out
+
+    def _signal_for(self, cur, t, window_s: float) -> str | None:
+        if t.transaction_hash:
             cur.execute(self._sql(
-                "insert into source_trades (trade_key, proxy_wallet, condition_id, token_id, side, size, price,"
-                " trade_ts, seen_at, payload) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (trade_key, wallet, condition_id, token_id, side, size, price, trade_ts,
-                 seen_at if seen_at is not None else time.time(), json.dumps(payload, sort_keys=True)))
-            return cur.rowcount == 1
+                "select signal_key from source_trades where transaction_hash = ? and proxy_wallet = ?"
+                " and token_id = ? and side = ? and signal_key is not null limit 1"),
+                (t.transaction_hash, t.proxy_wallet, t.token_id, t.side))
+            row = cur.fetchone()
+            if row:
+                return row[0]
+        cur.execute(self._sql(
+            "select signal_key from signals where proxy_wallet = ? and token_id = ? and side = ?"
+            " and first_ts between ? and ? order by abs(first_ts - ?), first_ts limit 1"),
+            (t.proxy_wallet, t.token_id, t.side, t.timestamp - window_s, t.timestamp + window_s, t.timestamp))
+        row = cur.fetchone()
+        return row[0] if row else None
 
-    def claim_decision(self, trade_key: str, decision: str, stage: str, reason: str, details: dict,
+    @_retried
+    def signal(self, signal_key: str) -> dict | None:
+        rows = self._rows("select * from signals where signal_key = ?", (signal_key,))
+        return rows[0] if rows else None
+
+    @_retried
+    def signal_fills(self, signal_key: str) -> list[dict]:
+        """The fills of a signal, oldest first (``payload``: the internal Trade record as JSON)."""
+        return self._rows("select * from source_trades where signal_key = ? order by trade_ts, trade_key",
+                          (signal_key,))
+
+    @_retried
+    def signal_of_trade(self, trade_key: str) -> str | None:
+        rows = self._rows("select signal_key from source_trades where trade_key = ?", (trade_key,))
+        return rows[0]["signal_key"] if rows else None
+
+    @_retried
+    def signals_to_launch(self, limit: int = 10_000) -> list[dict]:
+        """Undecided signals no run was launched for yet, oldest first."""
+        return self._rows(
+            "select s.* from signals s left join decisions d on d.signal_key = s.signal_key"
+            " where d.signal_key is null and s.attempts = 0 order by s.first_seen_at, s.signal_key limit ?",
+            (limit,))
+
+    @_retried
+    def record_launch(self, signal_keys: list[str], run_key: str, now: float | None = None) -> None:
+        """A copy run was requested for these signals under ``run_key``: one attempt each."""
+        now = time.time() if now is None else now
+        with self.tx() as cur:
+            for key in signal_keys:
+                cur.execute(self._sql(
+                    "update signals set attempts = attempts + 1, launched_at = coalesce(launched_at, ?),"
+                    " next_attempt_at = null where signal_key = ?"), (now, key))
+                cur.execute(self._sql(
+                    "insert into signal_attempts (signal_key, attempt, run_key, launched_at)"
+                    " select signal_key, attempts, ?, ? from signals where signal_key = ?"), (run_key, now, key))
+
+    @_retried
+    def unfinished_signals(self, order_deadline_s: float, now: float | None = None) -> list[dict]:
+        """Signals launched at least once that still need a run: undecided ones, and copy
+        decisions whose order was never sent while still within ``order_deadline_s`` of the
+        decision. Each with its last attempt (run_key, attempt_launched_at, outcome, error)."""
+        now = time.time() if now is None else now
+        return self._rows(
+            "select s.*, a.run_key, a.run_id, a.launched_at as attempt_launched_at, a.outcome, a.error,"
+            " case when d.signal_key is null then 0 else 1 end as decided"
+            " from signals s join signal_attempts a on a.signal_key = s.signal_key and a.attempt = s.attempts"
+            " left join decisions d on d.signal_key = s.signal_key"
+            " left join orders o on o.signal_key = s.signal_key"
+            " where s.attempts > 0 and (d.signal_key is null"
+            "   or (d.decision = 'copy' and o.signal_key is null and d.decided_at >= ?))"
+            " order by s.first_seen_at, s.signal_key", (now - order_deadline_s,))
+
+    @_retried
+    def record_attempt_outcome(self, signal_keys: list[str], run_key: str, outcome: str, error: str | None,
+                               run_id: str | None, next_attempt_at: float | None, now: float | None = None) -> None:
+        """How the run of ``run_key`` ended for these signals (``failure``, ``lost``, ...), the
+        error recorded against each, and when the next attempt is due."""
+        now = time.time() if now is None else now
+        with self.tx() as cur:
+            for key in signal_keys:
+                cur.execute(self._sql(
+                    "update signal_attempts set outcome = ?, error = ?, run_id = coalesce(?, run_id),"
+                    " finished_at = ? where signal_key = ? and run_key = ? and outcome is null"),
+                    (outcome, error, run_id, now, key, run_key))
+                cur.execute(self._sql(
+                    "update signals set last_error = coalesce(?, last_error), next_attempt_at = ?"
+                    " where signal_key = ?"), (error, next_attempt_at, key))
+
+    @_retried
+    def attempts(self, signal_key: str) -> list[dict]:
+        return self._rows("select * from signal_attempts where signal_key = ? order by attempt", (signal_key,))
+
+    @_retried
+    def undecided_signals(self, older_than_s: float = 0.0, now: float | None = None) -> list[dict]:
+        """Signals seen more than ``older_than_s`` ago and still without a decision, oldest first."""
+        now = time.time() if now is None else now
+        return self._rows(
+            "select s.* from signals s left join decisions d on d.signal_key = s.signal_key"
+            " where d.signal_key is null and s.first_seen_at <= ? order by s.first_seen_at, s.signal_key",
+            (now - older_than_s,))
+
+    @_retried
+    def mark_alerted(self, signal_keys: list[str], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.tx() as cur:
+            for key in signal_keys:
+                cur.execute(self._sql("update signals set alerted_at = ? where signal_key = ? and alerted_at is null"),
+                            (now, key))
+
+    # ---- decisions and orders -------------------------------------------------------
+    @_retried
+    def claim_decision(self, signal_key: str, decision: str, stage: str, reason: str, details: dict,
                        run_id: str | None) -> bool:
-        """Write the decision for a trade unless one exists; True if this call decided."""
+        """Write the decision for a signal unless one exists; True if this call decided."""
         with self.tx() as cur:
             cur.execute(self._sql(
-                "insert into decisions (trade_key, decision, stage, reason, details, decided_at, run_id)"
+                "insert into decisions (signal_key, decision, stage, reason, details, decided_at, run_id)"
                 " values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (trade_key, decision, stage, reason, json.dumps(details, sort_keys=True, default=str),
+                (signal_key, decision, stage, reason, json.dumps(details, sort_keys=True, default=str),
                  time.time(), run_id))
             return cur.rowcount == 1
 
-    def create_pending_order(self, order_id: str, trade_key: str, venue: str, token_id: str, condition_id: str,
-                             side: str, order_type: str, limit_price: float, shares: float) -> bool:
-        """Save the order as pending before it is sent; False if the trade has one."""
+    @_retried
+    def create_pending_order(self, order_id: str, signal_key: str, venue: str, token_id: str, condition_id: str,
+                             side: str, order_type: str, limit_price: float, shares: float,
+                             status: str = "pending", reason: str | None = None) -> bool:
+        """Save the order as pending before it is sent; False if the signal has one. An order
+        that is not to be sent is saved directly with its final ``status`` and ``reason``."""
         now = time.time()
         with self.tx() as cur:
             cur.execute(self._sql(
-                "insert into orders (order_id, trade_key, venue, token_id, condition_id, side, order_type,"
-                " limit_price, shares, status, created_at, updated_at)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) on conflict do nothing"),
-                (order_id, trade_key, venue, token_id, condition_id, side, order_type, limit_price, shares, now, now))
+                "insert into orders (order_id, signal_key, venue, token_id, condition_id, side, order_type,"
+                " limit_price, shares, status, reason, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
+                (order_id, signal_key, venue, token_id, condition_id, side, order_type, limit_price, shares, status,
+                 reason, now, now))
             return cur.rowcount == 1
 
+    @_retried
     def settle_order(self, order_id: str, status: str, reason: str | None, venue_order_id: str | None,
                      fills: list[tuple[str, str, str, float, float, float]]) -> None:
         """Record the venue's answer: final status and fills
@@ -225,6 +303,7 @@ class Ledger:
                     " values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                     (fill_id, order_id, token_id, side, price, shares, fee, now))
 
+    @_retried
     def record_feed_rejects(self, rejects) -> int:
         """Keep malformed feed records aside (``Rejected`` objects); returns new ones."""
         new = 0
@@ -237,6 +316,7 @@ class Ledger:
                 new += cur.rowcount
         return new
 
+    @_retried
     def record_paper_execution(self, order_id: str, status: str, filled_shares: float, avg_price: float | None,
                                fee_usd: float, levels_json: str, reason: str | None) -> None:
         """The paper venue's own record of an order (first write wins, as at a real venue)."""
@@ -246,6 +326,7 @@ class Ledger:
                 " executed_at) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                 (order_id, status, filled_shares, avg_price, fee_usd, levels_json, reason, time.time()))
 
+    @_retried
     def publish_watchlist(self, members: list[dict], as_of_date: str) -> None:
         """Replace the followed watchlist in one transaction (``members``: wallet_address,
         position, wqs, wqs_lower, tier, tier_max_exposure, tier_max_daily_trades)."""
@@ -259,6 +340,7 @@ class Ledger:
                     (m["wallet_address"].lower(), int(m["position"]), float(m["wqs"]), float(m["wqs_lower"]),
                      m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), as_of_date, now))
 
+    @_retried
     def publish_wallet_profiles(self, profiles: list[dict], as_of_date: str) -> None:
         """Replace the wallet profiles in one transaction (``profiles``: wallet_address, wqs,
         wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded)."""
@@ -274,6 +356,7 @@ class Ledger:
                      m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), int(bool(m["excluded"])),
                      as_of_date, now))
 
+    @_retried
     def remember_market(self, condition_id: str, category: str, event_slug: str, end_ts: float | None,
                         question: str | None) -> None:
         """Keep a traded market's category and event (first sight wins)."""
@@ -283,6 +366,7 @@ class Ledger:
                 " values (?, ?, ?, ?, ?, ?) on conflict do nothing"),
                 (condition_id, category or "", event_slug or "", end_ts, question, time.time()))
 
+    @_retried
     def record_risk_event(self, kind: str, breaker: str = "", reason: str = "", actor: str = "",
                           ts: float | None = None) -> None:
         """A manual risk action: ``reset`` of a breaker (or "all"), ``kill_switch_on``/``kill_switch_off``."""
@@ -291,6 +375,7 @@ class Ledger:
                 "insert into risk_events (event_id, ts, kind, breaker, reason, actor) values (?, ?, ?, ?, ?, ?)"),
                 (uuid.uuid4().hex, time.time() if ts is None else ts, kind, breaker, reason, actor))
 
+    @_retried
     def record_nav(self, ts: float, nav_usd: float, cash_usd: float, exposure_usd: float, mvar: float,
                    mvar_band: str, halted: bool, details: dict, run_id: str | None) -> None:
         with self.tx() as cur:
@@ -301,12 +386,14 @@ class Ledger:
                  json.dumps(details, sort_keys=True, default=str), run_id))
 
     # ---- reads ---------------------------------------------------------------------
+    @_retried
     def wallet_profile(self, wallet: str) -> dict | None:
         rows = self._rows("select p.*, case when w.wallet_address is null then 0 else 1 end as on_watchlist"
                           " from wallet_profiles p left join watchlist w on w.wallet_address = p.wallet_address"
                           " where p.wallet_address = ?", (wallet.lower(),))
         return rows[0] if rows else None
 
+    @_retried
     def fill_rows(self) -> list[dict]:
         """Our fills with the source wallet of their order and their market's category and event."""
         return self._rows(
@@ -314,73 +401,93 @@ class Ledger:
             " coalesce(s.proxy_wallet, '') as wallet, coalesce(m.category, '') as category,"
             " coalesce(m.event_slug, '') as event_slug"
             " from fills f join orders o on o.order_id = f.order_id"
-            " left join source_trades s on s.trade_key = o.trade_key"
+            " left join signals s on s.signal_key = o.signal_key"
             " left join market_info m on m.condition_id = o.condition_id"
             " order by f.filled_at, f.fill_id")
 
+    @_retried
     def risk_events(self) -> list[dict]:
         return self._rows("select * from risk_events order by ts")
 
+    @_retried
     def nav_history(self, since_ts: float = 0.0) -> list[dict]:
         return self._rows("select ts, nav_usd from nav_snapshots where ts >= ? order by ts", (since_ts,))
 
+    @_retried
     def latest_nav_snapshot(self) -> dict | None:
         rows = self._rows("select * from nav_snapshots order by ts desc limit 1")
         return rows[0] if rows else None
 
+    @_retried
     def wallet_copies_since(self, wallet: str, since_ts: float) -> int:
-        """Copies (BUY decisions to copy) of a source wallet's trades decided since ``since_ts``."""
+        """Copies (BUY signals decided 'copy') of a source wallet decided since ``since_ts``."""
         rows = self._rows(
-            "select count(*) as n from decisions d join source_trades s on s.trade_key = d.trade_key"
+            "select count(*) as n from decisions d join signals s on s.signal_key = d.signal_key"
             " where s.proxy_wallet = ? and s.side = 'BUY' and d.decision = 'copy' and d.decided_at >= ?",
             (wallet.lower(), since_ts))
         return int(rows[0]["n"])
 
+    @_retried
     def signal_stats(self) -> dict:
         """BUY signals decided, copied, and rejected per stage; pass-through = copied / decided."""
         rows = self._rows(
-            "select d.stage, d.decision, count(*) as n from decisions d join source_trades s"
-            " on s.trade_key = d.trade_key where s.side = 'BUY' group by d.stage, d.decision")
+            "select d.stage, d.decision, count(*) as n from decisions d join signals s"
+            " on s.signal_key = d.signal_key where s.side = 'BUY' group by d.stage, d.decision")
         decided = sum(int(r["n"]) for r in rows)
         copied = sum(int(r["n"]) for r in rows if r["decision"] == "copy")
         by_stage = {r["stage"]: int(r["n"]) for r in rows if r["decision"] == "skip"}
         return {"signals": decided, "copied": copied, "rejected_by_stage": by_stage,
                 "pass_through_rate": copied / decided if decided else None}
 
+    @_retried
     def watchlist(self) -> list[dict]:
         """The published watchlist, best first."""
         return self._rows("select * from watchlist order by position")
 
+    @_retried
     def paper_execution(self, order_id: str) -> dict | None:
         rows = self._rows("select * from paper_executions where order_id = ?", (order_id,))
         return rows[0] if rows else None
 
-    def _rows(self, sql: str, params=()) -> list[dict]:
-        with self.tx() as cur:
-            cur.execute(self._sql(sql), params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-    def decision(self, trade_key: str) -> dict | None:
-        rows = self._rows("select * from decisions where trade_key = ?", (trade_key,))
+    @_retried
+    def decision(self, signal_key: str) -> dict | None:
+        rows = self._rows("select * from decisions where signal_key = ?", (signal_key,))
         return rows[0] if rows else None
 
-    def decisions_of_run(self, run_id: str) -> list[dict]:
-        """Decisions made by one run (retries of a run keep its id; a re-execution does not)."""
-        return self._rows("select * from decisions where run_id = ? order by decided_at", (run_id,))
+    @_retried
+    def decision_for_trade(self, trade_key: str) -> dict | None:
+        """The decision of the signal a fill belongs to."""
+        rows = self._rows("select d.* from decisions d join source_trades t on t.signal_key = d.signal_key"
+                          " where t.trade_key = ?", (trade_key,))
+        return rows[0] if rows else None
 
+    @_retried
+    def decisions_of(self, signal_keys: list[str]) -> list[dict]:
+        """The decisions of these signals, in the order they were made."""
+        keys = list(signal_keys)
+        out: list[dict] = []
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            out += self._rows(f"select * from decisions where signal_key in ({', '.join('?' * len(chunk))})",
+                              tuple(chunk))
+        return sorted(out, key=lambda d: (d["decided_at"], d["signal_key"]))
+
+    @_retried
     def source_trade(self, trade_key: str) -> dict | None:
-        """A seen source trade; ``payload`` is its internal Trade record as JSON."""
+        """A seen source fill; ``payload`` is its internal Trade record as JSON."""
         rows = self._rows("select * from source_trades where trade_key = ?", (trade_key,))
         return rows[0] if rows else None
 
-    def order_for_trade(self, trade_key: str) -> dict | None:
-        rows = self._rows("select * from orders where trade_key = ?", (trade_key,))
+    @_retried
+    def order_for_signal(self, signal_key: str) -> dict | None:
+        rows = self._rows("select * from orders where signal_key = ?", (signal_key,))
         return rows[0] if rows else None
 
+    @_retried
     def pending_orders(self) -> list[dict]:
         return self._rows("select * from orders where status = 'pending' order by created_at")
 
+    @_retried
     def position_shares(self, token_id: str) -> float:
         """Shares we hold in a token (buys minus sells over all fills)."""
         rows = self._rows(
@@ -388,22 +495,30 @@ class Ledger:
             " from fills where token_id = ?", (token_id,))
         return float(rows[0]["shares"] or 0.0)
 
+    @_retried
     def fills_for_order(self, order_id: str) -> list[dict]:
         return self._rows("select * from fills where order_id = ? order by fill_id", (order_id,))
 
+    @_retried
     def orders(self) -> list[dict]:
         return self._rows("select * from orders order by created_at")
 
+    @_retried
     def fills(self) -> list[dict]:
         return self._rows("select * from fills order by filled_at")
 
+    @_retried
     def decisions(self) -> list[dict]:
         return self._rows("select * from decisions order by decided_at")
 
+    @_retried
     def summary(self) -> dict:
         rows = self._rows(
             "select (select count(*) from source_trades) as trades_seen,"
+            " (select count(*) from signals) as signals,"
             " (select count(*) from decisions) as decisions,"
+            " (select count(*) from signals s where not exists"
+            "    (select 1 from decisions d where d.signal_key = s.signal_key)) as undecided,"
             " (select count(*) from decisions where decision = 'copy') as copied,"
             " (select count(*) from orders) as orders,"
             " (select count(*) from orders where status = 'filled') as filled,"
@@ -412,22 +527,20 @@ class Ledger:
         return rows[0]
 
 
-def _sqlite_connect(path: str):
-    def connect():
-        con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        con.execute("pragma journal_mode=wal")
-        con.execute("pragma synchronous=normal")
-        con.execute("pragma busy_timeout=30000")
-        con.execute("begin immediate")
-        return _SqliteTx(con)
-    return connect
+class _SqliteConnection:
+    """A sqlite3 connection whose transactions are explicit ``BEGIN IMMEDIATE`` (one writer
+    at a time, waiting up to 30 s for the lock)."""
 
+    closed = False
 
-class _SqliteTx:
-    """sqlite3 connection in an explicit ``BEGIN IMMEDIATE`` transaction."""
+    def __init__(self, path: str):
+        self.con = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self.con.execute("pragma journal_mode=wal")
+        self.con.execute("pragma synchronous=normal")
+        self.con.execute("pragma busy_timeout=30000")
 
-    def __init__(self, con: sqlite3.Connection):
-        self.con = con
+    def begin(self):
+        self.con.execute("begin immediate")
 
     def cursor(self):
         return self.con.cursor()
@@ -436,25 +549,67 @@ class _SqliteTx:
         self.con.execute("commit")
 
     def rollback(self):
-        try:
+        if self.con.in_transaction:
             self.con.execute("rollback")
-        except sqlite3.OperationalError:
-            pass
+
+    def close(self):
+        self.closed = True
+        self.con.close()
+
+
+class _PostgresConnection:
+    """A psycopg2 connection (transactions begin implicitly at the first statement)."""
+
+    def __init__(self, dsn: str):
+        self.con = pg_connect(dsn)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.con.closed)
+
+    def begin(self):
+        pass
+
+    def cursor(self):
+        return self.con.cursor()
+
+    def commit(self):
+        self.con.commit()
+
+    def rollback(self):
+        self.con.rollback()
 
     def close(self):
         self.con.close()
 
 
-def open_ledger(settings: LedgerSettings) -> Ledger:
-    """The configured ledger with its schema in place."""
+def upgrade(ledger: Ledger, settings: LedgerSettings, revision: str = "head") -> None:
+    """Bring the ledger's schema to ``revision`` (once per process at head); a ledger from
+    before versioned migrations is adopted by the idempotent baseline."""
+    import sqlalchemy as sa
+
+    from polycopy import migrations
+
+    if settings.backend == "sqlite":
+        key = f"sqlite:{Path(settings.sqlite_path).resolve()}"
+        engine = lambda: sa.create_engine(f"sqlite:///{settings.sqlite_path}", poolclass=sa.pool.NullPool)  # noqa: E731
+    else:
+        key = f"postgres:{settings.pg_dsn}"
+        engine = lambda: sa.create_engine("postgresql+psycopg2://", poolclass=sa.pool.NullPool,  # noqa: E731
+                                          creator=lambda: pg_connect(settings.pg_dsn))
+    settings.retry.call(migrations.upgrade_database, engine, MIGRATIONS_DIR, key=key, version_table=VERSION_TABLE,
+                        revision=revision)
+
+
+def open_ledger(settings: LedgerSettings, migrate: bool = True) -> Ledger:
+    """The configured ledger, its schema upgraded to the newest revision."""
     if settings.backend == "sqlite":
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(_sqlite_connect(settings.sqlite_path), "?", "sqlite")
+        ledger = Ledger(lambda: _SqliteConnection(settings.sqlite_path), "?", "sqlite", settings.retry)
     elif settings.backend == "postgres":
-        import psycopg2
-
-        ledger = Ledger(lambda: psycopg2.connect(settings.pg_dsn), "%s", "postgres")
+        ledger = Ledger(lambda: _PostgresConnection(settings.pg_dsn), "%s", "postgres", settings.retry)
     else:
         raise ValueError(f"unknown ledger backend {settings.backend!r}; use 'sqlite' or 'postgres'")
-    ledger.ensure_schema()
+    if migrate:
+        upgrade(ledger, settings)
     return ledger

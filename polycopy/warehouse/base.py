@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 from contextlib import contextmanager
 
-from polycopy.db import transaction
+from polycopy.db import pg_connect, transaction
 from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
 from polycopy.polymarket.schema import ACTIVITY_COLUMNS, TRADE_COLUMNS, ActivityEvent, Rejected, Trade
 
@@ -385,9 +385,7 @@ class PostgresWarehouse(Warehouse):
         self.dsn = dsn
 
     def _connect(self):
-        import psycopg2
-
-        return psycopg2.connect(self.dsn)
+        return pg_connect(self.dsn)
 
     def _param(self) -> str:
         return "%s"

@@ -8,45 +8,33 @@ existed is adopted by the idempotent baseline. Run once per process and database
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+
+from polycopy import migrations
+from polycopy.db import pg_connect
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-_done: set[str] = set()
-_lock = threading.Lock()
-
-
-def _config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return cfg
+VERSION_TABLE, VERSION_SCHEMA = "alembic_version", "raw"
 
 
 def engine_for(warehouse) -> sa.Engine:
     """A SQLAlchemy engine on the warehouse's database (DuckDB file or PostgreSQL DSN)."""
     if warehouse.backend == "duckdb":
         return sa.create_engine(f"duckdb:///{warehouse.path}", poolclass=sa.pool.NullPool)
-    import psycopg2
-
-    return sa.create_engine("postgresql+psycopg2://", creator=lambda: psycopg2.connect(warehouse.dsn),
+    return sa.create_engine("postgresql+psycopg2://", creator=lambda: pg_connect(warehouse.dsn),
                             poolclass=sa.pool.NullPool)
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return migrations.head_revision(MIGRATIONS_DIR)
 
 
 def current_revision(warehouse) -> str | None:
     engine = engine_for(warehouse)
     try:
-        with engine.connect() as con:
-            return MigrationContext.configure(con, opts={"version_table_schema": "raw"}).get_current_revision()
+        return migrations.current_revision(engine, VERSION_TABLE, VERSION_SCHEMA)
     finally:
         engine.dispose()
 
@@ -54,19 +42,8 @@ def current_revision(warehouse) -> str | None:
 def upgrade(warehouse, revision: str = "head") -> None:
     """Apply every migration the warehouse lacks, in one transaction per run."""
     key = f"{warehouse.backend}:{getattr(warehouse, 'path', None) or getattr(warehouse, 'dsn', '')}"
-    with _lock:
-        if revision == "head" and key in _done:
-            return
-        engine = engine_for(warehouse)
-        try:
-            with engine.begin() as con:
-                # The version table lives in the raw schema, which must exist first.
-                con.exec_driver_sql("create schema if not exists raw")
-            with engine.begin() as con:
-                cfg = _config()
-                cfg.attributes["connection"] = con
-                command.upgrade(cfg, revision)
-        finally:
-            engine.dispose()
-        if revision == "head":
-            _done.add(key)
+    migrations.upgrade_database(
+        lambda: engine_for(warehouse), MIGRATIONS_DIR, key=key, version_table=VERSION_TABLE,
+        version_table_schema=VERSION_SCHEMA, revision=revision,
+        # The version table lives in the raw schema, which must exist first.
+        prepare=lambda con: con.exec_driver_sql("create schema if not exists raw"))

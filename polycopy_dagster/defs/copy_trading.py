@@ -1,20 +1,25 @@
 """Copy trading: the copy chain as assets (portfolio_risk, eligible_signals, copy_orders)
-with the blocking checks that stop orders, the follow sensor, risk monitoring and
-order reconciliation."""
+with the blocking checks that stop orders; the follow sensor, which records every fill
+it sees and launches one run per tick for the new signals; the sweeper, which relaunches
+what a failed run left undecided and raises the alert; risk monitoring and order
+reconciliation."""
 
 
+import hashlib
 import json
 import time
 
 import dagster as dg
 from pydantic import Field
 
-from polycopy.execution.copier import decide_trade, place_order, reconcile_pending
+from polycopy.execution.copier import (SourceSignal, client_order_id, decide_signal, load_signal,
+                                       place_signal_order, reconcile_pending)
 from polycopy.execution.paper import PaperVenue
-from polycopy.execution.portfolio_state import assess_portfolio
+from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
 from polycopy.feed import PollingActivityFeed
 from polycopy.polymarket.schema import Trade
 from polycopy.trading.limits import limit_breaches
+from polycopy.trading.portfolio import FillRow
 from polycopy_dagster.defs.automation import schedule_status, sensor_status
 from polycopy_dagster.defs.metadata import TRADING_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
@@ -30,8 +35,25 @@ PUBLISHED_WATCHLIST = dg.AssetKey("followed_watchlist")
 
 
 class CopyTradeConfig(dg.Config):
-    trade: str = Field(default="", description="The source trade as JSON (internal Trade schema); empty to assess "
-                                               "the portfolio only")
+    signal_keys: list[str] = Field(default_factory=list, description="The source signals this run decides (keys "
+                                                                      "from the ledger's signals table)")
+    trades: list[str] = Field(default_factory=list, description="Source fills as JSON (internal Trade schema) "
+                                                                "to record first; their signals are decided too")
+    collect_late_fills: bool = Field(default=False, description="Before deciding, wait out the aggregation window "
+                                                                "and read the signals' wallets once more, so fills "
+                                                                "of the same order published late join them")
+
+
+def run_signals(run: dg.DagsterRun, ledger) -> list[str]:
+    """The signals a copy_trade run carries: its config's signal keys and the signals its
+    trades joined, without repeats."""
+    cfg = (run.run_config or {}).get("ops", {}).get(ASSESSMENT_OP, {}).get("config", {})
+    keys = list(cfg.get("signal_keys", []))
+    for raw in cfg.get("trades", []):
+        key = ledger.signal_of_trade(json.loads(raw)["trade_key"])
+        if key is not None:
+            keys.append(key)
+    return list(dict.fromkeys(keys))
 
 
 def _venue(mode: str, ledger, clients, fee_rate: float):
@@ -54,8 +76,61 @@ def exposure_table(fractions: dict, key: str) -> dg.TableMetadataValue:
     return table([{key: k, "fraction_of_nav": v} for k, v in rows], digits=4)
 
 
-DECISION_COLUMNS = ["trade_key", "wallet", "side", "decision", "stage", "reason", "notional_usd", "shares",
-                    "limit_price", "decided_by_this_run"]
+DECISION_COLUMNS = ["signal_key", "wallet", "side", "fills", "whale_usd", "decision", "stage", "reason",
+                    "notional_usd", "shares", "limit_price", "decided_by_this_run"]
+
+
+def _decision_row(signal: SourceSignal, decision: dict, decided_now: bool) -> dict:
+    details = json.loads(decision["details"])
+    return {"signal_key": signal.signal_key, "wallet": signal.first.proxy_wallet, "side": signal.first.side,
+            "fills": len(signal.fills), "whale_usd": signal.shares * signal.price,
+            "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
+            "notional_usd": details.get("notional_usd"), "shares": details.get("shares"),
+            "limit_price": details.get("limit_price"), "decided_by_this_run": decided_now}
+
+
+def recount_limits(orders: list[tuple[SourceSignal, dict]], state: PortfolioState, rules) -> dict[str, list[str]]:
+    """The independent recount behind ``signal_within_limits``: each order about to be sent
+    (a copy decision without an order), in decision order, against the portfolio with the
+    orders before it counted. Returns the breaches by signal key (empty lists omitted)."""
+    out: dict[str, list[str]] = {}
+    for signal, decision in orders:
+        d = json.loads(decision["details"])
+        t = signal.first
+        breaches = limit_breaches(
+            t.side, float(d.get("notional_usd", 0.0)), t.condition_id, d.get("category", ""), t.proxy_wallet,
+            float(d.get("tier_max_exposure", 0.0)), state.portfolio, state.halt_reasons, rules.signals,
+            rules.sizing, shares=float(d.get("shares", 0.0)),
+            held_shares=float(d.get("held_shares", 0.0)))
+        if breaches:
+            out[signal.signal_key] = breaches
+        state = state.with_provisional(FillRow(
+            ts=state.ts, order_id=signal.signal_key, token_id=t.token_id, condition_id=t.condition_id, side=t.side,
+            price=float(d.get("limit_price", 0.0)), shares=float(d.get("shares", 0.0)), fee_usd=0.0,
+            wallet=t.proxy_wallet, category=d.get("category", "")))
+    return out
+
+
+def collect_late_fills(ledger, clients, signals: list[dict], copy_trading: "CopyTradingResource", log) -> int:
+    """Wait out the aggregation window of the run's signals, then read their wallets' fills
+    once more: fills of the same order that the feed published after the sensor's poll join
+    their signal before it is decided. Returns how many fills this added."""
+    if not signals:
+        return 0
+    wait = max(float(s["first_seen_at"]) for s in signals) + copy_trading.aggregation_window_s - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    feed = PollingActivityFeed(clients.data, overlap_s=copy_trading.aggregation_window_s + 1, lookback_s=0)
+    cursor = {}
+    for s in signals:  # from the first fill of each wallet's earliest signal
+        cursor[s["proxy_wallet"]] = min(cursor.get(s["proxy_wallet"], int(s["first_ts"])), int(s["first_ts"]))
+    poll = feed.poll(sorted(cursor), cursor, now=time.time())
+    if poll.rejects:
+        ledger.record_feed_rejects(poll.rejects)
+    added = ledger.record_seen_trades(poll.trades, window_s=copy_trading.aggregation_window_s)
+    if added:
+        log.info(f"{len(added)} more fills seen while the signals' window closed")
+    return len(added)
 
 
 @dg.multi_asset(
@@ -66,10 +141,11 @@ DECISION_COLUMNS = ["trade_key", "wallet", "side", "decision", "stage", "reason"
                                  "Cornish-Fisher mVaR with its band, drawdown, every circuit breaker and the kill "
                                  "switch. A NAV snapshot per assessment is kept in the ledger."),
         dg.AssetSpec("eligible_signals", **TRADING, deps=[PUBLISHED_WATCHLIST, "portfolio_risk"],
-                     description="Every source trade of a followed wallet, decided once: copied with its size, or "
-                                 "rejected at the risk gate, stage 1 (whale), 2 (trade and market), 3 (portfolio) or "
-                                 "sizing — with the reason and the values that decided it. Pass-through rate in the "
-                                 "metadata."),
+                     description="Every source signal of a followed wallet (one whale order: its fills in one "
+                                 "transaction or within the aggregation window), decided once: copied with its "
+                                 "size, or rejected at the risk gate, stage 1 (whale), 2 (trade and market), 3 "
+                                 "(portfolio) or sizing — with the reason, the values that decided it and the "
+                                 "fills. Pass-through rate in the metadata."),
     ],
     check_specs=[
         dg.AssetCheckSpec("kill_switch_off", asset="portfolio_risk", blocking=True,
@@ -80,8 +156,9 @@ DECISION_COLUMNS = ["trade_key", "wallet", "side", "decision", "stage", "reason"
         dg.AssetCheckSpec("mvar_below_halt_limit", asset="portfolio_risk", blocking=True,
                           description="Cornish-Fisher mVaR of today's holdings is at most the halt limit (8 % NAV)."),
         dg.AssetCheckSpec("signal_within_limits", asset="eligible_signals", blocking=True,
-                          description="An independent recount: the order this run decided breaches no cap or "
-                                      "exposure limit and is not sent while trading is halted."),
+                          description="An independent recount: no order this run is about to send breaches a cap "
+                                      "or exposure limit (each counted with the ones before it), and none goes out "
+                                      "while trading is halted. An order that would is closed as blocked."),
     ],
     can_subset=True,
 )
@@ -92,8 +169,18 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
     rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules)
     book = ledger.open()
     selected = {k.to_user_string() for k in context.selected_asset_keys}
+    run_id = context.run.run_id
     with polymarket.clients() as clients:
-        state = assess_portfolio(book, clients, rules.risk, rules.signals, run_id=context.run.run_id)
+        if config.trades:
+            book.record_seen_trades([Trade(**json.loads(t)) for t in config.trades],
+                                    window_s=copy_trading.aggregation_window_s)
+        keys = run_signals(context.run, book)
+        if "eligible_signals" in selected and not keys:
+            raise dg.Failure("eligible_signals needs source signals (run config: signal_keys or trades)")
+        if config.collect_late_fills:
+            pending = [s for s in (book.signal(k) for k in keys) if s is not None and book.decision(k) is None]
+            collect_late_fills(book, clients, pending, copy_trading, context.log)
+        state = assess_portfolio(book, clients, rules.risk, rules.signals, run_id=run_id)
         summary = state.summary()
         yield dg.MaterializeResult(asset_key="portfolio_risk", metadata={
             "nav_usd": rounded(summary["nav_usd"], 2), "cash_usd": rounded(summary["cash_usd"], 2),
@@ -123,48 +210,51 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
                                             "observations": state.mvar_observations})
         if "eligible_signals" not in selected:
             return
-        if not config.trade:
-            raise dg.Failure("eligible_signals needs a source trade (run config: trade)")
-        trade = Trade(**json.loads(config.trade))
-        decision, decided_now = decide_trade(
-            trade, ledger=book, clients=clients, rules=rules, state=state,
-            followed_override=trade.proxy_wallet.lower() in copy_trading.wallets(), run_id=context.run.run_id)
-    details = json.loads(decision["details"])
-    breaches = []
-    if decided_now and decision["decision"] == "copy":
-        breaches = limit_breaches(
-            trade.side, float(details.get("notional_usd", 0.0)), trade.condition_id, details.get("category", ""),
-            trade.proxy_wallet, float(details.get("tier_max_exposure", 0.0)), state.portfolio, state.halt_reasons,
-            rules.signals, rules.sizing, shares=float(details.get("shares", 0.0)),
-            held_shares=float(details.get("held_shares", 0.0)))
+        followed = set(copy_trading.wallets())
+        assessed = state
+        signals = sorted((load_signal(book, k) for k in keys), key=lambda s: (s.first.timestamp, s.signal_key))
+        rows, to_send = [], []
+        for signal in signals:
+            decision, decided_now, state = decide_signal(
+                signal, ledger=book, clients=clients, rules=rules, state=state,
+                followed_override=signal.first.proxy_wallet.lower() in followed, run_id=run_id)
+            rows.append(_decision_row(signal, decision, decided_now))
+            context.log.info(f"{signal.first.side} {signal.shares:.2f} @ {signal.price:.4f} ({len(signal.fills)} "
+                             f"fills) by {signal.first.proxy_wallet}: {decision['decision']} "
+                             f"({decision['stage']}: {decision['reason']})")
+            if decision["decision"] == "copy" and book.order_for_signal(signal.signal_key) is None:
+                to_send.append((signal, decision))
+    breaches = recount_limits(to_send, assessed, rules)
+    for key, found in breaches.items():  # closed, so that no later run sends it either
+        sig = book.signal(key)
+        d = json.loads(book.decision(key)["details"])
+        book.create_pending_order(client_order_id(key), key, "none", sig["token_id"], sig["condition_id"],
+                                  sig["side"], "none", float(d.get("limit_price", 0.0)), float(d.get("shares", 0.0)),
+                                  status="blocked", reason="; ".join(found))
     stats = book.signal_stats()
-    context.log.info(f"{trade.side} {trade.size:.2f} @ {trade.price:.4f} by {trade.proxy_wallet}: "
-                     f"{decision['decision']} ({decision['stage']}: {decision['reason']})")
-    row = {"trade_key": trade.trade_key, "wallet": trade.proxy_wallet, "side": trade.side,
-           "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
-           "notional_usd": details.get("notional_usd"), "shares": details.get("shares"),
-           "limit_price": details.get("limit_price"), "decided_by_this_run": decided_now}
+    decided_now = [r for r in rows if r["decided_by_this_run"]]
     yield dg.MaterializeResult(asset_key="eligible_signals", metadata={
-        "trade_key": trade.trade_key, "wallet": trade.proxy_wallet, "side": trade.side,
-        "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
-        "decided_by_this_run": decided_now,
-        "decisions": table([row], DECISION_COLUMNS, digits=4, column_digits={"notional_usd": 2}),
-        "values": table([{"value": k, "amount": v} for k, v in sorted(details.items())], digits=4),
+        "signals": len(rows), "decided_by_this_run": len(decided_now),
+        "copied_by_this_run": sum(r["decision"] == "copy" for r in decided_now),
+        "fills": sum(r["fills"] for r in rows),
+        "decisions": table(rows, DECISION_COLUMNS, digits=4, column_digits={"notional_usd": 2, "whale_usd": 2}),
         "signals_decided": stats["signals"], "signals_copied": stats["copied"],
         "pass_through_rate": rounded(stats["pass_through_rate"], 4),
         "rejected_by_stage": counts_table(stats["rejected_by_stage"], "stage", "signals"),
     })
-    yield dg.AssetCheckResult(asset_key="eligible_signals", check_name="signal_within_limits", passed=not breaches,
-                              metadata={"breaches": table([{"breach": b} for b in breaches], ["breach"]),
-                                        "decision": decision["decision"]})
+    yield dg.AssetCheckResult(
+        asset_key="eligible_signals", check_name="signal_within_limits", passed=not breaches,
+        metadata={"orders_recounted": len(to_send),
+                  "breaches": table([{"signal_key": k, "breach": b} for k, found in breaches.items() for b in found],
+                                    ["signal_key", "breach"])})
 
 
 @dg.asset(
     **TRADING,
     deps=["portfolio_risk", "eligible_signals"],
     retry_policy=dg.RetryPolicy(max_retries=3, delay=1),
-    description="The order a copy decision of this run calls for: saved pending, sent to the venue at most once, "
-                "settled with its fills and fee. Runs only when every blocking check upstream passed.",
+    description="The orders the copy decisions of this run's signals call for: each saved pending, sent to the venue "
+                "at most once, settled with its fills and fee. Runs only when every blocking check upstream passed.",
 )
 def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResource, ledger: LedgerResource,
                 copy_trading: CopyTradingResource) -> dg.MaterializeResult:
@@ -173,11 +263,11 @@ def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
     with polymarket.clients() as clients:
         venue = _venue(copy_trading.mode, book, clients, copy_trading.taker_fee_rate)
         reconciled = reconcile_pending(book, venue, copy_trading.reconcile_after_s)
-        for d in book.decisions_of_run(context.run.run_id):
+        for d in book.decisions_of(run_signals(context.run, book)):
             if d["decision"] != "copy":
                 continue
-            trade = Trade(**json.loads(book.source_trade(d["trade_key"])["payload"]))
-            outcome = place_order(trade, ledger=book, venue=venue)
+            outcome = place_signal_order(d["signal_key"], ledger=book, venue=venue,
+                                         order_deadline_s=copy_trading.order_deadline_s)
             placed.append(outcome.as_dict())
             context.log.info(f"order {outcome.order_id}: {outcome.order_status}, {outcome.filled_shares:.2f} shares "
                              f"at {outcome.avg_price}, fee ${outcome.fee_usd:.4f}")
@@ -189,12 +279,33 @@ def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
         **{k: (rounded(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}})
 
 
+@dg.asset_check(asset="eligible_signals", name="no_undecided_trades", blocking=False,
+                description="No followed trade stays undecided longer than the alert limit (undecided_alert_s): "
+                            "every signal the feed showed was decided, or is still being retried within the limit.")
+def no_undecided_trades(ledger: LedgerResource, copy_trading: CopyTradingResource) -> dg.AssetCheckResult:
+    return undecided_check_result(ledger.open(), copy_trading.undecided_alert_s)
+
+
+def undecided_check_result(book, alert_s: float) -> dg.AssetCheckResult:
+    overdue = book.undecided_signals(older_than_s=alert_s)
+    return dg.AssetCheckResult(
+        asset_key="eligible_signals", check_name="no_undecided_trades", passed=not overdue,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"overdue": len(overdue), "alert_after_s": alert_s,
+                  "signals": table([{"signal_key": s["signal_key"], "wallet": s["proxy_wallet"], "side": s["side"],
+                                     "seen_s_ago": time.time() - float(s["first_seen_at"]),
+                                     "attempts": s["attempts"], "last_error": (s["last_error"] or "")[:200]}
+                                    for s in overdue[:50]],
+                                   ["signal_key", "wallet", "side", "seen_s_ago", "attempts", "last_error"],
+                                   digits=0)})
+
+
 copy_trade_job = dg.define_asset_job(
     name="copy_trade",
     selection=dg.AssetSelection.assets("portfolio_risk", "eligible_signals", "copy_orders"),
     executor_def=dg.in_process_executor,
-    description="Copy one source trade: assess the portfolio, decide the signal (risk gate, stages 1-3, sizing), "
-                "then — only if every blocking check passed — place and record the order.",
+    description="Copy the source signals of one sensor tick: assess the portfolio, decide each signal (risk gate, "
+                "stages 1-3, sizing), then — only if every blocking check passed — place and record the orders.",
     tags={"polycopy/kind": "copy_trade"},
 )
 
@@ -231,22 +342,59 @@ reconcile_schedule = dg.ScheduleDefinition(job=reconcile_orders_job, cron_schedu
                                            description="Settle orders left pending by a crash.")
 
 
-def copy_trade_run_config(trade: Trade) -> dg.RunConfig:
-    """Run config of a copy_trade run for one source trade."""
-    return dg.RunConfig(ops={ASSESSMENT_OP: CopyTradeConfig(trade=json.dumps(trade.as_row()))})
+def copy_trade_run_config(*trades: Trade) -> dg.RunConfig:
+    """Run config of a copy_trade run for source fills given directly (recorded by the run)."""
+    return dg.RunConfig(ops={ASSESSMENT_OP: CopyTradeConfig(trades=[json.dumps(t.as_row()) for t in trades])})
+
+
+LAUNCH_TAG = "polycopy/launch"
+
+
+def copy_run_request(signal_keys: list[str], run_key: str, max_runtime_s: float) -> dg.RunRequest:
+    """A copy_trade run for these signals. Its run key names this launch (a relaunch gets a
+    new one; the decisions stay keyed by signal); Dagster's run monitoring ends it after
+    ``max_runtime_s`` if its worker died."""
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config=dg.RunConfig(ops={ASSESSMENT_OP: CopyTradeConfig(signal_keys=signal_keys,
+                                                                    collect_late_fills=True)}),
+        tags={LAUNCH_TAG: run_key, "polycopy/signals": str(len(signal_keys)),
+              "dagster/max_runtime": str(int(max_runtime_s))})
+
+
+def launch_key(signal_keys: list[str], attempt: int) -> str:
+    """Run key of one launch of a set of signals."""
+    digest = hashlib.sha1("\n".join(sorted(signal_keys)).encode()).hexdigest()[:20]
+    return f"copy-{digest}-{attempt}"
+
+
+def launch_requests(book, signal_keys: list[str], attempt: int, copy_trading: "CopyTradingResource"
+                    ) -> list[dg.RunRequest]:
+    """Record the launch of these signals in the ledger and return the runs that carry
+    them, at most ``max_signals_per_run`` each."""
+    out = []
+    step = max(1, copy_trading.max_signals_per_run)
+    for i in range(0, len(signal_keys), step):
+        chunk = signal_keys[i:i + step]
+        key = launch_key(chunk, attempt)
+        book.record_launch(chunk, key)
+        out.append(copy_run_request(chunk, key, copy_trading.run_max_runtime_s))
+    return out
 
 
 @dg.sensor(
     job=copy_trade_job,
     minimum_interval_seconds=1,
     default_status=sensor_status(),
-    description="Launches one copy_trade run per new trade of a followed wallet (run key = trade key). "
-                "Follows the published whale watchlist; POLYCOPY_FOLLOW_WALLETS overrides it.",
+    description="Records every new fill of a followed wallet in the ledger (joined to its signal: one whale order), "
+                "then launches one copy_trade run carrying every signal not launched yet. Follows the published "
+                "whale watchlist; POLYCOPY_FOLLOW_WALLETS overrides it.",
 )
 def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: PolymarketResource,
                             ledger: LedgerResource, copy_trading: CopyTradingResource):
+    book = ledger.open()
     # The configured follow list, when set, overrides the watchlist.
-    wallets = copy_trading.wallets() or [m["wallet_address"] for m in ledger.open().watchlist()]
+    wallets = copy_trading.wallets() or [m["wallet_address"] for m in book.watchlist()]
     if not wallets:
         return dg.SkipReason("no wallets to follow: the watchlist is empty (materialize whale_watchlist) "
                              "and POLYCOPY_FOLLOW_WALLETS is not set")
@@ -266,19 +414,116 @@ def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: Pol
             cursor = poll.cursor
             time.sleep(copy_trading.poll_interval_s)
     if poll.rejects:
-        new = ledger.open().record_feed_rejects(poll.rejects)
+        new = book.record_feed_rejects(poll.rejects)
         if new:
             context.log.warning(f"{new} malformed feed records kept aside in the ledger's feed_rejects")
-    runs = [
-        dg.RunRequest(
-            run_key=t.trade_key,
-            run_config=copy_trade_run_config(t),
-            tags={"polycopy/wallet": t.proxy_wallet, "polycopy/trade_key": t.trade_key,
-                  "polycopy/trade_ts": str(t.timestamp)},
-        )
-        for t in poll.trades
-    ]
+    # Recorded before anything is launched: from here on the sweeper sees them until decided.
+    book.record_seen_trades(poll.trades, window_s=copy_trading.aggregation_window_s)
+    fresh = [s["signal_key"] for s in book.signals_to_launch()]
+    runs = launch_requests(book, fresh, 1, copy_trading) if fresh else []
     return dg.SensorResult(run_requests=runs, cursor=json.dumps(poll.cursor, sort_keys=True))
+
+
+def retry_delay_s(attempts: int, copy_trading: "CopyTradingResource") -> float:
+    """Backoff before relaunching a signal whose run failed ``attempts`` times (s)."""
+    return min(copy_trading.retry_backoff_s * 2 ** max(attempts - 1, 0), copy_trading.retry_backoff_max_s)
+
+
+def _run_error(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """The first failure message of a run: the failed step's error, else the run's."""
+    for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+        for record in instance.get_records_for_run(run.run_id, of_type=kind, limit=1).records:
+            event = record.event_log_entry.dagster_event
+            data = getattr(event, "event_specific_data", None)
+            error = getattr(data, "error", None)
+            if error is not None:
+                cause = error
+                while cause.cause is not None:  # the root cause, not the wrapper
+                    cause = cause.cause
+                return f"{cause.cls_name}: {cause.message.strip()}"[:1000]
+            return (record.event_log_entry.message or str(run.status))[:1000]
+    return f"run {run.status.value.lower()}"
+
+
+IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.MANAGED}
+
+
+@dg.sensor(
+    job=copy_trade_job,
+    minimum_interval_seconds=5,
+    default_status=sensor_status(),
+    description="Nothing seen is dropped: finds the signals whose copy run failed, was lost or is stuck, records "
+                "each failure against them, and relaunches them with backoff under a new run key (each signal is "
+                "still decided once). Raises the no_undecided_trades alert for signals undecided too long.",
+)
+def undecided_signals_sweeper(context: dg.SensorEvaluationContext, ledger: LedgerResource,
+                              copy_trading: CopyTradingResource):
+    book = ledger.open()
+    now = time.time()
+    unfinished = book.unfinished_signals(copy_trading.order_deadline_s, now=now)
+    by_run: dict[str, list[dict]] = {}
+    for s in unfinished:
+        by_run.setdefault(s["run_key"], []).append(s)
+    runs = {}
+    if by_run:
+        for r in context.instance.get_runs(dg.RunsFilter(tags={LAUNCH_TAG: sorted(by_run)})):
+            runs[r.tags[LAUNCH_TAG]] = r
+    due: list[dict] = []
+    for run_key, signals in by_run.items():
+        run = runs.get(run_key)
+        launched = float(signals[0]["attempt_launched_at"])
+        pending = [s for s in signals if s["outcome"] is None]
+        if pending:  # the attempt's outcome is not known yet
+            outcome = error = None
+            if run is None:
+                if now - launched > copy_trading.launch_grace_s:
+                    outcome, error = "lost", f"no run was created for {run_key} within {copy_trading.launch_grace_s:.0f} s"
+            elif run.status in IN_FLIGHT:
+                if now - launched > copy_trading.run_stuck_after_s:
+                    outcome, error = "stuck", (f"run {run.run_id} still {run.status.value.lower()} after "
+                                               f"{now - launched:.0f} s")
+            else:
+                outcome = "failure" if run.status != dg.DagsterRunStatus.SUCCESS else "finished_undecided"
+                error = (_run_error(context.instance, run) if outcome == "failure"
+                         else "the run succeeded without deciding or ordering these signals")
+            if outcome is None:
+                continue
+            keys = [s["signal_key"] for s in pending]
+            delay = retry_delay_s(int(signals[0]["attempts"]), copy_trading)
+            book.record_attempt_outcome(keys, run_key, outcome, error, run.run_id if run else None, now + delay,
+                                        now=now)
+            context.log.warning(f"{len(keys)} signals' copy run {run_key}: {outcome} ({error}); "
+                                f"relaunch in {delay:.0f} s")
+            for s in pending:
+                s["next_attempt_at"] = now + delay
+        due += [s for s in signals if s["next_attempt_at"] is not None and float(s["next_attempt_at"]) <= now]
+    requests = []
+    by_attempt: dict[int, list[str]] = {}
+    for s in due:
+        by_attempt.setdefault(int(s["attempts"]) + 1, []).append(s["signal_key"])
+    for attempt, keys in sorted(by_attempt.items()):
+        requests += launch_requests(book, keys, attempt, copy_trading)
+        context.log.info(f"relaunching {len(keys)} signals (attempt {attempt})")
+    # The alert: signals undecided past the limit, each logged once; the check's state is
+    # reported whenever it changes.
+    overdue = book.undecided_signals(older_than_s=copy_trading.undecided_alert_s, now=now)
+    newly = [s for s in overdue if s["alerted_at"] is None]
+    if newly:
+        context.log.error(f"{len(newly)} followed signals undecided for more than {copy_trading.undecided_alert_s:.0f} "
+                          f"s (no_undecided_trades): " + ", ".join(
+                              f"{s['signal_key'][:16]} ({s['attempts']} attempts, last error: "
+                              f"{(s['last_error'] or '-')[:120]})" for s in newly[:10]))
+        book.mark_alerted([s["signal_key"] for s in newly], now=now)
+    state = json.loads(context.cursor) if context.cursor else {}
+    events = []
+    if state.get("overdue") != len(overdue):
+        result = undecided_check_result(book, copy_trading.undecided_alert_s)
+        events.append(dg.AssetCheckEvaluation(asset_key=dg.AssetKey("eligible_signals"),
+                                              check_name="no_undecided_trades", passed=result.passed,
+                                              metadata=result.metadata, severity=result.severity))
+    return dg.SensorResult(run_requests=requests, asset_events=events,
+                           cursor=json.dumps({"overdue": len(overdue)}))
 
 
 def copy_trade_job_for(resources: dict) -> dg.JobDefinition:
@@ -286,13 +531,14 @@ def copy_trade_job_for(resources: dict) -> dg.JobDefinition:
     for in-process runs: the demo, tests and benchmarks."""
     full = {"signal_rules": SignalRulesResource(), "sizing_rules": SizingRulesResource(),
             "risk_rules": RiskRulesResource(), **resources}
-    return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders], jobs=[copy_trade_job],
-                          resources=full).resolve_job_def("copy_trade")
+    return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders], asset_checks=[no_undecided_trades],
+                          jobs=[copy_trade_job], resources=full).resolve_job_def("copy_trade")
 
 
 defs = dg.Definitions(
     assets=[assess_portfolio_and_signal, copy_orders],
+    asset_checks=[no_undecided_trades],
     jobs=[copy_trade_job, risk_monitor_job, reconcile_orders_job],
-    sensors=[followed_wallets_sensor],
+    sensors=[followed_wallets_sensor, undecided_signals_sweeper],
     schedules=[reconcile_schedule, risk_monitor_schedule],
 )

@@ -12,6 +12,7 @@
 | POLYCOPY_KILL_SWITCH | (empty) | any value but 0/false/off stops every order (see also `polycopy risk kill-switch`) |
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
 | POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
+| POLYCOPY_<FIELD> of CopyTradingResource | see its fields | e.g. POLYCOPY_AGGREGATION_WINDOW_S (1), POLYCOPY_UNDECIDED_ALERT_S (300), POLYCOPY_RETRY_BACKOFF_S (5) |
 | POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
 | POLYCOPY_ROUTES | v2 | ``v2``: the official SDK's keyset routes, v1 where a host lacks them; ``v1``: offset routes only |
 | POLYCOPY_<THRESHOLD> | the documents' | any field of the signal, sizing or risk rules, e.g. POLYCOPY_MAX_TRADE_AGE_S |
@@ -51,10 +52,10 @@ _warned: set[str] = set()  # each warning once per process (both locations share
 
 
 def _pg_dsn(host: str, port: int, user: str, password: str, database: str) -> str:
-    # A dead server or a lost network fails in seconds, not at the OS's TCP timeout.
-    dsn = (f"host={host} port={port} user={user} dbname={database} connect_timeout=5 "
-           "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3")
-    return dsn + (f" password={password}" if password else "")
+    # Connect timeout and keepalives are added where connections are made (polycopy.db.pg_connect).
+    from psycopg2.extensions import make_dsn  # quotes a password with spaces or quotes
+
+    return make_dsn(host=host, port=port, user=user, dbname=database, **({"password": password} if password else {}))
 
 
 class PolymarketResource(dg.ConfigurableResource):
@@ -157,6 +158,24 @@ class CopyTradingResource(dg.ConfigurableResource):
     long_poll_s: float = Field(default=4.0, description="How long one sensor evaluation keeps polling for new "
                                                         "trades before returning, s (0: poll once)")
     poll_interval_s: float = Field(default=0.5, description="Pause between feed polls within an evaluation, s")
+    aggregation_window_s: float = Field(default=1.0, description="Fills of one wallet on one token and side within "
+                                                                 "this many seconds of the order's first fill (or in "
+                                                                 "its transaction) are one signal, s")
+    max_signals_per_run: int = Field(default=500, description="Most signals one copy_trade run carries")
+    order_deadline_s: float = Field(default=300.0, description="A copy decision whose order could not be sent "
+                                                               "within this many seconds is closed as expired, s")
+    retry_backoff_s: float = Field(default=5.0, description="First wait before relaunching a failed copy run's "
+                                                            "signals, s (doubles each attempt)")
+    retry_backoff_max_s: float = Field(default=30.0, description="Longest wait between relaunches, s")
+    launch_grace_s: float = Field(default=60.0, description="A launch whose run does not exist after this long was "
+                                                            "lost and is relaunched, s")
+    run_stuck_after_s: float = Field(default=120.0, description="A copy run still in flight this long after its "
+                                                                "launch is presumed dead; its undecided signals are "
+                                                                "relaunched (decisions stay exactly-once), s")
+    run_max_runtime_s: float = Field(default=90.0, description="Dagster's run monitoring ends a copy run after "
+                                                               "this long (a worker that died), s")
+    undecided_alert_s: float = Field(default=300.0, description="A signal undecided this long after it was seen "
+                                                                "fails no_undecided_trades and is logged, s")
 
     def wallets(self) -> list[str]:
         """The valid wallet addresses of the follow list (entries that are not are named at load)."""
@@ -255,11 +274,13 @@ RiskRulesResource = _settings_resource(
     "Cornish-Fisher mVaR bands.")
 
 
-def settings_from_env(resource_cls):
-    """A settings resource whose fields are overridden by ``POLYCOPY_<FIELD>`` environment
-    variables where set (e.g. POLYCOPY_MAX_TRADE_AGE_S=600, POLYCOPY_STARTING_CAPITAL_USD=5000)."""
+def env_overrides(resource_cls, skip: tuple[str, ...] = ()) -> dict:
+    """The fields of ``resource_cls`` that ``POLYCOPY_<FIELD>`` environment variables set,
+    parsed to the field's type; a value that does not parse is named in one line."""
     kw = {}
     for name, field in resource_cls.model_fields.items():
+        if name in skip:
+            continue
         var = f"POLYCOPY_{name.upper()}"
         raw = os.environ.get(var)
         if raw is None or raw == "":
@@ -269,6 +290,13 @@ def settings_from_env(resource_cls):
             kw[name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
         except ValueError:
             raise ConfigurationError(f"{var}={raw!r} is not a {kind.__name__}") from None
+    return kw
+
+
+def settings_from_env(resource_cls):
+    """A settings resource whose fields are overridden by ``POLYCOPY_<FIELD>`` environment
+    variables where set (e.g. POLYCOPY_MAX_TRADE_AGE_S=600, POLYCOPY_STARTING_CAPITAL_USD=5000)."""
+    kw = env_overrides(resource_cls)
     try:
         resource = resource_cls(**kw)
         resource.settings()  # the settings' own validation runs now, not at the first run
@@ -290,8 +318,9 @@ def ledger_resource() -> "LedgerResource":
 
 def known_variables() -> set[str]:
     """Every POLYCOPY_* variable something reads."""
-    return set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
-                                                   SizingSettings, RiskSettings)
+    return (set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
+                                                    SizingSettings, RiskSettings)
+            | {f"POLYCOPY_{name.upper()}" for name in CopyTradingResource.model_fields})
 
 
 def check_environment(*, warehouse: bool, ledger: bool) -> None:
@@ -341,13 +370,8 @@ def build_execution_resources() -> dict:
     return {
         "polymarket": polymarket_resource(),
         "ledger": ledger_resource(),
-        "copy_trading": CopyTradingResource(
-            follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
-            lookback_s=float(os.environ.get("POLYCOPY_LOOKBACK_S", "300")),
-            overlap_s=float(os.environ.get("POLYCOPY_OVERLAP_S", "30")),
-            long_poll_s=float(os.environ.get("POLYCOPY_LONG_POLL_S", "4")),
-            poll_interval_s=float(os.environ.get("POLYCOPY_POLL_INTERVAL_S", "0.5")),
-        ),
+        "copy_trading": CopyTradingResource(follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
+                                            **env_overrides(CopyTradingResource, skip=("follow_wallets",))),
         "signal_rules": settings_from_env(SignalRulesResource),
         "sizing_rules": settings_from_env(SizingRulesResource),
         "risk_rules": settings_from_env(RiskRulesResource),
@@ -357,3 +381,9 @@ def build_execution_resources() -> dict:
 def build_resources() -> dict:
     """Every resource (for in-process use, e.g. the demo)."""
     return {**build_data_resources(), **build_execution_resources()}
+
+
+def initialized(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:
+    """The resource as a run sees it, for use outside a run (the CLI, the demo): its
+    ``EnvVar`` fields (e.g. POLYCOPY_PG_PASSWORD) read from the environment now."""
+    return resource.process_config_and_initialize()

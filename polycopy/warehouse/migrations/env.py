@@ -12,8 +12,8 @@ class DuckDBImpl(DefaultImpl):
     transactional_ddl = True
 
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, version_table="alembic_version", version_table_schema="raw",
-                  transactional_ddl=True)
+attrs = context.config.attributes
+context.configure(connection=attrs["connection"], version_table=attrs["version_table"],
+                  version_table_schema=attrs["version_table_schema"], transactional_ddl=True)
 with context.begin_transaction():
     context.run_migrations()
