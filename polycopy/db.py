@@ -29,6 +29,7 @@ def is_transient(exc: BaseException) -> bool:
         import psycopg2
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error (migrations)
     if not isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
         return False
     text = str(exc).lower()

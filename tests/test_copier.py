@@ -4,6 +4,7 @@ The venue's market data is fixed here (a fake of the outside world); the decisio
 the ledger and the paper venue are the real ones.
 """
 
+import dataclasses
 import json
 import threading
 
@@ -224,3 +225,100 @@ def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
     assert ledger.order_for_signal(t1.trade_key)["status"] == "cancelled"
     assert ledger.position_shares(TOKEN) == pytest.approx(100.0)
     assert reconcile_pending(ledger, venue, older_than_s=0.0) == []
+
+
+def fills_of_one_order(n_fills, usd_each, *, tx_each=False, spread_ms=0, price=0.51, side="BUY", first=100):
+    """A whale order of ``n_fills`` fills of ``usd_each`` USD: in one transaction, or each in
+    its own transaction over ``spread_ms`` milliseconds (second-granular times, as served)."""
+    out = []
+    start = NOW - 10
+    for i in range(n_fills):
+        tx = "0x" + f"{first + (i if tx_each else 0):064x}"
+        size = round(usd_each / price, 2) + i * 0.01  # distinct fills
+        ts = int(start + (i * spread_ms / max(n_fills - 1, 1)) / 1000) if spread_ms else int(start)
+        out.append(Trade(trade_key(tx, WALLET, TOKEN, side, size, price), tx, WALLET, side, TOKEN, CONDITION,
+                         size, price, size * price, ts, "Yes", 0, None, None, None, None, None, "v1"))
+    return out
+
+
+def decide_batch(fills, ledger, clients, run_id="run-1"):
+    """What a copy run does with a tick's fills: record them, then decide each signal once."""
+    from polycopy.execution.copier import decide_signal, load_signal
+    from polycopy.execution.portfolio_state import assess_portfolio
+
+    ledger.record_seen_trades(fills, seen_at=NOW - 8)
+    keys = list(dict.fromkeys(ledger.signal_of_trade(f.trade_key) for f in fills))
+    state = assess_portfolio(ledger, clients, RULES.risk, RULES.signals, now=NOW)
+    out = []
+    for key in keys:
+        d, claimed, state = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=RULES,
+                                          state=state, run_id=run_id, now=NOW)
+        out.append(d)
+    return out
+
+
+@pytest.mark.parametrize("shape", ["one_transaction", "ten_transactions_over_800ms"])
+def test_a_whale_order_in_ten_fills_is_one_decision_sized_on_its_total(ledger, shape):
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    # $600 a fill: each alone is below the $5,000 gate; the order is $6,000.
+    fills = fills_of_one_order(10, 600.0, tx_each=shape != "one_transaction",
+                               spread_ms=800 if shape != "one_transaction" else 0)
+    [d] = decide_batch(fills, ledger, clients)
+    v = json.loads(d["details"])
+    total_shares = sum(f.size for f in fills)
+    assert d["decision"] == "copy", d
+    assert v["fill_count"] == 10 and [f["trade_key"] for f in v["fills"]] == sorted(
+        (f.trade_key for f in fills), key=lambda k: (next(f.timestamp for f in fills if f.trade_key == k), k))
+    assert v["whale_shares"] == pytest.approx(total_shares) and v["whale_usd"] == pytest.approx(total_shares * 0.51)
+    # The conviction multiplier sees the order, not a fill: min($6,000 / $1,000, 1.5) = 1.5 (a fill: 0.6).
+    assert v["sizing"]["m_conviction"] == pytest.approx(1.5)
+    assert len(ledger.decisions()) == 1
+
+
+def test_a_50k_order_in_4k_fills_passes_the_5k_gate_and_orders_two_seconds_apart_stay_two(ledger):
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    big = fills_of_one_order(13, 50_000 / 13 - 0.01, first=100)  # ≈ $3,846 a fill, $50,000 in all
+    assert all(f.size * f.price < 5_000 for f in big) and sum(f.size * f.price for f in big) >= 50_000 - 1
+    later = fills_of_one_order(1, 6_000.0, first=300)
+    later = [dataclasses.replace(later[0], timestamp=big[0].timestamp + 2)]
+    decisions = decide_batch(big + later, ledger, clients)
+    assert len(decisions) == 2 and len(ledger.decisions()) == 2
+    first = json.loads(decisions[0]["details"])
+    assert first["fill_count"] == 13 and first["whale_usd"] == pytest.approx(50_000, abs=1)
+    assert "below $5,000" not in decisions[0]["reason"]
+    assert json.loads(decisions[1]["details"])["fill_count"] == 1
+    # Sized one after the other: the second copy sees the first one's exposure.
+    assert decisions[0]["decision"] == "copy"
+
+
+def test_exits_aggregate_the_same_way(ledger):
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    venue = PaperVenue(ledger, clients.clob, fee_rate=RULES.fee_rate)
+    assert run(make_trade(n=1), ledger, clients, venue).order_status == "filled"
+    held = ledger.position_shares(TOKEN)
+    sells = fills_of_one_order(5, 300.0, side="SELL", price=0.49, first=500, tx_each=True, spread_ms=600)
+    [d] = decide_batch(sells, ledger, clients)
+    v = json.loads(d["details"])
+    assert (d["decision"], d["stage"], v["fill_count"]) == ("copy", "exit", 5)
+    assert v["whale_shares"] == pytest.approx(sum(f.size for f in sells)) and v["shares"] == pytest.approx(held)
+
+
+def test_a_signal_that_aged_in_our_backlog_says_so(ledger):
+    from polycopy.execution.copier import decide_signal, load_signal
+    from polycopy.execution.portfolio_state import assess_portfolio
+
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    t = make_trade(ts=NOW - 400, n=7)
+    ledger.record_seen_trades([t], seen_at=NOW - 395)  # fresh when seen (5 s old), decided 395 s later
+    state = assess_portfolio(ledger, clients, RULES.risk, RULES.signals, now=NOW)
+    d, _, _ = decide_signal(load_signal(ledger, t.trade_key), ledger=ledger, clients=clients, rules=RULES,
+                            state=state, now=NOW)
+    v = json.loads(d["details"])
+    assert d["decision"] == "skip" and "our own backlog" in d["reason"], d["reason"]
+    assert v["feed_lag_s"] == pytest.approx(5) and v["backlog_s"] == pytest.approx(395)
+    # Already stale when the feed showed it: the plain reason.
+    old = make_trade(ts=NOW - 900, n=8)
+    ledger.record_seen_trades([old], seen_at=NOW - 1)
+    d, _, _ = decide_signal(load_signal(ledger, old.trade_key), ledger=ledger, clients=clients, rules=RULES,
+                            state=state, now=NOW)
+    assert d["reason"].startswith("stale: seen") and "backlog" not in d["reason"]

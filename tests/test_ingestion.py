@@ -122,3 +122,19 @@ def test_rematerializing_a_partition_changes_nothing(ingested, small_world):
     rejects_after = wh.query_df("select reject_key, partition_key from raw.rejects order by reject_key")
     assert before.equals(after)
     assert rejects_before.equals(rejects_after)
+
+
+def test_trades_over_an_empty_market_snapshot_fail_their_check(small_world, tmp_path):
+    """Trades are read market by market: over an empty raw.markets a run reads nothing, and a
+    blocking check says so (materialize raw_markets first) instead of every check passing."""
+    with running_venue(world=small_world) as server:
+        resources = {"polymarket": api_resource(server.url), "warehouse": warehouse(tmp_path / "empty.duckdb")}
+        result = dg.materialize([raw_trades, *asset_checks], instance=dg.DagsterInstance.ephemeral(),
+                                resources=resources, partition_key=day(small_world.config.history_start_ts + 86400),
+                                raise_on_error=False)
+    assert result.asset_materializations_for_node("raw_trades")[0].metadata["trades_in_run"].value == 0
+    evals = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    failed = evals["raw_trades_markets_known"]
+    assert not failed.passed and failed.metadata["markets_in_snapshot"].value == 0
+    assert "materialize raw_markets first" in failed.description
+    assert not result.success  # the blocking check fails the run: nothing downstream builds on it

@@ -186,7 +186,7 @@ class Ledger:
         """Undecided signals no run was launched for yet, oldest first."""
         return self._rows(
             "select s.* from signals s left join decisions d on d.signal_key = s.signal_key"
-            " where d.signal_key is null and s.attempts = 0 order by s.first_seen_at, s.signal_key limit ?",
+            " where d.signal_key is null and s.attempts = 0 order by s.first_ts, s.signal_key limit ?",
             (limit,))
 
     @_retried

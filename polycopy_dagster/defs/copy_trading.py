@@ -178,7 +178,8 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
         if "eligible_signals" in selected and not keys:
             raise dg.Failure("eligible_signals needs source signals (run config: signal_keys or trades)")
         if config.collect_late_fills:
-            pending = [s for s in (book.signal(k) for k in keys) if s is not None and book.decision(k) is None]
+            pending = [book.signal(k) for k in keys if book.decision(k) is None]
+            pending = [s for s in pending if s is not None]
             collect_late_fills(book, clients, pending, copy_trading, context.log)
         state = assess_portfolio(book, clients, rules.risk, rules.signals, run_id=run_id)
         summary = state.summary()
@@ -426,7 +427,7 @@ def followed_wallets_sensor(context: dg.SensorEvaluationContext, polymarket: Pol
 
 def retry_delay_s(attempts: int, copy_trading: "CopyTradingResource") -> float:
     """Backoff before relaunching a signal whose run failed ``attempts`` times (s)."""
-    return min(copy_trading.retry_backoff_s * 2 ** max(attempts - 1, 0), copy_trading.retry_backoff_max_s)
+    return min(copy_trading.relaunch_backoff_s * 2 ** max(attempts - 1, 0), copy_trading.relaunch_backoff_max_s)
 
 
 def _run_error(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -484,13 +485,15 @@ def undecided_signals_sweeper(context: dg.SensorEvaluationContext, ledger: Ledge
                     outcome, error = "stuck", (f"run {run.run_id} still {run.status.value.lower()} after "
                                                f"{now - launched:.0f} s")
             else:
-                outcome = "failure" if run.status != dg.DagsterRunStatus.SUCCESS else "finished_undecided"
+                outcome = "failure" if run.status != dg.DagsterRunStatus.SUCCESS else "incomplete"
                 error = (_run_error(context.instance, run) if outcome == "failure"
                          else "the run succeeded without deciding or ordering these signals")
             if outcome is None:
                 continue
             keys = [s["signal_key"] for s in pending]
-            delay = retry_delay_s(int(signals[0]["attempts"]), copy_trading)
+            # A launch that never became a run, or a run presumed dead, is relaunched now; a run
+            # that failed (an outage, a bug) waits out a growing backoff.
+            delay = 0.0 if outcome in ("lost", "stuck") else retry_delay_s(int(signals[0]["attempts"]), copy_trading)
             book.record_attempt_outcome(keys, run_key, outcome, error, run.run_id if run else None, now + delay,
                                         now=now)
             context.log.warning(f"{len(keys)} signals' copy run {run_key}: {outcome} ({error}); "

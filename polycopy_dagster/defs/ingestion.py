@@ -240,6 +240,18 @@ def _check_sql(warehouse: WarehouseResource, sql: str):
     return warehouse.open().scalar(sql)
 
 
+@dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, blocking=True,
+                description="Trades were read against a market snapshot: raw.markets is not empty (trades are "
+                            "read market by market, so without raw_markets a run reads nothing and looks fine).")
+def raw_trades_markets_known(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    markets = int(_check_sql(warehouse, "select count(*) from raw.markets") or 0)
+    return dg.AssetCheckResult(
+        passed=markets > 0,
+        description=None if markets else "raw.markets is empty, so no trade could be read: materialize raw_markets "
+                                         "first (job refresh_markets), then these partitions again",
+        metadata={"markets_in_snapshot": markets})
+
+
 @dg.asset_check(pool=WAREHOUSE_POOL, asset=raw_trades, blocking=True, description="No two rows share a trade_key.")
 def raw_trades_unique_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     dupes = int(_check_sql(warehouse, "select count(*) - count(distinct trade_key) from raw.trades") or 0)
@@ -388,7 +400,7 @@ def hourly_ingest_schedule(context: dg.ScheduleEvaluationContext):
 
 
 assets = [raw_markets, raw_trades, market_resolutions, raw_wallet_activity, ingestion_rejects]
-asset_checks = [raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
+asset_checks = [raw_trades_markets_known, raw_trades_unique_keys, raw_trades_required_fields, raw_trades_price_range, raw_trades_reject_rate,
                 market_resolutions_coverage, market_resolutions_single_winner, raw_markets_reject_rate,
                 raw_markets_category_known, raw_wallet_activity_valid]
 

@@ -12,7 +12,7 @@
 | POLYCOPY_KILL_SWITCH | (empty) | any value but 0/false/off stops every order (see also `polycopy risk kill-switch`) |
 | POLYCOPY_LOOKBACK_S, POLYCOPY_OVERLAP_S | 300, 30 | follow sensor: first-start lookback and re-read overlap (s) |
 | POLYCOPY_LONG_POLL_S, POLYCOPY_POLL_INTERVAL_S | 4, 0.5 | follow sensor: long-poll window per evaluation and pause between polls (s) |
-| POLYCOPY_<FIELD> of CopyTradingResource | see its fields | e.g. POLYCOPY_AGGREGATION_WINDOW_S (1), POLYCOPY_UNDECIDED_ALERT_S (300), POLYCOPY_RETRY_BACKOFF_S (5) |
+| POLYCOPY_<FIELD> of CopyTradingResource | see its fields | e.g. POLYCOPY_AGGREGATION_WINDOW_S (1), POLYCOPY_UNDECIDED_ALERT_S (300), POLYCOPY_RELAUNCH_BACKOFF_S (5); of LedgerResource: POLYCOPY_DB_RETRY_GIVE_UP_S (30) |
 | POLYCOPY_RATE_LIMIT_SCALE | 1.0 | fraction of Polymarket's published rate limits the clients use |
 | POLYCOPY_ROUTES | v2 | ``v2``: the official SDK's keyset routes, v1 where a host lacks them; ``v1``: offset routes only |
 | POLYCOPY_<THRESHOLD> | the documents' | any field of the signal, sizing or risk rules, e.g. POLYCOPY_MAX_TRADE_AGE_S |
@@ -31,6 +31,7 @@ from pydantic import Field
 
 from polycopy.configuration import (KNOWN_VARIABLES, ConfigurationError, check_reachable, choice_errors,
                                     parse_wallets, setting_variables, unknown_variable_warnings, wallet_warnings)
+from polycopy.db import DbRetry
 from polycopy.execution.copier import TradingRules
 from polycopy.ledger.store import Ledger, LedgerSettings, open_ledger
 from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_GAMMA_URL, Endpoints,
@@ -135,12 +136,19 @@ class LedgerResource(_PostgresConnection):
 
     backend: str = Field(default="sqlite", description="sqlite or postgres")
     sqlite_path: str = Field(default="", description="SQLite file (default: <data dir>/ledger.sqlite)")
+    db_retry_initial_s: float = Field(default=0.2, description="First wait before retrying a transaction that lost "
+                                                            "its connection, s (doubles each attempt, with jitter)")
+    db_retry_max_wait_s: float = Field(default=5.0, description="Longest wait between those retries, s")
+    db_retry_give_up_s: float = Field(default=30.0, description="Stop retrying this long after the first failure and "
+                                                             "raise the cause (the run fails; the sweeper relaunches "
+                                                             "its signals), s")
 
     def open(self) -> Ledger:
         return open_ledger(LedgerSettings(
             backend=self.backend,
             sqlite_path=self.sqlite_path or str(data_dir() / "ledger.sqlite"),
             pg_dsn=self.pg_dsn(),
+            retry=DbRetry(self.db_retry_initial_s, self.db_retry_max_wait_s, self.db_retry_give_up_s),
         ))
 
 
@@ -164,9 +172,9 @@ class CopyTradingResource(dg.ConfigurableResource):
     max_signals_per_run: int = Field(default=500, description="Most signals one copy_trade run carries")
     order_deadline_s: float = Field(default=300.0, description="A copy decision whose order could not be sent "
                                                                "within this many seconds is closed as expired, s")
-    retry_backoff_s: float = Field(default=5.0, description="First wait before relaunching a failed copy run's "
+    relaunch_backoff_s: float = Field(default=5.0, description="First wait before relaunching a failed copy run's "
                                                             "signals, s (doubles each attempt)")
-    retry_backoff_max_s: float = Field(default=30.0, description="Longest wait between relaunches, s")
+    relaunch_backoff_max_s: float = Field(default=30.0, description="Longest wait between relaunches, s")
     launch_grace_s: float = Field(default=60.0, description="A launch whose run does not exist after this long was "
                                                             "lost and is relaunched, s")
     run_stuck_after_s: float = Field(default=120.0, description="A copy run still in flight this long after its "
@@ -313,14 +321,16 @@ def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules,
 
 def ledger_resource() -> "LedgerResource":
     return LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
-                          sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields())
+                          sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields(),
+                          **{k: v for k, v in env_overrides(LedgerResource).items() if k.startswith("db_retry_")})
 
 
 def known_variables() -> set[str]:
     """Every POLYCOPY_* variable something reads."""
     return (set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
                                                     SizingSettings, RiskSettings)
-            | {f"POLYCOPY_{name.upper()}" for name in CopyTradingResource.model_fields})
+            | {f"POLYCOPY_{name.upper()}" for name in CopyTradingResource.model_fields}
+            | {f"POLYCOPY_{name.upper()}" for name in LedgerResource.model_fields if name.startswith("db_retry_")})
 
 
 def check_environment(*, warehouse: bool, ledger: bool) -> None:
