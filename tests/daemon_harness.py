@@ -58,6 +58,7 @@ class DaemonHarness:
         self.bin = bin_dir
         self.daemon: subprocess.Popen | None = None
         self.code_servers: list[subprocess.Popen] = []
+        self.code_server_args: dict[str, list[str]] = {}
         self.workspace = REPO_ROOT / "workspace.yaml"
         self.log = open(self.workdir / "daemon.log", "ab")
 
@@ -83,6 +84,7 @@ class DaemonHarness:
                  "--location-name", name], env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=self.log,
                 start_new_session=True))
             entries.append((name, port))
+            self.code_server_args[name] = self.code_servers[-1].args
         self.workspace = self.workdir / "workspace.yaml"
         self.workspace.write_text("load_from:\n" + "".join(
             f"  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: {name}\n"
@@ -97,9 +99,11 @@ class DaemonHarness:
                 time.sleep(1)
 
     def start_sensor(self, cursor: dict[str, int]) -> None:
+        """Start the follow sensor at ``cursor`` and the sweeper beside it."""
         loc = ("--location", "polycopy_execution")
         self.cli("sensor", "cursor", "followed_wallets_sensor", *loc, "--set", json.dumps(cursor, sort_keys=True))
         self.cli("sensor", "start", "followed_wallets_sensor", *loc)
+        self.cli("sensor", "start", "undecided_signals_sweeper", *loc)
 
     def start_daemon(self) -> None:
         self.daemon = subprocess.Popen([str(self.bin / "dagster-daemon"), "run", "-w", str(self.workspace)],
@@ -122,9 +126,45 @@ class DaemonHarness:
         self.code_servers = []
         self.log.close()
 
+    def restart_code_server(self, name: str, down_s: float = 0.0) -> None:
+        """Kill a code location's server (SIGKILL, as a crash would), keep it down ``down_s``,
+        then start it again on the same port, as a supervisor (systemd, Kubernetes) does."""
+        i = list(self.code_server_args).index(name)
+        self.code_servers[i].send_signal(signal.SIGKILL)
+        self.code_servers[i].wait(timeout=30)
+        time.sleep(down_s)
+        self.code_servers[i] = subprocess.Popen(self.code_server_args[name], env=self.env, cwd=REPO_ROOT,
+                                                stdout=self.log, stderr=self.log, start_new_session=True)
+        port = self.code_server_args[name][self.code_server_args[name].index("-p") + 1]
+        deadline = time.monotonic() + 120
+        while subprocess.run([str(self.bin / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", port],
+                             env=self.env, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"code server {name} did not come back")
+            time.sleep(0.5)
+
+    def run_worker_pids(self) -> list[int]:
+        """Processes executing a run (``dagster api execute_run``) under this harness's home."""
+        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        pids = []
+        for line in out.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if "execute_run" in args or "dagster api execute" in args:
+                try:
+                    env = Path(f"/proc/{pid}/environ").read_bytes()
+                except OSError:
+                    continue
+                if f"DAGSTER_HOME={self.home}".encode() in env:
+                    pids.append(int(pid))
+        return pids
+
     def ledger(self):
         from polycopy.ledger.store import LedgerSettings, open_ledger
 
+        if self.env.get("POLYCOPY_LEDGER") == "postgres":
+            dsn = (f"host={self.env['POLYCOPY_PG_HOST']} port={self.env['POLYCOPY_PG_PORT']} user=postgres "
+                   f"dbname={self.env['POLYCOPY_PG_DATABASE']}")
+            return open_ledger(LedgerSettings(backend="postgres", pg_dsn=dsn))
         return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(self.data / "ledger.sqlite")))
 
     def publish_elite_profiles(self, wallets: list[str]) -> None:
@@ -134,12 +174,22 @@ class DaemonHarness:
               "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False} for w in wallets],
             "2026-01-01")
 
+    def decisions_by_trade(self, ledger=None) -> dict[str, dict]:
+        """Every seen fill's decision (its signal's), by trade key."""
+        ledger = ledger or self.ledger()
+        rows = ledger._rows("select t.trade_key, d.* from source_trades t join decisions d"
+                            " on d.signal_key = t.signal_key")
+        return {r["trade_key"]: r for r in rows}
+
     def wait_for_decisions(self, trade_keys: set[str], timeout_s: float) -> dict[str, dict]:
-        """Wait until every trade has a decision; return decisions by trade key."""
+        """Wait until every trade's signal has a decision; return decisions by trade key."""
         deadline = time.monotonic() + timeout_s
         ledger = self.ledger()
         while True:
-            got = {d["trade_key"]: d for d in ledger.decisions() if d["trade_key"] in trade_keys}
+            try:
+                got = {k: d for k, d in self.decisions_by_trade(ledger).items() if k in trade_keys}
+            except Exception:  # noqa: BLE001 - the ledger's database may be the thing that is down
+                got = {}
             if len(got) == len(trade_keys) or time.monotonic() > deadline:
                 return got
             time.sleep(0.2)

@@ -52,6 +52,7 @@ class Chain:
         self.instance = dg.DagsterInstance.ephemeral()
         self.clients = PolymarketClients.connect(Endpoints.single_host(server.url))
         self.n = 0
+        self.used_ts: dict = {}  # (wallet, token, side) -> the times of the trades made
 
     def ask(self, token):
         return self.clients.clob.book(token).best_ask
@@ -63,11 +64,15 @@ class Chain:
         self.n += 1
         tx = "0x" + f"{self.n:064x}"
         size = round(usd / p, 2)
-        # Each test trade is its own whale order: 2 s apart from the one before (the
-        # aggregation window joins fills of one wallet, token and side within 1 s).
+        # Each test trade is its own whale order: at least 2 s before the one made before it
+        # (the aggregation window joins fills of one wallet, token and side within 1 s).
+        ts = int(time.time() - age_s)
+        used = self.used_ts.setdefault((w, token, side), set())
+        while any(abs(ts - u) <= 1 for u in used):
+            ts -= 2
+        used.add(ts)
         return Trade(trade_key(tx, w, token, side, size, p), tx, w, side, token, market.condition_id, size, p,
-                     size * p, int(time.time() - age_s) - 2 * self.n, None, outcome, None, None, None, None, None,
-                     "v1")
+                     size * p, ts, None, outcome, None, None, None, None, None, "v1")
 
     def run(self, t):
         result = self.job.execute_in_process(run_config=copy_trade_run_config(t), instance=self.instance,

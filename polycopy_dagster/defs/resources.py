@@ -177,7 +177,7 @@ class CopyTradingResource(dg.ConfigurableResource):
     relaunch_backoff_max_s: float = Field(default=30.0, description="Longest wait between relaunches, s")
     launch_grace_s: float = Field(default=60.0, description="A launch whose run does not exist after this long was "
                                                             "lost and is relaunched, s")
-    run_stuck_after_s: float = Field(default=120.0, description="A copy run still in flight this long after its "
+    run_stuck_after_s: float = Field(default=60.0, description="A copy run still in flight this long after its "
                                                                 "launch is presumed dead; its undecided signals are "
                                                                 "relaunched (decisions stay exactly-once), s")
     run_max_runtime_s: float = Field(default=90.0, description="Dagster's run monitoring ends a copy run after "
