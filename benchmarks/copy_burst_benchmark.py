@@ -68,10 +68,23 @@ def main() -> int:
     start = world.config.history_end_ts
     emitted = truth.emitted_trades(world, until_ts=world.config.horizon_ts)
     live = emitted[emitted["timestamp"] > start + 60].sort_values(["timestamp", "trade_key"])
-    follow = list(live["proxy_wallet"].value_counts().index[:args.wallets])
+    # The burst: the shortest stretch after the start in which the --wallets wallets most
+    # active in it made at least --burst trades; those wallets are followed, and the
+    # clock jumps past the stretch at once.
+    times = live["timestamp"].to_numpy()
+    lo, hi = 1, len(live)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        head = live[live["timestamp"] <= times[mid - 1]]
+        top = head["proxy_wallet"].value_counts()
+        if len(top) >= args.wallets and top.iloc[:args.wallets].sum() >= args.burst:
+            hi = mid
+        else:
+            lo = mid + 1
+    burst_ts = int(times[lo - 1])
+    head = live[live["timestamp"] <= burst_ts]
+    follow = list(head["proxy_wallet"].value_counts().index[:args.wallets])
     followed = live[live["proxy_wallet"].isin(follow)]
-    burst = followed.head(args.burst)
-    burst_ts = int(burst["timestamp"].max())
     burst = followed[followed["timestamp"] <= burst_ts]  # everything up to that instant lands at once
     rest = followed[followed["timestamp"] > burst_ts + 60]
     if len(rest) < sustained_n:

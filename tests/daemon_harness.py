@@ -143,20 +143,25 @@ class DaemonHarness:
                 raise RuntimeError(f"code server {name} did not come back")
             time.sleep(0.5)
 
-    def run_worker_pids(self) -> list[int]:
-        """Processes executing a run (``dagster api execute_run``) under this harness's home."""
-        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-        pids = []
-        for line in out.splitlines():
-            pid, _, args = line.strip().partition(" ")
-            if "execute_run" in args or "dagster api execute" in args:
-                try:
-                    env = Path(f"/proc/{pid}/environ").read_bytes()
-                except OSError:
-                    continue
-                if f"DAGSTER_HOME={self.home}".encode() in env:
-                    pids.append(int(pid))
-        return pids
+    def run_worker_pids(self, location: str = "polycopy_execution") -> list[int]:
+        """Processes executing a run of ``location``: the code server starts each run worker as
+        a spawned child (multiprocessing) somewhere below its own process."""
+        parents, args = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                args[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        root = self.code_servers[list(self.code_server_args).index(location)].pid
+        below, frontier = set(), {root}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier} - below
+            below |= frontier
+        return sorted(pid for pid in below if "spawn_main" in args.get(pid, ""))
 
     def ledger(self):
         from polycopy.ledger.store import LedgerSettings, open_ledger

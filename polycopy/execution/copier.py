@@ -272,6 +272,22 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
     return _outcome(ledger, signal_key)
 
 
+def expire_unsent_copies(ledger, order_deadline_s: float, now: float | None = None) -> list[str]:
+    """Close the copy decisions whose order was never sent within ``order_deadline_s`` (their
+    runs died and no relaunch came in time) as expired orders, so none is sent late and none
+    stays open. Returns their signal keys."""
+    closed = []
+    for d in ledger.unsent_copies(order_deadline_s, now=now):
+        details = json.loads(d["details"])
+        age = (time.time() if now is None else now) - float(d["decided_at"])
+        if ledger.create_pending_order(client_order_id(d["signal_key"]), d["signal_key"], "none", d["token_id"],
+                                       d["condition_id"], d["side"], "none", float(details.get("limit_price", 0.0)),
+                                       float(details.get("shares", 0.0)), status="expired",
+                                       reason=f"not sent: decided {age:.0f} s ago (max {order_deadline_s:.0f} s)"):
+            closed.append(d["signal_key"])
+    return closed
+
+
 def copy_trade(trade: Trade, *, ledger, clients, venue, rules: TradingRules, state: PortfolioState | None = None,
                followed_override: bool = False, run_id: str | None = None, now: float | None = None,
                window_s: float = 1.0) -> CopyOutcome:

@@ -235,6 +235,28 @@ class Ledger:
                     " where signal_key = ?"), (error, next_attempt_at, key))
 
     @_retried
+    def open_attempts(self) -> list[dict]:
+        """Launches whose outcome is not recorded yet, with whether their signal is finished
+        (decided, and a copy decision has its order)."""
+        return self._rows(
+            "select a.signal_key, a.attempt, a.run_key, a.launched_at, s.attempts,"
+            " case when d.signal_key is not null and (d.decision <> 'copy' or o.signal_key is not null)"
+            "   then 1 else 0 end as finished"
+            " from signal_attempts a join signals s on s.signal_key = a.signal_key"
+            " left join decisions d on d.signal_key = a.signal_key"
+            " left join orders o on o.signal_key = a.signal_key"
+            " where a.outcome is null order by a.launched_at, a.signal_key")
+
+    @_retried
+    def unsent_copies(self, older_than_s: float, now: float | None = None) -> list[dict]:
+        """Copy decisions older than ``older_than_s`` that never got an order."""
+        now = time.time() if now is None else now
+        return self._rows(
+            "select d.*, s.token_id, s.condition_id, s.side from decisions d join signals s"
+            " on s.signal_key = d.signal_key left join orders o on o.signal_key = d.signal_key"
+            " where d.decision = 'copy' and o.signal_key is null and d.decided_at < ?", (now - older_than_s,))
+
+    @_retried
     def attempts(self, signal_key: str) -> list[dict]:
         return self._rows("select * from signal_attempts where signal_key = ? order by attempt", (signal_key,))
 

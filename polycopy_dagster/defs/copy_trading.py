@@ -12,8 +12,8 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from polycopy.execution.copier import (SourceSignal, client_order_id, decide_signal, load_signal,
-                                       place_signal_order, reconcile_pending)
+from polycopy.execution.copier import (SourceSignal, client_order_id, decide_signal, expire_unsent_copies,
+                                       load_signal, place_signal_order, reconcile_pending)
 from polycopy.execution.paper import PaperVenue
 from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
 from polycopy.feed import PollingActivityFeed
@@ -158,7 +158,8 @@ def collect_late_fills(ledger, clients, signals: list[dict], copy_trading: "Copy
         dg.AssetCheckSpec("signal_within_limits", asset="eligible_signals", blocking=True,
                           description="An independent recount: no order this run is about to send breaches a cap "
                                       "or exposure limit (each counted with the ones before it), and none goes out "
-                                      "while trading is halted. An order that would is closed as blocked."),
+                                      "while trading is halted. An order that would is closed as blocked (never "
+                                      "sent) and the check fails with WARN severity; the others go out."),
     ],
     can_subset=True,
 )
@@ -243,9 +244,14 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
         "pass_through_rate": rounded(stats["pass_through_rate"], 4),
         "rejected_by_stage": counts_table(stats["rejected_by_stage"], "stage", "signals"),
     })
+    # A breaching order is closed as blocked above, so it can never be sent; the check fails
+    # visibly (WARN) without holding back the batch's other orders. Anything short of that
+    # (an error before the orders were closed) fails the step and sends nothing.
     yield dg.AssetCheckResult(
         asset_key="eligible_signals", check_name="signal_within_limits", passed=not breaches,
-        metadata={"orders_recounted": len(to_send),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{len(breaches)} orders would breach a limit and were closed as blocked" if breaches else None),
+        metadata={"orders_recounted": len(to_send), "orders_blocked": len(breaches),
                   "breaches": table([{"signal_key": k, "breach": b} for k, found in breaches.items() for b in found],
                                     ["signal_key", "breach"])})
 
@@ -430,20 +436,59 @@ def retry_delay_s(attempts: int, copy_trading: "CopyTradingResource") -> float:
     return min(copy_trading.relaunch_backoff_s * 2 ** max(attempts - 1, 0), copy_trading.relaunch_backoff_max_s)
 
 
+def _root_cause(error) -> str:
+    while error.cause is not None:  # the root cause, not the wrappers
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}"
+
+
 def _run_error(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
-    """The first failure message of a run: the failed step's error, else the run's."""
-    for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
-        for record in instance.get_records_for_run(run.run_id, of_type=kind, limit=1).records:
-            event = record.event_log_entry.dagster_event
-            data = getattr(event, "event_specific_data", None)
-            error = getattr(data, "error", None)
+    """Why a run failed, as its cause: the failed step's error; else an engine event's error
+    (the code that would not load, e.g. an unreachable database) or its word on the worker
+    (killed by a signal); else the run's own failure message."""
+    engine_words = ""
+    for record in reversed(instance.get_records_for_run(run.run_id, of_type={
+            dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE,
+            dg.DagsterEventType.RUN_CANCELED}).records):
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        error = getattr(getattr(event, "event_specific_data", None), "error", None)
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE and error is not None:
+            return _root_cause(error)[:1000]
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
             if error is not None:
-                cause = error
-                while cause.cause is not None:  # the root cause, not the wrapper
-                    cause = cause.cause
-                return f"{cause.cls_name}: {cause.message.strip()}"[:1000]
-            return (record.event_log_entry.message or str(run.status))[:1000]
+                return f"{entry.message} {_root_cause(error)}"[:1000]
+            if not engine_words and any(w in (entry.message or "") for w in ("terminated", "exited", "Could not")):
+                engine_words = entry.message
+    if engine_words:
+        return engine_words[:1000]
+    for record in instance.get_records_for_run(run.run_id, of_type={dg.DagsterEventType.RUN_FAILURE,
+                                                                    dg.DagsterEventType.RUN_CANCELED}).records:
+        return (record.event_log_entry.message or "")[:1000]
     return f"run {run.status.value.lower()}"
+
+
+def launch_outcome(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], run_key: str, launched_at: float,
+                   now: float, copy_trading: "CopyTradingResource") -> tuple[str | None, str | None, str | None]:
+    """(outcome, error, run id) of one launch from its runs, newest first (a Dagster retry
+    follows its parent); outcome None while it is still in flight or may yet appear.
+    ``success`` keeps the error of a failed run that a retry recovered from."""
+    if not runs:
+        if now - launched_at > copy_trading.launch_grace_s:
+            return "lost", f"no run was created for {run_key} within {copy_trading.launch_grace_s:.0f} s", None
+        return None, None, None
+    newest = runs[0]
+    if newest.status in IN_FLIGHT:
+        if now - launched_at > copy_trading.run_stuck_after_s:
+            return "stuck", f"run {newest.run_id} still {newest.status.value.lower()} after {now - launched_at:.0f} s", \
+                newest.run_id
+        return None, None, None
+    failed = [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
+    error = _run_error(instance, failed[0]) if failed else None
+    if newest.status == dg.DagsterRunStatus.SUCCESS:
+        return "success", (f"recovered by a retry after run {failed[0].run_id} failed: {error}" if failed else None), \
+            newest.run_id
+    return "failure", error, newest.run_id
 
 
 IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -462,45 +507,37 @@ def undecided_signals_sweeper(context: dg.SensorEvaluationContext, ledger: Ledge
                               copy_trading: CopyTradingResource):
     book = ledger.open()
     now = time.time()
-    unfinished = book.unfinished_signals(copy_trading.order_deadline_s, now=now)
+    expired = expire_unsent_copies(book, copy_trading.order_deadline_s, now=now)
+    if expired:
+        context.log.warning(f"{len(expired)} copy decisions closed as expired: their order was never sent within "
+                            f"{copy_trading.order_deadline_s:.0f} s")
+    # 1. How did each launch end? Recorded against every signal it carried, decided or not.
     by_run: dict[str, list[dict]] = {}
-    for s in unfinished:
-        by_run.setdefault(s["run_key"], []).append(s)
-    runs = {}
+    for a in book.open_attempts():
+        by_run.setdefault(a["run_key"], []).append(a)
+    runs: dict[str, list[dg.DagsterRun]] = {}
     if by_run:
         for r in context.instance.get_runs(dg.RunsFilter(tags={LAUNCH_TAG: sorted(by_run)})):
-            runs[r.tags[LAUNCH_TAG]] = r
-    due: list[dict] = []
-    for run_key, signals in by_run.items():
-        run = runs.get(run_key)
-        launched = float(signals[0]["attempt_launched_at"])
-        pending = [s for s in signals if s["outcome"] is None]
-        if pending:  # the attempt's outcome is not known yet
-            outcome = error = None
-            if run is None:
-                if now - launched > copy_trading.launch_grace_s:
-                    outcome, error = "lost", f"no run was created for {run_key} within {copy_trading.launch_grace_s:.0f} s"
-            elif run.status in IN_FLIGHT:
-                if now - launched > copy_trading.run_stuck_after_s:
-                    outcome, error = "stuck", (f"run {run.run_id} still {run.status.value.lower()} after "
-                                               f"{now - launched:.0f} s")
-            else:
-                outcome = "failure" if run.status != dg.DagsterRunStatus.SUCCESS else "incomplete"
-                error = (_run_error(context.instance, run) if outcome == "failure"
-                         else "the run succeeded without deciding or ordering these signals")
-            if outcome is None:
-                continue
-            keys = [s["signal_key"] for s in pending]
-            # A launch that never became a run, or a run presumed dead, is relaunched now; a run
-            # that failed (an outage, a bug) waits out a growing backoff.
-            delay = 0.0 if outcome in ("lost", "stuck") else retry_delay_s(int(signals[0]["attempts"]), copy_trading)
-            book.record_attempt_outcome(keys, run_key, outcome, error, run.run_id if run else None, now + delay,
-                                        now=now)
-            context.log.warning(f"{len(keys)} signals' copy run {run_key}: {outcome} ({error}); "
-                                f"relaunch in {delay:.0f} s")
-            for s in pending:
-                s["next_attempt_at"] = now + delay
-        due += [s for s in signals if s["next_attempt_at"] is not None and float(s["next_attempt_at"]) <= now]
+            runs.setdefault(r.tags[LAUNCH_TAG], []).append(r)  # newest first (a Dagster retry after its parent)
+    for run_key, rows in by_run.items():
+        outcome, error, run_id = launch_outcome(context.instance, runs.get(run_key, []), run_key,
+                                                float(rows[0]["launched_at"]), now, copy_trading)
+        if outcome is None:
+            continue
+        unfinished = [a for a in rows if not a["finished"]]
+        if outcome == "success" and unfinished:
+            outcome, error = "incomplete", error or "the run succeeded without deciding or ordering these signals"
+        # A launch that never became a run, or a run presumed dead, is relaunched now; a run
+        # that failed (an outage, a bug) waits out a growing backoff.
+        delay = 0.0 if outcome in ("lost", "stuck") else retry_delay_s(int(rows[0]["attempts"]), copy_trading)
+        book.record_attempt_outcome([a["signal_key"] for a in rows], run_key, outcome, error, run_id, now + delay,
+                                    now=now)
+        if outcome != "success":
+            context.log.warning(f"copy run {run_key} ({len(rows)} signals, {len(unfinished)} unfinished): {outcome}"
+                                f" — {error}" + (f"; relaunch in {delay:.0f} s" if unfinished else ""))
+    # 2. Relaunch the unfinished signals whose last launch ended and whose backoff has passed.
+    due = [s for s in book.unfinished_signals(copy_trading.order_deadline_s, now=now)
+           if s["outcome"] is not None and s["next_attempt_at"] is not None and float(s["next_attempt_at"]) <= now]
     requests = []
     by_attempt: dict[int, list[str]] = {}
     for s in due:

@@ -175,7 +175,7 @@ class CopyTradingResource(dg.ConfigurableResource):
     relaunch_backoff_s: float = Field(default=5.0, description="First wait before relaunching a failed copy run's "
                                                             "signals, s (doubles each attempt)")
     relaunch_backoff_max_s: float = Field(default=30.0, description="Longest wait between relaunches, s")
-    launch_grace_s: float = Field(default=60.0, description="A launch whose run does not exist after this long was "
+    launch_grace_s: float = Field(default=30.0, description="A launch whose run does not exist after this long was "
                                                             "lost and is relaunched, s")
     run_stuck_after_s: float = Field(default=60.0, description="A copy run still in flight this long after its "
                                                                 "launch is presumed dead; its undecided signals are "
