@@ -119,3 +119,45 @@ def test_the_demo_says_which_variables_it_overrides(tmp_path):
     assert lines == ["  POLYCOPY_VENUE=polymarket is overridden by the demo: sim",
                      f"  POLYCOPY_FOLLOW_WALLETS={GOOD} is overridden by the demo: (unset)"]
     assert env["POLYCOPY_HISTORY_START"] == "2026-11-10" and Path(env["DAGSTER_HOME"]).is_absolute()
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_environment_is_read_when_a_resource_is_used_outside_a_run(monkeypatch, pg_database):
+    """POLYCOPY_PG_PASSWORD (an EnvVar, never baked into config) is resolved where the CLI and
+    the demo use resources directly; before, building the connection string raised."""
+    from psycopg2.extensions import parse_dsn
+
+    monkeypatch.setenv("POLYCOPY_PG_PASSWORD", "s3cret with spaces")
+    monkeypatch.setenv("POLYCOPY_PG_DATABASE", parse_dsn(pg_database)["dbname"])
+    monkeypatch.setenv("POLYCOPY_LEDGER", "postgres")
+    resource = res.ledger_resource()
+    with pytest.raises(RuntimeError, match="EnvVar"):
+        resource.pg_dsn()  # what `make demo` hit
+    ready = res.initialized(resource)
+    dsn = parse_dsn(ready.pg_dsn())
+    assert dsn["password"] == "s3cret with spaces" and dsn["dbname"] == parse_dsn(pg_database)["dbname"]
+    assert ready.open().summary()["trades_seen"] == 0  # trust auth accepts it; the ledger opens
+    warehouse = res.initialized(res.build_data_resources()["warehouse"])
+    assert parse_dsn(warehouse.pg_dsn())["password"] == "s3cret with spaces"
+    # The CLI uses the ledger the same way.
+    env = {**{k: v for k, v in os.environ.items()}}
+    proc = subprocess.run([str(BIN / "polycopy"), "risk", "status"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "s3cret" not in proc.stdout + proc.stderr  # the secret is never printed
+
+
+@pytest.mark.postgres
+def test_postgres_connections_have_a_connect_timeout_and_keepalives(pg_database):
+    from polycopy.db import pg_connect
+
+    con = pg_connect(pg_database)
+    try:
+        params = con.get_dsn_parameters()
+        assert params["connect_timeout"] == "5" and params["keepalives"] == "1"
+        assert params["keepalives_idle"] == "30" and params["keepalives_count"] == "3"
+    finally:
+        con.close()
+    con = pg_connect(pg_database + " connect_timeout=2")  # a DSN's own setting wins
+    assert con.get_dsn_parameters()["connect_timeout"] == "2"
+    con.close()

@@ -322,3 +322,26 @@ def test_a_signal_that_aged_in_our_backlog_says_so(ledger):
     d, _, _ = decide_signal(load_signal(ledger, old.trade_key), ledger=ledger, clients=clients, rules=RULES,
                             state=state, now=NOW)
     assert d["reason"].startswith("stale: seen") and "backlog" not in d["reason"]
+
+
+def test_the_recount_counts_each_order_with_the_ones_before_it(ledger):
+    """signal_within_limits' recount: three $900 copies in one market each pass alone, but the
+    third would put $2,700 in a market capped at 20 % of the $10,000 NAV; a $1,500 copy breaches
+    the $1,000 per-trade cap whatever comes before it."""
+    from polycopy.execution.copier import SourceSignal, recount_limits
+    from polycopy.execution.portfolio_state import assess_portfolio
+
+    clients = FakeClients(book(asks=DEEP_ASKS))
+    state = assess_portfolio(ledger, clients, RULES.risk, RULES.signals, now=NOW, record=False)
+    orders = []
+    for n, usd in enumerate((900.0, 900.0, 900.0, 1_500.0)):
+        t = make_trade(n=40 + n)
+        details = {"notional_usd": usd, "shares": usd / 0.5, "limit_price": 0.5, "category": "sports",
+                   "tier_max_exposure": 1.0}
+        orders.append((SourceSignal(t.trade_key, (t,), NOW - 5), {"details": json.dumps(details)}))
+    breaches = recount_limits(orders, state, RULES)
+    keys = [o[0].signal_key for o in orders]
+    assert set(breaches) == {keys[2], keys[3]}
+    assert any(b.startswith("market limit: $2,700.00 > $2,000.00") for b in breaches[keys[2]]), breaches[keys[2]]
+    assert any(b.startswith("per-trade USD limit: $1,500.00 > $1,000.00") for b in breaches[keys[3]])
+    assert recount_limits(orders[:2], state, RULES) == {}

@@ -229,3 +229,10 @@ def test_a_lost_postgres_connection_is_reopened_and_the_cause_is_what_is_reporte
     assert "connection already closed" not in str(err.value)
     assert "terminat" in str(err.value) or "server closed the connection" in str(err.value)
     assert no_retry.summary()["trades_seen"] == 1  # and the next call opens a new connection
+
+
+def test_the_head_revision_the_ledger_checks_is_alembic_s_head():
+    from polycopy import migrations
+    from polycopy.ledger.store import HEAD_REVISION, MIGRATIONS_DIR
+
+    assert migrations.head_revision(MIGRATIONS_DIR) == HEAD_REVISION

@@ -25,6 +25,7 @@ from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.clients import market_with_event_tags
 from polycopy.polymarket.markets import parse_market
 from polycopy.polymarket.schema import RecordError, Trade
+from polycopy.trading.limits import limit_breaches
 from polycopy.trading.portfolio import FillRow
 from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
 from polycopy.trading.signals import (Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy,
@@ -270,6 +271,29 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
         ex = venue.place(order_id, token, side, shares, details["limit_price"])
         _settle(ledger, order_id, token, side, ex)
     return _outcome(ledger, signal_key)
+
+
+def recount_limits(orders: list[tuple[SourceSignal, dict]], state: PortfolioState, rules: TradingRules
+                   ) -> dict[str, list[str]]:
+    """The independent recount behind ``signal_within_limits``: each order about to be sent
+    (a copy decision without an order), in decision order, against the portfolio with the
+    orders before it counted. Returns the breaches by signal key (empty lists omitted)."""
+    out: dict[str, list[str]] = {}
+    for signal, decision in orders:
+        d = json.loads(decision["details"])
+        t = signal.first
+        breaches = limit_breaches(
+            t.side, float(d.get("notional_usd", 0.0)), t.condition_id, d.get("category", ""), t.proxy_wallet,
+            float(d.get("tier_max_exposure", 0.0)), state.portfolio, state.halt_reasons, rules.signals,
+            rules.sizing, shares=float(d.get("shares", 0.0)),
+            held_shares=float(d.get("held_shares", 0.0)))
+        if breaches:
+            out[signal.signal_key] = breaches
+        state = state.with_provisional(FillRow(
+            ts=state.ts, order_id=signal.signal_key, token_id=t.token_id, condition_id=t.condition_id, side=t.side,
+            price=float(d.get("limit_price", 0.0)), shares=float(d.get("shares", 0.0)), fee_usd=0.0,
+            wallet=t.proxy_wallet, category=d.get("category", "")))
+    return out
 
 
 def expire_unsent_copies(ledger, order_deadline_s: float, now: float | None = None) -> list[str]:

@@ -13,13 +13,11 @@ import dagster as dg
 from pydantic import Field
 
 from polycopy.execution.copier import (SourceSignal, client_order_id, decide_signal, expire_unsent_copies,
-                                       load_signal, place_signal_order, reconcile_pending)
+                                       load_signal, place_signal_order, recount_limits, reconcile_pending)
 from polycopy.execution.paper import PaperVenue
-from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
+from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.feed import PollingActivityFeed
 from polycopy.polymarket.schema import Trade
-from polycopy.trading.limits import limit_breaches
-from polycopy.trading.portfolio import FillRow
 from polycopy_dagster.defs.automation import schedule_status, sensor_status
 from polycopy_dagster.defs.metadata import TRADING_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
@@ -87,28 +85,6 @@ def _decision_row(signal: SourceSignal, decision: dict, decided_now: bool) -> di
             "decision": decision["decision"], "stage": decision["stage"], "reason": decision["reason"],
             "notional_usd": details.get("notional_usd"), "shares": details.get("shares"),
             "limit_price": details.get("limit_price"), "decided_by_this_run": decided_now}
-
-
-def recount_limits(orders: list[tuple[SourceSignal, dict]], state: PortfolioState, rules) -> dict[str, list[str]]:
-    """The independent recount behind ``signal_within_limits``: each order about to be sent
-    (a copy decision without an order), in decision order, against the portfolio with the
-    orders before it counted. Returns the breaches by signal key (empty lists omitted)."""
-    out: dict[str, list[str]] = {}
-    for signal, decision in orders:
-        d = json.loads(decision["details"])
-        t = signal.first
-        breaches = limit_breaches(
-            t.side, float(d.get("notional_usd", 0.0)), t.condition_id, d.get("category", ""), t.proxy_wallet,
-            float(d.get("tier_max_exposure", 0.0)), state.portfolio, state.halt_reasons, rules.signals,
-            rules.sizing, shares=float(d.get("shares", 0.0)),
-            held_shares=float(d.get("held_shares", 0.0)))
-        if breaches:
-            out[signal.signal_key] = breaches
-        state = state.with_provisional(FillRow(
-            ts=state.ts, order_id=signal.signal_key, token_id=t.token_id, condition_id=t.condition_id, side=t.side,
-            price=float(d.get("limit_price", 0.0)), shares=float(d.get("shares", 0.0)), fee_usd=0.0,
-            wallet=t.proxy_wallet, category=d.get("category", "")))
-    return out
 
 
 def collect_late_fills(ledger, clients, signals: list[dict], copy_trading: "CopyTradingResource", log) -> int:
