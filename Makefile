@@ -49,6 +49,7 @@ bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/ingest_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/dbt_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_latency_benchmark.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_burst_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/scoring_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/signal_benchmark.py
 

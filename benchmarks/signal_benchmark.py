@@ -25,7 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from polycopy.execution.copier import TradingRules, decide_trade, place_order  # noqa: E402
+from polycopy.execution.copier import (TradingRules, decide_signal, load_signal,  # noqa: E402
+                                       place_signal_order)
 from polycopy.execution.paper import PaperVenue  # noqa: E402
 from polycopy.execution.portfolio_state import assess_portfolio  # noqa: E402
 from polycopy.ledger.store import LedgerSettings, open_ledger  # noqa: E402
@@ -132,6 +133,14 @@ def chain_timings(trades: int) -> dict:
                          row.condition_id, size, ask, size * ask, int(time.time() - 5), None, 0, None, None, None,
                          None, None, "v1")
 
+        def decide_one(t, state):
+            """Record the fill (its own signal: one fill, one order) and decide it once."""
+            ledger.record_seen_trades([t])
+            key = ledger.signal_of_trade(t.trade_key)
+            d, _, _ = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=rules,
+                                    state=state)
+            return d, key
+
         def measure(batch):
             assess, decide, place, copied, skipped = [], [], [], 0, {}
             for row, ask in batch:
@@ -139,9 +148,9 @@ def chain_timings(trades: int) -> dict:
                 t0 = time.perf_counter()
                 state = assess_portfolio(ledger, clients, rules.risk, rules.signals)
                 t1 = time.perf_counter()
-                d, _ = decide_trade(t, ledger=ledger, clients=clients, rules=rules, state=state)
+                d, key = decide_one(t, state)
                 t2 = time.perf_counter()
-                outcome = place_order(t, ledger=ledger, venue=venue)
+                outcome = place_signal_order(key, ledger=ledger, venue=venue)
                 t3 = time.perf_counter()
                 assess.append(t1 - t0)
                 decide.append(t2 - t1)
@@ -157,9 +166,8 @@ def chain_timings(trades: int) -> dict:
         out[f"open_positions_0_to_{trades - 1}"] = measure(tokens[:trades])
         for row, ask in tokens[trades:trades + 10]:
             t = trade(row, ask)
-            decide_trade(t, ledger=ledger, clients=clients, rules=rules,
-                         state=assess_portfolio(ledger, clients, rules.risk, rules.signals))
-            place_order(t, ledger=ledger, venue=venue)
+            _, key = decide_one(t, assess_portfolio(ledger, clients, rules.risk, rules.signals))
+            place_signal_order(key, ledger=ledger, venue=venue)
         held = len(assess_portfolio(ledger, clients, rules.risk, rules.signals, record=False).portfolio.holdings)
         out[f"open_positions_{held}_to_{held + trades - 1}"] = measure(tokens[trades + 10:trades * 2 + 10])
         clients.close()

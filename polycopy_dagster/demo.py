@@ -365,7 +365,9 @@ def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> s
             int(wh.scalar("select count(*) from scores.wallet_scores where excluded"))),
          "excluded: a red flag or a market maker"),
         ("whale watchlist", watchlist_size, "wallets that passed the gate"),
-        ("copy decisions", s["decisions"], "followed trades decided, copy or skip, each with its reason"),
+        ("followed fills / signals decided", f"{s['trades_seen']} / {s['decisions']}",
+         "a signal is one whale order (its fills); each decided once, copy or skip, with its reason"),
+        ("signals undecided", s["undecided"], "seen but not decided yet (the sweeper relaunches them)"),
         ("whale BUYs decided / copied", f"{stats['signals']} / {stats['copied']}"
          + (f" (pass-through {rate:.0%})" if rate is not None else ""), "entries considered, and copied"),
         ("rejected by stage", ", ".join(f"{k} {v}" for k, v in sorted(stats["rejected_by_stage"].items())) or "-",
