@@ -10,12 +10,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from polycopy.sim.server import free_port
 from polycopy_dagster.demo import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -76,9 +76,7 @@ class DaemonHarness:
         not reload the code, and each CLI call skips loading it."""
         entries = []
         for name, module in LOCATIONS.items():
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = free_port()
             self.code_servers.append(subprocess.Popen(
                 [str(self.bin / "dagster"), "code-server", "start", "-m", module, "-h", "127.0.0.1", "-p", str(port),
                  "--location-name", name], env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=self.log,

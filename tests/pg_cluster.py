@@ -8,11 +8,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from polycopy.sim.server import free_port
 
 
 def _bin(name: str) -> str:
@@ -29,9 +30,7 @@ class PrivateCluster:
         self.root = Path(tempfile.mkdtemp(prefix="polycopy-pg-"))
         self.dir = self.root / "pgdata"
         self.sockets = self.root / "pgsock"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

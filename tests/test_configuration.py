@@ -3,7 +3,6 @@ whatever still works keeps working."""
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from polycopy.configuration import ConfigurationError, check_reachable, parse_wallets, unknown_variable_warnings
+from polycopy.sim.server import free_port
 from polycopy_dagster.defs import resources as res
 from polycopy_dagster.demo import DemoWorld, demo_environment, override_lines
 
@@ -29,9 +29,7 @@ def clean_env(monkeypatch):
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket closes
+    return free_port()  # nothing listens once the socket closes
 
 
 def test_a_bad_wallet_is_named_in_one_line_and_the_good_ones_are_still_followed(monkeypatch, caplog):

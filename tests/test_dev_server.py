@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_ui_browser import free_port, port_is_free
+from polycopy.sim.server import free_port
+from tests.test_ui_browser import port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
