@@ -285,7 +285,10 @@ def undecided_check_result(book, alert_s: float) -> dg.AssetCheckResult:
 
 copy_trade_job = dg.define_asset_job(
     name="copy_trade",
-    selection=dg.AssetSelection.assets("portfolio_risk", "eligible_signals", "copy_orders"),
+    # no_undecided_trades is the sweeper's to report (on every change); in each copy run it
+    # would only add a step before the orders.
+    selection=dg.AssetSelection.assets("portfolio_risk", "eligible_signals", "copy_orders")
+    - dg.AssetSelection.checks(no_undecided_trades),
     executor_def=dg.in_process_executor,
     description="Copy the source signals of one sensor tick: assess the portfolio, decide each signal (risk gate, "
                 "stages 1-3, sizing), then — only if every blocking check passed — place and record the orders.",
