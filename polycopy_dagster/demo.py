@@ -318,7 +318,7 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
                                                        and runs_in_flight(instance) == 0):
                 time.sleep(0.5)
             stalled += time.monotonic() >= deadline
-            print(f"    … hour {hour + 1} of {world_spec.live_hours}: {len(ledger.decisions())} copy decisions so far",
+            print(f"    … hour {hour + 1} of {world_spec.live_hours}: {len(ledger.decisions())} signals decided so far",
                   flush=True)
     finally:
         daemon.stop()
