@@ -89,3 +89,35 @@ class RiskSettings:
     mvar_halt: float = 0.08
     mvar_lookback_days: float = 30.0
     mvar_min_observations: int = 10
+
+
+@dataclass(frozen=True)
+class ExitSettings:
+    """When a copied position is sold (001, 002 §5.3, 004 item 10). Each rule can be switched
+    off; prices are USD/share, fractions of our average cost, times hours."""
+
+    # Mirror the source wallet's exit in proportion to the fraction of its position it sold.
+    mirror_exits: bool = True
+    # A mirrored sale that would leave less than this fraction of the position sells it all
+    # (a remainder too small to matter, or below the venue's minimum order).
+    mirror_sell_all_below: float = 0.05
+    # 001: hard stop 15 % below our average cost; take profit at +30 % (3:1 reward to risk).
+    stop_loss: bool = True
+    stop_loss_fraction: float = 0.15
+    take_profit: bool = True
+    take_profit_fraction: float = 0.30
+    # 002 §5.3: 2.5 × ATR(14) of the token's daily range below the high since entry, for
+    # positions that have been winners (high since entry above our cost); it only ratchets up.
+    trailing_stop: bool = True
+    trailing_atr_multiple: float = 2.5
+    atr_days: int = 14
+    atr_min_days: int = 5  # fewer days of range than this: no ATR, no trailing stop
+    # 002 §5.3: sell 24 h before the market's end date. 001/004's alternative, 2–3 h before
+    # (the UMA oracle's window), is time_exit_hours = 3.
+    time_exit: bool = True
+    time_exit_hours: float = 24.0
+    # Sell when a source wallet that bought at least half of the position is quarantined or
+    # excluded by the scoring.
+    exit_on_source_removed: bool = True
+    # An exit is a fill-and-kill SELL limited to the best bid minus this (USD/share).
+    exit_limit_tolerance: float = 0.02
