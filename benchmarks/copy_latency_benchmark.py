@@ -74,10 +74,10 @@ def main() -> int:
                 if got[row.trade_key]["decision"] == "copy":
                     # The order is sent by copy_orders, the step after the decision.
                     deadline = time.monotonic() + 30
-                    order = ledger.order_for_signal(row.trade_key)
+                    order = ledger.order_for(row.trade_key)
                     while (order is None or order["status"] == "pending") and time.monotonic() < deadline:
                         time.sleep(0.05)
-                        order = ledger.order_for_signal(row.trade_key)
+                        order = ledger.order_for(row.trade_key)
                     if order is None:
                         print(f"copy of {row.trade_key} not ordered within 30 s", file=sys.stderr)
                         return 1

@@ -137,7 +137,7 @@ def test_buy_is_sized_and_copied_once_decision_before_order(ledger):
     assert d["binding"] in ("per_trade_usd", "per_trade_fraction_usd") and d["size_usd"] == pytest.approx(1_000.0)
     assert out.filled_shares == pytest.approx(1960.78) and out.avg_price == pytest.approx(0.51)
     assert out.fee_usd == pytest.approx(1960.78 * 0.05 * 0.51 * 0.49)
-    dec, o = ledger.decision(t.trade_key), ledger.order_for_signal(t.trade_key)
+    dec, o = ledger.decision(t.trade_key), ledger.order_for(t.trade_key)
     assert dec["decided_at"] <= o["created_at"] and dec["run_id"] == "r1"
     assert o["order_id"] == client_order_id(t.trade_key) and o["order_type"] == "FOK"
     # Retries, re-deliveries and sensor re-evaluations: same answer, no new order.
@@ -222,7 +222,7 @@ def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
     done = {d["order_id"]: d["status"] for d in reconcile_pending(ledger, venue, older_than_s=0.0)}
     assert done == {client_order_id(t1.trade_key): "cancelled", oid2: "filled"}
     assert ledger.paper_execution(client_order_id(t1.trade_key)) is None  # cancelled, not re-sent
-    assert ledger.order_for_signal(t1.trade_key)["status"] == "cancelled"
+    assert ledger.order_for(t1.trade_key)["status"] == "cancelled"
     assert ledger.position_shares(TOKEN) == pytest.approx(100.0)
     assert reconcile_pending(ledger, venue, older_than_s=0.0) == []
 
@@ -300,7 +300,12 @@ def test_exits_aggregate_the_same_way(ledger):
     [d] = decide_batch(sells, ledger, clients)
     v = json.loads(d["details"])
     assert (d["decision"], d["stage"], v["fill_count"]) == ("copy", "exit", 5)
-    assert v["whale_shares"] == pytest.approx(sum(f.size for f in sells)) and v["shares"] == pytest.approx(held)
+    sold = sum(f.size for f in sells)
+    assert v["whale_shares"] == pytest.approx(sold)
+    # Mirrored in proportion: the whale bought 10,000 shares and sold ``sold`` of them in one
+    # order of five fills; we sell that fraction of what we hold (floored to 0.01 share).
+    assert (v["rule"], v["whale_sold_fraction"]) == ("mirror", pytest.approx(sold / 10_000))
+    assert v["shares"] == pytest.approx(int(held * sold / 10_000 * 100) / 100)
 
 
 def test_a_signal_that_aged_in_our_backlog_says_so(ledger):

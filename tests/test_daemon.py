@@ -80,7 +80,7 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
         assert set(by_trade) >= expected  # every followed fill's signal was decided
         keys = Counter(d["signal_key"] for d in decisions)
         assert max(keys.values()) == 1
-        per_signal = Counter(o["signal_key"] for o in orders)
+        per_signal = Counter(o["decision_key"] for o in orders)
         assert not per_signal or max(per_signal.values()) == 1
         copies = {d["signal_key"] for d in decisions if d["decision"] == "copy"}
         assert set(per_signal) == copies and len(orders) >= 4

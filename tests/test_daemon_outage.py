@@ -116,7 +116,7 @@ def test_no_followed_trade_is_lost_to_an_outage_a_dead_worker_or_a_dead_code_ser
         by_trade = h.decisions_by_trade(ledger)
         assert set(by_trade) >= server_back
         assert max(Counter(d["signal_key"] for d in decisions).values()) == 1
-        per_signal = Counter(o["signal_key"] for o in ledger.orders())
+        per_signal = Counter(o["decision_key"] for o in ledger.orders())
         assert max(per_signal.values()) == 1
         copies = {d["signal_key"] for d in decisions if d["decision"] == "copy"}
         assert set(per_signal) <= copies and ledger.summary()["pending"] == 0

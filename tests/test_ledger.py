@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from polycopy.db import DbRetry, is_transient, transaction
-from polycopy.ledger.store import VERSION_TABLE, LedgerSettings, open_ledger
+from polycopy.ledger.store import HEAD_REVISION, VERSION_TABLE, LedgerSettings, open_ledger
 from polycopy.polymarket.schema import Trade, trade_key
 
 WALLET = "0x" + "ab" * 20
@@ -144,11 +144,12 @@ def test_a_ledger_from_before_migrations_is_upgraded_in_place(settings):
     ledger = open_ledger(settings)
     with ledger.tx() as cur:
         cur.execute(f"select version_num from {VERSION_TABLE}")
-        assert cur.fetchone()[0] == "0002"
+        assert cur.fetchone()[0] == HEAD_REVISION
     # Every decision, order and fill is still there, under its signal (= its trade key).
     assert [(d["signal_key"], d["decision"]) for d in ledger.decisions()] == [("k-copied", "copy"),
                                                                               ("k-skipped", "skip")]
-    assert ledger.order_for_signal("k-copied")["status"] == "filled"
+    assert ledger.order_for("k-copied")["status"] == "filled"
+    assert ledger.order_for("k-copied")["decision_key"] == "k-copied"  # orders.signal_key became decision_key
     assert [f["fee_usd"] for f in ledger.fill_rows()] == [1.25] and ledger.fill_rows()[0]["wallet"] == WALLET
     assert ledger.decision_for_trade("k-copied")["decision"] == "copy"
     # The fill that was seen and never decided is not lost: it is a signal waiting for a run.

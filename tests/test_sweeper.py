@@ -134,18 +134,18 @@ def test_failed_lost_and_unordered_signals_are_relaunched_until_decided_once(liv
                      for r in third.run_requests]
         assert partial.success and all(ledger.decision(k) is not None for k in lost)
         unordered = [k for k in lost if ledger.decision(k)["decision"] == "copy"]
-        assert unordered and all(ledger.order_for_signal(k) is None for k in unordered)
+        assert unordered and all(ledger.order_for(k) is None for k in unordered)
         waiting = sweep(third.cursor)
         assert waiting.run_requests == [] and ledger.attempts(unordered[0])[-1]["outcome"] == "incomplete"
         time.sleep(1.1)  # the backoff of a second attempt (0.5 s doubled, at most 1 s)
         fourth = sweep(waiting.cursor)
         assert fourth.run_requests and all(r.success for r in execute(job, fourth.run_requests))
-        assert all(ledger.order_for_signal(k) is not None for k in unordered)
+        assert all(ledger.order_for(k) is not None for k in unordered)
         assert sweep(fourth.cursor).run_requests == []
         # Every fill seen has exactly one decision (its signal's) and at most one order.
         decided = {d["signal_key"] for d in ledger.decisions()}
         assert len(decided) == len(ledger.decisions())
-        keys = [o["signal_key"] for o in ledger.orders()]
+        keys = [o["decision_key"] for o in ledger.orders()]
         assert len(keys) == len(set(keys))
         runs = instance.get_runs(dg.RunsFilter(tags={LAUNCH_TAG: [tick.run_requests[0].run_key]}))
         assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE]

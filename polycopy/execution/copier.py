@@ -19,27 +19,31 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
-from polycopy.execution.paper import taker_fee_usd
+from polycopy.execution.paper import record_execution, taker_fee_usd
 from polycopy.execution.portfolio_state import PortfolioState, assess_portfolio
+from polycopy.execution.position_exits import observe, open_positions, plan_exit, source_exit_of
 from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.clients import market_with_event_tags
 from polycopy.polymarket.markets import parse_market
 from polycopy.polymarket.schema import RecordError, Trade
 from polycopy.trading.limits import limit_breaches
 from polycopy.trading.portfolio import FillRow
-from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
+from polycopy.trading.exit_rules import choose_exit, triggers
+from polycopy.trading.settings import ExitSettings, RiskSettings, SignalSettings, SizingSettings
 from polycopy.trading.signals import (Decision, MarketView, WhaleProfile, WhaleTrade, decide_buy,
                                       needs_market_data)
 
 
 @dataclass(frozen=True)
 class TradingRules:
-    """Everything a copy decision follows: the signal stages, sizing, risk limits, the taker
-    fee rate (fee = shares × rate × p × (1 − p)) and when pending orders are reconciled (s)."""
+    """Everything a copy decision follows: the signal stages, sizing, risk limits, the exit
+    rules, the taker fee rate (fee = shares × rate × p × (1 − p)) and when pending orders
+    are reconciled (s)."""
 
     signals: SignalSettings = SignalSettings()
     sizing: SizingSettings = SizingSettings()
     risk: RiskSettings = RiskSettings()
+    exits: ExitSettings = ExitSettings()
     fee_rate: float = 0.05
     reconcile_after_s: float = 60.0
 
@@ -152,31 +156,41 @@ def load_signal(ledger, signal_key: str) -> SourceSignal:
     return SourceSignal(signal_key, fills, float(sig["first_seen_at"]))
 
 
-def decide_exit(signal: SourceSignal, ledger, clob, state: PortfolioState) -> Decision:
-    """Mirror a whale's SELL: sell what we hold of the token, fill-and-kill at the best bid.
-    Exits are never skipped for price or age. A halt (kill switch, breaker, mVaR) stops them
-    too: while it lasts no order of any kind goes out."""
+def decide_exit(signal: SourceSignal, ledger, clients, state: PortfolioState, rules: "TradingRules",
+                now: float) -> Decision:
+    """A source wallet's SELL: mirror it in proportion to the fraction of its position it sold
+    (the exit rules decide, in their precedence: a stop or another full exit that fires now
+    sells everything). Fill-and-kill at the best bid less the tolerance; never skipped for
+    price or age. A halt (kill switch, breaker, mVaR) stops exits too: while it lasts no
+    order of any kind goes out."""
     token = signal.first.token_id
     v: dict = {"whale_price": signal.price, "whale_shares": signal.shares}
     if state.halted:
         v["halt_reasons"] = list(state.halt_reasons)
         return Decision("skip", "risk", "trading halted: " + "; ".join(state.halt_reasons), v)
-    # What we hold, and what copies decided earlier in this run will buy (their orders follow).
-    held = ledger.position_shares(token) + state.provisional_shares(token)
-    v["held_shares"] = held
-    if held <= 1e-9:
-        return Decision("skip", "exit", "no position in this token to exit", v)
-    try:
-        book = clob.book(token)
-    except ApiError as exc:
-        return Decision("skip", "exit", f"no order book to exit into: {exc}", v)
-    v["best_bid"] = book.best_bid
-    if book.best_bid is None:
-        return Decision("skip", "exit", "no bids to exit into", v)
-    shares = round(_floor_to(held, 0.01), 2)
-    v.update(shares=shares, limit_price=book.best_bid)
-    return Decision("copy", "exit", "mirror the source wallet's exit at the best bid", v, shares=shares,
-                    limit_price=book.best_bid)
+    pos = next((p for p in open_positions(ledger) if p.token_id == token), None)
+    v["held_shares"] = pos.shares if pos is not None else 0.0
+    if pos is None:
+        pending = state.provisional_shares(token)
+        why = ("the copy of its BUY decided in this run is not filled yet" if pending > 0 else
+               "no position in this token to exit")
+        return Decision("skip", "exit", why, v)
+    obs = observe(ledger, clients, pos, rules.exits, now)
+    source = source_exit_of(ledger, signal)
+    trigger = choose_exit(triggers(obs.view, now, rules.exits, source))
+    v.update(position_id=pos.position_id, whale_sold_fraction=source.fraction,
+             whale_remaining_shares=source.remaining_shares)
+    if trigger is None:
+        why = ("mirroring exits is switched off" if not rules.exits.mirror_exits else
+               f"the source wallet bought none of this position (bought by {', '.join(sorted(pos.wallets)) or '-'})")
+        return Decision("skip", "exit", why, v)
+    plan = plan_exit(obs, trigger, rules.exits)
+    v.update(plan["values"], rule=plan["rule"])
+    if plan["decision"] != "sell":
+        return Decision("skip", "exit", f"{plan['rule']}: {plan['reason']}", v)
+    v.update(shares=plan["shares"], limit_price=plan["limit_price"])
+    return Decision("copy", "exit", f"{plan['rule']}: {plan['reason']}", v, shares=plan["shares"],
+                    limit_price=plan["limit_price"])
 
 
 def _with_backlog(d: Decision, signal: SourceSignal, sig: SignalSettings, now: float) -> Decision:
@@ -226,7 +240,7 @@ def decide_signal(signal: SourceSignal, *, ledger, clients, rules: TradingRules,
             ledger.remember_market(market.condition_id, market.category, market.event_slug, market.end_ts, None)
         d = _with_backlog(d, signal, rules.signals, now)
     else:
-        d = decide_exit(signal, ledger, clients.clob, state)
+        d = decide_exit(signal, ledger, clients, state, rules, now)
     details = dict(d.values, shares=d.shares, limit_price=d.limit_price) if d.decision == "copy" else dict(d.values)
     details.update(fills=signal.fills_listed(), fill_count=len(signal.fills), signal_shares=signal.shares,
                    signal_price=signal.price)
@@ -246,7 +260,7 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
     died, an outage) is closed as expired, never sent late at a stale price. An exit never
     sells more than we hold when it is sent."""
     d = ledger.decision(signal_key)
-    if d is None or d["decision"] != "copy" or ledger.order_for_signal(signal_key) is not None:
+    if d is None or d["decision"] != "copy" or ledger.order_for(signal_key) is not None:
         return _outcome(ledger, signal_key)
     sig = ledger.signal(signal_key)
     details = json.loads(d["details"])
@@ -261,15 +275,16 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
         ledger.create_pending_order(*args, shares, status="expired",
                                     reason=f"not sent: decided {age:.0f} s ago (max {order_deadline_s:.0f} s)")
         return _outcome(ledger, signal_key)
-    if side == "SELL":
-        held = round(_floor_to(max(ledger.position_shares(token), 0.0), 0.01), 2)
-        if held <= 0:
-            ledger.create_pending_order(*args, shares, status="cancelled", reason="nothing held when the exit was sent")
-            return _outcome(ledger, signal_key)
-        shares = min(shares, held)
+    if side == "SELL":  # never more than is held less what pending sells may still sell
+        created, shares = ledger.create_sell_order(order_id, signal_key, venue.name, token, sig["condition_id"],
+                                                   order_type, details["limit_price"], shares)
+        if created:
+            record_execution(ledger, order_id, token, side, venue.place(order_id, token, side, shares,
+                                                                        details["limit_price"]))
+        return _outcome(ledger, signal_key)
     if ledger.create_pending_order(*args, shares):
         ex = venue.place(order_id, token, side, shares, details["limit_price"])
-        _settle(ledger, order_id, token, side, ex)
+        record_execution(ledger, order_id, token, side, ex)
     return _outcome(ledger, signal_key)
 
 
@@ -329,16 +344,6 @@ def copy_trade(trade: Trade, *, ledger, clients, venue, rules: TradingRules, sta
     return place_signal_order(key, ledger=ledger, venue=venue)
 
 
-def _settle(ledger, order_id: str, token_id: str, side: str, ex) -> None:
-    fills = []
-    if ex.filled_shares > 0:
-        total = ex.filled_shares
-        for i, (price, shares) in enumerate(ex.levels):
-            fee_share = ex.fee_usd * shares / total if total else 0.0
-            fills.append((f"{order_id}-{i}", token_id, side, float(price), float(shares), fee_share))
-    ledger.settle_order(order_id, ex.status, ex.reason, None, fills)
-
-
 def reconcile_pending(ledger, venue, older_than_s: float, now: float | None = None) -> list[dict]:
     """Settle pending orders older than ``older_than_s`` from the venue's own record.
 
@@ -355,14 +360,14 @@ def reconcile_pending(ledger, venue, older_than_s: float, now: float | None = No
                                 None, [])
             done.append({"order_id": order["order_id"], "status": "cancelled"})
         else:
-            _settle(ledger, order["order_id"], order["token_id"], order["side"], ex)
+            record_execution(ledger, order["order_id"], order["token_id"], order["side"], ex)
             done.append({"order_id": order["order_id"], "status": ex.status})
     return done
 
 
 def _outcome(ledger, signal_key: str, already: bool = False) -> CopyOutcome:
     d = ledger.decision(signal_key)
-    o = ledger.order_for_signal(signal_key)
+    o = ledger.order_for(signal_key)
     fills = ledger.fills_for_order(o["order_id"]) if o else []
     shares = sum(f["shares"] for f in fills)
     avg = sum(f["price"] * f["shares"] for f in fills) / shares if shares else None

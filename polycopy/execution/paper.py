@@ -66,6 +66,18 @@ def match_against_book(order_id: str, book: OrderBook, side: str, shares: float,
     return Execution(order_id, status, filled, avg, fee, tuple(taken), None)
 
 
+def record_execution(ledger, order_id: str, token_id: str, side: str, ex: Execution) -> None:
+    """Record a venue's answer to an order in the ledger: its status and one fill per book
+    level taken, the fee shared out by shares."""
+    fills = []
+    if ex.filled_shares > 0:
+        total = ex.filled_shares
+        for i, (price, shares) in enumerate(ex.levels):
+            fee_share = ex.fee_usd * shares / total if total else 0.0
+            fills.append((f"{order_id}-{i}", token_id, side, float(price), float(shares), fee_share))
+    ledger.settle_order(order_id, ex.status, ex.reason, None, fills)
+
+
 class PaperVenue:
     """Paper trading against live books; executions are kept in the ledger database."""
 

@@ -5,7 +5,7 @@ PostgreSQL (production). The schema is versioned (``polycopy/ledger/migrations``
 existing ledger is upgraded in place when it is opened.
 
 Exactly-once rests on primary keys: a signal is decided once (``decisions.signal_key``)
-and has at most one order (``orders.signal_key`` is unique). A *signal* is one whale
+and has at most one order (``orders.decision_key`` is unique). A *signal* is one whale
 order: the fills of one wallet on one token and side in one transaction or within the
 aggregation window of the signal's first fill; its key is the trade key of that fill.
 Every fill the feed sees is recorded (and joined to its signal) before anything is
@@ -35,7 +35,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest revision in migrations/versions (a test keeps the two equal): a ledger already
 # there is opened without loading Alembic, which would add ~0.4 s to every copy run's start.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class LedgerSettings:
     sqlite_path: str = ".data/ledger.sqlite"
     pg_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=polycopy"
     retry: DbRetry = field(default_factory=DbRetry)
+
+
+def exit_key(position_id: str, seq: int) -> str:
+    """Key of exit pass ``seq`` on a position: names its decision, its order and its run."""
+    return f"exit-{position_id}-{seq}"
 
 
 def _retried(method):
@@ -180,6 +185,13 @@ class Ledger:
                           (signal_key,))
 
     @_retried
+    def wallet_token_fills(self, wallet: str, token_id: str) -> list[dict]:
+        """The fills seen of one source wallet in one token, oldest first."""
+        return self._rows("select trade_key, side, size, price, trade_ts from source_trades"
+                          " where proxy_wallet = ? and token_id = ? order by trade_ts, trade_key",
+                          (wallet.lower(), token_id))
+
+    @_retried
     def signal_of_trade(self, trade_key: str) -> str | None:
         rows = self._rows("select signal_key from source_trades where trade_key = ?", (trade_key,))
         return rows[0]["signal_key"] if rows else None
@@ -216,9 +228,9 @@ class Ledger:
             " case when d.signal_key is null then 0 else 1 end as decided"
             " from signals s join signal_attempts a on a.signal_key = s.signal_key and a.attempt = s.attempts"
             " left join decisions d on d.signal_key = s.signal_key"
-            " left join orders o on o.signal_key = s.signal_key"
+            " left join orders o on o.decision_key = s.signal_key"
             " where s.attempts > 0 and (d.signal_key is null"
-            "   or (d.decision = 'copy' and o.signal_key is null and d.decided_at >= ?))"
+            "   or (d.decision = 'copy' and o.decision_key is null and d.decided_at >= ?))"
             " order by s.first_seen_at, s.signal_key", (now - order_deadline_s,))
 
     @_retried
@@ -243,11 +255,11 @@ class Ledger:
         (decided, and a copy decision has its order)."""
         return self._rows(
             "select a.signal_key, a.attempt, a.run_key, a.launched_at, s.attempts,"
-            " case when d.signal_key is not null and (d.decision <> 'copy' or o.signal_key is not null)"
+            " case when d.signal_key is not null and (d.decision <> 'copy' or o.decision_key is not null)"
             "   then 1 else 0 end as finished"
             " from signal_attempts a join signals s on s.signal_key = a.signal_key"
             " left join decisions d on d.signal_key = a.signal_key"
-            " left join orders o on o.signal_key = a.signal_key"
+            " left join orders o on o.decision_key = a.signal_key"
             " where a.outcome is null order by a.launched_at, a.signal_key")
 
     @_retried
@@ -256,8 +268,8 @@ class Ledger:
         now = time.time() if now is None else now
         return self._rows(
             "select d.*, s.token_id, s.condition_id, s.side from decisions d join signals s"
-            " on s.signal_key = d.signal_key left join orders o on o.signal_key = d.signal_key"
-            " where d.decision = 'copy' and o.signal_key is null and d.decided_at < ?", (now - older_than_s,))
+            " on s.signal_key = d.signal_key left join orders o on o.decision_key = d.signal_key"
+            " where d.decision = 'copy' and o.decision_key is null and d.decided_at < ?", (now - older_than_s,))
 
     @_retried
     def attempts(self, signal_key: str) -> list[dict]:
@@ -294,20 +306,171 @@ class Ledger:
             return cur.rowcount == 1
 
     @_retried
-    def create_pending_order(self, order_id: str, signal_key: str, venue: str, token_id: str, condition_id: str,
+    def create_pending_order(self, order_id: str, decision_key: str, venue: str, token_id: str, condition_id: str,
                              side: str, order_type: str, limit_price: float, shares: float,
                              status: str = "pending", reason: str | None = None) -> bool:
-        """Save the order as pending before it is sent; False if the signal has one. An order
-        that is not to be sent is saved directly with its final ``status`` and ``reason``."""
+        """Save the order as pending before it is sent; False if the decision has one. An
+        order that is not to be sent is saved directly with its final ``status`` and ``reason``."""
         now = time.time()
         with self.tx() as cur:
             cur.execute(self._sql(
-                "insert into orders (order_id, signal_key, venue, token_id, condition_id, side, order_type,"
+                "insert into orders (order_id, decision_key, venue, token_id, condition_id, side, order_type,"
                 " limit_price, shares, status, reason, created_at, updated_at)"
                 " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (order_id, signal_key, venue, token_id, condition_id, side, order_type, limit_price, shares, status,
+                (order_id, decision_key, venue, token_id, condition_id, side, order_type, limit_price, shares, status,
                  reason, now, now))
             return cur.rowcount == 1
+
+    def _lock_orders(self, cur) -> None:
+        if self.backend == "postgres":  # SQLite's BEGIN IMMEDIATE already admits one writer at a time
+            cur.execute("lock table orders in share row exclusive mode")
+
+    def _sellable(self, cur, token_id: str) -> float:
+        """Shares of ``token_id`` held (all fills) less those pending SELL orders may still sell."""
+        cur.execute(self._sql(
+            "select coalesce(sum(case when side = 'BUY' then shares else -shares end), 0) from fills"
+            " where token_id = ?"), (token_id,))
+        held = float(cur.fetchone()[0] or 0.0)
+        cur.execute(self._sql(
+            "select coalesce(sum(shares), 0) from orders where token_id = ? and side = 'SELL'"
+            " and status = 'pending'"), (token_id,))
+        return held - float(cur.fetchone()[0] or 0.0)
+
+    @_retried
+    def create_sell_order(self, order_id: str, decision_key: str, venue: str, token_id: str, condition_id: str,
+                          order_type: str, limit_price: float, shares: float, min_shares: float = 0.0
+                          ) -> tuple[bool, float]:
+        """Save a SELL as pending, never for more than is held less what pending SELLs of the
+        token may still sell, in one transaction with every other order's creation (so two
+        exits decided at once can never sell a share twice). Sizes are floored to 0.01 share.
+        Below ``min_shares`` nothing is left to sell: the order is saved ``cancelled``.
+        Returns (True if this call saved the order as pending, the shares it is for)."""
+        now = time.time()
+        with self.tx() as cur:
+            self._lock_orders(cur)
+            cur.execute(self._sql("select 1 from orders where decision_key = ?"), (decision_key,))
+            if cur.fetchone() is not None:
+                return False, 0.0
+            available = int(max(self._sellable(cur, token_id), 0.0) / 0.01 + 1e-9) * 0.01
+            q = round(min(shares, available), 2)
+            status, reason = "pending", None
+            if q <= 0 or q < min_shares - 1e-9:
+                status = "cancelled"
+                reason = (f"nothing left to sell: {available:.2f} shares free of pending sells" if q <= 0 else
+                          f"{q:.2f} shares left to sell, below the minimum order of {min_shares:g}")
+            cur.execute(self._sql(
+                "insert into orders (order_id, decision_key, venue, token_id, condition_id, side, order_type,"
+                " limit_price, shares, status, reason, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, 'SELL', ?, ?, ?, ?, ?, ?, ?)"),
+                (order_id, decision_key, venue, token_id, condition_id, order_type, limit_price, q if q > 0 else shares,
+                 status, reason, now, now))
+            return status == "pending", q
+
+    @_retried
+    def record_settlement(self, position_id: str, token_id: str, condition_id: str, payout: float, reason: str
+                          ) -> float:
+        """Settle what is held of a resolved market's token at its payout (USD/share: 1, 0,
+        0.5 void): a filled REDEEM order and its fill, without a fee, in one transaction.
+        Idempotent: a position settled before, or nothing held, changes nothing. A token
+        with a SELL still pending is left for the next pass (its fills must come first).
+        Returns the shares settled."""
+        now = time.time()
+        key = f"settle-{position_id}"
+        with self.tx() as cur:
+            self._lock_orders(cur)
+            cur.execute(self._sql("select 1 from orders where decision_key = ?"), (key,))
+            if cur.fetchone() is not None:
+                return 0.0
+            cur.execute(self._sql("select count(*) from orders where token_id = ? and status = 'pending'"),
+                        (token_id,))
+            if int(cur.fetchone()[0]) > 0:
+                return 0.0
+            held = self._sellable(cur, token_id)
+            if held <= 1e-9:
+                return 0.0
+            cur.execute(self._sql(
+                "insert into orders (order_id, decision_key, venue, token_id, condition_id, side, order_type,"
+                " limit_price, shares, status, reason, created_at, updated_at)"
+                " values (?, ?, 'settlement', ?, ?, 'SELL', 'REDEEM', ?, ?, 'filled', ?, ?, ?)"),
+                (key, key, token_id, condition_id, payout, held, reason, now, now))
+            cur.execute(self._sql(
+                "insert into fills (fill_id, order_id, token_id, side, price, shares, fee_usd, filled_at)"
+                " values (?, ?, ?, 'SELL', ?, ?, 0, ?)"), (f"{key}-0", key, token_id, payout, held, now))
+            return held
+
+    @_retried
+    def claim_exit_decision(self, position_id: str, seq: int, token_id: str, condition_id: str, decision: str,
+                            rule: str, reason: str, details: dict, shares: float, limit_price: float | None,
+                            run_id: str | None) -> bool:
+        """Record the exit decision of pass ``seq`` on a position (sell or hold) unless one is
+        recorded; True if this call decided. Its key is ``exit_key(position_id, seq)``."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into exit_decisions (exit_key, position_id, seq, token_id, condition_id, decision, rule, reason,"
+                " details, shares, limit_price, decided_at, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " on conflict do nothing"),
+                (exit_key(position_id, seq), position_id, seq, token_id, condition_id, decision, rule, reason,
+                 json.dumps(details, sort_keys=True, default=str), shares, limit_price, time.time(), run_id))
+            return cur.rowcount == 1
+
+    @_retried
+    def exit_decision(self, key: str) -> dict | None:
+        rows = self._rows("select * from exit_decisions where exit_key = ?", (key,))
+        return rows[0] if rows else None
+
+    @_retried
+    def exit_decisions(self, position_id: str | None = None) -> list[dict]:
+        """Exit decisions, oldest first (of one position when given)."""
+        if position_id is None:
+            return self._rows("select * from exit_decisions order by decided_at, exit_key")
+        return self._rows("select * from exit_decisions where position_id = ? order by seq", (position_id,))
+
+    @_retried
+    def exit_progress(self) -> dict[str, dict]:
+        """Per position with exit decisions: the next pass's ``seq`` and whether the last one
+        is still unfinished (a sell whose order is missing or pending)."""
+        rows = self._rows(
+            "select e.position_id, e.seq, e.decision, o.status from exit_decisions e"
+            " left join orders o on o.decision_key = e.exit_key"
+            " where e.seq = (select max(seq) from exit_decisions x where x.position_id = e.position_id)")
+        return {r["position_id"]: {"next_seq": int(r["seq"]) + 1,
+                                   "unfinished": r["decision"] == "sell" and r["status"] in (None, "pending")}
+                for r in rows}
+
+    @_retried
+    def position_mark(self, position_id: str) -> dict | None:
+        rows = self._rows("select * from position_marks where position_id = ?", (position_id,))
+        return rows[0] if rows else None
+
+    @_retried
+    def ratchet_position_mark(self, position_id: str, token_id: str, high_water: float | None,
+                              trail_stop: float | None, atr: float | None) -> dict:
+        """Keep the highest price since entry and the trailing stop, each only ever raised
+        (a lower value than the stored one is ignored). Returns the stored row."""
+        now = time.time()
+        with self.tx() as cur:
+            cur.execute(self._sql("select high_water, trail_stop from position_marks where position_id = ?"),
+                        (position_id,))
+            row = cur.fetchone()
+            hi = lambda a, b: b if a is None else (a if b is None else max(a, b))  # noqa: E731
+            if row is None:
+                cur.execute(self._sql(
+                    "insert into position_marks (position_id, token_id, high_water, trail_stop, atr, updated_at)"
+                    " values (?, ?, ?, ?, ?, ?)"), (position_id, token_id, high_water, trail_stop, atr, now))
+            else:
+                high_water, trail_stop = hi(row[0], high_water), hi(row[1], trail_stop)
+                cur.execute(self._sql(
+                    "update position_marks set high_water = ?, trail_stop = ?, atr = coalesce(?, atr), updated_at = ?"
+                    " where position_id = ?"), (high_water, trail_stop, atr, now, position_id))
+        return {"position_id": position_id, "high_water": high_water, "trail_stop": trail_stop, "atr": atr}
+
+    @_retried
+    def removed_wallets(self) -> dict[str, str]:
+        """Scored wallets that are no longer to be followed: excluded (a red flag or a market
+        maker) or quarantined. Wallet -> why."""
+        rows = self._rows("select wallet_address, excluded, state from wallet_profiles"
+                          " where excluded = 1 or state = 'quarantined'")
+        return {r["wallet_address"]: "excluded" if int(r["excluded"]) else "quarantined" for r in rows}
 
     @_retried
     def settle_order(self, order_id: str, status: str, reason: str | None, venue_order_id: str | None,
@@ -368,7 +531,8 @@ class Ledger:
     @_retried
     def publish_wallet_profiles(self, profiles: list[dict], as_of_date: str) -> None:
         """Replace the wallet profiles in one transaction (``profiles``: wallet_address, wqs,
-        wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded)."""
+        wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded
+        and, when known, the watchlist ``state``: watching, quarantined or cooldown)."""
         now = time.time()
         f = lambda x: None if x is None or x != x else float(x)  # noqa: E731  (NaN → NULL)
         with self.tx() as cur:
@@ -376,10 +540,11 @@ class Ledger:
             for m in profiles:
                 cur.execute(self._sql(
                     "insert into wallet_profiles (wallet_address, wqs, wqs_lower, win_rate, tier, tier_max_exposure,"
-                    " tier_max_daily_trades, excluded, as_of_date, published_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    " tier_max_daily_trades, excluded, state, as_of_date, published_at)"
+                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     (m["wallet_address"].lower(), f(m["wqs"]), f(m["wqs_lower"]), f(m["win_rate_posterior"]),
                      m["tier"], float(m["tier_max_exposure"]), int(m["tier_max_daily_trades"]), int(bool(m["excluded"])),
-                     as_of_date, now))
+                     m.get("state") or "", as_of_date, now))
 
     @_retried
     def remember_market(self, condition_id: str, category: str, event_slug: str, end_ts: float | None,
@@ -426,7 +591,7 @@ class Ledger:
             " coalesce(s.proxy_wallet, '') as wallet, coalesce(m.category, '') as category,"
             " coalesce(m.event_slug, '') as event_slug"
             " from fills f join orders o on o.order_id = f.order_id"
-            " left join signals s on s.signal_key = o.signal_key"
+            " left join signals s on s.signal_key = o.decision_key"
             " left join market_info m on m.condition_id = o.condition_id"
             " order by f.filled_at, f.fill_id")
 
@@ -504,8 +669,9 @@ class Ledger:
         return rows[0] if rows else None
 
     @_retried
-    def order_for_signal(self, signal_key: str) -> dict | None:
-        rows = self._rows("select * from orders where signal_key = ?", (signal_key,))
+    def order_for(self, decision_key: str) -> dict | None:
+        """The order that carries out a decision (on a signal, an exit or a settlement)."""
+        rows = self._rows("select * from orders where decision_key = ?", (decision_key,))
         return rows[0] if rows else None
 
     @_retried

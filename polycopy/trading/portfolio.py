@@ -74,45 +74,119 @@ class Portfolio:
         return dict(out)
 
 
-def build_portfolio(fills: list[FillRow], marks: dict[str, float], starting_capital_usd: float) -> Portfolio:
-    """Walk the fills in time order at average cost. A token without a mark is held at its
-    average cost (no better evidence of its value)."""
-    cash = starting_capital_usd
-    fees = 0.0
-    shares: dict[str, float] = defaultdict(float)
-    cost: dict[str, float] = defaultdict(float)
-    bought_by: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    meta: dict[str, FillRow] = {}
-    exit_pnl: dict[str, list] = {}
+@dataclass(frozen=True)
+class Position:
+    """One position: from the BUY that took a token from flat to held, until it is flat
+    again (sold, or settled at resolution). Its id is that opening order's id.
+
+    Average cost: each BUY adds its price × shares and its fee to the basis; each SELL
+    (a settlement is a SELL at the payout, without a fee) realizes
+    (price − average cost) × shares − its fee. USD throughout.
+    """
+
+    position_id: str
+    token_id: str
+    condition_id: str
+    category: str
+    event_slug: str
+    opened_at: float
+    closed_at: float | None
+    shares: float  # held now
+    cost_usd: float  # basis of the shares held
+    bought_shares: float
+    bought_usd: float  # paid, buy fees included
+    sold_shares: float
+    proceeds_usd: float  # received, sell fees deducted
+    fees_usd: float
+    realized_pnl_usd: float
+    wallets: dict = field(default_factory=dict)  # source wallet -> fraction of the shares bought on its signals
+    exit_orders: tuple[str, ...] = ()  # the orders that sold from it, in order
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def avg_cost(self) -> float | None:
+        """USD/share of what is held (None when flat)."""
+        return self.cost_usd / self.shares if self.shares > DUST_SHARES else None
+
+    @property
+    def entry_price(self) -> float | None:
+        """Average price paid per share bought, fees included."""
+        return self.bought_usd / self.bought_shares if self.bought_shares > 0 else None
+
+
+DUST_SHARES = 1e-6  # less than this is flat: float residue of selling everything
+
+
+def walk_positions(fills: list[FillRow]) -> tuple[list[Position], float, list[tuple[float, str, float]]]:
+    """Every position the fills describe, oldest first; the net cash flow (USD, negative when
+    more was paid than received); and each exit order's (last fill ts, order id, realized P&L
+    USD incl. fees). A SELL beyond what is held realizes nothing on the excess."""
+    cash = 0.0
+    open_pos: dict[str, dict] = {}
+    done: list[dict] = []
+    exits: dict[str, list] = {}
     for f in sorted(fills, key=lambda r: (r.ts, r.order_id)):
-        meta.setdefault(f.token_id, f)
-        fees += f.fee_usd
+        p = open_pos.get(f.token_id)
         if f.side == "BUY":
             cash -= f.price * f.shares + f.fee_usd
-            shares[f.token_id] += f.shares
-            cost[f.token_id] += f.price * f.shares + f.fee_usd
-            bought_by[f.token_id][f.wallet] += f.shares
-        else:
-            held = shares[f.token_id]
-            q = min(f.shares, held)
-            avg = cost[f.token_id] / held if held > 0 else 0.0
-            cash += f.price * f.shares - f.fee_usd
-            pnl = (f.price - avg) * q - f.fee_usd
-            shares[f.token_id] = held - q
-            cost[f.token_id] -= avg * q
-            e = exit_pnl.setdefault(f.order_id, [f.ts, 0.0])
-            e[0] = max(e[0], f.ts)
-            e[1] += pnl
-    holdings = []
-    for token, q in shares.items():
-        if q <= 1e-9:
+            if p is None:
+                p = open_pos[f.token_id] = dict(
+                    position_id=f.order_id, token_id=f.token_id, condition_id=f.condition_id,
+                    category=f.category, event_slug=f.event_slug, opened_at=f.ts, closed_at=None, shares=0.0,
+                    cost_usd=0.0, bought_shares=0.0, bought_usd=0.0, sold_shares=0.0, proceeds_usd=0.0,
+                    fees_usd=0.0, realized_pnl_usd=0.0, bought_by=defaultdict(float), exit_orders=[])
+            p["shares"] += f.shares
+            p["cost_usd"] += f.price * f.shares + f.fee_usd
+            p["bought_shares"] += f.shares
+            p["bought_usd"] += f.price * f.shares + f.fee_usd
+            p["fees_usd"] += f.fee_usd
+            p["bought_by"][f.wallet] += f.shares
             continue
-        m = meta[token]
-        total_bought = sum(bought_by[token].values())
-        basis = cost[token]
-        mark = marks.get(token)
-        holdings.append(Holding(token, m.condition_id, m.category, m.event_slug, q, basis,
-                                basis / q if mark is None else float(mark),
-                                {w: b / total_bought for w, b in bought_by[token].items()}))
-    exits = tuple(sorted((float(ts), float(p)) for ts, p in exit_pnl.values()))
-    return Portfolio(cash, tuple(sorted(holdings, key=lambda h: h.token_id)), exits, fees)
+        cash += f.price * f.shares - f.fee_usd
+        if p is None:
+            continue
+        q = min(f.shares, p["shares"])
+        avg = p["cost_usd"] / p["shares"] if p["shares"] > 0 else 0.0
+        pnl = (f.price - avg) * q - f.fee_usd
+        p["shares"] -= q
+        p["cost_usd"] -= avg * q
+        p["sold_shares"] += q
+        p["proceeds_usd"] += f.price * q - f.fee_usd
+        p["fees_usd"] += f.fee_usd
+        p["realized_pnl_usd"] += pnl
+        if f.order_id not in p["exit_orders"]:
+            p["exit_orders"].append(f.order_id)
+        e = exits.setdefault(f.order_id, [f.ts, 0.0])
+        e[0] = max(e[0], f.ts)
+        e[1] += pnl
+        if p["shares"] <= DUST_SHARES:
+            p.update(shares=0.0, cost_usd=0.0, closed_at=f.ts)
+            done.append(open_pos.pop(f.token_id))
+    out = []
+    for p in done + list(open_pos.values()):
+        bought = p.pop("bought_by")
+        total = sum(bought.values())
+        out.append(Position(**{**p, "exit_orders": tuple(p["exit_orders"]),
+                               "wallets": {w: b / total for w, b in bought.items()} if total > 0 else {}}))
+    out.sort(key=lambda p: (p.opened_at, p.position_id))
+    exit_list = sorted((float(ts), oid, float(pnl)) for oid, (ts, pnl) in exits.items())
+    return out, cash, exit_list
+
+
+def build_portfolio(fills: list[FillRow], marks: dict[str, float], starting_capital_usd: float) -> Portfolio:
+    """The portfolio the fills describe at average cost. A token without a mark is held at
+    its average cost (no better evidence of its value)."""
+    positions, cash_flow, exits = walk_positions(fills)
+    holdings = []
+    for p in positions:
+        if not p.is_open:
+            continue
+        mark = marks.get(p.token_id)
+        holdings.append(Holding(p.token_id, p.condition_id, p.category, p.event_slug, p.shares, p.cost_usd,
+                                p.cost_usd / p.shares if mark is None else float(mark), dict(p.wallets)))
+    fees = sum(f.fee_usd for f in fills)
+    return Portfolio(starting_capital_usd + cash_flow, tuple(sorted(holdings, key=lambda h: h.token_id)),
+                     tuple((ts, pnl) for ts, _, pnl in exits), fees)

@@ -21,7 +21,8 @@ from polycopy.polymarket.schema import Trade
 from polycopy_dagster.defs.automation import schedule_status, sensor_status
 from polycopy_dagster.defs.metadata import TRADING_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, PolymarketResource,
-                                             RiskRulesResource, SignalRulesResource, SizingRulesResource,
+                                             ExitRulesResource, RiskRulesResource, SignalRulesResource,
+                                             SizingRulesResource,
                                              trading_rules)
 
 TRADING_GROUP = "trading"
@@ -142,8 +143,9 @@ def collect_late_fills(ledger, clients, signals: list[dict], copy_trading: "Copy
 def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyTradeConfig,
                                 polymarket: PolymarketResource, ledger: LedgerResource,
                                 copy_trading: CopyTradingResource, signal_rules: SignalRulesResource,
-                                sizing_rules: SizingRulesResource, risk_rules: RiskRulesResource):
-    rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules)
+                                sizing_rules: SizingRulesResource, risk_rules: RiskRulesResource,
+                                exit_rules: ExitRulesResource):
+    rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules)
     book = ledger.open()
     selected = {k.to_user_string() for k in context.selected_asset_keys}
     run_id = context.run.run_id
@@ -200,7 +202,7 @@ def assess_portfolio_and_signal(context: dg.AssetExecutionContext, config: CopyT
             context.log.info(f"{signal.first.side} {signal.shares:.2f} @ {signal.price:.4f} ({len(signal.fills)} "
                              f"fills) by {signal.first.proxy_wallet}: {decision['decision']} "
                              f"({decision['stage']}: {decision['reason']})")
-            if decision["decision"] == "copy" and book.order_for_signal(signal.signal_key) is None:
+            if decision["decision"] == "copy" and book.order_for(signal.signal_key) is None:
                 to_send.append((signal, decision))
     breaches = recount_limits(to_send, assessed, rules)
     for key, found in breaches.items():  # closed, so that no later run sends it either
@@ -549,7 +551,7 @@ def copy_trade_job_for(resources: dict) -> dg.JobDefinition:
     """The copy_trade job bound to ``resources`` (rules not given take the documents' defaults),
     for in-process runs: the demo, tests and benchmarks."""
     full = {"signal_rules": SignalRulesResource(), "sizing_rules": SizingRulesResource(),
-            "risk_rules": RiskRulesResource(), **resources}
+            "risk_rules": RiskRulesResource(), "exit_rules": ExitRulesResource(), **resources}
     return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders], asset_checks=[no_undecided_trades],
                           jobs=[copy_trade_job], resources=full).resolve_job_def("copy_trade")
 

@@ -38,7 +38,7 @@ from polycopy.polymarket.clients import (REAL_CLOB_URL, REAL_DATA_API_URL, REAL_
                                          PolymarketClients)
 from polycopy.polymarket.http import RetryPolicy
 from polycopy.scoring.settings import ScoringSettings, WatchlistSettings  # plain dataclasses: no heavy imports
-from polycopy.trading.settings import RiskSettings, SignalSettings, SizingSettings
+from polycopy.trading.settings import ExitSettings, RiskSettings, SignalSettings, SizingSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIM_URL = "http://127.0.0.1:8765"
@@ -281,6 +281,13 @@ RiskRulesResource = _settings_resource(
     "Portfolio risk (seeds 001/002/003 defaults): starting capital, circuit breakers, drawdown halt, "
     "Cornish-Fisher mVaR bands.")
 
+ExitRulesResource = _settings_resource(
+    "ExitRulesResource", ExitSettings,
+    "Exit rules (seeds 001/002/004 defaults), each can be switched off: mirror the source wallet's exit in "
+    "proportion, stop-loss 15 %, take-profit 30 %, a 2.5 × ATR(14) trailing stop for winners, a time exit 24 h "
+    "before the market's end, an exit when the source wallet is quarantined or excluded; the exit's limit "
+    "tolerance below the best bid.")
+
 
 def env_overrides(resource_cls, skip: tuple[str, ...] = ()) -> dict:
     """The fields of ``resource_cls`` that ``POLYCOPY_<FIELD>`` environment variables set,
@@ -313,10 +320,13 @@ def settings_from_env(resource_cls):
         raise ConfigurationError(f"{resource_cls.__name__}: {str(e).splitlines()[0]}") from None
 
 
-def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules, risk_rules) -> TradingRules:
-    """The plain rules object the decision chain follows, from the four resources."""
-    return TradingRules(signal_rules.settings(), sizing_rules.settings(), risk_rules.settings(),
-                        copy_trading.taker_fee_rate, copy_trading.reconcile_after_s)
+def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules, risk_rules,
+                  exit_rules=None) -> TradingRules:
+    """The plain rules object the decision chain follows, from the resources (exit rules
+    not given take the documents' defaults)."""
+    return TradingRules(signals=signal_rules.settings(), sizing=sizing_rules.settings(), risk=risk_rules.settings(),
+                        exits=(exit_rules or ExitRulesResource()).settings(), fee_rate=copy_trading.taker_fee_rate,
+                        reconcile_after_s=copy_trading.reconcile_after_s)
 
 
 def ledger_resource() -> "LedgerResource":
@@ -328,7 +338,7 @@ def ledger_resource() -> "LedgerResource":
 def known_variables() -> set[str]:
     """Every POLYCOPY_* variable something reads."""
     return (set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
-                                                    SizingSettings, RiskSettings)
+                                                    SizingSettings, RiskSettings, ExitSettings)
             | {f"POLYCOPY_{name.upper()}" for name in CopyTradingResource.model_fields}
             | {f"POLYCOPY_{name.upper()}" for name in LedgerResource.model_fields if name.startswith("db_retry_")})
 
@@ -385,6 +395,7 @@ def build_execution_resources() -> dict:
         "signal_rules": settings_from_env(SignalRulesResource),
         "sizing_rules": settings_from_env(SizingRulesResource),
         "risk_rules": settings_from_env(RiskRulesResource),
+        "exit_rules": settings_from_env(ExitRulesResource),
     }
 
 

@@ -230,8 +230,12 @@ def watchlist_has_no_excluded_wallets(warehouse: WarehouseResource) -> dg.AssetC
 def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> dg.MaterializeResult:
     wh = warehouse.open()
     watch = wh.query_df("select * from scores.whale_watchlist order by position")
-    profiles = wh.query_df("select wallet_address, wqs, wqs_lower, win_rate_posterior, tier, tier_max_exposure, "
-                           "tier_max_daily_trades, excluded, as_of_date from scores.wallet_scores")
+    # With each wallet's latest watchlist state: a quarantined wallet's copied positions are exited.
+    profiles = wh.query_df("select s.wallet_address, s.wqs, s.wqs_lower, s.win_rate_posterior, s.tier, "
+                           "s.tier_max_exposure, s.tier_max_daily_trades, s.excluded, s.as_of_date, "
+                           "coalesce(st.status, '') as state from scores.wallet_scores s "
+                           "left join scores.wallet_states st on st.wallet_address = s.wallet_address "
+                           "and st.as_of_date = (select max(as_of_date) from scores.wallet_states)")
     # A watched wallet's limits are the watchlist's (its tier relative to the gate).
     limits = ["tier", "tier_max_exposure", "tier_max_daily_trades"]
     on_list = watch.set_index("wallet_address")[limits]
