@@ -52,6 +52,7 @@ class Review:
     """What one pass over the open positions found."""
 
     settled: list[dict] = field(default_factory=list)  # position_id, token_id, shares, payout, pnl...
+    resolved: list[dict] = field(default_factory=list)  # positions in resolved markets left to settle
     exits: list[tuple[Position, int, ExitTrigger]] = field(default_factory=list)  # (position, next seq, rule)
     waiting: list[dict] = field(default_factory=list)  # position_id, why nothing can be done yet
     observed: int = 0
@@ -128,7 +129,7 @@ def _max(a, b):
     return b if a is None else (a if b is None else max(a, b))
 
 
-def settle(ledger, pos: Position, resolution: Resolution, now: float) -> dict | None:
+def _settle(ledger, pos: Position, resolution: Resolution, now: float) -> dict | None:
     """Settle an open position at its token's payout; None if nothing was settled (settled
     before, nothing held, or a SELL still pending)."""
     kind = "void" if resolution.is_void else ("won" if resolution.is_winner else "lost")
@@ -143,9 +144,10 @@ def settle(ledger, pos: Position, resolution: Resolution, now: float) -> dict | 
             "pnl_usd": (resolution.payout - avg) * shares, "rule": RESOLVED}
 
 
-def review_positions(ledger, clients, rules: ExitSettings, now: float | None = None) -> Review:
-    """One pass over the open positions: settle the resolved ones, raise trailing stops, and
-    list the exits the rules call for (a position whose last exit is unfinished waits)."""
+def review_positions(ledger, clients, rules: ExitSettings, now: float | None = None, settle: bool = True) -> Review:
+    """One pass over the open positions: settle the resolved ones (or, without ``settle``,
+    list them), raise trailing stops, and list the exits the rules call for (a position
+    whose last exit is unfinished waits)."""
     now = time.time() if now is None else now
     out = Review()
     progress = ledger.exit_progress()
@@ -154,11 +156,13 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
         obs = observe(ledger, clients, pos, rules, now, removed)
         out.observed += 1
         if obs.resolution is not None:
-            done = settle(ledger, pos, obs.resolution, now)
+            done = _settle(ledger, pos, obs.resolution, now) if settle else None
             if done is not None:
                 out.settled.append(done)
             else:
-                out.waiting.append({"position_id": pos.position_id, "why": "resolved; an order is still pending"})
+                out.resolved.append({"position_id": pos.position_id, "token_id": pos.token_id,
+                                     "why": "resolved; not settled yet" if not settle else
+                                     "resolved; a SELL of it is still pending"})
             continue
         if obs.closed:
             out.waiting.append({"position_id": pos.position_id, "why": "market closed, not resolved yet"})
@@ -171,6 +175,24 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
         if chosen is not None:
             out.exits.append((pos, p["next_seq"], chosen))
     return out
+
+
+def settle_resolved(ledger, clients, rules: ExitSettings, now: float | None = None) -> tuple[list[dict], list[dict]]:
+    """Settle every open position whose market the venue shows resolved. Returns (what was
+    settled, the positions still open in a resolved market afterwards, with why)."""
+    now = time.time() if now is None else now
+    settled = review_positions(ledger, clients, rules, now=now).settled
+    left = []
+    for pos in open_positions(ledger):
+        try:
+            market = _market(clients, pos.condition_id)
+            resolved = market is not None and resolve_market(market) is not None
+        except (ApiError, RecordError) as exc:
+            left.append({"position_id": pos.position_id, "why": f"market record unreadable: {exc}"})
+            continue
+        if resolved:
+            left.append({"position_id": pos.position_id, "why": "resolved, still open (a SELL of it is pending)"})
+    return settled, left
 
 
 def exit_limit(best_bid: float, tick: float, tolerance: float) -> float:
@@ -276,3 +298,46 @@ def describe(decision: dict) -> str:
             f"{decision['reason']}" + (f" ({decision['shares']:.2f} shares at ≥ {decision['limit_price']})"
                                        if decision["decision"] == "sell" else "")
             + (f"; also fired: {', '.join(details['also_fired'])}" if details.get("also_fired") else ""))
+
+
+def exit_rules_of_orders(ledger) -> dict[str, str]:
+    """The rule behind each order that sold from a position: order id -> rule (``resolved``
+    for a settlement)."""
+    out = {}
+    for o in ledger.orders():
+        if o["side"] != "SELL":
+            continue
+        key = o["decision_key"]
+        if o["venue"] == "settlement":
+            out[o["order_id"]] = RESOLVED
+        elif (e := ledger.exit_decision(key)) is not None:
+            out[o["order_id"]] = e["rule"]
+        elif (d := ledger.decision(key)) is not None:
+            out[o["order_id"]] = json.loads(d["details"]).get("rule", "mirror")
+    return out
+
+
+def position_report(ledger, marks: dict | None = None) -> list[dict]:
+    """Every position, open and closed: entry, exits, the rules that closed it, realized P&L
+    (USD) and, for an open one with a mark, the unrealized P&L at that mark."""
+    rules = exit_rules_of_orders(ledger)
+    fills = [FillRow(**r) for r in ledger.fill_rows()]
+    by_order: dict[str, list[FillRow]] = {}
+    for f in fills:
+        by_order.setdefault(f.order_id, []).append(f)
+    rows = []
+    for p in walk_positions(fills)[0]:
+        sold = [f for o in p.exit_orders for f in by_order.get(o, []) if f.side == "SELL"]
+        q = sum(f.shares for f in sold)
+        mark = (marks or {}).get(p.token_id)
+        rows.append({
+            "position_id": p.position_id, "token_id": p.token_id, "condition_id": p.condition_id,
+            "state": "open" if p.is_open else "closed", "opened_at": p.opened_at, "closed_at": p.closed_at,
+            "bought_shares": p.bought_shares, "entry_price": p.entry_price, "sold_shares": p.sold_shares,
+            "exit_price": sum(f.price * f.shares for f in sold) / q if q else None,
+            "rules": ", ".join(dict.fromkeys(rules.get(o, "?") for o in p.exit_orders)),
+            "held_shares": p.shares, "fees_usd": p.fees_usd, "realized_pnl_usd": p.realized_pnl_usd,
+            "unrealized_pnl_usd": (mark - (p.avg_cost or 0.0)) * p.shares if mark is not None and p.is_open else None,
+            "wallets": ", ".join(sorted(p.wallets)),
+        })
+    return rows

@@ -337,6 +337,12 @@ class Ledger:
         return held - float(cur.fetchone()[0] or 0.0)
 
     @_retried
+    def sellable_shares(self, token_id: str) -> float:
+        """Shares of a token held less what its pending SELL orders may still sell."""
+        with self.tx() as cur:
+            return self._sellable(cur, token_id)
+
+    @_retried
     def create_sell_order(self, order_id: str, decision_key: str, venue: str, token_id: str, condition_id: str,
                           order_type: str, limit_price: float, shares: float, min_shares: float = 0.0
                           ) -> tuple[bool, float]:

@@ -5,7 +5,8 @@ Routes (all GET unless noted):
 - Gamma: ``/markets``, ``/markets/{id}``
 - CLOB: ``/book``, ``/midpoint``, ``/price``, ``/tick-size``, ``/prices-history``, ``/clob-markets/{condition_id}``
 - Control (tests and benchmarks only, never used by the pipeline):
-  ``GET/POST /_sim/clock``, ``GET /_sim/stats``, ``POST /_sim/faults``
+  ``GET/POST /_sim/clock``, ``GET /_sim/stats``, ``POST /_sim/faults``, ``POST /_sim/market`` (a
+  market's price path, end date and resolution)
 
 The venue clock starts at the end of the history; trades after it are released as
 the clock advances (``speed`` simulated seconds per wall second; 0 freezes it).
@@ -492,6 +493,26 @@ class SimVenue:
                 return [], None, None  # unknown wallet: nothing in scope
         return markets, wallet, None
 
+    # ---- control (tests) -----------------------------------------------------------
+    def control_market(self, body: dict) -> tuple[int, dict]:
+        """``POST /_sim/market``: ``{"condition_id", "path": [[unix s, price of outcome 0], ...],
+        "end": unix s, "resolve": {"at": unix s, "winner": 0 | 1 | null (void), "after_s": 0}}``,
+        each part optional. Books, midpoints, price history and Gamma follow at once."""
+        i = self.cid_to_market.get(body.get("condition_id"))
+        if i is None:
+            return 404, {"error": "unknown condition_id"}
+        w = self.world
+        if body.get("path"):
+            w.set_price_path(i, [(int(t), float(p)) for t, p in body["path"]])
+        if body.get("end") is not None and not body.get("resolve"):
+            w.markets.loc[w.markets.index[i], "end_ts"] = int(body["end"])
+        if body.get("resolve"):
+            r = body["resolve"]
+            w.set_resolution(i, int(r["at"]), r.get("winner"), int(r.get("after_s", 0)), body.get("end"))
+        m = w.markets.iloc[i]
+        return 200, {"condition_id": m.condition_id, "end_ts": int(m.end_ts), "closed_ts": int(m.closed_ts),
+                     "resolved_ts": int(m.resolved_ts), "void": bool(m.void), "winner": int(m.winner)}
+
     # ---- faults ------------------------------------------------------------------
     def draw_fault(self) -> str | None:
         with self._fault_lock:
@@ -633,6 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
                 v.clock.speed = float(body["speed"])
                 v.clock.set(now)
             return self._send(200, {"now": v.clock.now(), "speed": v.clock.speed})
+        if path == "/_sim/market":
+            return self._send(*v.control_market(body))
         if path == "/_sim/faults":
             v.faults = FaultConfig(**{**asdict(v.faults), **body})
             v._fault_rng = random.Random(v.faults.seed)

@@ -116,11 +116,44 @@ class SimWorld:
     transfers: pd.DataFrame = None
     archetypes: dict = None  # this world's Archetype per name (drawn per seed)
     behaviour: Behaviour = None
+    # Price paths set through the venue's control route (tests only): market -> (times, prices
+    # of outcome 0), a step function from its first time on.
+    price_paths: dict = field(default_factory=dict)
 
     # ---- price model -------------------------------------------------------------
     def price_yes(self, market_idx, ts) -> np.ndarray:
         """Mid price of the market's first outcome (index 0) at ``ts`` (vectorised)."""
-        return _price_yes(self.markets, self.signal, np.asarray(market_idx), np.asarray(ts, dtype=np.int64))
+        mi = np.atleast_1d(np.asarray(market_idx))
+        t = np.atleast_1d(np.asarray(ts, dtype=np.int64))
+        p = _price_yes(self.markets, self.signal, mi, t)
+        for k, (path_ts, path_p) in self.price_paths.items():
+            hit = (mi == k) & (t >= path_ts[0])
+            if hit.any():
+                p = np.array(p, dtype=float)
+                p[hit] = path_p[np.searchsorted(path_ts, t[hit], side="right") - 1]
+        return p
+
+    def set_price_path(self, market_idx: int, points: list[tuple[int, float]]) -> None:
+        """From the first point's time on, outcome 0 of the market is priced at the latest
+        point at or before each time (outcome 1 at one minus it)."""
+        pts = sorted((int(t), float(p)) for t, p in points)
+        self.price_paths[int(market_idx)] = (np.array([t for t, _ in pts], dtype=np.int64),
+                                             np.array([p for _, p in pts], dtype=float))
+
+    def set_resolution(self, market_idx: int, at_ts: int, winner: int | None, resolved_after_s: int = 0,
+                       end_ts: int | None = None) -> None:
+        """The market closes at ``at_ts`` and resolves ``resolved_after_s`` later: outcome
+        ``winner`` (0 or 1) wins, or None for a void (50-50). Early when it closes more than an
+        hour before its end date."""
+        m = self.markets
+        if end_ts is not None:
+            m.loc[m.index[market_idx], "end_ts"] = int(end_ts)
+        i = m.index[market_idx]
+        m.loc[i, "closed_ts"] = int(at_ts)
+        m.loc[i, "resolved_ts"] = int(at_ts) + int(resolved_after_s)
+        m.loc[i, "void"] = winner is None
+        m.loc[i, "winner"] = -1 if winner is None else int(winner)
+        m.loc[i, "early"] = int(at_ts) < int(m.loc[i, "end_ts"]) - 3_600
 
     def token_price(self, market_idx: int, outcome_index: int, ts: int) -> float:
         p = float(self.price_yes(np.array([market_idx]), np.array([ts]))[0])
