@@ -243,7 +243,8 @@ def exits_after_copy_run(context: dg.RunStatusSensorContext, polymarket: Polymar
 def settle_on_resolutions(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, ledger: LedgerResource):
     if not open_positions(ledger.open()):
         return dg.SkipReason("market_resolutions materialized; no open positions to settle")
-    return dg.RunRequest(run_key=f"resolutions-{asset_event.storage_id}", tags={SETTLE_TAG: "market_resolutions"})
+    return dg.RunRequest(run_key=f"resolutions-{asset_event.run_id or 'reported'}-{int(asset_event.timestamp * 1000)}",
+                         tags={SETTLE_TAG: "market_resolutions"})
 
 
 defs = dg.Definitions(
