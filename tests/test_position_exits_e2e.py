@@ -152,18 +152,21 @@ def sells(desk, case):
 def test_each_rule_fires_once_with_its_reason_and_every_resolution_settles(desk):
     d = desk
     assert len(open_positions(d.ledger)) == len(CASES)
-    # Nothing fires at the entry prices.
-    assert d.pass_and_execute() == []
     now = d.now()
     cost = {c: position(d, c).avg_cost for c in CASES}
+    # The trailing case's market had a quiet fortnight (daily range 1 ¢, so ATR ≈ 0.01) and
+    # trades at our cost now.
+    c = cost["trailing"]
+    quiet = [[now - 16 * DAY + k * 12 * HOUR, round(c + 0.01 * (k % 2), 4)] for k in range(31)]
+    d.control(d.markets["trailing"], path=quiet + [[now - 1, round(c, 4)]])
+    # Nothing fires at the entry prices.
+    assert d.pass_and_execute() == []
 
     # Stop-loss: 25 % under our cost. Take-profit: 40 % over it. Time exit: the end date moved to 20 h away.
     d.control(d.markets["stop"], path=[[now - 1, round(cost["stop"] * 0.75, 4)]])
     d.control(d.markets["take_profit"], path=[[now - 1, round(min(cost["take_profit"] * 1.4, 0.95), 4)]])
     d.control(d.markets["time"], end=now + 20 * HOUR)
-    # Trailing stop: a quiet fortnight (daily range 1 ¢, so ATR ≈ 0.01), then a rise to +20 %.
-    c = cost["trailing"]
-    quiet = [[now - 16 * DAY + k * 12 * HOUR, round(c + 0.01 * (k % 2), 4)] for k in range(31)]
+    # Trailing stop: after the quiet fortnight, a rise to +20 %.
     d.control(d.markets["trailing"], path=quiet + [[now - 1, round(c * 1.2, 4)]])
     # The quarantined wallet's position: the scoring now says so.
     d.ledger.publish_wallet_profiles(
@@ -195,7 +198,7 @@ def test_each_rule_fires_once_with_its_reason_and_every_resolution_settles(desk)
     [trail] = sells(d, "trailing")
     tv = json.loads(trail["details"])
     assert tv["mark"] <= tv["stop_price"] == pytest.approx(mark["trail_stop"], abs=1e-9)
-    assert 0.005 < tv["atr"] < 0.03
+    assert tv["atr"] == pytest.approx(0.01, abs=0.003)
 
     # Mirror: the whale sells 400 of its 1,000 shares: we sell 40 % of ours, through a copy run.
     m = d.markets["mirror"]

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from polycopy.sim.server import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"

@@ -193,6 +193,24 @@ def decide_exit(signal: SourceSignal, ledger, clients, state: PortfolioState, ru
                     limit_price=plan["limit_price"])
 
 
+def _stop_at_entry(d: Decision, market, rules: "TradingRules") -> Decision:
+    """Refuse a copy whose own stop-loss would fire as soon as it filled: the mid (what the
+    position is marked at) already that far under our cost per share, fee included — a
+    spread too wide for the price, as on penny outcomes."""
+    ex = rules.exits
+    bids, asks = market.bids, market.asks
+    if not ex.stop_loss or not bids or not asks or not d.shares:
+        return d
+    mid = (bids[0][0] + asks[0][0]) / 2.0
+    fill = float(d.values.get("expected_fill_price") or asks[0][0])
+    cost = fill + taker_fee_usd(1.0, fill, rules.fee_rate)
+    if mid <= cost * (1.0 - ex.stop_loss_fraction) + 1e-12:
+        v = dict(d.values, mark_at_entry=mid, cost_per_share=cost)
+        return Decision("skip", "stage2_trade", f"the stop-loss would fire at entry: the mid {mid:.4f} is "
+                        f"{mid / cost - 1:+.1%} from our cost {cost:.4f} (stop at −{ex.stop_loss_fraction:.0%})", v)
+    return d
+
+
 def _with_backlog(d: Decision, signal: SourceSignal, sig: SignalSettings, now: float) -> Decision:
     """Say so when a signal is rejected as stale only because of our own delay: it was fresh
     when the feed showed it and aged while it waited for us (a backlog, an outage)."""
@@ -236,6 +254,8 @@ def decide_signal(signal: SourceSignal, *, ledger, clients, rules: TradingRules,
         if market is None and why and d.stage == "stage2_trade":
             d = Decision(d.decision, d.stage, f"{d.reason}: {why}", d.values)
         if d.decision == "copy" and market is not None:
+            d = _stop_at_entry(d, market, rules)
+        if d.decision == "copy" and market is not None:
             category, event_slug = market.category, market.event_slug
             ledger.remember_market(market.condition_id, market.category, market.event_slug, market.end_ts, None)
         d = _with_backlog(d, signal, rules.signals, now)
@@ -270,7 +290,7 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
     shares = float(details["shares"])
     args = (order_id, signal_key, venue.name, token, sig["condition_id"], side, order_type,
             details["limit_price"])
-    age = time.time() - float(d["decided_at"])  # decisions are stamped with the wall clock
+    age = ledger.clock() - float(d["decided_at"])  # decisions are stamped with the ledger's clock
     if age > order_deadline_s:
         ledger.create_pending_order(*args, shares, status="expired",
                                     reason=f"not sent: decided {age:.0f} s ago (max {order_deadline_s:.0f} s)")
@@ -318,7 +338,7 @@ def expire_unsent_copies(ledger, order_deadline_s: float, now: float | None = No
     closed = []
     for d in ledger.unsent_copies(order_deadline_s, now=now):
         details = json.loads(d["details"])
-        age = (time.time() if now is None else now) - float(d["decided_at"])
+        age = (ledger.clock() if now is None else now) - float(d["decided_at"])
         if ledger.create_pending_order(client_order_id(d["signal_key"]), d["signal_key"], "none", d["token_id"],
                                        d["condition_id"], d["side"], "none", float(details.get("limit_price", 0.0)),
                                        float(details.get("shares", 0.0)), status="expired",

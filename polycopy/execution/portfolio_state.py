@@ -46,8 +46,11 @@ class PortfolioState:
     provisional: tuple[FillRow, ...] = ()  # orders decided in this run and not yet sent
 
     def with_provisional(self, fill: FillRow) -> "PortfolioState":
-        """The state with a decided order counted as if filled at its limit (a conservative
-        stand-in until it is sent), so later decisions of the same run size against it."""
+        """The state with a decided order counted as if filled (a conservative stand-in until it
+        is sent), so later decisions of the same run size against it: a BUY at its limit, a
+        SELL for its shares but without its proceeds."""
+        if fill.side == "SELL":  # a fill-and-kill may fill in part or not at all: credit no cash until it does
+            fill = replace(fill, price=0.0, fee_usd=0.0)
         provisional = self.provisional + (fill,)
         pf = build_portfolio(list(self.fills) + list(provisional), self.marks, self.starting_capital_usd)
         return replace(self, portfolio=pf, provisional=provisional)

@@ -102,23 +102,28 @@ def observe(ledger, clients, pos: Position, rules: ExitSettings, now: float, rem
                 mark = (book.best_bid + book.best_ask) / 2.0
         except ApiError as exc:
             problems.append(f"order book: {exc}")
-    history: dict = {}
-    try:
-        start = int(min(pos.opened_at, now - (rules.atr_days + 2) * DAY))
-        history = clients.clob.prices_history(pos.token_id, start, int(now), HISTORY_FIDELITY_MIN).points
-    except ApiError as exc:
-        problems.append(f"price history: {exc}")
-    atr = average_true_range(daily_ranges(history, before_ts=now), rules.atr_days, rules.atr_min_days)
-    seen = [float(p) for ts, p in history.items() if float(ts) >= pos.opened_at]
+    # The ATR is of daily ranges: computed once a UTC day (and at the first look, which also
+    # finds the high since entry in the history); in between, the high is the marks seen.
+    stored = ledger.position_mark(pos.position_id) or {}
+    atr, atr_at, seen = stored.get("atr"), None, []
+    if not closed and (stored.get("atr_at") is None or int(stored["atr_at"]) // DAY != int(now) // DAY):
+        history: dict = {}
+        try:
+            start = int(min(pos.opened_at, now - (rules.atr_days + 2) * DAY))
+            history = clients.clob.prices_history(pos.token_id, start, int(now), HISTORY_FIDELITY_MIN).points
+        except ApiError as exc:
+            problems.append(f"price history: {exc}")
+        if history:
+            atr = average_true_range(daily_ranges(history, before_ts=now), rules.atr_days, rules.atr_min_days)
+            atr_at = now
+        seen = [float(p) for ts, p in history.items() if float(ts) >= pos.opened_at]
     if mark is not None:
         seen.append(mark)
-    high = max(seen) if seen else None
-    stored = ledger.position_mark(pos.position_id) or {}
-    high = _max(stored.get("high_water"), high)
+    high = _max(stored.get("high_water"), max(seen) if seen else None)
     trail = trailing_stop_level(stored.get("trail_stop"), high, atr, pos.avg_cost or 0.0,
                                 rules.trailing_atr_multiple)
-    if ratchet and (high is not None or trail is not None):
-        ledger.ratchet_position_mark(pos.position_id, pos.token_id, high, trail, atr)
+    if ratchet and (high is not None or trail is not None or atr_at is not None):
+        ledger.ratchet_position_mark(pos.position_id, pos.token_id, high, trail, atr, atr_at)
     view = PositionView(pos.position_id, pos.token_id, pos.condition_id, pos.shares, pos.avg_cost or 0.0,
                         pos.opened_at, mark, end_ts, high, trail, atr, dict(pos.wallets),
                         dict(removed if removed is not None else ledger.removed_wallets()))
@@ -261,7 +266,7 @@ def place_exit_order(ledger, venue, key: str, order_deadline_s: float = 300.0) -
         return None
     if ledger.order_for(key) is None:
         order_id = f"pc-{key}"[:64]
-        age = time.time() - float(d["decided_at"])
+        age = ledger.clock() - float(d["decided_at"])
         if age > order_deadline_s:
             ledger.create_pending_order(order_id, key, venue.name, d["token_id"], d["condition_id"], "SELL", "FAK",
                                         d["limit_price"], d["shares"], status="expired",

@@ -68,8 +68,10 @@ class Ledger:
     """Ledger operations over one DB-API connection, opened lazily and reopened after a
     connection failure."""
 
-    def __init__(self, connect, param: str, backend: str, retry: DbRetry | None = None):
+    def __init__(self, connect, param: str, backend: str, retry: DbRetry | None = None, clock=None):
         self._connect = connect
+        # What stamps every row (unix s): the wall clock; a simulation's clock in a replay.
+        self.clock = clock or time.time
         self._p = param
         self.backend = backend
         self.retry = retry or DbRetry()
@@ -122,7 +124,7 @@ class Ledger:
         Returns, per new fill: trade_key, signal_key, whether the signal is new, and whether
         the signal was already decided when the fill arrived (``late``).
         """
-        seen_at = time.time() if seen_at is None else seen_at
+        seen_at = self.clock() if seen_at is None else seen_at
         out = []
         with self.tx() as cur:
             if self.backend == "postgres":
@@ -207,7 +209,7 @@ class Ledger:
     @_retried
     def record_launch(self, signal_keys: list[str], run_key: str, now: float | None = None) -> None:
         """A copy run was requested for these signals under ``run_key``: one attempt each."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self.tx() as cur:
             for key in signal_keys:
                 cur.execute(self._sql(
@@ -222,7 +224,7 @@ class Ledger:
         """Signals launched at least once that still need a run: undecided ones, and copy
         decisions whose order was never sent while still within ``order_deadline_s`` of the
         decision. Each with its last attempt (run_key, attempt_launched_at, outcome, error)."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         return self._rows(
             "select s.*, a.run_key, a.run_id, a.launched_at as attempt_launched_at, a.outcome, a.error,"
             " case when d.signal_key is null then 0 else 1 end as decided"
@@ -238,7 +240,7 @@ class Ledger:
                                run_id: str | None, next_attempt_at: float | None, now: float | None = None) -> None:
         """How the run of ``run_key`` ended for these signals (``failure``, ``lost``, ...), the
         error recorded against each, and when the next attempt is due."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self.tx() as cur:
             for key in signal_keys:
                 cur.execute(self._sql(
@@ -265,7 +267,7 @@ class Ledger:
     @_retried
     def unsent_copies(self, older_than_s: float, now: float | None = None) -> list[dict]:
         """Copy decisions older than ``older_than_s`` that never got an order."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         return self._rows(
             "select d.*, s.token_id, s.condition_id, s.side from decisions d join signals s"
             " on s.signal_key = d.signal_key left join orders o on o.decision_key = d.signal_key"
@@ -278,7 +280,7 @@ class Ledger:
     @_retried
     def undecided_signals(self, older_than_s: float = 0.0, now: float | None = None) -> list[dict]:
         """Signals seen more than ``older_than_s`` ago and still without a decision, oldest first."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         return self._rows(
             "select s.* from signals s left join decisions d on d.signal_key = s.signal_key"
             " where d.signal_key is null and s.first_seen_at <= ? order by s.first_seen_at, s.signal_key",
@@ -286,7 +288,7 @@ class Ledger:
 
     @_retried
     def mark_alerted(self, signal_keys: list[str], now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self.tx() as cur:
             for key in signal_keys:
                 cur.execute(self._sql("update signals set alerted_at = ? where signal_key = ? and alerted_at is null"),
@@ -302,7 +304,7 @@ class Ledger:
                 "insert into decisions (signal_key, decision, stage, reason, details, decided_at, run_id)"
                 " values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                 (signal_key, decision, stage, reason, json.dumps(details, sort_keys=True, default=str),
-                 time.time(), run_id))
+                 self.clock(), run_id))
             return cur.rowcount == 1
 
     @_retried
@@ -311,7 +313,7 @@ class Ledger:
                              status: str = "pending", reason: str | None = None) -> bool:
         """Save the order as pending before it is sent; False if the decision has one. An
         order that is not to be sent is saved directly with its final ``status`` and ``reason``."""
-        now = time.time()
+        now = self.clock()
         with self.tx() as cur:
             cur.execute(self._sql(
                 "insert into orders (order_id, decision_key, venue, token_id, condition_id, side, order_type,"
@@ -351,7 +353,7 @@ class Ledger:
         exits decided at once can never sell a share twice). Sizes are floored to 0.01 share.
         Below ``min_shares`` nothing is left to sell: the order is saved ``cancelled``.
         Returns (True if this call saved the order as pending, the shares it is for)."""
-        now = time.time()
+        now = self.clock()
         with self.tx() as cur:
             self._lock_orders(cur)
             cur.execute(self._sql("select 1 from orders where decision_key = ?"), (decision_key,))
@@ -380,7 +382,7 @@ class Ledger:
         Idempotent: a position settled before, or nothing held, changes nothing. A token
         with a SELL still pending is left for the next pass (its fills must come first).
         Returns the shares settled."""
-        now = time.time()
+        now = self.clock()
         key = f"settle-{position_id}"
         with self.tx() as cur:
             self._lock_orders(cur)
@@ -416,7 +418,7 @@ class Ledger:
                 " details, shares, limit_price, decided_at, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " on conflict do nothing"),
                 (exit_key(position_id, seq), position_id, seq, token_id, condition_id, decision, rule, reason,
-                 json.dumps(details, sort_keys=True, default=str), shares, limit_price, time.time(), run_id))
+                 json.dumps(details, sort_keys=True, default=str), shares, limit_price, self.clock(), run_id))
             return cur.rowcount == 1
 
     @_retried
@@ -450,25 +452,30 @@ class Ledger:
 
     @_retried
     def ratchet_position_mark(self, position_id: str, token_id: str, high_water: float | None,
-                              trail_stop: float | None, atr: float | None) -> dict:
+                              trail_stop: float | None, atr: float | None, atr_at: float | None = None) -> dict:
         """Keep the highest price since entry and the trailing stop, each only ever raised
-        (a lower value than the stored one is ignored). Returns the stored row."""
-        now = time.time()
+        (a lower value than the stored one is ignored), and the latest ATR with when it was
+        computed (``atr_at``; None keeps the stored one). Returns the stored row."""
+        now = self.clock()
         with self.tx() as cur:
-            cur.execute(self._sql("select high_water, trail_stop from position_marks where position_id = ?"),
-                        (position_id,))
+            cur.execute(self._sql("select high_water, trail_stop, atr, atr_at from position_marks"
+                                  " where position_id = ?"), (position_id,))
             row = cur.fetchone()
             hi = lambda a, b: b if a is None else (a if b is None else max(a, b))  # noqa: E731
             if row is None:
                 cur.execute(self._sql(
-                    "insert into position_marks (position_id, token_id, high_water, trail_stop, atr, updated_at)"
-                    " values (?, ?, ?, ?, ?, ?)"), (position_id, token_id, high_water, trail_stop, atr, now))
+                    "insert into position_marks (position_id, token_id, high_water, trail_stop, atr, atr_at,"
+                    " updated_at) values (?, ?, ?, ?, ?, ?, ?)"),
+                    (position_id, token_id, high_water, trail_stop, atr, atr_at, now))
             else:
                 high_water, trail_stop = hi(row[0], high_water), hi(row[1], trail_stop)
+                if atr_at is None:
+                    atr, atr_at = row[2], row[3]
                 cur.execute(self._sql(
-                    "update position_marks set high_water = ?, trail_stop = ?, atr = coalesce(?, atr), updated_at = ?"
-                    " where position_id = ?"), (high_water, trail_stop, atr, now, position_id))
-        return {"position_id": position_id, "high_water": high_water, "trail_stop": trail_stop, "atr": atr}
+                    "update position_marks set high_water = ?, trail_stop = ?, atr = ?, atr_at = ?, updated_at = ?"
+                    " where position_id = ?"), (high_water, trail_stop, atr, atr_at, now, position_id))
+        return {"position_id": position_id, "high_water": high_water, "trail_stop": trail_stop, "atr": atr,
+                "atr_at": atr_at}
 
     @_retried
     def removed_wallets(self) -> dict[str, str]:
@@ -483,7 +490,7 @@ class Ledger:
                      fills: list[tuple[str, str, str, float, float, float]]) -> None:
         """Record the venue's answer: final status and fills
         ``(fill_id, token_id, side, price, shares, fee_usd)``, atomically."""
-        now = time.time()
+        now = self.clock()
         with self.tx() as cur:
             cur.execute(self._sql(
                 "update orders set status = ?, reason = ?, venue_order_id = ?, updated_at = ?"
@@ -506,7 +513,7 @@ class Ledger:
                 cur.execute(self._sql(
                     "insert into feed_rejects (reject_key, source, reason, payload, seen_at)"
                     " values (?, ?, ?, ?, ?) on conflict do nothing"),
-                    (r.reject_key, r.source, r.reason, r.payload, time.time()))
+                    (r.reject_key, r.source, r.reason, r.payload, self.clock()))
                 new += cur.rowcount
         return new
 
@@ -518,13 +525,13 @@ class Ledger:
             cur.execute(self._sql(
                 "insert into paper_executions (order_id, status, filled_shares, avg_price, fee_usd, levels, reason,"
                 " executed_at) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (order_id, status, filled_shares, avg_price, fee_usd, levels_json, reason, time.time()))
+                (order_id, status, filled_shares, avg_price, fee_usd, levels_json, reason, self.clock()))
 
     @_retried
     def publish_watchlist(self, members: list[dict], as_of_date: str) -> None:
         """Replace the followed watchlist in one transaction (``members``: wallet_address,
         position, wqs, wqs_lower, tier, tier_max_exposure, tier_max_daily_trades)."""
-        now = time.time()
+        now = self.clock()
         with self.tx() as cur:
             cur.execute("delete from watchlist")
             for m in members:
@@ -539,7 +546,7 @@ class Ledger:
         """Replace the wallet profiles in one transaction (``profiles``: wallet_address, wqs,
         wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded
         and, when known, the watchlist ``state``: watching, quarantined or cooldown)."""
-        now = time.time()
+        now = self.clock()
         f = lambda x: None if x is None or x != x else float(x)  # noqa: E731  (NaN → NULL)
         with self.tx() as cur:
             cur.execute("delete from wallet_profiles")
@@ -560,7 +567,7 @@ class Ledger:
             cur.execute(self._sql(
                 "insert into market_info (condition_id, category, event_slug, end_ts, question, seen_at)"
                 " values (?, ?, ?, ?, ?, ?) on conflict do nothing"),
-                (condition_id, category or "", event_slug or "", end_ts, question, time.time()))
+                (condition_id, category or "", event_slug or "", end_ts, question, self.clock()))
 
     @_retried
     def record_risk_event(self, kind: str, breaker: str = "", reason: str = "", actor: str = "",
@@ -569,7 +576,7 @@ class Ledger:
         with self.tx() as cur:
             cur.execute(self._sql(
                 "insert into risk_events (event_id, ts, kind, breaker, reason, actor) values (?, ?, ?, ?, ?, ?)"),
-                (uuid.uuid4().hex, time.time() if ts is None else ts, kind, breaker, reason, actor))
+                (uuid.uuid4().hex, self.clock() if ts is None else ts, kind, breaker, reason, actor))
 
     @_retried
     def record_nav(self, ts: float, nav_usd: float, cash_usd: float, exposure_usd: float, mvar: float,
@@ -809,13 +816,14 @@ def upgrade(ledger: Ledger, settings: LedgerSettings, revision: str = "head") ->
                         revision=revision)
 
 
-def open_ledger(settings: LedgerSettings, migrate: bool = True) -> Ledger:
-    """The configured ledger, its schema upgraded to the newest revision."""
+def open_ledger(settings: LedgerSettings, migrate: bool = True, clock=None) -> Ledger:
+    """The configured ledger, its schema upgraded to the newest revision. ``clock`` (unix s,
+    default the wall clock) stamps its rows."""
     if settings.backend == "sqlite":
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(lambda: _SqliteConnection(settings.sqlite_path), "?", "sqlite", settings.retry)
+        ledger = Ledger(lambda: _SqliteConnection(settings.sqlite_path), "?", "sqlite", settings.retry, clock)
     elif settings.backend == "postgres":
-        ledger = Ledger(lambda: _PostgresConnection(settings.pg_dsn), "%s", "postgres", settings.retry)
+        ledger = Ledger(lambda: _PostgresConnection(settings.pg_dsn), "%s", "postgres", settings.retry, clock)
     else:
         raise ValueError(f"unknown ledger backend {settings.backend!r}; use 'sqlite' or 'postgres'")
     if migrate:

@@ -128,7 +128,7 @@ def walk_positions(fills: list[FillRow]) -> tuple[list[Position], float, list[tu
     open_pos: dict[str, dict] = {}
     done: list[dict] = []
     exits: dict[str, list] = {}
-    for f in sorted(fills, key=lambda r: (r.ts, r.order_id)):
+    for f in sorted(fills, key=lambda r: r.ts):  # stable: fills at one instant keep the ledger's order
         p = open_pos.get(f.token_id)
         if f.side == "BUY":
             cash -= f.price * f.shares + f.fee_usd

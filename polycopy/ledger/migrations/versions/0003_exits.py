@@ -5,7 +5,8 @@ wallets' scoring state.
   id of the order that opened it; ``seq``, its passes in order): sell or hold, the rule,
   the reason and the trigger values. An exit run decides one (position, seq), once.
 - ``position_marks``: per open position, the highest price seen since entry and the
-  trailing stop, which only ratchets up, and the ATR it was last computed with.
+  trailing stop, which only ratchets up, and the ATR with when it was computed
+  (once a day is enough: it is of daily ranges).
 - ``orders.signal_key`` is renamed ``decision_key``: an order carries out a decision on a
   signal (an entry or a mirrored exit), an exit decision, or a settlement.
 - ``wallet_profiles.state``: the scoring's state of the wallet (watching, quarantined,
@@ -50,6 +51,7 @@ STATEMENTS: tuple[str, ...] = (
         high_water double precision,
         trail_stop double precision,
         atr double precision,
+        atr_at double precision,
         updated_at double precision not null
     )""",
     "create index orders_token_idx on orders (token_id, status)",
