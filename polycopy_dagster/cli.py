@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     rk = rsub.add_parser("kill-switch", help="stop (on) or allow (off) every order")
     rk.add_argument("state", choices=["on", "off"])
     rk.add_argument("--reason", required=True)
+    ps = sub.add_parser("positions", help="copied positions, open and closed: entry, exits, the rule or resolution "
+                                          "that closed each, realized P&L")
+    ps.add_argument("--state", choices=["all", "open", "closed"], default="all")
+    ps.add_argument("--csv", default="", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     from polycopy.configuration import ConfigurationError
@@ -95,7 +99,55 @@ def _dispatch(args) -> int:
         return evaluate_scoring(args)
     if args.cmd == "risk":
         return risk(args)
+    if args.cmd == "positions":
+        return positions(args)
     return 2
+
+
+def _open_ledger(must_exist: bool):
+    """The configured ledger (POLYCOPY_* environment), or None with a message when it was
+    never created here."""
+    from polycopy_dagster.defs.resources import check_environment, data_dir, initialized, ledger_resource
+
+    check_environment(warehouse=False, ledger=True)
+    resource = initialized(ledger_resource())
+    path = Path(resource.sqlite_path or data_dir() / "ledger.sqlite")
+    if must_exist and resource.backend == "sqlite" and not path.exists():
+        print(f"no ledger at {path}: nothing has traded here yet (the demo's: POLYCOPY_DATA_DIR={DEMO_DIR})")
+        return None
+    return resource.open()
+
+
+def positions(args) -> int:
+    """Every copied position from the ledger: when it opened and closed, shares and average
+    prices in and out, the rules (or resolution) that sold it, realized P&L in USD."""
+    import csv
+    from datetime import datetime, timezone
+
+    from polycopy.execution.position_exits import position_report
+
+    ledger = _open_ledger(must_exist=True)
+    if ledger is None:
+        return 1
+    rows = [r for r in position_report(ledger) if args.state == "all" or r["state"] == args.state]
+    when = lambda ts: "-" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%m-%d %H:%M")  # noqa: E731
+    price = lambda p: "-" if p is None else f"{p:.4f}"  # noqa: E731
+    print(f"{'position':<26} {'state':<6} {'opened':<11} {'closed':<11} {'bought':>10} {'entry':>7} {'sold':>10} "
+          f"{'exit':>7} {'P&L USD':>10}  rules")
+    for r in rows:
+        print(f"{r['position_id'][:26]:<26} {r['state']:<6} {when(r['opened_at']):<11} {when(r['closed_at']):<11} "
+              f"{r['bought_shares']:>10,.2f} {price(r['entry_price']):>7} {r['sold_shares']:>10,.2f} "
+              f"{price(r['exit_price']):>7} {r['realized_pnl_usd']:>10,.2f}  {r['rules'] or '-'}")
+    closed = [r for r in rows if r["state"] == "closed"]
+    print(f"{len(rows)} positions ({len(rows) - len(closed)} open, {len(closed)} closed); realized P&L "
+          f"${sum(r['realized_pnl_usd'] for r in rows):,.2f}; fees ${sum(r['fees_usd'] for r in rows):,.2f}")
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["position_id"])
+            w.writeheader()
+            w.writerows(rows)
+        print(f"written to {args.csv}")
+    return 0
 
 
 def risk(args) -> int:
@@ -104,15 +156,9 @@ def risk(args) -> int:
     import getpass
     import json as _json
 
-    from polycopy_dagster.defs.resources import check_environment, data_dir, initialized, ledger_resource
-
-    check_environment(warehouse=False, ledger=True)
-    resource = initialized(ledger_resource())
-    path = Path(resource.sqlite_path or data_dir() / "ledger.sqlite")
-    if args.risk_cmd == "status" and resource.backend == "sqlite" and not path.exists():
-        print(f"no ledger at {path}: nothing has traded here yet (the demo's: POLYCOPY_DATA_DIR={DEMO_DIR})")
+    ledger = _open_ledger(must_exist=args.risk_cmd == "status")
+    if ledger is None:
         return 1
-    ledger = resource.open()
     actor = getpass.getuser()
     if args.risk_cmd == "reset":
         ledger.record_risk_event("reset", args.breaker, args.reason, actor)

@@ -266,3 +266,17 @@ def test_settlement_on_market_resolutions_from_the_other_code_location(desk):
     assert p.realized_pnl_usd == pytest.approx(p.proceeds_usd - p.bought_usd, abs=1e-9)
     checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
     assert checks == {"nothing_open_in_resolved_markets": True}
+
+
+def test_polycopy_positions_lists_entries_exits_rules_and_pnl(desk, monkeypatch, capsys, tmp_path):
+    from polycopy_dagster import cli
+
+    monkeypatch.setenv("POLYCOPY_LEDGER_PATH", desk.resources["ledger"].sqlite_path)
+    out_csv = tmp_path / "positions.csv"
+    assert cli.main(["positions", "--csv", str(out_csv)]) == 0
+    text = capsys.readouterr().out
+    for rule in ("stop_loss", "take_profit", "trailing_stop", "time_exit", "source_removed", "mirror", "resolved"):
+        assert rule in text, rule
+    total = sum(p.realized_pnl_usd for p in positions(desk.ledger))
+    assert f"{len(CASES)} positions (0 open, {len(CASES)} closed); realized P&L ${total:,.2f}" in text
+    assert len(out_csv.read_text().splitlines()) == len(CASES) + 1
