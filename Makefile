@@ -52,6 +52,7 @@ bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_burst_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/scoring_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/signal_benchmark.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/position_lifecycle_benchmark.py
 
 clean:
 	rm -rf .data .dagster_home dbt_project/target dbt_project/logs

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ DEMO_MAX_TRADE_AGE_S = "3600"
 # What the demo sets, whatever the environment said.
 DEMO_VARIABLES = ("DAGSTER_HOME", "POLYCOPY_DATA_DIR", "POLYCOPY_HISTORY_START", "POLYCOPY_VENUE",
                   "POLYCOPY_SIM_URL", "POLYCOPY_FOLLOW_WALLETS", "POLYCOPY_MAX_TRADE_AGE_S", "POLYCOPY_LOOKBACK_S",
-                  "POLYCOPY_AUTOMATION")
+                  "POLYCOPY_AUTOMATION", "POLYCOPY_EXIT_CHECK_INTERVAL_S")
 
 
 @dataclass
@@ -87,8 +88,10 @@ def demo_environment(data: Path, world: DemoWorld, sim_url: str) -> dict[str, st
         "POLYCOPY_FOLLOW_WALLETS": world.follow,
         "POLYCOPY_MAX_TRADE_AGE_S": DEMO_MAX_TRADE_AGE_S,
         "POLYCOPY_LOOKBACK_S": "0",
-        # Nothing runs by itself in the demo's instance but the follow sensor it starts.
+        # Nothing runs by itself in the demo's instance but the sensors it starts.
         "POLYCOPY_AUTOMATION": "off",
+        # A simulated hour passes in seconds: copied positions are looked at every 10 s.
+        "POLYCOPY_EXIT_CHECK_INTERVAL_S": "10",
     }
 
 
@@ -156,7 +159,8 @@ class Heartbeat:
 
 
 class DemoDaemon:
-    """The real dagster-daemon on the demo's instance, with the follow sensor started."""
+    """The real dagster-daemon on the demo's instance, with the follow sensor and the open
+    positions sensor (exits and settlement) started."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.env = child_env(env)
@@ -170,7 +174,8 @@ class DemoDaemon:
             raise RuntimeError(f"dagster {' '.join(args)} failed (see {self.log.name})")
 
     def start(self) -> None:
-        self.dagster("sensor", "start", "followed_wallets_sensor", "--location", "polycopy_execution")
+        for sensor in ("followed_wallets_sensor", "open_positions_sensor"):
+            self.dagster("sensor", "start", sensor, "--location", "polycopy_execution")
         self.proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)], env=self.env,
                                      cwd=REPO_ROOT, stdout=self.log, stderr=self.log, start_new_session=True)
 
@@ -341,10 +346,15 @@ def _dir_arg(data: Path) -> str:
 
 def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> str:
     """The demo's closing table: each figure with what it means."""
+    from polycopy.execution.position_exits import position_report
+
     s = ledger.summary()
     stats = ledger.signal_stats()
     rate = stats["pass_through_rate"]
     capital = execution_defs.resources["risk_rules"].settings().starting_capital_usd
+    report = position_report(ledger)
+    closed = [r for r in report if r["state"] == "closed"]
+    by_rule = Counter(rule.strip() for r in report for rule in r["rules"].split(",") if rule.strip())
     rows = [
         ("starting capital (USD)", f"{capital:,.2f}", "paper money the copy portfolio starts with"),
         ("trades ingested", int(wh.scalar("select count(*) from raw.trades")), "fills read from the Data API"),
@@ -374,6 +384,12 @@ def summary(wh, ledger, watchlist_size: int, followed: str, execution_defs) -> s
          "the first gate each skipped BUY failed"),
         ("paper orders placed / filled", f"{s['orders']} / {s['filled']}", "orders sent to the paper venue"),
         ("taker fees paid (USD)", f"{float(s['fees_usd']):,.2f}", "shares × rate × p × (1 − p)"),
+        ("copied positions open / closed", f"{len(report) - len(closed)} / {len(closed)}",
+         "closed by an exit rule or settled at resolution (polycopy positions)"),
+        ("exits by rule", ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())) or "-",
+         "sells of copied positions by the rule that fired; resolved = settled at the payout"),
+        ("realized P&L (USD)", f"{sum(r['realized_pnl_usd'] for r in report):,.2f}",
+         "of every position, fees included; the ledger's accounting"),
     ]
     snap = ledger.latest_nav_snapshot()
     if snap:
