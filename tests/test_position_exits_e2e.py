@@ -176,6 +176,11 @@ def test_each_rule_fires_once_with_its_reason_and_every_resolution_settles(desk)
     requests = d.pass_and_execute()
     fired = {r.tags["polycopy/rule"] for r in requests}
     assert fired == {"stop_loss", "take_profit", "time_exit", "source_removed"}, fired
+    # An exit run executed again (a retry, a relaunch) decides nothing new and sells nothing more.
+    before = (len(d.ledger.orders()), len(d.ledger.fills()), len(d.ledger.exit_decisions()))
+    for r in requests:
+        d.execute(r)
+    assert (len(d.ledger.orders()), len(d.ledger.fills()), len(d.ledger.exit_decisions())) == before
     for case, rule in (("stop", "stop_loss"), ("take_profit", "take_profit"), ("time", "time_exit"),
                        ("quarantine", "source_removed")):
         [s] = sells(d, case)
