@@ -13,21 +13,18 @@ import dagster as dg
 import httpx
 import pytest
 
-from polycopy.execution.copier import client_order_id
-from polycopy.execution.paper import PaperVenue, record_execution
 from polycopy.execution.position_exits import open_positions, position_report, positions
 from polycopy.ledger.store import LedgerSettings, open_ledger
 from polycopy.polymarket.clients import Endpoints, PolymarketClients
-from polycopy.polymarket.schema import Trade, trade_key
 from polycopy.sim.server import running_venue
 from polycopy.sim.world import SimConfig, generate_world
 from polycopy_dagster.defs import copy_trading, position_exits
 from polycopy_dagster.defs.resources import (CopyTradingResource, ExitRulesResource, LedgerResource,
                                              RiskRulesResource, SignalRulesResource, SizingRulesResource)
 from tests.dagster_helpers import api_resource
+from tests.position_helpers import open_paper_position, tradable_markets, whale_trade
 
 DAY, HOUR = 86_400, 3_600
-FEE_RATE = 0.05
 SHARES = 200.0
 
 
@@ -53,7 +50,6 @@ class Desk:
         self.defs = dg.Definitions.merge(copy_trading.defs, position_exits.defs,
                                          dg.Definitions(resources=self.resources))
         self.instance = dg.DagsterInstance.ephemeral()
-        self.n = 0
 
     def now(self) -> int:
         return int(httpx.get(f"{self.url}/_sim/clock").json()["now"])
@@ -63,32 +59,11 @@ class Desk:
         r.raise_for_status()
         return r.json()
 
-    def whale_trade(self, who, market, side, shares, price, age_s=3):
-        self.n += 1
-        tx = "0x" + f"{self.n:064x}"
-        token = str(market.token0)
-        return Trade(trade_key(tx, who, token, side, shares, price), tx, who, side, token, market.condition_id,
-                     shares, price, shares * price, int(time.time() - age_s), None, 0, None, None, None, None, None,
-                     "v1")
+    def whale_trade(self, who, market, side, shares, price):
+        return whale_trade(who, market, side, shares, price)
 
     def open_position(self, market, who=WHALE) -> str:
-        """A paper position of SHARES shares of the market's first outcome, copied from a
-        1,000-share BUY of ``who``: the whale's fill recorded, a copy decision, a paper FOK
-        BUY filled at the venue's asks. (Entries and their gates are tested elsewhere.)"""
-        token = str(market.token0)
-        ask = self.clients.clob.book(token).best_ask
-        t = self.whale_trade(who, market, "BUY", 1_000.0, ask)
-        self.ledger.record_seen_trades([t])
-        key = self.ledger.signal_of_trade(t.trade_key)
-        self.ledger.claim_decision(key, "copy", "sizing", "test entry", {"shares": SHARES}, None)
-        order_id = client_order_id(key)
-        assert self.ledger.create_pending_order(order_id, key, "paper", token, market.condition_id, "BUY", "FOK",
-                                                min(ask + 0.03, 0.99), SHARES)
-        venue = PaperVenue(self.ledger, self.clients.clob, FEE_RATE)
-        ex = venue.place(order_id, token, "BUY", SHARES, min(ask + 0.03, 0.99))
-        assert ex.status == "filled", ex
-        record_execution(self.ledger, order_id, token, "BUY", ex)
-        return order_id
+        return open_paper_position(self.ledger, self.clients, market, who, SHARES)
 
     def sensor_pass(self) -> list[dg.RunRequest]:
         with dg.build_sensor_context(instance=self.instance, resources=self.resources) as ctx:
@@ -117,14 +92,7 @@ def desk(tmp_path_factory):
     with running_venue(world=world, speed=1.0) as server:
         d = Desk(server, str(tmp_path_factory.mktemp("exits") / "ledger.sqlite"))
         now = d.now()
-        m = world.markets
-        pool = []
-        for row in m[(m.open_ts < now - 3 * DAY) & (m.closed_ts > now + 5 * DAY) & (m.end_ts > now + 5 * DAY)
-                     & (m.liquidity > 20_000)].itertuples():
-            book = d.clients.clob.book(str(row.token0))
-            if book.best_ask and 0.3 <= book.best_ask <= 0.6 and book.best_ask - book.best_bid <= 0.02 \
-                    and sum(lv.size for lv in book.asks[:3]) > 2 * SHARES:
-                pool.append(row)
+        pool = tradable_markets(world, d.clients, now, SHARES)
         v2 = [r for r in pool if r.version == "v2"]
         assert len(pool) >= len(CASES) and v2, "the world has too few tradable markets for the scenario"
         early = v2[0]

@@ -16,7 +16,7 @@ from polycopy.execution.position_exits import (decide_position_exit, describe, o
                                                review_positions, settle_resolved)
 from polycopy.ledger.store import exit_key
 from polycopy_dagster.defs.automation import sensor_status
-from polycopy_dagster.defs.copy_trading import TRADING, _venue, copy_trade_job
+from polycopy_dagster.defs.copy_trading import TRADING, _venue, copy_trade_job, reconcile_orders_job
 from polycopy_dagster.defs.metadata import rounded, table
 from polycopy_dagster.defs.resources import (CopyTradingResource, ExitRulesResource, LedgerResource,
                                              PolymarketResource, RiskRulesResource, SignalRulesResource,
@@ -159,12 +159,19 @@ def _runs(instance: dg.DagsterInstance, tag: str, value: str) -> list[dg.Dagster
     return list(instance.get_runs(dg.RunsFilter(tags={tag: value})))
 
 
-def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float, log) -> list[dg.RunRequest]:
+def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float, log,
+                  copy_trading: CopyTradingResource) -> list[dg.RunRequest]:
     """One pass over the open positions: the runs to launch — one per exit a rule calls for
-    (keyed by position and pass; a failed run's pass is launched again under a new key), and
-    a settlement run when a position's market has resolved."""
+    (keyed by position and pass; a failed run's pass is launched again under a new key), a
+    settlement run when a position's market has resolved, and a reconciliation when an
+    order was left pending (a worker that died between sending and recording)."""
     review = review_positions(book, clients, rules.exits, now=now, settle=False)
     out = []
+    stale = [o for o in book.pending_orders() if now - float(o["created_at"]) >= copy_trading.reconcile_after_s]
+    if stale and not list(instance.get_runs(dg.RunsFilter(job_name=reconcile_orders_job.name,
+                                                          statuses=list(IN_FLIGHT)))):
+        log.info(f"{len(stale)} orders left pending: launching their reconciliation with the venue")
+        out.append(dg.RunRequest(run_key=f"reconcile-{int(now) // 60}", job_name=reconcile_orders_job.name))
     for pos, seq, trigger in review.exits:
         key = exit_key(pos.position_id, seq)
         runs = _runs(instance, EXIT_TAG, key)
@@ -178,7 +185,8 @@ def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float
             run_key=f"{key}-a{attempt}", job_name=exit_position_job.name,
             run_config=dg.RunConfig(ops={"decide_position_exit": ExitPassConfig(position_id=pos.position_id, seq=seq),
                                          "exit_orders": ExitPassConfig(position_id=pos.position_id, seq=seq)}),
-            tags={EXIT_TAG: key, "polycopy/rule": trigger.rule}))
+            tags={EXIT_TAG: key, "polycopy/rule": trigger.rule,
+                  "dagster/max_runtime": str(int(copy_trading.run_max_runtime_s))}))
     if review.resolved:
         ids = sorted(p["position_id"] for p in review.resolved)
         busy = [r for r in instance.get_runs(dg.RunsFilter(job_name=settle_positions_job.name,
@@ -192,7 +200,7 @@ def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float
 
 
 @dg.sensor(
-    jobs=[exit_position_job, settle_positions_job],
+    jobs=[exit_position_job, settle_positions_job, reconcile_orders_job],
     minimum_interval_seconds=exit_check_interval_s(),
     default_status=sensor_status(),
     description="Looks at every open copied position (every POLYCOPY_EXIT_CHECK_INTERVAL_S, default 60 s): raises "
@@ -208,14 +216,14 @@ def open_positions_sensor(context: dg.SensorEvaluationContext, polymarket: Polym
         return dg.SkipReason("no open positions")
     rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules)
     with polymarket.clients() as clients:
-        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log)
+        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log, copy_trading)
     return requests or dg.SkipReason("no exit rule fires and no market has resolved")
 
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[copy_trade_job],
-    request_jobs=[exit_position_job, settle_positions_job],
+    request_jobs=[exit_position_job, settle_positions_job, reconcile_orders_job],
     default_status=sensor_status(),
     description="After every successful copy run, the same pass as open_positions_sensor: a new position's "
                 "rules are looked at without waiting for the next interval.",
@@ -229,7 +237,7 @@ def exits_after_copy_run(context: dg.RunStatusSensorContext, polymarket: Polymar
         return dg.SkipReason("no open positions")
     rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules)
     with polymarket.clients() as clients:
-        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log)
+        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log, copy_trading)
     return requests or dg.SkipReason("no exit rule fires and no market has resolved")
 
 
