@@ -199,6 +199,17 @@ def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float
     return out
 
 
+def exit_pass(context, polymarket: PolymarketResource, ledger: LedgerResource, copy_trading: CopyTradingResource,
+              rules):
+    """The pass both sensors make: the runs to launch, or why there are none."""
+    book = ledger.open()
+    if not open_positions(book):
+        return dg.SkipReason("no open positions")
+    with polymarket.clients() as clients:
+        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log, copy_trading)
+    return requests or dg.SkipReason("no exit rule fires and no market has resolved")
+
+
 @dg.sensor(
     jobs=[exit_position_job, settle_positions_job, reconcile_orders_job],
     minimum_interval_seconds=exit_check_interval_s(),
@@ -211,13 +222,8 @@ def open_positions_sensor(context: dg.SensorEvaluationContext, polymarket: Polym
                           ledger: LedgerResource, copy_trading: CopyTradingResource,
                           signal_rules: SignalRulesResource, sizing_rules: SizingRulesResource,
                           risk_rules: RiskRulesResource, exit_rules: ExitRulesResource):
-    book = ledger.open()
-    if not open_positions(book):
-        return dg.SkipReason("no open positions")
-    rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules)
-    with polymarket.clients() as clients:
-        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log, copy_trading)
-    return requests or dg.SkipReason("no exit rule fires and no market has resolved")
+    return exit_pass(context, polymarket, ledger, copy_trading,
+                     trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules))
 
 
 @dg.run_status_sensor(
@@ -232,13 +238,8 @@ def exits_after_copy_run(context: dg.RunStatusSensorContext, polymarket: Polymar
                          ledger: LedgerResource, copy_trading: CopyTradingResource,
                          signal_rules: SignalRulesResource, sizing_rules: SizingRulesResource,
                          risk_rules: RiskRulesResource, exit_rules: ExitRulesResource):
-    book = ledger.open()
-    if not open_positions(book):
-        return dg.SkipReason("no open positions")
-    rules = trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules)
-    with polymarket.clients() as clients:
-        requests = exit_requests(context.instance, book, clients, rules, time.time(), context.log, copy_trading)
-    return requests or dg.SkipReason("no exit rule fires and no market has resolved")
+    return exit_pass(context, polymarket, ledger, copy_trading,
+                     trading_rules(copy_trading, signal_rules, sizing_rules, risk_rules, exit_rules))
 
 
 @dg.asset_sensor(
