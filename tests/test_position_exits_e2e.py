@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from polycopy.execution.position_exits import open_positions, position_report, positions
+from polycopy.trading.portfolio import FillRow, walk_positions
 from polycopy.ledger.store import LedgerSettings, open_ledger
 from polycopy.polymarket.clients import Endpoints, PolymarketClients
 from polycopy.sim.server import running_venue
@@ -98,6 +99,7 @@ def desk(tmp_path_factory):
         early = v2[0]
         rest = [r for r in pool if r is not early]
         d.markets = dict(zip([c for c in CASES if c != "early"], rest)) | {"early": early}
+        d.spare = rest[len(CASES) - 1:]
         d.positions = {}
         d.ledger.publish_wallet_profiles(
             [{"wallet_address": w, "wqs": 80.0, "wqs_lower": 70.0, "win_rate_posterior": 0.7, "tier": "Expert",
@@ -202,6 +204,10 @@ def test_each_rule_fires_once_with_its_reason_and_every_resolution_settles(desk)
         assert (o["venue"], o["limit_price"], o["shares"]) == ("settlement", payout, SHARES)
         # Realized P&L = payout × shares − what the shares cost, buy fees included.
         assert p.realized_pnl_usd == pytest.approx(payout * SHARES - p.bought_usd, abs=1e-9)
+    # A loss at resolution is an exit like any other for the consecutive-loss breaker.
+    lost_order = f"settle-{d.positions['lost']}"
+    exits = dict((oid, pnl) for _, oid, pnl in walk_positions([FillRow(**r) for r in d.ledger.fill_rows()])[2])
+    assert exits[lost_order] == pytest.approx(-position(d, "lost").bought_usd)
     report = {r["position_id"]: r for r in position_report(d.ledger)}
     assert report[d.positions["won"]]["rules"] == "resolved"
     assert report[d.positions["stop"]]["rules"] == "stop_loss"
@@ -253,3 +259,21 @@ def test_polycopy_positions_lists_entries_exits_rules_and_pnl(desk, monkeypatch,
     total = sum(p.realized_pnl_usd for p in positions(desk.ledger))
     assert f"{len(CASES)} positions (0 open, {len(CASES)} closed); realized P&L ${total:,.2f}" in text
     assert len(out_csv.read_text().splitlines()) == len(CASES) + 1
+
+
+def test_while_trading_is_halted_exits_hold_and_sell_once_it_clears(desk):
+    d = desk
+    m = d.spare[0]
+    pid = d.open_position(m)
+    c = next(p for p in positions(d.ledger) if p.position_id == pid)
+    d.ledger.record_risk_event("kill_switch_on", reason="venue incident", actor="test")
+    d.control(m, path=[[d.now() - 1, round(c.avg_cost * 0.7, 4)]])
+    [request] = d.pass_and_execute()
+    [hold] = d.ledger.exit_decisions(pid)
+    assert (hold["decision"], hold["rule"]) == ("hold", "stop_loss") and hold["reason"].startswith("trading halted")
+    assert d.ledger.order_for(hold["exit_key"]) is None
+    d.ledger.record_risk_event("kill_switch_off", reason="resolved", actor="test")
+    [request] = d.pass_and_execute()
+    sells = [e for e in d.ledger.exit_decisions(pid) if e["decision"] == "sell"]
+    assert [(e["seq"], e["rule"]) for e in sells] == [(2, "stop_loss")]
+    assert not next(p for p in positions(d.ledger) if p.position_id == pid).is_open
