@@ -53,7 +53,7 @@ class Review:
 
     settled: list[dict] = field(default_factory=list)  # position_id, token_id, shares, payout, pnl...
     resolved: list[dict] = field(default_factory=list)  # positions in resolved markets left to settle
-    exits: list[tuple[Position, int, ExitTrigger]] = field(default_factory=list)  # (position, next seq, rule)
+    exits: list[tuple[Position, int, ExitTrigger]] = field(default_factory=list)  # (position, pass to run, rule)
     waiting: list[dict] = field(default_factory=list)  # position_id, why nothing can be done yet
     observed: int = 0
 
@@ -173,8 +173,11 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
             out.waiting.append({"position_id": pos.position_id, "why": "market closed, not resolved yet"})
             continue
         p = progress.get(pos.position_id, {"next_seq": 1, "unfinished": False})
+        if p.get("order_missing"):  # its run died after deciding: that pass is run again to send (or expire) it
+            out.exits.append((pos, p["last_seq"], ExitTrigger(p["rule"], 1.0, "sell decided, order not sent yet")))
+            continue
         if p["unfinished"]:
-            out.waiting.append({"position_id": pos.position_id, "why": "its last exit order is not finished"})
+            out.waiting.append({"position_id": pos.position_id, "why": "its last exit order is pending"})
             continue
         chosen = choose_exit(triggers(obs.view, now, rules))
         if chosen is not None:

@@ -435,14 +435,16 @@ class Ledger:
 
     @_retried
     def exit_progress(self) -> dict[str, dict]:
-        """Per position with exit decisions: the next pass's ``seq`` and whether the last one
-        is still unfinished (a sell whose order is missing or pending)."""
+        """Per position with exit decisions: the next pass's ``seq``, the last one's and its
+        rule, and whether it is unfinished (a sell whose order is missing or pending) — its
+        order missing means its run died between deciding and sending."""
         rows = self._rows(
-            "select e.position_id, e.seq, e.decision, o.status from exit_decisions e"
+            "select e.position_id, e.seq, e.decision, e.rule, o.status from exit_decisions e"
             " left join orders o on o.decision_key = e.exit_key"
             " where e.seq = (select max(seq) from exit_decisions x where x.position_id = e.position_id)")
-        return {r["position_id"]: {"next_seq": int(r["seq"]) + 1,
-                                   "unfinished": r["decision"] == "sell" and r["status"] in (None, "pending")}
+        return {r["position_id"]: {"next_seq": int(r["seq"]) + 1, "last_seq": int(r["seq"]), "rule": r["rule"],
+                                   "unfinished": r["decision"] == "sell" and r["status"] in (None, "pending"),
+                                   "order_missing": r["decision"] == "sell" and r["status"] is None}
                 for r in rows}
 
     @_retried
