@@ -62,12 +62,17 @@ class DaemonHarness:
         self.workspace = REPO_ROOT / "workspace.yaml"
         self.log = open(self.workdir / "daemon.log", "ab")
 
-    def cli(self, *args: str) -> str:
-        proc = subprocess.run([str(self.bin / "dagster"), *args, "-w", str(self.workspace)],
-                              env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
-        if proc.returncode != 0:
-            raise RuntimeError(f"dagster {' '.join(args)} failed: {proc.stderr[-2000:]}")
-        return proc.stdout
+    def cli(self, *args: str, attempts: int = 3) -> str:
+        """A ``dagster`` CLI command on the harness's instance. Tried again (it is idempotent
+        here) when a fresh instance's SQLite storage was being created by another process."""
+        for attempt in range(attempts):
+            proc = subprocess.run([str(self.bin / "dagster"), *args, "-w", str(self.workspace)],
+                                  env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+            if proc.returncode == 0:
+                return proc.stdout
+            if attempt + 1 < attempts:
+                time.sleep(2)
+        raise RuntimeError(f"dagster {' '.join(args)} failed: {proc.stderr[-2000:]}")
 
     def start_code_servers(self, timeout_s: float = 120) -> None:
         """Serve each code location from its own ``dagster code-server``, as a deployment does,

@@ -155,10 +155,6 @@ settle_positions_job = dg.define_asset_job(
 )
 
 
-def _runs(instance: dg.DagsterInstance, tag: str, value: str) -> list[dg.DagsterRun]:
-    return list(instance.get_runs(dg.RunsFilter(tags={tag: value})))
-
-
 def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float, log,
                   copy_trading: CopyTradingResource) -> list[dg.RunRequest]:
     """One pass over the open positions: the runs to launch — one per exit a rule calls for
@@ -174,12 +170,18 @@ def exit_requests(instance: dg.DagsterInstance, book, clients, rules, now: float
         out.append(dg.RunRequest(run_key=f"reconcile-{int(now) // 60}", job_name=reconcile_orders_job.name))
     for pos, seq, trigger in review.exits:
         key = exit_key(pos.position_id, seq)
-        runs = _runs(instance, EXIT_TAG, key)
-        if any(r.status in IN_FLIGHT for r in runs):
+        records = instance.get_run_records(dg.RunsFilter(tags={EXIT_TAG: key}))
+        # A run in flight longer than run_stuck_after_s is presumed dead (a killed worker is only
+        # noticed by Dagster at its max runtime): its pass is launched again. Safe: the decision
+        # is claimed once per pass and its order is unique, capped at what is held.
+        live = [r for r in records if r.dagster_run.status in IN_FLIGHT
+                and now - r.create_timestamp.timestamp() < copy_trading.run_stuck_after_s]
+        if live:
             continue
-        attempt = sum(r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) for r in runs)
-        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) and book.exit_decision(key) is not None:
+        if any(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records) \
+                and book.exit_decision(key) is not None:
             continue
+        attempt = len(records)
         log.info(f"{pos.position_id}: {trigger.rule} fires — {trigger.reason}; launching pass {seq}")
         out.append(dg.RunRequest(
             run_key=f"{key}-a{attempt}", job_name=exit_position_job.name,
