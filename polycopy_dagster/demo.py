@@ -310,7 +310,7 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
     # Live, as in production: the daemon's follow sensor launches copy_trade runs.
     daemon = DemoDaemon(demo_environment(data, world_spec, server.url), data / "daemon.log")
     t = time.perf_counter()
-    print(f"  live: starting the dagster-daemon with followed_wallets_sensor (log: {data / 'daemon.log'})",
+    print(f"  live: starting the dagster-daemon with followed_wallets_sensor and open_positions_sensor (log: {data / 'daemon.log'})",
           flush=True)
     daemon.start()
     stalled = 0
