@@ -159,3 +159,16 @@ def test_postgres_connections_have_a_connect_timeout_and_keepalives(pg_database)
     con = pg_connect(pg_database + " connect_timeout=2")  # a DSN's own setting wins
     assert con.get_dsn_parameters()["connect_timeout"] == "2"
     con.close()
+
+
+def test_the_exit_check_interval_is_a_known_setting_and_a_bad_one_is_named(monkeypatch):
+    from polycopy.configuration import ConfigurationError
+    from polycopy_dagster.defs.position_exits import exit_check_interval_s
+    from polycopy_dagster.defs.resources import known_variables
+
+    assert "POLYCOPY_EXIT_CHECK_INTERVAL_S" in known_variables()
+    monkeypatch.setenv("POLYCOPY_EXIT_CHECK_INTERVAL_S", "15")
+    assert exit_check_interval_s() == 15
+    monkeypatch.setenv("POLYCOPY_EXIT_CHECK_INTERVAL_S", "soon")
+    with pytest.raises(ConfigurationError, match="POLYCOPY_EXIT_CHECK_INTERVAL_S='soon' is not a number"):
+        exit_check_interval_s()

@@ -160,3 +160,4 @@ def test_shares_to_sell_respects_the_step_and_the_minimum_order():
     assert shares_to_sell(100, 0.97, 5) == pytest.approx(100.0)  # 3 left would be unsellable: all of it
     assert shares_to_sell(100, 0.03, 5) == 0.0  # 3 shares: below the minimum order
     assert shares_to_sell(4.0, 1.0, 5) == 0.0  # the whole holding is below the minimum: held to settlement
+

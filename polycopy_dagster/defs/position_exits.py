@@ -11,6 +11,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from polycopy.configuration import ConfigurationError
 from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.execution.position_exits import (decide_position_exit, describe, open_positions, place_exit_order,
                                                review_positions, settle_resolved)
@@ -33,7 +34,10 @@ IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
 def exit_check_interval_s() -> int:
     """How often open positions are looked at (s): POLYCOPY_EXIT_CHECK_INTERVAL_S, default 60."""
     raw = os.environ.get("POLYCOPY_EXIT_CHECK_INTERVAL_S", "")
-    return max(1, int(float(raw))) if raw.strip() else 60
+    try:
+        return max(1, int(float(raw))) if raw.strip() else 60
+    except ValueError:
+        raise ConfigurationError(f"POLYCOPY_EXIT_CHECK_INTERVAL_S={raw!r} is not a number of seconds") from None
 
 
 class ExitPassConfig(dg.Config):
