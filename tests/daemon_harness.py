@@ -79,6 +79,10 @@ class DaemonHarness:
         and point the daemon and the CLI at them. The daemon then neither spawns the servers nor
         shuts them down when its heartbeats are late on a loaded machine, a daemon restart does
         not reload the code, and each CLI call skips loading it."""
+        # The instance's SQLite storage is created once, here, before any server starts: two
+        # processes creating a fresh one at once can leave it with two schema heads.
+        subprocess.run([str(self.bin / "dagster"), "instance", "migrate"], env=self.env, cwd=REPO_ROOT,
+                       capture_output=True, text=True, timeout=180, check=True)
         entries = []
         for name, module in LOCATIONS.items():
             port = free_port()
