@@ -15,7 +15,6 @@ id and never blindly re-sent.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -68,10 +67,6 @@ class CopyOutcome:
 def client_order_id(signal_key: str) -> str:
     """Deterministic client order id of the copy of a source signal."""
     return f"pc-{signal_key[:24]}"
-
-
-def _floor_to(x: float, step: float) -> float:
-    return math.floor(x / step + 1e-9) * step
 
 
 def market_view(clients, trade: Trade, lookback_days: float, now: float) -> tuple[MarketView | None, str]:

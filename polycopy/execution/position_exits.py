@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from polycopy.execution.paper import record_execution
+from polycopy.execution.portfolio_state import HISTORY_FIDELITY_MIN
 from polycopy.polymarket.http import ApiError
 from polycopy.polymarket.markets import Resolution, parse_market, resolve_market
 from polycopy.polymarket.schema import RecordError
@@ -31,7 +32,6 @@ from polycopy.trading.portfolio import FillRow, Position, walk_positions
 from polycopy.trading.settings import ExitSettings
 from polycopy.ledger.store import exit_key
 
-HISTORY_FIDELITY_MIN = 60
 
 
 @dataclass(frozen=True)
