@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--wallets", type=int, default=800)
     d.add_argument("--trades", type=int, default=60_000)
     d.add_argument("--history-days", type=int, default=100)
-    d.add_argument("--live-hours", type=int, default=6)
+    d.add_argument("--live-hours", type=int, default=48, help="simulated hours of live copying")
+    d.add_argument("--step-hours", type=int, default=2, help="the venue clock's step through the live window: a "
+                                                            "trade can be this old when the sensor sees it")
+    d.add_argument("--min-whale-trade-usd", type=float, default=1_000.0,
+                   help="smallest whale trade copied (USD; the product's default is 5,000, above most trades of "
+                        "the demo's small world)")
     d.add_argument("--follow", type=int, default=8, help="wallets followed when the watchlist is empty: the most "
                                                           "active")
     d.add_argument("--also-follow", type=int, default=0, help="also follow this many of the most active wallets "

@@ -4,7 +4,8 @@ instance you can open (``polycopy ui-demo``).
 The data plane runs its named jobs (markets, the ingest backfill with its checks, dbt,
 scoring, the evaluation) on the demo's own instance; trading then runs as in production:
 the real dagster-daemon evaluates the follow sensor, which launches one ``copy_trade`` run
-per new trade of a watched wallet while the venue clock moves forward an hour at a time.
+per new trade of a watched wallet, and the open positions sensor, which launches the exits
+and settlements of the copied positions, while the venue clock moves forward a step at a time.
 """
 
 import contextlib
@@ -25,12 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 DEMO_FILE = "demo.json"
 BIN = Path(sys.executable).parent
-# The venue clock jumps an hour per step, so a trade can be an hour old when the sensor sees it.
-DEMO_MAX_TRADE_AGE_S = "3600"
+HOUR_S = 3600
+LIVE_SENSORS = ("followed_wallets_sensor", "open_positions_sensor")
 # What the demo sets, whatever the environment said.
 DEMO_VARIABLES = ("DAGSTER_HOME", "POLYCOPY_DATA_DIR", "POLYCOPY_HISTORY_START", "POLYCOPY_VENUE",
                   "POLYCOPY_SIM_URL", "POLYCOPY_FOLLOW_WALLETS", "POLYCOPY_MAX_TRADE_AGE_S", "POLYCOPY_LOOKBACK_S",
-                  "POLYCOPY_AUTOMATION", "POLYCOPY_EXIT_CHECK_INTERVAL_S")
+                  "POLYCOPY_AUTOMATION", "POLYCOPY_EXIT_CHECK_INTERVAL_S", "POLYCOPY_MIN_WHALE_TRADE_USD")
 
 
 @dataclass
@@ -44,6 +45,10 @@ class DemoWorld:
     history_days: int
     anchor: str  # ISO time (UTC) where the served history ends and the live clock starts
     live_hours: int
+    step_hours: int = 1  # the venue clock jumps this far per step of the live window
+    # The demo's world is a thousandth of Polymarket's and its whales trade smaller: the
+    # smallest whale trade copied there (USD).
+    min_whale_trade_usd: float = 1_000.0
     follow: str = ""  # the follow list, when the watchlist was empty
     clock_end_ts: int = 0  # the venue clock when the demo ended
 
@@ -55,7 +60,9 @@ class DemoWorld:
         from polycopy.sim.world import SimConfig
 
         return SimConfig(seed=self.seed, n_markets=self.markets, n_wallets=self.wallets, n_trades=self.trades,
-                         history_days=self.history_days, history_end=datetime.fromisoformat(self.anchor))
+                         history_days=self.history_days, history_end=datetime.fromisoformat(self.anchor),
+                         # wallets keep trading through the live window, and a day past it
+                         live_days=self.live_hours / 24 + 1)
 
     def save(self, data: Path) -> None:
         (data / DEMO_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -86,12 +93,14 @@ def demo_environment(data: Path, world: DemoWorld, sim_url: str) -> dict[str, st
         "POLYCOPY_VENUE": "sim",
         "POLYCOPY_SIM_URL": sim_url,
         "POLYCOPY_FOLLOW_WALLETS": world.follow,
-        "POLYCOPY_MAX_TRADE_AGE_S": DEMO_MAX_TRADE_AGE_S,
+        # The clock jumps a step at a time, so a trade can be a step old when the sensor sees it.
+        "POLYCOPY_MAX_TRADE_AGE_S": str(world.step_hours * HOUR_S),
+        "POLYCOPY_MIN_WHALE_TRADE_USD": f"{world.min_whale_trade_usd:g}",
         "POLYCOPY_LOOKBACK_S": "0",
         # Nothing runs by itself in the demo's instance but the sensors it starts.
         "POLYCOPY_AUTOMATION": "off",
-        # A simulated hour passes in seconds: copied positions are looked at every 10 s.
-        "POLYCOPY_EXIT_CHECK_INTERVAL_S": "10",
+        # Simulated hours pass in seconds: copied positions are looked at every 2 s.
+        "POLYCOPY_EXIT_CHECK_INTERVAL_S": "2",
     }
 
 
@@ -174,7 +183,7 @@ class DemoDaemon:
             raise RuntimeError(f"dagster {' '.join(args)} failed (see {self.log.name})")
 
     def start(self) -> None:
-        for sensor in ("followed_wallets_sensor", "open_positions_sensor"):
+        for sensor in LIVE_SENSORS:
             self.dagster("sensor", "start", sensor, "--location", "polycopy_execution")
         self.proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)], env=self.env,
                                      cwd=REPO_ROOT, stdout=self.log, stderr=self.log, start_new_session=True)
@@ -210,6 +219,9 @@ def run_demo(args) -> int:
     from polycopy.sim.server import SimVenue, VenueServer
     from polycopy.sim.world import generate_world
 
+    if args.step_hours < 1 or args.live_hours < args.step_hours:
+        raise SystemExit(f"--live-hours {args.live_hours} and --step-hours {args.step_hours}: "
+                         "the step is at least 1 hour and at most the live window")
     before = dict(os.environ)
     data = Path(args.data_dir).resolve()
     if data.exists():
@@ -218,7 +230,8 @@ def run_demo(args) -> int:
     data.mkdir(parents=True)
     anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     world_spec = DemoWorld(seed=args.seed, markets=args.markets, wallets=args.wallets, trades=args.trades,
-                           history_days=args.history_days, anchor=anchor.isoformat(), live_hours=args.live_hours)
+                           history_days=args.history_days, anchor=anchor.isoformat(), live_hours=args.live_hours,
+                           step_hours=args.step_hours, min_whale_trade_usd=args.min_whale_trade_usd)
     t0 = time.perf_counter()
     world = generate_world(world_spec.sim_config())
     server = VenueServer(SimVenue(world, speed=0.0)).start()
@@ -245,6 +258,7 @@ def _clock(url: str, **body) -> str:
 def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
     import dagster as dg
 
+    from polycopy.trading.settings import SignalSettings
     from polycopy_dagster.cli import gate_explanation
     from polycopy_dagster.definitions import defs
     from polycopy_dagster.execution import defs as execution_defs
@@ -305,7 +319,8 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
         world_spec.follow = ",".join(on_list + active)
         os.environ["POLYCOPY_FOLLOW_WALLETS"] = world_spec.follow
     followed = " and ".join(parts)
-    print(f"following {followed}")
+    print(f"following {followed}; copying their trades from ${world_spec.min_whale_trade_usd:,.0f} "
+          f"(the product's default is ${SignalSettings().min_whale_trade_usd:,.0f}: the demo's world trades smaller)")
 
     # Live, as in production: the daemon's follow sensor launches copy_trade runs.
     daemon = DemoDaemon(demo_environment(data, world_spec, server.url), data / "daemon.log")
@@ -314,27 +329,36 @@ def _run(server, world_spec: DemoWorld, data: Path, args) -> int:
           flush=True)
     daemon.start()
     stalled = 0
+    steps = -(-world_spec.live_hours // world_spec.step_hours)
     try:
-        for hour in range(world_spec.live_hours):
+        for n in range(1, steps + 1):
             since = time.time()
-            _clock(server.url, advance=3600)
+            hours = min(world_spec.step_hours, world_spec.live_hours - (n - 1) * world_spec.step_hours)
+            _clock(server.url, advance=hours * HOUR_S)
+            # Each step ends once both sensors have looked at the new clock and their runs are done.
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not (sensor_ticked_since(instance, "followed_wallets_sensor", since)
-                                                       and runs_in_flight(instance) == 0):
+            while time.monotonic() < deadline and not (
+                    all(sensor_ticked_since(instance, name, since) for name in LIVE_SENSORS)
+                    and runs_in_flight(instance) == 0):
                 time.sleep(0.5)
             stalled += time.monotonic() >= deadline
-            print(f"    … hour {hour + 1} of {world_spec.live_hours}: {len(ledger.decisions())} signals decided so far",
-                  flush=True)
+            s = ledger.summary()
+            print(f"    … hour {min(n * world_spec.step_hours, world_spec.live_hours)} of {world_spec.live_hours}: "
+                  f"{s['decisions']} signals decided, {s['filled']} orders filled so far", flush=True)
     finally:
         daemon.stop()
     copy_runs = instance.get_runs_count(dg.RunsFilter(job_name="copy_trade"))
-    print(f"  live: {world_spec.live_hours} simulated hours, {copy_runs} copy_trade runs launched by the sensor "
-          f"({time.perf_counter() - t:.1f}s)" + (f"; {stalled} hours timed out waiting" if stalled else ""))
+    exit_runs = instance.get_runs_count(dg.RunsFilter(job_name="exit_position"))
+    settle_runs = instance.get_runs_count(dg.RunsFilter(job_name="settle_positions"))
+    print(f"  live: {world_spec.live_hours} simulated hours, {copy_runs} copy_trade, {exit_runs} exit_position and "
+          f"{settle_runs} settle_positions runs launched by the sensors ({time.perf_counter() - t:.1f}s)"
+          + (f"; {stalled} steps timed out waiting" if stalled else ""))
     step("portfolio risk now (the risk_monitor job)", "risk_monitor", job_defs=execution_defs)
     print(summary(wh, ledger, len(watchlist), followed, execution_defs))
     print(f"\nbrowse this demo in the Dagster UI:  make ui-demo{_dir_arg(data)}   "
           f"(http://127.0.0.1:3000; PORT=... to change)")
     print(f"its portfolio risk:                  POLYCOPY_DATA_DIR={data} {BIN / 'polycopy'} risk status")
+    print(f"its positions, entry to exit:        POLYCOPY_DATA_DIR={data} {BIN / 'polycopy'} positions")
     print(f"logs: {log_path}, {data / 'daemon.log'}")
     return 0
 

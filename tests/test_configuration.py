@@ -172,3 +172,21 @@ def test_the_exit_check_interval_is_a_known_setting_and_a_bad_one_is_named(monke
     monkeypatch.setenv("POLYCOPY_EXIT_CHECK_INTERVAL_S", "soon")
     with pytest.raises(ConfigurationError, match="POLYCOPY_EXIT_CHECK_INTERVAL_S='soon' is not a number"):
         exit_check_interval_s()
+
+
+def test_the_demo_clock_step_and_its_smallest_copied_trade_reach_the_sensors(tmp_path):
+    spec = DemoWorld(seed=1, markets=10, wallets=10, trades=100, history_days=10,
+                     anchor="2026-11-20T00:00:00+00:00", live_hours=48, step_hours=2, min_whale_trade_usd=1000)
+    env = demo_environment(tmp_path, spec, "http://127.0.0.1:9999")
+    # A trade can be a whole step old when the follow sensor sees it.
+    assert env["POLYCOPY_MAX_TRADE_AGE_S"] == "7200" and env["POLYCOPY_MIN_WHALE_TRADE_USD"] == "1000"
+    # The world's wallets trade through the live window.
+    assert spec.sim_config().horizon_ts - spec.sim_config().history_end_ts == 3 * 86_400
+
+
+def test_a_demo_step_longer_than_its_live_window_is_refused_before_anything_starts(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
+    proc = subprocess.run([str(BIN / "polycopy"), "demo", "--data-dir", str(tmp_path / "demo"), "--live-hours", "2",
+                           "--step-hours", "3"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--step-hours 3" in proc.stderr and "at most the live window" in proc.stderr
+    assert not (tmp_path / "demo").exists()

@@ -49,7 +49,8 @@ def demo_dir(tmp_path_factory):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "demo.out").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    # The demo ends by saying how to open it.
+    # The demo ends with its summary, the copied positions and their exits included, and says how to open it.
+    assert "copied positions open / closed" in proc.stdout and "exits by rule" in proc.stdout
     assert "make ui-demo" in proc.stdout
     return data
 
