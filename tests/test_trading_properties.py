@@ -4,7 +4,7 @@ negative or NaN, and bad inputs reject with a reason instead of raising."""
 import json
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polycopy.trading.portfolio import FillRow, build_portfolio
@@ -87,8 +87,18 @@ def cases(draw):
     return trade, whale, draw(st.booleans()), market, pv, draw(st.sampled_from([0.0, 0.04, 0.07]))
 
 
+# Found by the search: $50 at 0.51 is 98.039 shares, 98.03 after the share step, $49.9953,
+# under the $50 minimum, while the tier's cap (10 % of $500) forbids rounding up.
+AT_THE_MINIMUM = (WhaleTrade("w", "tnew", "cnew", 0.51, 5_000 / 0.51, NOW),
+                  WhaleProfile("w", True, 60.0, 0.75, "Elite", 0.1, 5), False,
+                  MarketView("cnew", "sports", "e0", NOW + 2 * 86_400, 12_326.0, True, ((0.51, 99.0),),
+                             ((0.5, 99.0),), 0.01, 1.0, {}),
+                  PortfolioView(build_portfolio([], {}, 500.0), 0.0, (), {}, 0), 0.0)
+
+
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
+@example(AT_THE_MINIMUM)
 def test_no_sized_order_ever_breaches_a_limit(case):
     trade, whale, override, market, pv, fee = case
     d = decide_buy(trade, whale, override, market, pv, SIG, SIZ, fee, NOW)

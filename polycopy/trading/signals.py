@@ -265,6 +265,11 @@ def decide_buy(trade: WhaleTrade, whale: WhaleProfile | None, followed_override:
     v.update(shares=round(shares, 2), limit_price=limit, notional_usd=exact.cost_usd)
     if shares < market.min_order_size:
         return skip("sizing", f"{shares:.2f} shares below the market's minimum order {market.min_order_size:g}")
+    # Whole hundredths of a share can bring a size sitting at the minimum just under it;
+    # rounding up instead could cross the cap that bound it.
+    if exact.cost_usd < siz.min_trade_usd:
+        return skip("sizing", f"{shares:.2f} shares cost ${exact.cost_usd:,.4f}, below the "
+                              f"${siz.min_trade_usd:,.0f} minimum once rounded to the share step")
     return Decision("copy", "execution", f"copy BUY: ${exact.cost_usd:,.2f} ({exact.cost_usd / nav:.2%} of NAV)",
                     _clean(v), shares=round(shares, 2), limit_price=limit, usd=exact.cost_usd)
 
