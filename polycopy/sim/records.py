@@ -150,8 +150,8 @@ class RecordRenderer:
             rec["category"] = m.category
         if include_tag:
             rec["tags"] = [tag_record(t) for t in m.market_tags]
+        rec["version"] = str(m.version)
         if m.version == "v2":
-            rec["version"] = "v2"
             rec["positionIds"] = tokens
         else:
             rec["clobTokenIds"] = json.dumps(tokens)

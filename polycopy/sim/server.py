@@ -30,8 +30,12 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 
+from polycopy.sim.clob_exchange import SimClob
 from polycopy.sim.records import RecordRenderer
-from polycopy.sim.world import SimConfig, SimWorld, generate_world
+from polycopy.sim.world import TICK, SimConfig, SimWorld, generate_world
+
+# The taker fee the venue charges: shares × rate × (p(1−p))^exponent (pUSD).
+FEE_RATE, FEE_EXPONENT = 0.05, 1
 
 # Published per-10-second limits (requests) of the real APIs.
 RATE_LIMITS_PER_10S = {"data_trades": 200, "data": 1000, "gamma_markets": 300, "clob_book": 1500, "clob": 9000}
@@ -152,6 +156,42 @@ class SimVenue:
         self.event_groups: list[list[int]] = [[] for _ in self.event_slugs]
         for i, sl in enumerate(m["event_slug"]):
             self.event_groups[ev_index[sl]].append(i)
+        self.clob = SimClob(self.clob_market, self.clob_book, self.payouts, self.clock)
+
+    # ---- what the CLOB trading API needs of the world ---------------------------------
+    def clob_market(self, token_id: str | None = None, condition_id: str | None = None) -> dict | None:
+        """A market as the exchange trades it, by one of its tokens or its condition id."""
+        k = None
+        if token_id is not None:
+            if str(token_id) not in self.token_to:
+                return None
+            mi, k = self.token_to[str(token_id)]
+        elif condition_id in self.cid_to_market:
+            mi = self.cid_to_market[condition_id]
+        else:
+            return None
+        m = self.world.markets
+        return {"condition_id": m["condition_id"].iat[mi], "tokens": [str(m["token0"].iat[mi]), str(m["token1"].iat[mi])],
+                "outcome": None if k is None else str(m["outcome0" if k == 0 else "outcome1"].iat[mi]),
+                "neg_risk": bool(m["neg_risk"].iat[mi]), "tick": f"{TICK}", "fee_rate": FEE_RATE,
+                "fee_exponent": FEE_EXPONENT, "closed": self.clock.now() >= int(m["closed_ts"].iat[mi])}
+
+    def clob_book(self, token_id: str, now: int) -> dict | None:
+        """The token's book now, best level first, as floats; None once the market closed."""
+        code, book = self.book({"token_id": str(token_id)})
+        if code != 200:
+            return None
+        return {side: [(float(l["price"]), float(l["size"])) for l in reversed(book[side])] for side in ("bids", "asks")}
+
+    def payouts(self, condition_id: str, now: int) -> tuple[float, float] | None:
+        """Payout per share of each outcome once the market resolved (1 / 0, void 0.5), else None."""
+        mi = self.cid_to_market.get(condition_id)
+        m = self.world.markets
+        if mi is None or now < int(m["resolved_ts"].iat[mi]):
+            return None
+        if bool(m["void"].iat[mi]):
+            return 0.5, 0.5
+        return (1.0, 0.0) if int(m["winner"].iat[mi]) == 0 else (0.0, 1.0)
 
     def _index(self, key: np.ndarray, n_keys: int):
         rows = np.arange(len(key))
@@ -494,6 +534,19 @@ class SimVenue:
         return markets, wallet, None
 
     # ---- control (tests) -----------------------------------------------------------
+    def fund_account(self, body: dict) -> tuple[int, dict]:
+        """``POST /_sim/account``: fund a test account (``signer``, optional ``wallet`` and
+        ``signature_type``, ``collateral_usd``, ``positions`` {token: shares}, ``approved``);
+        answers its API credentials (nonce 0)."""
+        try:
+            acct = self.clob.fund(body["signer"], body.get("wallet"), int(body.get("signature_type", 0)),
+                                  float(body.get("collateral_usd", 0.0)), body.get("positions") or {},
+                                  bool(body.get("approved", True)))
+        except (KeyError, ValueError, TypeError) as exc:
+            return 400, {"error": f"bad account request: {exc}"}
+        return 200, {"signer": acct.signer, "wallet": acct.wallet, "signature_type": acct.signature_type,
+                     "collateral": str(acct.collateral), **self.clob.api_key_for(acct.signer, 0)}
+
     def control_market(self, body: dict) -> tuple[int, dict]:
         """``POST /_sim/market``: ``{"condition_id", "path": [[unix s, price of outcome 0], ...],
         "end": unix s, "resolve": {"at": unix s, "winner": 0 | 1 | null (void), "after_s": 0}}``,
@@ -639,11 +692,47 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _clob(self, method: str, raw: bytes = b"") -> bool:
+        """Answer a CLOB trading request (True), or leave the request to the read routes."""
+        url = urlparse(self.path)
+        path = url.path.rstrip("/") or "/"
+        q = {k: vals[-1] for k, vals in parse_qs(url.query).items()}
+        v = self.venue
+        if method == "POST" and path == "/rpc":
+            try:
+                req = json.loads(raw or b"null")
+            except ValueError:
+                self._send(400, {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}})
+                return True
+            self._send(200, v.clob.rpc(req))
+            return True
+        if method == "GET" and path == "/v2/approvals":
+            self._send(*v.clob.approvals(q.get("user") or "0x" + "0" * 40))
+            return True
+        answer = v.clob.handle(method, path, q, self.headers, raw)
+        if answer is None:
+            return False
+        v.stats["clob_requests"] += 1
+        self._send(*answer)
+        return True
+
+    def do_DELETE(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        if not self._clob("DELETE", self.rfile.read(length)):
+            self._send(404, {"error": "not found"})
+
     def do_POST(self):  # noqa: N802
         v = self.venue
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
         path = urlparse(self.path).path
+        if not path.startswith("/_sim/"):
+            if not self._clob("POST", raw):
+                self._send(404, {"error": "not found"})
+            return
+        body = json.loads(raw or b"{}")
+        if path == "/_sim/account":
+            return self._send(*v.fund_account(body))
         if path == "/_sim/clock":
             if "set" in body:
                 v.clock.set(int(body["set"]))
@@ -672,7 +761,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"now": v.clock.now(), "speed": v.clock.speed,
                                     "start": v.clock.start_ts, "horizon": v.clock.horizon_ts})
         if path == "/_sim/stats":
-            return self._send(200, dict(v.stats))
+            return self._send(200, {**v.stats, **{f"clob_{k}": n for k, n in v.clob.stats.items()}})
+        if self._clob("GET"):
+            return
         v.stats["requests"] += 1
         if v.limiter is not None:
             group = next((g for p, g in _ROUTE_GROUPS.items() if path.startswith(p)), ["clob"])
