@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
@@ -57,14 +58,15 @@ NEG_RISK_EXCHANGE = "0xe2222d279d744050d28e00520010520000310F59"
 EXCHANGE_V3 = "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
 COLLATERAL_ADAPTER = "0xAdA100Db00Ca00073811820692005400218FcE1f"
 NEG_RISK_COLLATERAL_ADAPTER = "0xadA2005600Dec949baf300f4C6120000bDB6eAab"
+PROTOCOL_V2_ROUTER = "0x12121212006e4CD160D18e3f00711DA5c3372600"
 # Everything a fully approved account has approved (what GET /v2/approvals reports).
 ERC20_SPENDERS = (EXCHANGE, NEG_RISK_EXCHANGE, COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER,
-                  "0x12121212006e4CD160D18e3f00711DA5c3372600", EXCHANGE_V3,
+                  PROTOCOL_V2_ROUTER, EXCHANGE_V3,
                   "0xDCa4af75705dbB50f62437045afF9921947917d2")
 CTF_OPERATORS = (EXCHANGE, NEG_RISK_EXCHANGE, COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER,
                  "0xa1200000d0002264C9a1698e001292D00E1b00af", "0x1000008dD9001B968442c1000017eaE6E0dA00Ba",
                  "0x200000900045e3B6259600682756002200028933")
-POSITION_MANAGER_OPERATORS = ("0x12121212006e4CD160D18e3f00711DA5c3372600", EXCHANGE_V3,
+POSITION_MANAGER_OPERATORS = (PROTOCOL_V2_ROUTER, EXCHANGE_V3,
                               "0xa1200000d0002264C9a1698e001292D00E1b00af")
 AUTH_MESSAGE = "This message attests that I control the given wallet"
 TICKS = {Decimal("0.1"), Decimal("0.01"), Decimal("0.001"), Decimal("0.0001")}
@@ -72,6 +74,9 @@ _V2_RESERVED_BITS = ((1 << 64) - 1) << 40
 SELECTOR_APPROVE = bytes.fromhex("095ea7b3")
 SELECTOR_SET_APPROVAL_FOR_ALL = bytes.fromhex("a22cb465")
 SELECTOR_REDEEM = bytes.fromhex("01b7037c")
+SELECTOR_ROUTER_REDEEM = bytes.fromhex("d217a3cc")  # redeem(bytes31,uint256,uint256) of Protocol-V2 positions
+SELECTOR_BALANCE_OF = bytes.fromhex("00fdd58e")
+SELECTOR_BALANCE_OF_BATCH = bytes.fromhex("4e1273f4")
 
 _DOMAIN_T = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
              {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
@@ -124,21 +129,32 @@ def exchange_for(token_id: str, neg_risk: bool) -> tuple[str, str]:
     return (NEG_RISK_EXCHANGE if neg_risk else EXCHANGE), "2"
 
 
-def recover_order_signer(order: dict, exchange: str, version: str) -> str:
-    """The address that signed a posted CLOB V2 order (for signature type 3, the owner of
-    the deposit wallet, through its ERC-7739 nested typed-data signature)."""
-    msg = {"salt": int(order["salt"]), "maker": order["maker"], "signer": order["signer"],
+def order_typed_data(order: dict, exchange: str, version: str) -> dict:
+    """The EIP-712 typed data of a CLOB V2 order as posted (signature types 0–2)."""
+    return {"types": {"EIP712Domain": _DOMAIN_T, "Order": _ORDER_T}, "primaryType": "Order",
+            "domain": {"name": "Polymarket CTF Exchange", "version": version, "chainId": CHAIN_ID,
+                       "verifyingContract": exchange},
+            "message": _order_message(order)}
+
+
+def _order_message(order: dict) -> dict:
+    return {"salt": int(order["salt"]), "maker": order["maker"], "signer": order["signer"],
            "tokenId": int(order["tokenId"]), "makerAmount": int(order["makerAmount"]),
            "takerAmount": int(order["takerAmount"]), "side": 0 if order["side"] == "BUY" else 1,
            "signatureType": int(order["signatureType"]), "timestamp": int(order["timestamp"]),
            "metadata": order["metadata"], "builder": order["builder"]}
-    domain = {"name": "Polymarket CTF Exchange", "version": version, "chainId": CHAIN_ID,
-              "verifyingContract": exchange}
+
+
+def recover_order_signer(order: dict, exchange: str, version: str) -> str:
+    """The address that signed a posted CLOB V2 order (for signature type 3, the owner of
+    the deposit wallet, through its ERC-7739 nested typed-data signature)."""
     sig = bytes.fromhex(str(order["signature"]).removeprefix("0x"))
     if int(order["signatureType"]) != 3:
-        td = {"types": {"EIP712Domain": _DOMAIN_T, "Order": _ORDER_T}, "primaryType": "Order",
-              "domain": domain, "message": msg}
-        return Account.recover_message(encode_typed_data(full_message=td), signature=sig)
+        return Account.recover_message(encode_typed_data(full_message=order_typed_data(order, exchange, version)),
+                                       signature=sig)
+    msg = _order_message(order)
+    domain = {"name": "Polymarket CTF Exchange", "version": version, "chainId": CHAIN_ID,
+              "verifyingContract": exchange}
     td = {"types": {"EIP712Domain": _DOMAIN_T, "Order": _ORDER_T, "TypedDataSign": _TYPED_DATA_SIGN_T},
           "primaryType": "TypedDataSign", "domain": domain,
           "message": {"contents": msg, "name": "DepositWallet", "version": "1", "chainId": CHAIN_ID,
@@ -229,6 +245,7 @@ class SimClob:
         self.nonces: dict[str, int] = defaultdict(int)
         self.receipts: dict[str, dict] = {}
         self.stats: dict[str, int] = defaultdict(int)
+        self.heartbeat_timeout_s = HEARTBEAT_TIMEOUT_S
 
     # ---- accounts ---------------------------------------------------------------------
     def fund(self, signer: str, wallet: str | None = None, signature_type: int = 0, collateral_usd: float = 0.0,
@@ -636,7 +653,7 @@ class SimClob:
         now = self.clock.now()
         wall = time.monotonic()
         for acct in self.accounts.values():
-            if acct.heartbeat_at is not None and wall - acct.heartbeat_at > HEARTBEAT_TIMEOUT_S:
+            if acct.heartbeat_at is not None and wall - acct.heartbeat_at > self.heartbeat_timeout_s:
                 for o in self.orders.values():
                     if o.wallet == acct.wallet and o.status == "LIVE":
                         o.status = "CANCELED"
@@ -687,6 +704,8 @@ class SimClob:
             return {"timestamp": hex(self.clock.now()), "number": hex(1)}
         if method == "eth_sendRawTransaction":
             return self._transaction(params[0])
+        if method == "eth_call":
+            return self._call(params[0])
         raise ClobError(400, f"method {method} is not served by this venue")
 
     def _transaction(self, raw_hex: str) -> str:
@@ -711,12 +730,33 @@ class SimClob:
         elif selector == SELECTOR_REDEEM and to in (COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER):
             _, _, condition, _ = abi_decode(["address", "bytes32", "bytes32", "uint256[]"], args)
             self._redeem(acct, "0x" + condition.hex())
+        elif selector == SELECTOR_ROUTER_REDEEM and to == PROTOCOL_V2_ROUTER:
+            structural, outcome, amount = abi_decode(["bytes31", "uint256", "uint256"], args)
+            self._redeem(acct, "0x" + structural.hex() + "00", only=(int(outcome), int(amount)))
         else:
             raise ClobError(400, f"transaction to {to} with selector 0x{selector.hex()} is not served by this venue")
         self.receipts[tx_hash] = {"transactionHash": tx_hash, "status": "0x1", "blockNumber": hex(1)}
         return tx_hash
 
-    def _redeem(self, acct, condition_id: str) -> None:
+    def _call(self, call: dict) -> str:
+        """eth_call: the Protocol-V2 position manager's ERC-1155 balances."""
+        data = bytes.fromhex(str(call.get("data", "")).removeprefix("0x"))
+        if to_checksum_address(call.get("to")) != POSITION_MANAGER:
+            raise ClobError(400, f"eth_call to {call.get('to')} is not served by this venue")
+        def held(owner, token_id):
+            acct = self.accounts.get(to_checksum_address(owner))
+            return max(acct.positions.get(str(token_id), 0), 0) if acct else 0
+        if data[:4] == SELECTOR_BALANCE_OF:
+            owner, token_id = abi_decode(["address", "uint256"], data[4:])
+            return "0x" + abi_encode(["uint256"], [held(owner, token_id)]).hex()
+        if data[:4] == SELECTOR_BALANCE_OF_BATCH:
+            owners, ids = abi_decode(["address[]", "uint256[]"], data[4:])
+            return "0x" + abi_encode(["uint256[]"], [[held(o, i) for o, i in zip(owners, ids)]]).hex()
+        raise ClobError(400, f"eth_call selector 0x{data[:4].hex()} is not served by this venue")
+
+    def _redeem(self, acct, condition_id: str, only: tuple[int, int] | None = None) -> None:
+        """Pay out an account's shares of a resolved market in pUSD (``only``: one outcome
+        and at most that many base units, as the Protocol-V2 router redeems)."""
         m = self.market_of(condition_id=condition_id)
         if m is None:
             raise ClobError(400, f"unknown condition {condition_id}")
@@ -724,8 +764,12 @@ class SimClob:
         if payouts is None:
             raise ClobError(400, f"condition {condition_id} is not resolved: nothing to redeem")
         credit = 0
-        for token, payout in zip(m["tokens"], payouts):
-            shares = acct.positions.pop(token, 0)
+        for k, (token, payout) in enumerate(zip(m["tokens"], payouts)):
+            if only is not None and k != only[0]:
+                continue
+            held = acct.positions.get(token, 0)
+            shares = held if only is None else min(held, only[1])
+            acct.positions[token] = held - shares
             credit += int(shares * Decimal(str(payout)))
         acct.collateral += credit
         self.stats["redemptions"] += 1

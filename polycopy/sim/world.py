@@ -290,11 +290,28 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
             "version": np.where(open_ts >= V2_CUTOVER_TS, "v2", "v1"),
         }
     )
+    _protocol_v2_ids(df, np.random.default_rng([cfg.seed, 9]))
     df["question"] = [f"Simulated {c} market #{i}?" for i, c in zip(df.market_idx, df.category)]
     df["slug"] = [f"sim-{c}-market-{i}" for i, c in zip(df.market_idx, df.category)]
     df["event_slug"] = [f"sim-{c}-event-{i // 3}" for i, c in zip(df.market_idx, df.category)]
     df["market_tags"], df["event_tags"] = _draw_tags(np.random.default_rng([cfg.seed, 7]), category)
     return df, signal
+
+
+_V2_RESERVED_BITS = ((1 << 64) - 1) << 32  # of the 31-byte structural id: bits 40..103 of a position id
+
+
+def _protocol_v2_ids(df: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Give Protocol-V2 markets their on-chain identifiers: a 31-byte structural market id
+    (its first byte the module: 1 binary, 2 neg-risk; a reserved band of zero bits), the
+    condition id that id padded with 00, and position ids ``id << 8 | outcome``."""
+    for i in np.flatnonzero(df["version"].to_numpy() == "v2"):
+        module = 2 if bool(df.at[i, "neg_risk"]) else 1
+        body = int.from_bytes(rng.bytes(30), "big") & ~_V2_RESERVED_BITS
+        structural = (module << 240) | body
+        df.at[i, "condition_id"] = f"0x{structural:062x}00"
+        df.at[i, "token0"] = str(structural << 8)
+        df.at[i, "token1"] = str((structural << 8) | 1)
 
 
 # Tags as Gamma serves them: each category has a broad tag and narrower ones; some tags
