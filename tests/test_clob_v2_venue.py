@@ -289,3 +289,20 @@ def test_a_protocol_v2_market_trades_by_position_id_on_exchange_v3_and_redeems_t
     assert collateral(venue, sdk) == pytest.approx(before + held / 1e6, abs=1e-6)
     assert sdk.get_balance_allowance(asset_type="CONDITIONAL-V2", token_id=token).balance == 0
     sdk.close()
+
+
+def test_an_orders_venue_id_is_known_before_it_is_sent(venue, world):
+    from polycopy.polymarket.sdk import venue_order_id
+
+    fund(venue)
+    sdk = client(venue)
+    for neg_risk in (False, True):
+        m = open_market(world, venue, neg_risk=neg_risk)
+        token = str(m.token0)
+        ask = float(book(venue, token)["asks"][-1]["price"])
+        signed = sdk.create_market_order(token_id=token, side="BUY", amount="5", max_price=f"{ask:.2f}",
+                                         order_type="FOK")
+        expected = venue_order_id(signed, neg_risk)
+        assert sdk.post_order(signed).order_id == expected
+        assert sdk.get_order(order_id=expected).status == "MATCHED"
+    sdk.close()

@@ -33,3 +33,21 @@ def single_host_environment(url: str) -> Environment:
     url = url.rstrip("/")
     return sdk_environment(clob_url=url, data_url=url, gamma_url=url, rpc_url=f"{url}/rpc", relayer_url=url,
                            name="sim")
+
+
+def posted_order_fields(signed) -> dict:
+    """A ``SignedOrder`` of the SDK as its order goes on the wire (the fields the venue
+    hashes and verifies)."""
+    return {"salt": signed.salt, "maker": signed.maker, "signer": signed.signer, "tokenId": str(signed.token_id),
+            "makerAmount": str(signed.maker_amount), "takerAmount": str(signed.taker_amount), "side": signed.side,
+            "signatureType": signed.signature_type, "timestamp": str(signed.timestamp), "metadata": signed.metadata,
+            "builder": signed.builder, "expiration": str(signed.expiration), "signature": signed.signature}
+
+
+def venue_order_id(signed, neg_risk: bool) -> str:
+    """The id the venue will give a signed order (its EIP-712 hash), known before it is
+    sent, so that a crash between sending and recording can be looked up, never re-sent."""
+    from polycopy.polymarket.clob_orders import exchange_for, order_hash
+
+    exchange, version = exchange_for(str(signed.token_id), neg_risk)
+    return order_hash(posted_order_fields(signed), exchange, version)

@@ -43,22 +43,17 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
-CHAIN_ID = 137
+from polycopy.polymarket.clob_orders import (CHAIN_ID, COLLATERAL, COLLATERAL_ADAPTER, CONDITIONAL_TOKENS,
+                                             EXCHANGE, EXCHANGE_V3, NEG_RISK_COLLATERAL_ADAPTER, NEG_RISK_EXCHANGE,
+                                             POSITION_MANAGER, PROTOCOL_V2_ROUTER, EIP712_DOMAIN_TYPE, exchange_for,
+                                             is_v2_position_id, order_hash, order_typed_data,
+                                             recover_order_signer)
+
 UNIT = 10**6  # base units per pUSD / per share
 MAX_UINT256 = 2**256 - 1
 HEARTBEAT_TIMEOUT_S = 10.0
 MIN_LIMIT_SHARES = Decimal(5)
 MIN_MARKET_USD = Decimal(1)
-# Polymarket's contracts on Polygon (the SDK's production configuration).
-COLLATERAL = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"
-CONDITIONAL_TOKENS = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
-POSITION_MANAGER = "0x006F54F7f9A22e0000CC2AB60031000000ae9fEF"
-EXCHANGE = "0xE111180000d2663C0091e4f400237545B87B996B"
-NEG_RISK_EXCHANGE = "0xe2222d279d744050d28e00520010520000310F59"
-EXCHANGE_V3 = "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
-COLLATERAL_ADAPTER = "0xAdA100Db00Ca00073811820692005400218FcE1f"
-NEG_RISK_COLLATERAL_ADAPTER = "0xadA2005600Dec949baf300f4C6120000bDB6eAab"
-PROTOCOL_V2_ROUTER = "0x12121212006e4CD160D18e3f00711DA5c3372600"
 # Everything a fully approved account has approved (what GET /v2/approvals reports).
 ERC20_SPENDERS = (EXCHANGE, NEG_RISK_EXCHANGE, COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER,
                   PROTOCOL_V2_ROUTER, EXCHANGE_V3,
@@ -70,7 +65,6 @@ POSITION_MANAGER_OPERATORS = (PROTOCOL_V2_ROUTER, EXCHANGE_V3,
                               "0xa1200000d0002264C9a1698e001292D00E1b00af")
 AUTH_MESSAGE = "This message attests that I control the given wallet"
 TICKS = {Decimal("0.1"), Decimal("0.01"), Decimal("0.001"), Decimal("0.0001")}
-_V2_RESERVED_BITS = ((1 << 64) - 1) << 40
 SELECTOR_APPROVE = bytes.fromhex("095ea7b3")
 SELECTOR_SET_APPROVAL_FOR_ALL = bytes.fromhex("a22cb465")
 SELECTOR_REDEEM = bytes.fromhex("01b7037c")
@@ -78,15 +72,6 @@ SELECTOR_ROUTER_REDEEM = bytes.fromhex("d217a3cc")  # redeem(bytes31,uint256,uin
 SELECTOR_BALANCE_OF = bytes.fromhex("00fdd58e")
 SELECTOR_BALANCE_OF_BATCH = bytes.fromhex("4e1273f4")
 
-_DOMAIN_T = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
-_ORDER_T = [{"name": n, "type": t} for n, t in (
-    ("salt", "uint256"), ("maker", "address"), ("signer", "address"), ("tokenId", "uint256"),
-    ("makerAmount", "uint256"), ("takerAmount", "uint256"), ("side", "uint8"), ("signatureType", "uint8"),
-    ("timestamp", "uint256"), ("metadata", "bytes32"), ("builder", "bytes32"))]
-_TYPED_DATA_SIGN_T = [{"name": "contents", "type": "Order"}, {"name": "name", "type": "string"},
-                      {"name": "version", "type": "string"}, {"name": "chainId", "type": "uint256"},
-                      {"name": "verifyingContract", "type": "address"}, {"name": "salt", "type": "bytes32"}]
 _CLOB_AUTH_T = [{"name": "address", "type": "address"}, {"name": "timestamp", "type": "string"},
                 {"name": "nonce", "type": "uint256"}, {"name": "message", "type": "string"}]
 # Errors as the real CLOB words them (the SDK maps some of them to codes).
@@ -117,54 +102,9 @@ def is_clob_route(method: str, path: str) -> bool:
             or (method == "GET" and path.startswith(("/data/order/", "/markets-by-token/", "/clob-markets/"))))
 
 
-def is_v2_position_id(token_id: str) -> bool:
-    """Protocol-V2 position ids leave bits 40..103 clear (the SDK's test, on-chain layout)."""
-    return (int(token_id) & _V2_RESERVED_BITS) == 0
-
-
-def exchange_for(token_id: str, neg_risk: bool) -> tuple[str, str]:
-    """(verifying contract, EIP-712 domain version) an order on this token is signed for."""
-    if is_v2_position_id(token_id):
-        return EXCHANGE_V3, "3"
-    return (NEG_RISK_EXCHANGE if neg_risk else EXCHANGE), "2"
-
-
-def order_typed_data(order: dict, exchange: str, version: str) -> dict:
-    """The EIP-712 typed data of a CLOB V2 order as posted (signature types 0–2)."""
-    return {"types": {"EIP712Domain": _DOMAIN_T, "Order": _ORDER_T}, "primaryType": "Order",
-            "domain": {"name": "Polymarket CTF Exchange", "version": version, "chainId": CHAIN_ID,
-                       "verifyingContract": exchange},
-            "message": _order_message(order)}
-
-
-def _order_message(order: dict) -> dict:
-    return {"salt": int(order["salt"]), "maker": order["maker"], "signer": order["signer"],
-           "tokenId": int(order["tokenId"]), "makerAmount": int(order["makerAmount"]),
-           "takerAmount": int(order["takerAmount"]), "side": 0 if order["side"] == "BUY" else 1,
-           "signatureType": int(order["signatureType"]), "timestamp": int(order["timestamp"]),
-           "metadata": order["metadata"], "builder": order["builder"]}
-
-
-def recover_order_signer(order: dict, exchange: str, version: str) -> str:
-    """The address that signed a posted CLOB V2 order (for signature type 3, the owner of
-    the deposit wallet, through its ERC-7739 nested typed-data signature)."""
-    sig = bytes.fromhex(str(order["signature"]).removeprefix("0x"))
-    if int(order["signatureType"]) != 3:
-        return Account.recover_message(encode_typed_data(full_message=order_typed_data(order, exchange, version)),
-                                       signature=sig)
-    msg = _order_message(order)
-    domain = {"name": "Polymarket CTF Exchange", "version": version, "chainId": CHAIN_ID,
-              "verifyingContract": exchange}
-    td = {"types": {"EIP712Domain": _DOMAIN_T, "Order": _ORDER_T, "TypedDataSign": _TYPED_DATA_SIGN_T},
-          "primaryType": "TypedDataSign", "domain": domain,
-          "message": {"contents": msg, "name": "DepositWallet", "version": "1", "chainId": CHAIN_ID,
-                      "verifyingContract": order["signer"], "salt": "0x" + "00" * 32}}
-    return Account.recover_message(encode_typed_data(full_message=td), signature=sig[:65])
-
-
 def recover_auth_signer(headers) -> str:
     """The address that signed an L1 ``ClobAuth`` request."""
-    td = {"types": {"EIP712Domain": _DOMAIN_T[:3], "ClobAuth": _CLOB_AUTH_T}, "primaryType": "ClobAuth",
+    td = {"types": {"EIP712Domain": EIP712_DOMAIN_TYPE[:3], "ClobAuth": _CLOB_AUTH_T}, "primaryType": "ClobAuth",
           "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": CHAIN_ID},
           "message": {"address": headers["POLY_ADDRESS"], "timestamp": str(headers["POLY_TIMESTAMP"]),
                       "nonce": int(headers.get("POLY_NONCE") or 0), "message": AUTH_MESSAGE}}
@@ -421,7 +361,7 @@ class SimClob:
             raise ClobError(400, "invalid signature")
         if sig_type != acct.signature_type or to_checksum_address(o["maker"]) != acct.wallet:
             raise ClobError(400, f"the order's maker and signature type ({sig_type}) do not match the account")
-        order_id = "0x" + keccak(bytes.fromhex(str(o["signature"]).removeprefix("0x"))).hex()
+        order_id = order_hash(o, exchange, version)
         if order_id in self.orders:
             raise ClobError(400, "duplicate order: it was already received")
         if m["closed"]:
