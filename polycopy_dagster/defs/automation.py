@@ -51,17 +51,36 @@ def _triggered(trigger: dg.AutomationCondition, batch: dg.AssetSelection | None)
         "requested with its upstream")
 
 
+# How far up the graph a batch looks for assets still to run (raw → staging → intermediate →
+# daily marts → wallet tables → metrics → scores → watchlist).
+ANCESTOR_DEPTH = 8
+
+
+def _ancestor_still_to_run(depth: int = ANCESTOR_DEPTH) -> dg.AutomationCondition:
+    """An asset up to ``depth`` levels upstream is part of an in-progress run that has not
+    executed it yet. (A run executes its assets one by one and each stops being "in
+    progress" once executed: looking at direct dependencies alone, a table whose own inputs
+    are done would start while the daily chain still runs, then run again after it.)"""
+    pending = AC.in_progress()
+    for _ in range(depth - 1):
+        pending = AC.in_progress() | AC.any_deps_match(pending)
+    return AC.any_deps_match(pending).with_label("an upstream asset is still to run")
+
+
 def _upstream_settled(batch: dg.AssetSelection | None) -> dg.AutomationCondition:
     """Every upstream asset exists (or is requested now with this one's ``batch``), none is
     running, and none outside ``batch`` is requested now (that one is waited for: this asset
-    runs after it lands, not on its old data)."""
+    runs after it lands, not on its old data). A ``batch`` also waits until nothing further
+    upstream is still to run."""
     requested = AC.any_deps_match(AC.will_be_requested())
     missing = AC.any_deps_missing()
+    running = AC.any_deps_in_progress()
     if batch is not None:
         requested = requested.ignore(batch)
         missing = AC.any_deps_match(AC.missing() & ~AC.will_be_requested()).with_label(
             "any deps missing, not requested now")
-    return (~missing & ~AC.any_deps_in_progress()
+        running = _ancestor_still_to_run()
+    return (~missing & ~running
             & ~requested.with_label("an upstream asset is requested now") & ~AC.in_progress())
 
 
