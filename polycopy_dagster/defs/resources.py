@@ -337,7 +337,9 @@ def ledger_resource() -> "LedgerResource":
 
 def known_variables() -> set[str]:
     """Every POLYCOPY_* variable something reads."""
-    return (set(KNOWN_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
+    from polycopy.execution.live_credentials import LIVE_VARIABLES
+
+    return (set(KNOWN_VARIABLES) | set(LIVE_VARIABLES) | setting_variables(ScoringSettings, WatchlistSettings, SignalSettings,
                                                     SizingSettings, RiskSettings, ExitSettings)
             | {f"POLYCOPY_{name.upper()}" for name in CopyTradingResource.model_fields}
             | {f"POLYCOPY_{name.upper()}" for name in LedgerResource.model_fields if name.startswith("db_retry_")})
