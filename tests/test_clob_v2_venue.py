@@ -306,3 +306,19 @@ def test_an_orders_venue_id_is_known_before_it_is_sent(venue, world):
         assert sdk.post_order(signed).order_id == expected
         assert sdk.get_order(order_id=expected).status == "MATCHED"
     sdk.close()
+
+
+def test_an_order_sent_twice_is_taken_once_and_the_venue_counts_what_it_received(venue, world):
+    fund(venue)
+    sdk = client(venue)
+    m = open_market(world, venue)
+    token = str(m.token0)
+    ask = float(book(venue, token)["asks"][-1]["price"])
+    signed = sdk.create_market_order(token_id=token, side="BUY", amount="5", max_price=f"{ask:.2f}", order_type="FOK")
+    first = sdk.post_order(signed)
+    assert isinstance(first, AcceptedOrder)
+    with pytest.raises(RequestRejectedError, match="duplicate order"):
+        sdk.post_order(signed)
+    assert httpx.get(f"{venue.url}/_sim/stats").json()["clob_orders_received"] == 2
+    assert len(list(sdk.list_account_trades().iter_items())) == len(first.trade_ids) >= 1
+    sdk.close()
