@@ -694,10 +694,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _clob(self, method: str, raw: bytes = b"") -> bool:
         """Answer a CLOB trading request (True), or leave the request to the read routes."""
+        v = self.venue
+        if getattr(v, "clob", None) is None:  # a venue that serves records only (the recorded venue)
+            return False
         url = urlparse(self.path)
         path = url.path.rstrip("/") or "/"
         q = {k: vals[-1] for k, vals in parse_qs(url.query).items()}
-        v = self.venue
         if method == "POST" and path == "/rpc":
             try:
                 req = json.loads(raw or b"null")
@@ -761,7 +763,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"now": v.clock.now(), "speed": v.clock.speed,
                                     "start": v.clock.start_ts, "horizon": v.clock.horizon_ts})
         if path == "/_sim/stats":
-            return self._send(200, {**v.stats, **{f"clob_{k}": n for k, n in v.clob.stats.items()}})
+            clob = getattr(v, "clob", None)
+            return self._send(200, {**v.stats, **({f"clob_{k}": n for k, n in clob.stats.items()} if clob else {})})
         if self._clob("GET"):
             return
         v.stats["requests"] += 1
