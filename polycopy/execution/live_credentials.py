@@ -112,8 +112,8 @@ class LiveCredentials:
 
 def scrub(text: str, secrets: list[str]) -> str:
     """``text`` with every occurrence of a secret (with or without its 0x prefix) masked."""
-    for s in secrets:
-        for form in {s, s.removeprefix("0x")}:
-            if len(form) >= 8:
-                text = text.replace(form, MASK)
+    # Longest first: the 0x-prefixed form before the bare one, or "0x" would be left behind.
+    forms = sorted({f for s in secrets for f in (s, s.removeprefix("0x")) if len(f) >= 8}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, MASK)
     return text
