@@ -118,6 +118,11 @@ def hmac_signature(secret: str, timestamp: str, method: str, path: str, body: st
     return base64.urlsafe_b64encode(digest).decode()
 
 
+def _taker_fee(shares: Decimal, p: Decimal, m: dict) -> Decimal:
+    """The taker fee in pUSD: shares × rate × (p(1−p))^exponent, the market's rate and exponent."""
+    return shares * Decimal(str(m["fee_rate"])) * (p * (1 - p)) ** int(m["fee_exponent"])
+
+
 def _dec(units: int) -> Decimal:
     return Decimal(units) / UNIT
 
@@ -257,10 +262,7 @@ class SimClob:
             return exc.status, {"error": exc.message}
 
     def _dispatch(self, method, path, q, headers, body):
-        if path == "/auth/api-key" and method == "POST":
-            addr, nonce = self._l1(headers)
-            return 200, self.api_key_for(addr, nonce)
-        if path == "/auth/derive-api-key" and method == "GET":
+        if (method, path) in PUBLIC_ROUTES:  # create and derive give the same key: it is derived
             addr, nonce = self._l1(headers)
             return 200, self.api_key_for(addr, nonce)
         if path.startswith("/markets-by-token/") and method == "GET":
@@ -415,7 +417,7 @@ class SimClob:
 
     def _check_funds(self, acct, m, side, token, maker_amt: Decimal, price: Decimal, exchange: str) -> None:
         if side == "BUY":
-            fee = maker_amt / price * Decimal(str(m["fee_rate"])) * (price * (1 - price)) ** int(m["fee_exponent"])
+            fee = _taker_fee(maker_amt / price, price, m)
             need = maker_amt + fee
             have = _dec(acct.collateral) - self._reserved(acct, "BUY")
             allowance = _dec(acct.allowances.get(exchange, 0))
@@ -497,13 +499,13 @@ class SimClob:
         for p, q in fills:
             side = "asks" if order.side == "BUY" else "bids"
             self._taken[(order.token_id, side, p, now // 60)] += q
-            fee = q * Decimal(str(m["fee_rate"])) * (p * (1 - p)) ** int(m["fee_exponent"])
-            ids.append(self._fill(acct, order, p, q, fee, "TAKER", now))
+            ids.append(self._fill(acct, order, p, q, _taker_fee(q, p, m), Decimal(str(m["fee_rate"])), "TAKER", now))
             making += p * q if order.side == "BUY" else q
             taking += q if order.side == "BUY" else p * q
         return making, taking, ids
 
-    def _fill(self, acct, order: ClobOrder, p: Decimal, q: Decimal, fee: Decimal, role: str, now: int) -> str:
+    def _fill(self, acct, order: ClobOrder, p: Decimal, q: Decimal, fee: Decimal, rate: Decimal, role: str,
+              now: int) -> str:
         cash = int((p * q * UNIT).to_integral_value())
         fee_units = int((fee * UNIT).to_integral_value())
         shares = int((q * UNIT).to_integral_value())
@@ -517,7 +519,7 @@ class SimClob:
         order.spent += p * q
         trade_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order.id}:{len(order.trades)}"))
         order.trades.append(trade_id)
-        rate_bps = Decimal(0) if role == "MAKER" else Decimal(str(self.market_of(order.token_id)["fee_rate"])) * 10_000
+        rate_bps = rate * 10_000
         self.trades.append({
             "id": trade_id, "taker_order_id": order.id if role == "TAKER" else "0x" + "0" * 64,
             "market": order.condition_id, "asset_id": order.token_id, "side": order.side, "size": _s(q),
@@ -612,7 +614,7 @@ class SimClob:
                 q = min(sum((q for _, q in levels), Decimal(0)), o.size - o.matched)
                 side = "asks" if o.side == "BUY" else "bids"
                 self._taken[(o.token_id, side, levels[0][0], now // 60)] += q
-                self._fill(acct, o, o.price, q, Decimal(0), "MAKER", now)
+                self._fill(acct, o, o.price, q, Decimal(0), Decimal(0), "MAKER", now)
                 if o.matched >= o.size:
                     o.status = "MATCHED"
 
