@@ -33,7 +33,7 @@ def open_paper_position(ledger, clients, market, who: str, shares: float, whale_
     order_id = client_order_id(key)
     limit = min(ask + 0.03, 0.99)
     assert ledger.create_pending_order(order_id, key, "paper", token, market.condition_id, "BUY", "FOK", limit, shares)
-    ex = PaperVenue(ledger, clients.clob, FEE_RATE).place(order_id, token, "BUY", shares, limit)
+    ex = PaperVenue(ledger, clients.clob, FEE_RATE).place(order_id, token, "BUY", limit, usd=shares * ask)
     assert ex.status == "filled", ex
     record_execution(ledger, order_id, token, "BUY", ex)
     return order_id

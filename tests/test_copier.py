@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from polycopy.execution.copier import TradingRules, client_order_id, copy_trade, reconcile_pending
+from polycopy.execution.position_exits import open_positions
 from polycopy.execution.paper import PaperVenue, match_against_book, taker_fee_usd
 from polycopy.ledger.store import LedgerSettings, open_ledger
 from polycopy.polymarket.clients import BookLevel, OrderBook, PriceHistory
@@ -135,8 +136,11 @@ def test_buy_is_sized_and_copied_once_decision_before_order(ledger):
     # Kelly wants more than $1,000 here; the per-trade cap ($1,000 = 10 % of the $10,000 NAV) binds.
     d = json.loads(ledger.decision(t.trade_key)["details"])
     assert d["binding"] in ("per_trade_usd", "per_trade_fraction_usd") and d["size_usd"] == pytest.approx(1_000.0)
-    assert out.filled_shares == pytest.approx(1960.78) and out.avg_price == pytest.approx(0.51)
-    assert out.fee_usd == pytest.approx(1960.78 * 0.05 * 0.51 * 0.49)
+    # 1960.78 shares were decided at $999.9978; the FOK market BUY spends the whole cents of
+    # it, $999.99, at 0.51, and the shares it buys are floored to 10⁻⁶.
+    assert d["shares"] == pytest.approx(1960.78) and d["notional_usd"] == pytest.approx(1960.78 * 0.51)
+    assert out.filled_shares == pytest.approx(1960.764705, abs=1e-9) and out.avg_price == pytest.approx(0.51)
+    assert out.fee_usd == pytest.approx(1960.764705 * 0.05 * 0.51 * 0.49)
     dec, o = ledger.decision(t.trade_key), ledger.order_for(t.trade_key)
     assert dec["decided_at"] <= o["created_at"] and dec["run_id"] == "r1"
     assert o["order_id"] == client_order_id(t.trade_key) and o["order_type"] == "FOK"
@@ -145,7 +149,7 @@ def test_buy_is_sized_and_copied_once_decision_before_order(ledger):
         again = run(t, ledger, clients, venue, run_id="r2")
         assert again.already_decided and again.order_id == out.order_id
     assert len(ledger.orders()) == 1 and len(ledger.decisions()) == 1
-    assert ledger.position_shares(TOKEN) == pytest.approx(1960.78)
+    assert ledger.position_shares(TOKEN) == pytest.approx(1960.764705)
 
 
 def test_concurrent_runs_for_one_trade_place_one_order(ledger):
@@ -196,7 +200,9 @@ def test_exit_mirrors_the_source_at_the_best_bid_even_when_old(ledger):
     old_sell = make_trade(side="SELL", price=0.60, ts=NOW - 3600, n=11)
     out = run(old_sell, ledger, clients, venue)
     assert out.decision == "copy" and out.order_status == "filled" and out.avg_price == pytest.approx(0.49)
-    assert ledger.position_shares(TOKEN) == pytest.approx(0.0)
+    # Everything sellable (whole hundredths) was sold: the position is closed, the
+    # unsellable rest of the BUY's 6-decimal shares written off.
+    assert 0 <= ledger.position_shares(TOKEN) < 0.01 and open_positions(ledger) == []
 
 
 def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
@@ -213,7 +219,7 @@ def test_crash_leaves_pending_orders_that_are_reconciled_never_resent(ledger):
     ledger.claim_decision(t2.trade_key, "copy", "execution", "copy BUY", {}, "r")
     oid2 = client_order_id(t2.trade_key)
     ledger.create_pending_order(oid2, t2.trade_key, "paper", TOKEN, t2.condition_id, "BUY", "FOK", 0.52, 100.0)
-    venue.place(oid2, TOKEN, "BUY", 100.0, 0.52)
+    venue.place(oid2, TOKEN, "BUY", 0.52, usd=51.0)
     # The restarted run sees the decisions and does not send anything new.
     for t in (t1, t2):
         out = run(t, ledger, clients, venue)

@@ -294,11 +294,12 @@ def place_signal_order(signal_key: str, *, ledger, venue, order_deadline_s: floa
         created, shares = ledger.create_sell_order(order_id, signal_key, venue.name, token, sig["condition_id"],
                                                    order_type, details["limit_price"], shares)
         if created:
-            record_execution(ledger, order_id, token, side, venue.place(order_id, token, side, shares,
-                                                                        details["limit_price"]))
+            record_execution(ledger, order_id, token, side,
+                             venue.place(order_id, token, side, details["limit_price"], shares=shares))
         return _outcome(ledger, signal_key)
-    if ledger.create_pending_order(*args, shares):
-        ex = venue.place(order_id, token, side, shares, details["limit_price"])
+    if ledger.create_pending_order(*args, shares):  # a BUY spends the decided amount, up to its limit
+        usd = float(details.get("notional_usd") or shares * float(details["limit_price"]))
+        ex = venue.place(order_id, token, side, details["limit_price"], usd=usd)
         record_execution(ledger, order_id, token, side, ex)
     return _outcome(ledger, signal_key)
 

@@ -92,6 +92,10 @@ class LiveCredentials:
             else:
                 problems.append(f"{SIGNATURE_TYPE_VAR} must be one of "
                                 + ", ".join(f"{k} ({v})" for k, v in SIGNATURE_TYPES.items()))
+        if sig_type == 0 and wallet is not None and _KEY.fullmatch(key) and \
+                wallet.lower() != _address_of(key).lower():
+            problems.append(f"{WALLET_VAR} is not the address of {PRIVATE_KEY_VAR}: with signature type 0 (EOA) the "
+                            "key's own address trades (a proxy, safe or deposit wallet needs its signature type)")
         if sig_type != 0 and wallet is None:
             problems.append(f"{WALLET_VAR} is missing: signature type {sig_type} ({SIGNATURE_TYPES[sig_type]}) "
                             "trades from a wallet other than the key's address")
@@ -108,6 +112,12 @@ class LiveCredentials:
     def secrets(self) -> list[str]:
         """The secret values, for scrubbing text that may have captured one."""
         return [s.reveal() for s in (self.private_key, self.api_secret, self.api_passphrase) if s is not None]
+
+
+def _address_of(key: str) -> str:
+    from eth_account import Account
+
+    return Account.from_key(key if key.startswith("0x") else "0x" + key).address
 
 
 def scrub(text: str, secrets: list[str]) -> str:

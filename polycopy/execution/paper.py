@@ -1,7 +1,10 @@
 """Paper venue: fills orders against the venue's real order book, taker fee included.
 
-BUY is fill-or-kill for an exact number of shares at prices up to the limit; SELL is
-fill-and-kill at prices down to the limit (the unfilled rest is left for a retry).
+It fills the way Polymarket's CLOB fills the orders a live copy sends, so that paper and
+live keep the same ledger: a BUY is a fill-or-kill market order that spends an amount of
+USD (whole cents) at prices up to its limit, each level's shares floored to the
+exchange's 10⁻⁶ precision; a SELL is a fill-and-kill market order for a number of
+shares at prices down to its limit (the unfilled rest is left for a retry).
 Executions are stored by client order id so that a crash between sending and
 recording can be reconciled instead of re-sent.
 """
@@ -66,6 +69,48 @@ def match_against_book(order_id: str, book: OrderBook, side: str, shares: float,
     return Execution(order_id, status, filled, avg, fee, tuple(taken), None)
 
 
+MIN_MARKET_ORDER_USD = 1.0  # Polymarket's minimum for a marketable order
+SHARE_STEP = 1e-6  # outcome tokens have 6 decimals
+
+
+def spend_amount(usd: float) -> float:
+    """What a market BUY of ``usd`` spends: whole cents, rounded down (the SDK drops the rest)."""
+    return math.floor(usd * 100 + 1e-6) / 100
+
+
+def match_spend_against_book(order_id: str, book: OrderBook, usd: float, limit_price: float,
+                             fee_rate: float) -> Execution:
+    """A fill-or-kill market BUY: spend ``usd`` (USD, whole cents) on the asks at prices up to
+    ``limit_price`` (USD/share), best first; killed unless all but a cent of it is spent.
+    Pure function of the book."""
+    eps = 1e-9
+    budget = spend_amount(usd)
+    if budget < MIN_MARKET_ORDER_USD:
+        return Execution(order_id, "rejected", 0.0, None, 0.0, (),
+                         f"invalid amount for a marketable order ({budget:g}), min size: $1")
+    acceptable = [l for l in book.asks if l.price <= limit_price + eps]
+    taken: list[tuple[float, float]] = []
+    left = budget
+    for lvl in acceptable:
+        q = min(lvl.size, math.floor(left / lvl.price / SHARE_STEP + 1e-6) * SHARE_STEP)
+        if q <= 0:
+            break
+        taken.append((lvl.price, round(q, 6)))
+        left -= lvl.price * q
+        if left < SHARE_STEP:
+            break
+    if left >= 0.01 - eps:
+        best = book.asks[0].price if book.asks else None
+        why = ("empty book side" if best is None else f"best ask {best:.2f} beyond limit {limit_price:.4f}"
+               if not acceptable else f"only ${budget - left:,.2f} of ${budget:,.2f} fills within limit "
+               f"{limit_price:.4f}")
+        return Execution(order_id, "rejected", 0.0, None, 0.0, (), f"fill-or-kill not filled: {why}")
+    filled = sum(q for _, q in taken)
+    avg = sum(p * q for p, q in taken) / filled
+    fee = sum(taker_fee_usd(q, p, fee_rate) for p, q in taken)
+    return Execution(order_id, "filled", filled, avg, fee, tuple(taken), None)
+
+
 def record_execution(ledger, order_id: str, token_id: str, side: str, ex: Execution) -> None:
     """Record a venue's answer to an order in the ledger: its status and one fill per book
     level taken, the fee shared out by shares."""
@@ -88,13 +133,21 @@ class PaperVenue:
         self.clob = clob
         self.fee_rate = fee_rate
 
-    def place(self, order_id: str, token_id: str, side: str, shares: float, limit_price: float) -> Execution:
+    def place(self, order_id: str, token_id: str, side: str, limit_price: float, *, usd: float = 0.0,
+              shares: float = 0.0) -> Execution:
+        """A BUY spends ``usd`` (fill-or-kill), a SELL sells ``shares`` (fill-and-kill), no
+        worse than ``limit_price`` (USD/share)."""
         book = self.clob.book(token_id)
-        ex = match_against_book(order_id, book, side, shares, limit_price, self.fee_rate,
-                                fill_or_kill=(side == "BUY"))
+        if side == "BUY":
+            ex = match_spend_against_book(order_id, book, usd, limit_price, self.fee_rate)
+        else:
+            ex = match_against_book(order_id, book, side, shares, limit_price, self.fee_rate, fill_or_kill=False)
         self.ledger.record_paper_execution(order_id, ex.status, ex.filled_shares, ex.avg_price, ex.fee_usd,
                                            json.dumps(ex.levels), ex.reason)
         return self.lookup(order_id)
+
+    def redeem(self, condition_id: str) -> None:
+        """Paper positions are settled in the ledger alone."""
 
     def lookup(self, order_id: str) -> Execution | None:
         r = self.ledger.paper_execution(order_id)

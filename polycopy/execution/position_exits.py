@@ -134,9 +134,13 @@ def _max(a, b):
     return b if a is None else (a if b is None else max(a, b))
 
 
-def _settle(ledger, pos: Position, resolution: Resolution, now: float) -> dict | None:
+def _settle(ledger, pos: Position, resolution: Resolution, now: float, redeem=None) -> dict | None:
     """Settle an open position at its token's payout; None if nothing was settled (settled
-    before, nothing held, or a SELL still pending)."""
+    before, nothing held, or a SELL still pending). ``redeem(condition_id)``, when given,
+    first redeems the market's tokens at the venue (live trading); redeeming twice is
+    harmless, so a crash between the two steps is mended by the next pass."""
+    if redeem is not None:
+        redeem(pos.condition_id)
     kind = "void" if resolution.is_void else ("won" if resolution.is_winner else "lost")
     reason = (f"market resolved ({kind}{', early' if resolution.early else ''}): {pos.shares:.2f} shares at "
               f"{resolution.payout:g}")
@@ -149,7 +153,8 @@ def _settle(ledger, pos: Position, resolution: Resolution, now: float) -> dict |
             "pnl_usd": (resolution.payout - avg) * shares, "rule": RESOLVED}
 
 
-def review_positions(ledger, clients, rules: ExitSettings, now: float | None = None, settle: bool = True) -> Review:
+def review_positions(ledger, clients, rules: ExitSettings, now: float | None = None, settle: bool = True,
+                     redeem=None) -> Review:
     """One pass over the open positions: settle the resolved ones (or, without ``settle``,
     list them), raise trailing stops, and list the exits the rules call for (a position
     whose last exit is unfinished waits)."""
@@ -161,7 +166,7 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
         obs = observe(ledger, clients, pos, rules, now, removed)
         out.observed += 1
         if obs.resolution is not None:
-            done = _settle(ledger, pos, obs.resolution, now) if settle else None
+            done = _settle(ledger, pos, obs.resolution, now, redeem) if settle else None
             if done is not None:
                 out.settled.append(done)
             else:
@@ -185,11 +190,13 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
     return out
 
 
-def settle_resolved(ledger, clients, rules: ExitSettings, now: float | None = None) -> tuple[list[dict], list[dict]]:
-    """Settle every open position whose market the venue shows resolved. Returns (what was
-    settled, the positions still open in a resolved market afterwards, with why)."""
+def settle_resolved(ledger, clients, rules: ExitSettings, now: float | None = None, redeem=None
+                    ) -> tuple[list[dict], list[dict]]:
+    """Settle every open position whose market the venue shows resolved (redeeming it at the
+    venue first with ``redeem(condition_id)`` when given). Returns (what was settled, the
+    positions still open in a resolved market afterwards, with why)."""
     now = time.time() if now is None else now
-    settled = review_positions(ledger, clients, rules, now=now).settled
+    settled = review_positions(ledger, clients, rules, now=now, redeem=redeem).settled
     left = []
     for pos in open_positions(ledger):
         try:
@@ -278,7 +285,7 @@ def place_exit_order(ledger, venue, key: str, order_deadline_s: float = 300.0) -
             created, shares = ledger.create_sell_order(order_id, key, venue.name, d["token_id"], d["condition_id"],
                                                        "FAK", float(d["limit_price"]), float(d["shares"]))
             if created:
-                ex = venue.place(order_id, d["token_id"], "SELL", shares, float(d["limit_price"]))
+                ex = venue.place(order_id, d["token_id"], "SELL", float(d["limit_price"]), shares=shares)
                 record_execution(ledger, order_id, d["token_id"], "SELL", ex)
     return ledger.order_for(key)
 

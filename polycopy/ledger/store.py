@@ -495,7 +495,7 @@ class Ledger:
         now = self.clock()
         with self.tx() as cur:
             cur.execute(self._sql(
-                "update orders set status = ?, reason = ?, venue_order_id = ?, updated_at = ?"
+                "update orders set status = ?, reason = ?, venue_order_id = coalesce(?, venue_order_id), updated_at = ?"
                 " where order_id = ? and status = 'pending'"),
                 (status, reason, venue_order_id, now, order_id))
             if cur.rowcount != 1:
@@ -505,6 +505,19 @@ class Ledger:
                     "insert into fills (fill_id, order_id, token_id, side, price, shares, fee_usd, filled_at)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                     (fill_id, order_id, token_id, side, price, shares, fee, now))
+
+    @_retried
+    def record_venue_order_id(self, order_id: str, venue_order_id: str) -> None:
+        """Remember the id the venue will know a pending order by, before it is sent: after a
+        crash the order is looked up by it, never re-sent."""
+        with self.tx() as cur:
+            cur.execute(self._sql("update orders set venue_order_id = ?, updated_at = ? where order_id = ?"
+                                  " and status = 'pending'"), (venue_order_id, self.clock(), order_id))
+
+    @_retried
+    def order(self, order_id: str) -> dict | None:
+        rows = self._rows("select * from orders where order_id = ?", (order_id,))
+        return rows[0] if rows else None
 
     @_retried
     def record_feed_rejects(self, rejects) -> int:

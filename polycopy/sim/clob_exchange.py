@@ -71,6 +71,9 @@ SELECTOR_REDEEM = bytes.fromhex("01b7037c")
 SELECTOR_ROUTER_REDEEM = bytes.fromhex("d217a3cc")  # redeem(bytes31,uint256,uint256) of Protocol-V2 positions
 SELECTOR_BALANCE_OF = bytes.fromhex("00fdd58e")
 SELECTOR_BALANCE_OF_BATCH = bytes.fromhex("4e1273f4")
+SELECTOR_ALLOWANCE = bytes.fromhex("dd62ed3e")  # ERC-20 allowance(owner, spender)
+SELECTOR_ERC20_BALANCE_OF = bytes.fromhex("70a08231")  # ERC-20 balanceOf(owner)
+SELECTOR_IS_APPROVED_FOR_ALL = bytes.fromhex("e985e9c5")  # ERC-1155 isApprovedForAll(owner, operator)
 
 _CLOB_AUTH_T = [{"name": "address", "type": "address"}, {"name": "timestamp", "type": "string"},
                 {"name": "nonce", "type": "uint256"}, {"name": "message", "type": "string"}]
@@ -681,9 +684,26 @@ class SimClob:
         return tx_hash
 
     def _call(self, call: dict) -> str:
-        """eth_call: the Protocol-V2 position manager's ERC-1155 balances."""
+        """eth_call: pUSD balances and allowances (what the SDK reads before granting
+        approvals), outcome-token operator approvals, and the Protocol-V2 position
+        manager's ERC-1155 balances."""
         data = bytes.fromhex(str(call.get("data", "")).removeprefix("0x"))
-        if to_checksum_address(call.get("to")) != POSITION_MANAGER:
+        to = to_checksum_address(call.get("to"))
+        word = lambda typ, v: "0x" + abi_encode([typ], [v]).hex()  # noqa: E731
+        account = lambda owner: self.accounts.get(to_checksum_address(owner))  # noqa: E731
+        if to == COLLATERAL and data[:4] == SELECTOR_ALLOWANCE:
+            owner, spender = abi_decode(["address", "address"], data[4:])
+            acct = account(owner)
+            return word("uint256", acct.allowances.get(to_checksum_address(spender), 0) if acct else 0)
+        if to == COLLATERAL and data[:4] == SELECTOR_ERC20_BALANCE_OF:
+            (owner,) = abi_decode(["address"], data[4:])
+            acct = account(owner)
+            return word("uint256", acct.collateral if acct else 0)
+        if to in (CONDITIONAL_TOKENS, POSITION_MANAGER) and data[:4] == SELECTOR_IS_APPROVED_FOR_ALL:
+            owner, operator = abi_decode(["address", "address"], data[4:])
+            acct = account(owner)
+            return word("bool", bool(acct) and to_checksum_address(operator) in acct.operators)
+        if to != POSITION_MANAGER:
             raise ClobError(400, f"eth_call to {call.get('to')} is not served by this venue")
         def held(owner, token_id):
             acct = self.accounts.get(to_checksum_address(owner))

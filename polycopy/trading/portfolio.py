@@ -118,6 +118,10 @@ class Position:
 
 
 DUST_SHARES = 1e-6  # less than this is flat: float residue of selling everything
+# A market BUY's shares have 6 decimals, a SELL's 2: what a sale of everything sellable
+# leaves (under a hundredth of a share, worth under a cent) cannot be sold, and is
+# written off at its cost when the position closes.
+UNSELLABLE_SHARES = 0.01
 
 
 def walk_positions(fills: list[FillRow]) -> tuple[list[Position], float, list[tuple[float, str, float]]]:
@@ -162,7 +166,10 @@ def walk_positions(fills: list[FillRow]) -> tuple[list[Position], float, list[tu
         e = exits.setdefault(f.order_id, [f.ts, 0.0])
         e[0] = max(e[0], f.ts)
         e[1] += pnl
-        if p["shares"] <= DUST_SHARES:
+        if p["shares"] < UNSELLABLE_SHARES - 1e-9:
+            if p["shares"] > DUST_SHARES:  # the unsellable rest is a loss at its cost
+                p["realized_pnl_usd"] -= p["cost_usd"]
+                e[1] -= p["cost_usd"]
             p.update(shares=0.0, cost_usd=0.0, closed_at=f.ts)
             done.append(open_pos.pop(f.token_id))
     out = []
