@@ -27,6 +27,7 @@ CHOICES = {
     "POLYCOPY_WAREHOUSE": ("duckdb", "postgres"),
     "POLYCOPY_LEDGER": ("sqlite", "postgres"),
     "POLYCOPY_ROUTES": ("v2", "v1"),
+    "POLYCOPY_MODE": ("paper", "approval", "live"),
 }
 
 

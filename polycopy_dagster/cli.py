@@ -76,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
                                           "that closed each, realized P&L")
     ps.add_argument("--state", choices=["all", "open", "closed"], default="all")
     ps.add_argument("--csv", default="", help="also write the table to this CSV file")
+    o = sub.add_parser("orders", help="approval mode: the proposed orders; approve or reject one")
+    osub = o.add_subparsers(dest="orders_cmd", required=True)
+    osub.add_parser("pending", help="proposed orders waiting for a person, with what decided them")
+    oa = osub.add_parser("approve", help="re-check a proposal against the book and the risk gate now, then send it")
+    oa.add_argument("proposal_id")
+    oa.add_argument("--reason", default="", help="why (kept in the audit trail)")
+    orj = osub.add_parser("reject", help="turn a proposal down")
+    orj.add_argument("proposal_id")
+    orj.add_argument("--reason", required=True, help="why (kept in the audit trail)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     from polycopy.configuration import ConfigurationError
@@ -106,6 +115,8 @@ def _dispatch(args) -> int:
         return risk(args)
     if args.cmd == "positions":
         return positions(args)
+    if args.cmd == "orders":
+        return orders(args)
     return 2
 
 
@@ -153,6 +164,43 @@ def positions(args) -> int:
             w.writerows(rows)
         print(f"written to {args.csv}")
     return 0
+
+
+def orders(args) -> int:
+    """Approval mode from the shell: list the proposals, approve or reject one (recorded with
+    the user's name, the time and the reason)."""
+    import getpass
+    import json as _json
+    import time as _time
+
+    from polycopy.execution.approval import expire_proposals
+
+    ledger = _open_ledger(must_exist=True)
+    if ledger is None:
+        return 1
+    if args.orders_cmd == "pending":
+        expire_proposals(ledger)
+        pending = ledger.proposals(status="pending")
+        print(f"{'proposal':<34} {'side':<4} {'USD':>9} {'shares':>9} {'limit':>6} {'conf.':>5} {'expires':>7}  why")
+        for p in pending:
+            d = _json.loads(p["details"])
+            conf = "-" if p["confidence"] is None else f"{p['confidence']:.2f}"
+            print(f"{p['proposal_id'][:34]:<34} {p['side']:<4} {p['usd']:>9,.2f} {p['shares']:>9,.2f} "
+                  f"{p['limit_price']:>6.3f} {conf:>5} {p['expires_at'] - _time.time():>6.0f}s  "
+                  f"{d.get('reason', '')} [sized by {d.get('binding', '-')}]")
+        print(f"{len(pending)} proposals pending")
+        return 0
+    from polycopy_dagster.defs.approvals import act_on_proposal
+    from polycopy_dagster.defs.resources import build_execution_resources, initialized
+
+    res = {k: initialized(v) for k, v in build_execution_resources().items()}
+    out = act_on_proposal(args.orders_cmd, args.proposal_id, getpass.getuser(), args.reason,
+                          polymarket=res["polymarket"], book=ledger, copy_trading=res["copy_trading"],
+                          signal_rules=res["signal_rules"], risk_rules=res["risk_rules"])
+    order = ledger.order(out.order_id) if out.order_id else None
+    print(f"proposal {out.proposal_id}: {out.status} — {out.reason}"
+          + (f"; order {order['order_id']} {order['status']}" if order else ""))
+    return 0 if out.status in ("approved", "rejected") else 1
 
 
 def risk(args) -> int:

@@ -59,7 +59,7 @@ class Desk:
         return LiveVenue.connect(self.ledger, self.clients.clob, creds, single_host_environment(self.url), FEE_RATE)
 
     def received(self) -> int:
-        return httpx.get(f"{self.url}/_sim/stats").json()["clob_orders_received"]
+        return httpx.get(f"{self.url}/_sim/stats").json().get("clob_orders_received", 0)
 
     def now(self) -> int:
         return httpx.get(f"{self.url}/_sim/clock").json()["now"]
@@ -78,7 +78,7 @@ class Desk:
             if b.asks and b.bids and 0.15 <= b.best_bid and b.best_ask <= 0.85:
                 yield row
 
-    def decide_copy(self, market, usd: float, limit: float | None = None) -> str:
+    def decide_copy(self, market, usd: float, limit: float | None = None, **details) -> str:
         """A whale BUY seen and a copy decision on it (its gates are tested elsewhere): spend
         ``usd`` up to ``limit`` (default: one cent over the best ask). Returns the signal key."""
         book = self.clients.clob.book(str(market.token0))
@@ -87,7 +87,7 @@ class Desk:
         key = self.ledger.signal_of_trade(t.trade_key)
         limit = round(book.best_ask + 0.01, 2) if limit is None else limit
         self.ledger.claim_decision(key, "copy", "execution", "test copy", {
-            "shares": round(usd / limit, 2), "limit_price": limit, "notional_usd": usd}, None)
+            "shares": round(usd / limit, 2), "limit_price": limit, "notional_usd": usd, **details}, None)
         return key
 
     def decide_exit(self, position_id: str, token: str, condition_id: str, shares: float, limit: float) -> str:

@@ -268,6 +268,11 @@ def decide_position_exit(ledger, clients, position_id: str, seq: int, rules: Exi
     return ledger.exit_decision(key), claimed
 
 
+def exit_order_id(exit_key: str) -> str:
+    """Client order id of the SELL an exit decision calls for."""
+    return f"pc-{exit_key}"[:64]
+
+
 def place_exit_order(ledger, venue, key: str, order_deadline_s: float = 300.0) -> dict | None:
     """Send the SELL a *sell* exit decision calls for, at most once (saved pending first,
     capped at what is held less pending sells). Returns the order row, or None for a hold."""
@@ -275,7 +280,7 @@ def place_exit_order(ledger, venue, key: str, order_deadline_s: float = 300.0) -
     if d is None or d["decision"] != "sell":
         return None
     if ledger.order_for(key) is None:
-        order_id = f"pc-{key}"[:64]
+        order_id = exit_order_id(key)
         age = ledger.clock() - float(d["decided_at"])
         if age > order_deadline_s:
             ledger.create_pending_order(order_id, key, venue.name, d["token_id"], d["condition_id"], "SELL", "FAK",

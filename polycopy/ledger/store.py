@@ -35,7 +35,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest revision in migrations/versions (a test keeps the two equal): a ledger already
 # there is opened without loading Alembic, which would add ~0.4 s to every copy run's start.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 @dataclass(frozen=True)
@@ -505,6 +505,57 @@ class Ledger:
                     "insert into fills (fill_id, order_id, token_id, side, price, shares, fee_usd, filled_at)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing"),
                     (fill_id, order_id, token_id, side, price, shares, fee, now))
+
+    @_retried
+    def create_proposal(self, proposal_id: str, decision_key: str, kind: str, token_id: str, condition_id: str,
+                        side: str, shares: float, usd: float, limit_price: float, confidence: float | None,
+                        details: dict, created_at: float, expires_at: float) -> bool:
+        """Record an order awaiting approval (pending); False if the decision has one."""
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into proposals (proposal_id, decision_key, kind, token_id, condition_id, side, shares, usd,"
+                " limit_price, confidence, details, created_at, expires_at, status, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) on conflict do nothing"),
+                (proposal_id, decision_key, kind, token_id, condition_id, side, shares, usd, limit_price, confidence,
+                 json.dumps(details, sort_keys=True, default=str), created_at, expires_at, created_at))
+            return cur.rowcount == 1
+
+    @_retried
+    def resolve_proposal(self, proposal_id: str, status: str, actor: str, reason: str, values: dict) -> bool:
+        """Move a pending proposal to ``status`` and record the action (actor, time, reason,
+        the values behind it) in one transaction; False if it was not pending any more."""
+        now = self.clock()
+        with self.tx() as cur:
+            cur.execute(self._sql("update proposals set status = ?, updated_at = ? where proposal_id = ?"
+                                  " and status = 'pending'"), (status, now, proposal_id))
+            if cur.rowcount != 1:
+                return False
+            cur.execute(self._sql(
+                "insert into order_actions (action_id, proposal_id, action, actor, reason, details, acted_at)"
+                " values (?, ?, ?, ?, ?, ?, ?)"),
+                (uuid.uuid4().hex, proposal_id, status, actor, reason,
+                 json.dumps(values, sort_keys=True, default=str), now))
+            return True
+
+    @_retried
+    def proposal(self, proposal_id: str) -> dict | None:
+        rows = self._rows("select * from proposals where proposal_id = ?", (proposal_id,))
+        return rows[0] if rows else None
+
+    @_retried
+    def proposals(self, status: str | None = None) -> list[dict]:
+        """Proposals, oldest first (``status``: only those)."""
+        if status is None:
+            return self._rows("select * from proposals order by created_at, proposal_id")
+        return self._rows("select * from proposals where status = ? order by created_at, proposal_id", (status,))
+
+    @_retried
+    def order_actions(self, proposal_id: str | None = None) -> list[dict]:
+        """The approval audit trail (of one proposal), in order."""
+        if proposal_id is None:
+            return self._rows("select * from order_actions order by acted_at, action_id")
+        return self._rows("select * from order_actions where proposal_id = ? order by acted_at, action_id",
+                          (proposal_id,))
 
     @_retried
     def record_venue_order_id(self, order_id: str, venue_order_id: str) -> None:

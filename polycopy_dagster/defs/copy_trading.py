@@ -7,13 +7,19 @@ reconciliation."""
 
 import hashlib
 import json
+import os
 import time
+from contextlib import ExitStack, contextmanager
 
 import dagster as dg
 from pydantic import Field
 
+from polycopy.execution.approval import expire_proposals, propose
 from polycopy.execution.copier import (SourceSignal, client_order_id, decide_signal, expire_unsent_copies,
                                        load_signal, place_signal_order, recount_limits, reconcile_pending)
+from polycopy.configuration import ConfigurationError
+from polycopy.execution.live import LiveVenue, LiveVenueError
+from polycopy.execution.live_credentials import LiveCredentials
 from polycopy.execution.paper import PaperVenue
 from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.feed import PollingActivityFeed
@@ -55,10 +61,30 @@ def run_signals(run: dg.DagsterRun, ledger) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _venue(mode: str, ledger, clients, fee_rate: float):
-    if mode != "paper":
-        raise dg.Failure(f"copy-trading mode {mode!r} is not available; only 'paper' is supported")
-    return PaperVenue(ledger, clients.clob, fee_rate)
+@contextmanager
+def trading_venue(copy_trading: "CopyTradingResource", polymarket: PolymarketResource, ledger, clients):
+    """Where this run's orders go: the paper venue, or — in ``live`` and ``approval`` mode —
+    the CLOB through the official SDK, signed in with the credentials of the environment
+    and checked (address, pUSD balance, approvals) before the first order. A check that
+    fails stops the run with what is missing, before anything is sent."""
+    if copy_trading.mode == "paper":
+        yield PaperVenue(ledger, clients.clob, copy_trading.taker_fee_rate)
+        return
+    try:
+        creds = LiveCredentials.from_env(os.environ)
+        venue = LiveVenue.connect(ledger, clients.clob, creds, polymarket.sdk_environment(),
+                                  copy_trading.taker_fee_rate)
+    except (ConfigurationError, LiveVenueError) as exc:
+        raise dg.Failure(str(exc)) from None
+    try:
+        report = venue.preflight(creds, copy_trading.live_min_collateral_usd)
+        if report.problems:
+            raise dg.Failure("live trading cannot start: " + "; ".join(report.problems),
+                             metadata={"signer": report.signer, "wallet": report.wallet,
+                                       "collateral_usd": rounded(report.collateral_usd, 2)})
+        yield venue
+    finally:
+        venue.close()
 
 
 def breakers_table(breakers: dict) -> dg.TableMetadataValue:
@@ -245,12 +271,23 @@ def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
                 copy_trading: CopyTradingResource) -> dg.MaterializeResult:
     book = ledger.open()
     placed = []
-    with polymarket.clients() as clients:
-        venue = _venue(copy_trading.mode, book, clients, copy_trading.taker_fee_rate)
+    decisions = [d for d in book.decisions_of(run_signals(context.run, book)) if d["decision"] == "copy"]
+    if copy_trading.mode == "approval":  # each order waits for a person: `polycopy orders approve`
+        for d in decisions:
+            if book.order_for(d["signal_key"]) is None and propose(book, d["signal_key"], "entry",
+                                                                    copy_trading.proposal_expiry_s):
+                context.log.info(f"proposed {d['signal_key']} for approval ({d['reason']}); it expires in "
+                                 f"{copy_trading.proposal_expiry_s:.0f} s")
+        pending = book.proposals(status="pending")
+        return dg.MaterializeResult(metadata={
+            "mode": "approval", "proposals_pending": len(pending),
+            "proposals": table([{"proposal_id": p["proposal_id"], "side": p["side"], "usd": p["usd"],
+                                 "shares": p["shares"], "limit_price": p["limit_price"],
+                                 "expires_in_s": p["expires_at"] - time.time()} for p in pending], digits=2)})
+    with polymarket.clients() as clients, ExitStack() as stack:
+        venue = stack.enter_context(trading_venue(copy_trading, polymarket, book, clients))
         reconciled = reconcile_pending(book, venue, copy_trading.reconcile_after_s)
-        for d in book.decisions_of(run_signals(context.run, book)):
-            if d["decision"] != "copy":
-                continue
+        for d in decisions:
             outcome = place_signal_order(d["signal_key"], ledger=book, venue=venue,
                                          order_deadline_s=copy_trading.order_deadline_s)
             placed.append(outcome.as_dict())
@@ -313,8 +350,7 @@ risk_monitor_schedule = dg.ScheduleDefinition(job=risk_monitor_job, cron_schedul
 def reconcile_orders_op(context: dg.OpExecutionContext, polymarket: PolymarketResource, ledger: LedgerResource,
                         copy_trading: CopyTradingResource) -> list:
     book = ledger.open()
-    with polymarket.clients() as clients:
-        venue = _venue(copy_trading.mode, book, clients, copy_trading.taker_fee_rate)
+    with polymarket.clients() as clients, trading_venue(copy_trading, polymarket, book, clients) as venue:
         done = reconcile_pending(book, venue, copy_trading.reconcile_after_s)
     context.log.info(f"reconciled {len(done)} pending orders")
     return done
@@ -488,6 +524,9 @@ def undecided_signals_sweeper(context: dg.SensorEvaluationContext, ledger: Ledge
                               copy_trading: CopyTradingResource):
     book = ledger.open()
     now = time.time()
+    lapsed = expire_proposals(book, now=now)
+    if lapsed:
+        context.log.warning(f"{len(lapsed)} proposed orders expired unapproved: {', '.join(lapsed)}")
     expired = expire_unsent_copies(book, copy_trading.order_deadline_s, now=now)
     if expired:
         context.log.warning(f"{len(expired)} copy decisions closed as expired: their order was never sent within "

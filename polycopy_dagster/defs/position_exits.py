@@ -12,12 +12,13 @@ import dagster as dg
 from pydantic import Field
 
 from polycopy.configuration import ConfigurationError
+from polycopy.execution.approval import propose
 from polycopy.execution.portfolio_state import assess_portfolio
 from polycopy.execution.position_exits import (decide_position_exit, describe, open_positions, place_exit_order,
                                                review_positions, settle_resolved)
 from polycopy.ledger.store import exit_key
 from polycopy_dagster.defs.automation import sensor_status
-from polycopy_dagster.defs.copy_trading import TRADING, _venue, copy_trade_job, reconcile_orders_job
+from polycopy_dagster.defs.copy_trading import TRADING, copy_trade_job, reconcile_orders_job, trading_venue
 from polycopy_dagster.defs.metadata import rounded, table
 from polycopy_dagster.defs.resources import (CopyTradingResource, ExitRulesResource, LedgerResource,
                                              PolymarketResource, RiskRulesResource, SignalRulesResource,
@@ -96,8 +97,13 @@ def exit_orders(context: dg.AssetExecutionContext, config: ExitPassConfig, polym
                 ledger: LedgerResource, copy_trading: CopyTradingResource) -> dg.MaterializeResult:
     book = ledger.open()
     key = exit_key(config.position_id, config.seq)
-    with polymarket.clients() as clients:
-        venue = _venue(copy_trading.mode, book, clients, copy_trading.taker_fee_rate)
+    if copy_trading.mode == "approval" and copy_trading.approve_exits:
+        d = book.exit_decision(key)
+        if d is not None and d["decision"] == "sell" and book.order_for(key) is None:
+            propose(book, key, "exit", copy_trading.proposal_expiry_s)
+            context.log.info(f"exit {key} proposed for approval: {d['reason']}")
+        return dg.MaterializeResult(metadata={"exit_key": key, "order": "proposed for approval"})
+    with polymarket.clients() as clients, trading_venue(copy_trading, polymarket, book, clients) as venue:
         order = place_exit_order(book, venue, key, copy_trading.order_deadline_s)
     if order is None:
         return dg.MaterializeResult(metadata={"exit_key": key, "order": "none (hold)"})
@@ -134,10 +140,11 @@ exit_position_job = dg.define_asset_job(
                                                "shows resolved.")],
 )
 def position_settlements(context: dg.AssetExecutionContext, polymarket: PolymarketResource, ledger: LedgerResource,
-                         exit_rules: ExitRulesResource):
+                         exit_rules: ExitRulesResource, copy_trading: CopyTradingResource):
     book = ledger.open()
-    with polymarket.clients() as clients:
-        settled, left = settle_resolved(book, clients, exit_rules.settings())
+    with polymarket.clients() as clients, trading_venue(copy_trading, polymarket, book, clients) as venue:
+        # Live: the tokens are redeemed at the venue before the ledger books the payout.
+        settled, left = settle_resolved(book, clients, exit_rules.settings(), redeem=venue.redeem)
     for s in settled:
         context.log.info(f"settled {s['position_id']}: {s['shares']:.2f} shares at {s['payout']:g} ({s['outcome']}), "
                          f"P&L ${s['pnl_usd']:,.2f}")

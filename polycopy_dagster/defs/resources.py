@@ -79,6 +79,18 @@ class PolymarketResource(dg.ConfigurableResource):
         default="v2", description="v2: the official SDK's keyset routes (/v2/trades, /v2/activity, "
                                   "/markets/keyset), v1 only where a host lacks them; v1: the offset routes")
 
+    def sdk_environment(self):
+        """The official SDK's environment for these hosts: Polymarket's own, or one host
+        serving every API (the simulated venue, its JSON-RPC at ``/rpc``)."""
+        from polycopy.polymarket.sdk import sdk_environment, single_host_environment
+
+        urls = (self.data_api_url, self.gamma_url, self.clob_url)
+        if urls == (REAL_DATA_API_URL, REAL_GAMMA_URL, REAL_CLOB_URL):
+            return sdk_environment()
+        if len(set(urls)) == 1:
+            return single_host_environment(self.clob_url)
+        return sdk_environment(clob_url=self.clob_url, data_url=self.data_api_url, gamma_url=self.gamma_url)
+
     @contextmanager
     def clients(self):
         clients = PolymarketClients.connect(
@@ -156,7 +168,16 @@ class CopyTradingResource(dg.ConfigurableResource):
     """How copies are executed and how the follow sensor polls (the decision rules are the
     signal_rules, sizing_rules and risk_rules resources)."""
 
-    mode: str = Field(default="paper", description="paper (default); live trading is not enabled yet")
+    mode: Literal["paper", "approval", "live"] = Field(
+        default="paper", description="paper (default): fills against the venue's books, nothing sent; approval: "
+                                     "each order is a proposal a person approves before it goes live; live: orders "
+                                     "go to the CLOB (credentials from POLYCOPY_LIVE_*)")
+    proposal_expiry_s: float = Field(default=120.0, description="Approval mode: a proposed order not approved "
+                                                                "within this long expires, s")
+    approve_exits: bool = Field(default=False, description="Approval mode: exits too wait for a person (by default "
+                                                           "they go out at once: they only reduce risk)")
+    live_min_collateral_usd: float = Field(default=1.0, description="Live trading starts only with at least this "
+                                                                    "much pUSD in the wallet, USD")
     follow_wallets: str = Field(default="", description="Comma-separated wallets to follow instead of the "
                                                         "watchlist (an explicit override of stage 1)")
     taker_fee_rate: float = Field(default=0.05, description="Taker fee rate: fee = shares × rate × p × (1 − p)")
@@ -354,6 +375,10 @@ def check_environment(*, warehouse: bool, ledger: bool) -> None:
     errors = choice_errors(env)
     if errors:
         raise ConfigurationError("; ".join(errors))
+    if env.get("POLYCOPY_MODE", "paper") != "paper":  # live orders: the credentials must be complete now
+        from polycopy.execution.live_credentials import LiveCredentials
+
+        LiveCredentials.from_env(env)
     for line in unknown_variable_warnings(env, known_variables()) + wallet_warnings(
             env.get("POLYCOPY_FOLLOW_WALLETS", "")):
         if line not in _warned:
