@@ -96,3 +96,40 @@ def test_approval_after_the_price_moved_or_under_a_halt_is_refused_by_the_rechec
     key2, p2 = proposed(desk, nth=1)
     out = approve_now(desk, p2["proposal_id"], halt=("kill switch on: maintenance",))
     assert out.status == "rejected" and "trading halted" in out.reason and desk.received() == 0
+
+
+def test_the_review_order_job_and_polycopy_orders_act_on_proposals(desk, monkeypatch, capsys):
+    import dagster as dg
+
+    from polycopy.execution.live_credentials import PRIVATE_KEY_VAR
+    from polycopy_dagster import cli
+    from polycopy_dagster.defs.approvals import review_order_job
+    from polycopy_dagster.defs.resources import (CopyTradingResource, LedgerResource, RiskRulesResource,
+                                                 SignalRulesResource)
+    from tests.dagster_helpers import api_resource
+
+    monkeypatch.setenv(PRIVATE_KEY_VAR, KEY)
+    ledger_path = desk.ledger_path
+    key, p = proposed(desk)
+    key2, p2 = proposed(desk, nth=1)
+    # `polycopy orders pending` lists both, with what decided them.
+    monkeypatch.setenv("POLYCOPY_LEDGER_PATH", ledger_path)
+    monkeypatch.setenv("POLYCOPY_MODE", "approval")
+    assert cli.main(["orders", "pending"]) == 0
+    listed = capsys.readouterr().out
+    assert p["proposal_id"][:34] in listed and p2["proposal_id"][:34] in listed and "2 proposals pending" in listed
+    # The job, launched with config as from the UI.
+    resources = {"polymarket": api_resource(desk.url), "ledger": LedgerResource(sqlite_path=ledger_path),
+                 "copy_trading": CopyTradingResource(mode="approval"), "signal_rules": SignalRulesResource(),
+                 "risk_rules": RiskRulesResource()}
+    job = dg.Definitions(jobs=[review_order_job], resources=resources).resolve_job_def("review_order")
+    result = job.execute_in_process(run_config={"ops": {"review_order_op": {"config": {
+        "proposal_id": p["proposal_id"], "action": "approve", "actor": "carol", "reason": "looks right"}}}})
+    assert result.success and desk.ledger.order_for(key)["status"] == "filled" and desk.received() == 1
+    assert desk.ledger.order_actions(p["proposal_id"])[0]["actor"] == "carol"
+    # And from the shell: a rejection needs its reason.
+    with pytest.raises(SystemExit):
+        cli.main(["orders", "reject", p2["proposal_id"]])
+    assert cli.main(["orders", "reject", p2["proposal_id"], "--reason", "event risk"]) == 0
+    assert "rejected — event risk" in capsys.readouterr().out
+    assert desk.ledger.order_for(key2)["status"] == "rejected" and desk.received() == 1

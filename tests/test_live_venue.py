@@ -44,7 +44,8 @@ class Desk:
     def __init__(self, server, world, tmp_path):
         self.server, self.world = server, world
         self.url = server.url
-        self.ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite")))
+        self.ledger_path = str(tmp_path / "ledger.sqlite")
+        self.ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=self.ledger_path))
         self.clients = PolymarketClients.connect(Endpoints.single_host(server.url))
 
     def fund(self, key=KEY, usd=1_000.0, positions=None, approved=True) -> dict:

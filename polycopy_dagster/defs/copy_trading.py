@@ -70,6 +70,8 @@ def trading_venue(copy_trading: "CopyTradingResource", polymarket: PolymarketRes
     if copy_trading.mode == "paper":
         yield PaperVenue(ledger, clients.clob, copy_trading.taker_fee_rate)
         return
+    if copy_trading.mode not in ("live", "approval"):
+        raise dg.Failure(f"copy-trading mode {copy_trading.mode!r} is not one of paper, approval, live")
     try:
         creds = LiveCredentials.from_env(os.environ)
         venue = LiveVenue.connect(ledger, clients.clob, creds, polymarket.sdk_environment(),

@@ -168,7 +168,7 @@ class CopyTradingResource(dg.ConfigurableResource):
     """How copies are executed and how the follow sensor polls (the decision rules are the
     signal_rules, sizing_rules and risk_rules resources)."""
 
-    mode: Literal["paper", "approval", "live"] = Field(
+    mode: str = Field(
         default="paper", description="paper (default): fills against the venue's books, nothing sent; approval: "
                                      "each order is a proposal a person approves before it goes live; live: orders "
                                      "go to the CLOB (credentials from POLYCOPY_LIVE_*)")
