@@ -194,9 +194,13 @@ def orders(args) -> int:
     from polycopy_dagster.defs.resources import build_execution_resources, initialized
 
     res = {k: initialized(v) for k, v in build_execution_resources().items()}
-    out = act_on_proposal(args.orders_cmd, args.proposal_id, getpass.getuser(), args.reason,
-                          polymarket=res["polymarket"], book=ledger, copy_trading=res["copy_trading"],
-                          signal_rules=res["signal_rules"], risk_rules=res["risk_rules"])
+    try:
+        out = act_on_proposal(args.orders_cmd, args.proposal_id, getpass.getuser(), args.reason,
+                              polymarket=res["polymarket"], book=ledger, copy_trading=res["copy_trading"],
+                              signal_rules=res["signal_rules"], risk_rules=res["risk_rules"])
+    except KeyError:
+        print(f"no proposal {args.proposal_id!r} (polycopy orders pending lists them)", file=sys.stderr)
+        return 1
     order = ledger.order(out.order_id) if out.order_id else None
     print(f"proposal {out.proposal_id}: {out.status} — {out.reason}"
           + (f"; order {order['order_id']} {order['status']}" if order else ""))

@@ -82,12 +82,9 @@ def reject(ledger, proposal_id: str, actor: str, reason: str) -> ProposalOutcome
     """A person turns a proposal down (``reason`` is required)."""
     if not reason.strip():
         raise ValueError("a rejection needs a reason")
-    expire_proposals(ledger)
-    p = ledger.proposal(proposal_id)
-    if p is None:
-        raise KeyError(f"no proposal {proposal_id!r}")
-    if p["status"] != "pending":
-        return ProposalOutcome(proposal_id, "unchanged", f"the proposal is already {p['status']}")
+    p = _pending(ledger, proposal_id)
+    if isinstance(p, ProposalOutcome):
+        return p
     _close(ledger, p, "rejected", actor, reason, {})
     return ProposalOutcome(proposal_id, "rejected", reason)
 
@@ -139,12 +136,9 @@ def approve(ledger, proposal_id: str, actor: str, *, book_of, halt_reasons, sign
     """A person approves a proposal: re-checked against ``book_of(token_id)`` and the halt
     reasons now, then sent with ``send(proposal)`` (which returns the order id) — or
     rejected by the re-check with what moved."""
-    expire_proposals(ledger)
-    p = ledger.proposal(proposal_id)
-    if p is None:
-        raise KeyError(f"no proposal {proposal_id!r}")
-    if p["status"] != "pending":
-        return ProposalOutcome(proposal_id, "unchanged", f"the proposal is already {p['status']}")
+    p = _pending(ledger, proposal_id)
+    if isinstance(p, ProposalOutcome):
+        return p
     problems, values = recheck(p, book_of(p["token_id"]), halt_reasons, signals, fee_rate)
     if problems:
         why = "; ".join(problems)
@@ -153,6 +147,18 @@ def approve(ledger, proposal_id: str, actor: str, *, book_of, halt_reasons, sign
     if not ledger.resolve_proposal(proposal_id, "approved", actor, reason or "approved", values):
         return ProposalOutcome(proposal_id, "unchanged", "another action settled it first")
     return ProposalOutcome(proposal_id, "approved", reason or "approved", send(p))
+
+
+def _pending(ledger, proposal_id: str) -> dict | ProposalOutcome:
+    """The proposal if it can still be acted on (expiries applied first), else the outcome
+    that says why not. KeyError for an unknown id."""
+    expire_proposals(ledger)
+    p = ledger.proposal(proposal_id)
+    if p is None:
+        raise KeyError(f"no proposal {proposal_id!r}")
+    if p["status"] != "pending":
+        return ProposalOutcome(proposal_id, "unchanged", f"the proposal is already {p['status']}")
+    return p
 
 
 def _close(ledger, p: dict, status: str, actor: str, reason: str, values: dict) -> bool:
