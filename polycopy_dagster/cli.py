@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     orj = osub.add_parser("reject", help="turn a proposal down")
     orj.add_argument("proposal_id")
     orj.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    rc = sub.add_parser("reconcile", help="live: the ledger's positions, fills, open orders and cash against the "
+                                          "venue's own records; exits 1 when they differ")
+    rc.add_argument("--accept-cash", default="", metavar="REASON",
+                    help="take the wallet's pUSD now as the cash baseline (after a deposit or withdrawal)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     from polycopy.configuration import ConfigurationError
@@ -117,6 +121,8 @@ def _dispatch(args) -> int:
         return positions(args)
     if args.cmd == "orders":
         return orders(args)
+    if args.cmd == "reconcile":
+        return reconcile(args)
     return 2
 
 
@@ -205,6 +211,44 @@ def orders(args) -> int:
     print(f"proposal {out.proposal_id}: {out.status} — {out.reason}"
           + (f"; order {order['order_id']} {order['status']}" if order else ""))
     return 0 if out.status in ("approved", "rejected") else 1
+
+
+def reconcile(args) -> int:
+    """Live and approval modes: settle orders left pending, then compare the ledger with the
+    venue and print every difference with both sides."""
+    import dagster as dg
+
+    from polycopy.execution.copier import reconcile_pending
+    from polycopy.execution.venue_reconciliation import reconcile_with_venue
+    from polycopy_dagster.defs.copy_trading import trading_venue
+    from polycopy_dagster.defs.resources import build_execution_resources, initialized
+
+    ledger = _open_ledger(must_exist=True)
+    if ledger is None:
+        return 1
+    res = {k: initialized(v) for k, v in build_execution_resources().items()}
+    copy_trading, polymarket = res["copy_trading"], res["polymarket"]
+    if copy_trading.mode == "paper":
+        print("paper mode: the ledger is the only book; nothing to reconcile (POLYCOPY_MODE=live or approval)")
+        return 0
+    try:
+        with polymarket.clients() as clients, trading_venue(copy_trading, polymarket, ledger, clients) as venue:
+            settled = reconcile_pending(ledger, venue, copy_trading.reconcile_after_s)
+            report = reconcile_with_venue(ledger, venue, in_flight_s=copy_trading.reconcile_after_s,
+                                          accept_cash=args.accept_cash)
+    except dg.Failure as exc:
+        print(f"polycopy: {exc.description}", file=sys.stderr)
+        return 2
+    for s in settled:
+        print(f"pending order {s['order_id']} settled from the venue's record: {s['status']}")
+    expected = "-" if report.expected_collateral_usd is None else f"{report.expected_collateral_usd:,.2f}"
+    print(f"wallet {report.wallet}: {report.tokens_compared} tokens, {report.trades_at_venue} trades and "
+          f"{report.open_orders_at_venue} open orders at the venue; pUSD {report.collateral_usd:,.2f} "
+          f"(expected {expected}); {len(report.in_flight)} orders in flight")
+    for d in report.differences:
+        print(f"  {d.kind:<10} {d.key[:42]:<42} ledger {d.ledger:<24} venue {d.venue:<24} {d.note}")
+    print("the ledger matches the venue" if report.matches else f"{len(report.differences)} differences")
+    return 0 if report.matches else 1
 
 
 def risk(args) -> int:

@@ -327,3 +327,46 @@ def test_paper_and_live_keep_the_same_ledger_on_the_same_world(world, tmp_path):
     assert len(ledgers["paper"]) >= 3 and len(ledgers["paper"]) == len(ledgers["live"])
     for paper, live in zip(ledgers["paper"], ledgers["live"]):
         assert paper[:3] == live[:3] and paper[3:] == pytest.approx(live[3:], abs=2e-6), (paper, live)
+
+
+def test_reconciliation_finds_what_moved_outside_the_ledger_and_polycopy_reconcile_reports_it(desk, monkeypatch,
+                                                                                             capsys):
+    from polycopy.execution.venue_reconciliation import reconcile_with_venue
+    from polycopy_dagster import cli
+
+    desk.fund(usd=500.0)
+    venue = desk.live()
+    markets = desk.markets(version="v1")
+    market = next(markets)
+    key = desk.decide_copy(market, usd=40.0)
+    assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "filled"
+    first = reconcile_with_venue(desk.ledger, venue)  # takes the cash baseline
+    assert first.matches and first.expected_collateral_usd is None and first.tokens_compared == 1
+    key = desk.decide_copy(next(markets), usd=30.0)
+    assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "filled"
+    again = reconcile_with_venue(desk.ledger, venue)
+    assert again.matches, again.differences
+    assert again.expected_collateral_usd == pytest.approx(again.collateral_usd, abs=0.01)
+    # Someone trades the same wallet by hand, and rests an order.
+    other = next(markets)
+    ask = desk.clients.clob.book(str(other.token0)).best_ask
+    by_hand = venue.sdk.place_market_order(token_id=str(other.token0), side="BUY", amount="15",
+                                           max_price=f"{ask:.2f}", order_type="FOK")
+    assert by_hand.ok
+    resting = venue.sdk.place_limit_order(token_id=str(other.token0), price="0.01", size="10", side="BUY")
+    after = reconcile_with_venue(desk.ledger, venue)
+    kinds = {d.kind for d in after.differences}
+    assert {"trade", "position", "open_order", "cash"} <= kinds, after.differences
+    assert any(d.key == resting.order_id for d in after.differences if d.kind == "open_order")
+    assert any(d.key == str(other.token0) for d in after.differences if d.kind == "position")
+    # The same from the shell, exit status 1; and paper mode has nothing to compare.
+    monkeypatch.setenv("POLYCOPY_LEDGER_PATH", desk.ledger_path)
+    monkeypatch.setenv("POLYCOPY_SIM_URL", desk.url)
+    monkeypatch.setenv(PRIVATE_KEY_VAR, KEY)
+    monkeypatch.setenv("POLYCOPY_MODE", "live")
+    assert cli.main(["reconcile"]) == 1
+    out = capsys.readouterr().out
+    assert "differences" in out and resting.order_id[:42] in out and KEY.removeprefix("0x") not in out
+    monkeypatch.setenv("POLYCOPY_MODE", "paper")
+    assert cli.main(["reconcile"]) == 0 and "nothing to reconcile" in capsys.readouterr().out
+    venue.close()

@@ -192,6 +192,30 @@ class LiveVenue:
         return [t for t in self.sdk.list_account_trades(asset_id=token_id).iter_items()
                 if t.taker_order_id == vid and str(t.status).upper() != TERMINAL_TRADE_FAILURE]
 
+    # ---- the account, as the venue keeps it ---------------------------------------------------
+    @property
+    def wallet(self) -> str:
+        return str(self.sdk.wallet)
+
+    def collateral_usd(self) -> float:
+        """The wallet's pUSD balance, USD."""
+        return self.sdk.get_balance_allowance(asset_type="COLLATERAL").balance / UNIT
+
+    def position_shares(self, token_id: str) -> float:
+        """The wallet's balance of an outcome token (a Protocol-V2 position id or a CTF token), shares."""
+        from polycopy.polymarket.clob_orders import is_v2_position_id
+
+        kind = "CONDITIONAL-V2" if is_v2_position_id(token_id) else "CONDITIONAL"
+        return self.sdk.get_balance_allowance(asset_type=kind, token_id=token_id).balance / UNIT
+
+    def open_orders(self) -> list:
+        return list(self.sdk.list_open_orders().iter_items())
+
+    def account_trades(self) -> list:
+        """Every trade of the account (failed ones left out)."""
+        return [t for t in self.sdk.list_account_trades().iter_items()
+                if str(t.status).upper() != TERMINAL_TRADE_FAILURE]
+
     # ---- settlement ----------------------------------------------------------------------
     def redeem(self, condition_id: str) -> None:
         """Redeem the wallet's positions in a resolved market (pUSD back at the payout);

@@ -558,6 +558,31 @@ class Ledger:
                           (proposal_id,))
 
     @_retried
+    def cash_flow_usd(self) -> float:
+        """What the ledger's fills moved in cash, USD: SELL proceeds and settlements less BUY
+        costs, fees deducted."""
+        rows = self._rows("select coalesce(sum(case when side = 'SELL' then price * shares - fee_usd"
+                          " else -(price * shares + fee_usd) end), 0) as flow from fills")
+        return float(rows[0]["flow"] or 0.0)
+
+    @_retried
+    def record_venue_snapshot(self, venue: str, wallet: str, collateral_usd: float, ledger_cash_flow_usd: float,
+                              is_baseline: bool, reason: str) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql(
+                "insert into venue_snapshots (snapshot_id, venue, wallet, collateral_usd, ledger_cash_flow_usd,"
+                " is_baseline, reason, taken_at) values (?, ?, ?, ?, ?, ?, ?, ?)"),
+                (uuid.uuid4().hex, venue, wallet, collateral_usd, ledger_cash_flow_usd, int(is_baseline), reason,
+                 self.clock()))
+
+    @_retried
+    def venue_baseline(self, wallet: str) -> dict | None:
+        """The newest baseline snapshot of a venue wallet (None before the first)."""
+        rows = self._rows("select * from venue_snapshots where wallet = ? and is_baseline = 1"
+                          " order by taken_at desc limit 1", (wallet,))
+        return rows[0] if rows else None
+
+    @_retried
     def record_venue_order_id(self, order_id: str, venue_order_id: str) -> None:
         """Remember the id the venue will know a pending order by, before it is sent: after a
         crash the order is looked up by it, never re-sent."""

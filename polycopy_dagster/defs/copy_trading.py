@@ -22,6 +22,7 @@ from polycopy.execution.live import LiveVenue, LiveVenueError
 from polycopy.execution.live_credentials import LiveCredentials
 from polycopy.execution.paper import PaperVenue
 from polycopy.execution.portfolio_state import assess_portfolio
+from polycopy.execution.venue_reconciliation import reconcile_with_venue
 from polycopy.feed import PollingActivityFeed
 from polycopy.polymarket.schema import Trade
 from polycopy_dagster.defs.automation import schedule_status, sensor_status
@@ -80,6 +81,10 @@ def trading_venue(copy_trading: "CopyTradingResource", polymarket: PolymarketRes
         raise dg.Failure(str(exc)) from None
     try:
         report = venue.preflight(creds, copy_trading.live_min_collateral_usd)
+        paper = [o for o in ledger.orders() if o["venue"] == "paper"]
+        if paper:  # one ledger, one book: paper fills would be taken for the wallet's
+            raise dg.Failure(f"live trading cannot start: this ledger holds {len(paper)} paper orders; live trading "
+                             "keeps a ledger of its own (set POLYCOPY_LEDGER_PATH, or another PostgreSQL database)")
         if report.problems:
             raise dg.Failure("live trading cannot start: " + "; ".join(report.problems),
                              metadata={"signer": report.signer, "wallet": report.wallet,
@@ -348,6 +353,40 @@ risk_monitor_schedule = dg.ScheduleDefinition(job=risk_monitor_job, cron_schedul
                                               description="Keep portfolio_risk current between trades.")
 
 
+@dg.asset_check(asset="portfolio_risk", name="ledger_matches_venue", blocking=True,
+                description="Live and approval modes: the ledger's positions, fills, open orders and cash agree with "
+                            "the venue's own records (balances, account trades, open orders). Blocks new orders "
+                            "until a person has looked. Paper mode: the ledger is the only book; passes.")
+def ledger_matches_venue(polymarket: PolymarketResource, ledger: LedgerResource,
+                         copy_trading: CopyTradingResource) -> dg.AssetCheckResult:
+    if copy_trading.mode == "paper":
+        return dg.AssetCheckResult(passed=True, metadata={"mode": "paper", "compared": "nothing: paper has one book"})
+    book = ledger.open()
+    with polymarket.clients() as clients, trading_venue(copy_trading, polymarket, book, clients) as venue:
+        report = reconcile_with_venue(book, venue, in_flight_s=copy_trading.reconcile_after_s)
+    return dg.AssetCheckResult(
+        passed=report.matches,
+        description=None if report.matches else f"{len(report.differences)} differences with the venue",
+        metadata={"mode": copy_trading.mode, "wallet": report.wallet, "differences": len(report.differences),
+                  "diff": table([d.as_dict() for d in report.differences], ["kind", "key", "ledger", "venue", "note"]),
+                  "tokens_compared": report.tokens_compared, "trades_at_venue": report.trades_at_venue,
+                  "open_orders_at_venue": report.open_orders_at_venue, "in_flight": len(report.in_flight),
+                  "collateral_usd": rounded(report.collateral_usd, 2),
+                  "expected_collateral_usd": rounded(report.expected_collateral_usd, 2)})
+
+
+venue_reconciliation_job = dg.define_asset_job(
+    name="reconcile_with_venue",
+    selection=dg.AssetSelection.checks(ledger_matches_venue),
+    executor_def=dg.in_process_executor,
+    description="Compare the ledger with the venue's own records (live and approval modes).",
+)
+
+venue_reconciliation_schedule = dg.ScheduleDefinition(
+    job=venue_reconciliation_job, cron_schedule="*/10 * * * *", default_status=schedule_status(),
+    description="Keep ledger_matches_venue current between copy runs.")
+
+
 @dg.op(description="Settle pending orders left by a crash from the venue's own record; never re-send.")
 def reconcile_orders_op(context: dg.OpExecutionContext, polymarket: PolymarketResource, ledger: LedgerResource,
                         copy_trading: CopyTradingResource) -> list:
@@ -593,14 +632,15 @@ def copy_trade_job_for(resources: dict) -> dg.JobDefinition:
     for in-process runs: the demo, tests and benchmarks."""
     full = {"signal_rules": SignalRulesResource(), "sizing_rules": SizingRulesResource(),
             "risk_rules": RiskRulesResource(), "exit_rules": ExitRulesResource(), **resources}
-    return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders], asset_checks=[no_undecided_trades],
+    return dg.Definitions(assets=[assess_portfolio_and_signal, copy_orders],
+                          asset_checks=[no_undecided_trades, ledger_matches_venue],
                           jobs=[copy_trade_job], resources=full).resolve_job_def("copy_trade")
 
 
 defs = dg.Definitions(
     assets=[assess_portfolio_and_signal, copy_orders],
-    asset_checks=[no_undecided_trades],
-    jobs=[copy_trade_job, risk_monitor_job, reconcile_orders_job],
+    asset_checks=[no_undecided_trades, ledger_matches_venue],
+    jobs=[copy_trade_job, risk_monitor_job, reconcile_orders_job, venue_reconciliation_job],
     sensors=[followed_wallets_sensor, undecided_signals_sweeper],
-    schedules=[reconcile_schedule, risk_monitor_schedule],
+    schedules=[reconcile_schedule, risk_monitor_schedule, venue_reconciliation_schedule],
 )

@@ -1,4 +1,5 @@
-"""Approval mode: orders proposed to a person, and what each person did with them.
+"""Approval mode and live trading: orders proposed to a person, what each person did with
+them, and the venue's account as reconciliation last saw it.
 
 - ``proposals``: one row per order awaiting approval — the decision it carries out (an
   entry on a signal, or an exit), the market, side, amount (USD for a BUY, shares for a
@@ -7,6 +8,9 @@
   (by a person, or by the re-check on approval) or ``expired``.
 - ``order_actions``: the audit trail — every approve, reject and expiry with its actor,
   time and reason, and the values the re-check on approval compared.
+- ``venue_snapshots``: the venue account's pUSD balance beside the ledger's cash flow at
+  the same moment; the first (or one a person accepted) is the baseline that later cash
+  is compared from.
 
 Existing rows are kept: the tables are new.
 
@@ -50,6 +54,16 @@ STATEMENTS: tuple[str, ...] = (
         acted_at double precision not null
     )""",
     "create index order_actions_proposal_idx on order_actions (proposal_id)",
+    """create table venue_snapshots (
+        snapshot_id varchar primary key,
+        venue varchar not null,
+        wallet varchar not null,
+        collateral_usd double precision not null,
+        ledger_cash_flow_usd double precision not null,
+        is_baseline integer not null,
+        reason varchar not null,
+        taken_at double precision not null
+    )""",
 )
 
 
