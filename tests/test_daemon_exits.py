@@ -72,10 +72,11 @@ def test_exits_and_settlement_survive_killed_workers_and_a_killed_daemon(tmp_pat
 
     orders = ledger.orders()
     by_position = {p.position_id: p for p in positions(ledger)}
-    # No share sold twice: each position sold exactly what it bought, never more at any point.
+    # No share sold twice: each position sold what it bought (all but the unsellable rest
+    # under a hundredth of a share), never more at any point.
     for pid in ids:
         p = by_position[pid]
-        assert p.sold_shares == pytest.approx(p.bought_shares, abs=1e-9) and p.shares == 0
+        assert 0 <= p.bought_shares - p.sold_shares < 0.01 and p.shares == 0
     held = defaultdict(float)
     for f in ledger.fills():
         held[f["token_id"]] += f["shares"] if f["side"] == "BUY" else -f["shares"]

@@ -58,6 +58,12 @@ class FaultConfig:
     duplicate_rate: float = 0.0
     shuffle: bool = False
     seed: int = 0
+    # Orders held in flight: the next ``order_hold_count`` POST /order requests are held
+    # ``order_hold_s`` seconds "before" the exchange takes them or "after" it has (the answer
+    # delayed), so that a client can die with its order in flight.
+    order_hold_s: float = 0.0
+    order_hold: str = "before"
+    order_hold_count: int = 0
 
 
 class SimClock:
@@ -689,8 +695,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (killed with its request in flight): nobody to answer
 
     def _clob(self, method: str, raw: bytes = b"") -> bool:
         """Answer a CLOB trading request (True), or leave the request to the read routes."""
@@ -711,9 +720,20 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/v2/approvals":
             self._send(*v.clob.approvals(q.get("user") or "0x" + "0" * 40))
             return True
+        hold = 0.0
+        if method == "POST" and path == "/order" and v.faults.order_hold_s > 0:
+            with v._fault_lock:
+                if v.faults.order_hold_count > 0:
+                    v.faults.order_hold_count -= 1
+                    hold = v.faults.order_hold_s
+                    v.stats["orders_held"] += 1
+        if hold and v.faults.order_hold == "before":
+            time.sleep(hold)
         answer = v.clob.handle(method, path, q, self.headers, raw)
         if answer is None:
             return False
+        if hold and v.faults.order_hold == "after":
+            time.sleep(hold)
         v.stats["clob_requests"] += 1
         self._send(*answer)
         return True
