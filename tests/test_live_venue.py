@@ -305,28 +305,44 @@ def test_settlement_redeems_the_resolved_position_at_the_venue(desk):
     venue.close()
 
 
-def test_paper_and_live_keep_the_same_ledger_on_the_same_world(world, tmp_path):
-    """The same decisions sent to the paper venue and to the live venue of two identical
-    venues: the same fills, fees and positions, up to order ids."""
-    ledgers = {}
+def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_same_world(world, tmp_path):
+    """The whole copy chain (risk gate, stages, sizing, the order) on the same whale trades,
+    once with the paper venue and once with the live venue, each on a fresh venue of the same
+    world: the same decisions with the same reasons, the same fills and fees (up to order ids)."""
+    from polycopy.execution.copier import TradingRules, copy_trade
+
+    now = time.time()
+    trades, results = None, {}
     for mode in ("paper", "live"):
         with running_venue(world=world) as server:
             (tmp_path / mode).mkdir()
             desk = Desk(server, world, tmp_path / mode)
-            desk.fund(usd=1_000.0)
+            desk.fund(usd=10_000.0)
+            desk.ledger.publish_wallet_profiles([{
+                "wallet_address": WHALE, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
+                "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False}], "2026-01-01")
+            if trades is None:  # the same whale orders for both: $6,000 BUYs at the best ask
+                trades = []
+                for market in list(desk.markets(version="v1"))[:6]:
+                    ask = desk.clients.clob.book(str(market.token0)).best_ask
+                    trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / ask, 2), ask, age_s=5))
             venue = desk.live() if mode == "live" else PaperVenue(desk.ledger, desk.clients.clob, FEE_RATE)
-            markets = desk.markets()
-            for usd in (25.0, 60.0, 140.0):
-                key = desk.decide_copy(next(markets), usd=usd)
-                place_signal_order(key, ledger=desk.ledger, venue=venue)
-            ledgers[mode] = sorted((f["token_id"], f["side"], round(f["price"], 6), round(f["shares"], 6),
-                                    round(f["fee_usd"], 6)) for f in desk.ledger.fills())
+            outcomes = [copy_trade(t, ledger=desk.ledger, clients=desk.clients, venue=venue, rules=TradingRules(),
+                                   followed_override=True, now=now) for t in trades]
+            results[mode] = {
+                "decisions": [(o.decision, o.stage, o.reason, o.order_status) for o in outcomes],
+                "fills": sorted((f["token_id"], f["side"], round(f["price"], 6), round(f["shares"], 6),
+                                 round(f["fee_usd"], 6)) for f in desk.ledger.fills())}
             if mode == "live":
                 venue.close()
             desk.close()
-    assert len(ledgers["paper"]) >= 3 and len(ledgers["paper"]) == len(ledgers["live"])
-    for paper, live in zip(ledgers["paper"], ledgers["live"]):
-        assert paper[:3] == live[:3] and paper[3:] == pytest.approx(live[3:], abs=2e-6), (paper, live)
+    copied = [d for d in results["paper"]["decisions"] if d[0] == "copy"]
+    assert len(copied) >= 2, results["paper"]["decisions"]
+    assert results["paper"]["decisions"] == results["live"]["decisions"]
+    paper, live = results["paper"]["fills"], results["live"]["fills"]
+    assert len(paper) == len(live) >= len(copied)
+    for p, l in zip(paper, live):
+        assert p[:3] == l[:3] and p[3:] == pytest.approx(l[3:], abs=2e-6), (p, l)
 
 
 def test_reconciliation_finds_what_moved_outside_the_ledger_and_polycopy_reconcile_reports_it(desk, monkeypatch,
@@ -369,4 +385,31 @@ def test_reconciliation_finds_what_moved_outside_the_ledger_and_polycopy_reconci
     assert "differences" in out and resting.order_id[:42] in out and KEY.removeprefix("0x") not in out
     monkeypatch.setenv("POLYCOPY_MODE", "paper")
     assert cli.main(["reconcile"]) == 0 and "nothing to reconcile" in capsys.readouterr().out
+    venue.close()
+
+
+def test_a_deposit_wallet_signs_poly_1271_orders_through_the_relayers_deployed_route(desk):
+    """Signature type 3: the key owns a deposit wallet that holds the funds; the SDK asks the
+    relayer whether the wallet is deployed, then signs ERC-7739 wrapped orders the venue
+    verifies against the wallet's owner."""
+    from polymarket._internal.environment import get_environment_config
+    from polymarket._internal.wallet import derive_beacon_deposit_wallet_address
+
+    from polycopy.execution.live_credentials import SIGNATURE_TYPE_VAR, WALLET_VAR
+
+    signer = Account.from_key(KEY).address
+    wallet = derive_beacon_deposit_wallet_address(signer, get_environment_config(
+        single_host_environment(desk.url)).wallet_derivation)
+    r = httpx.post(f"{desk.url}/_sim/account", json={"signer": signer, "wallet": wallet, "signature_type": 3,
+                                                     "collateral_usd": 100.0, "approved": True})
+    r.raise_for_status()
+    assert httpx.get(f"{desk.url}/deployed", params={"address": wallet, "type": "WALLET"}).json() == {"deployed": True}
+    assert httpx.get(f"{desk.url}/deployed", params={"address": signer}).json() == {"deployed": False}
+    env = {WALLET_VAR: wallet, SIGNATURE_TYPE_VAR: "3"}
+    venue = desk.live(**env)
+    report = venue.preflight(LiveCredentials.from_env({PRIVATE_KEY_VAR: KEY, **env}))
+    assert report.problems == () and report.wallet == wallet and report.signer == signer
+    key = desk.decide_copy(next(desk.markets(version="v1")), usd=20.0)
+    assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "filled"
+    assert venue.collateral_usd() < 100.0 - 19.99
     venue.close()

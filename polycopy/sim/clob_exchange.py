@@ -19,7 +19,13 @@ funded test accounts.
   ``HEARTBEAT_TIMEOUT_S`` wall seconds has its resting orders cancelled.
 - A minimal JSON-RPC (``/rpc``) for the transactions an externally owned account sends:
   ERC-20 ``approve`` and ERC-1155 ``setApprovalForAll`` (the SDK's allowance repair) and
-  ``redeemPositions`` of a resolved market (pUSD paid at 1 / 0, 0.5 void).
+  ``redeemPositions`` of a resolved market (pUSD paid at 1 / 0, 0.5 void); ``eth_call``
+  reads of pUSD balances and allowances, operator approvals and Protocol-V2 balances.
+- The relayer's ``GET /deployed?address=&type=``, all the SDK asks of it when a client
+  signs in for a wallet other than its key's address (a proxy, safe or deposit wallet):
+  ``{"deployed": true}`` for a funded account's wallet of that kind. Relayed (gasless)
+  transactions are not served: approvals and redemption of such wallets are granted when
+  the account is funded, and redemption goes through an externally owned account.
 
 Amounts on the wire are in base units of 6 decimals, as on Polymarket.
 """
@@ -576,6 +582,19 @@ class SimClob:
         acct.heartbeat_id = str(uuid.uuid4())
         acct.heartbeat_at = time.monotonic()
         return 200, {"heartbeat_id": acct.heartbeat_id}
+
+    RELAYER_WALLET_TYPES = {"PROXY": 1, "SAFE": 2, "WALLET": 3}
+
+    def deployed(self, address: str, kind: str | None) -> tuple[int, dict]:
+        """Relayer ``GET /deployed``: whether a proxy, safe or deposit wallet (``kind`` PROXY,
+        SAFE or WALLET; any when None) exists: a funded account's wallet of that kind."""
+        try:
+            acct = self.accounts.get(to_checksum_address(address))
+        except ValueError:
+            return 400, {"error": f"invalid address {address!r}"}
+        want = self.RELAYER_WALLET_TYPES.get(str(kind or "").upper())
+        ok = acct is not None and acct.signature_type != 0 and want in (None, acct.signature_type)
+        return 200, {"deployed": ok}
 
     def approvals(self, user: str) -> tuple[int, dict]:
         """Data API ``GET /v2/approvals``: every approval the SDK checks, and its state."""

@@ -717,6 +717,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
             self._send(200, v.clob.rpc(req))
             return True
+        if method == "GET" and path == "/deployed":
+            self._send(*v.clob.deployed(q.get("address") or "", q.get("type")))
+            return True
         if method == "GET" and path == "/v2/approvals":
             self._send(*v.clob.approvals(q.get("user") or "0x" + "0" * 40))
             return True
