@@ -92,7 +92,7 @@ def test_one_switch_turns_every_schedule_and_sensor_on():
         states[switch] = dict(line.split() for line in out.splitlines())
     names = {"refresh_markets_schedule", "hourly_ingest_schedule", "polycopy_automation", "followed_wallets_sensor",
              "risk_monitor_schedule", "reconcile_orders_schedule", "undecided_signals_sweeper", "open_positions_sensor",
-             "exits_after_copy_run", "settle_on_resolutions"}
+             "exits_after_copy_run", "settle_on_resolutions", "reconcile_with_venue_schedule"}
     assert set(states["off"]) == set(states["on"]) == names
     assert set(states["off"].values()) == {"STOPPED"} and set(states["on"].values()) == {"RUNNING"}
 

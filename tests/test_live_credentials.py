@@ -48,3 +48,24 @@ def test_secrets_are_masked_in_repr_format_and_refuse_pickling():
         pickle.dumps(c)
     text = f"signing with {KEY} failed; secret c2VjcmV0LXNlY3JldA== and {KEY[2:]}"
     assert scrub(text, c.secrets()) == "signing with *** failed; secret *** and ***"
+
+
+def test_the_execution_location_will_not_load_in_live_or_approval_mode_without_credentials():
+    """``POLYCOPY_MODE=live`` fails when the code location loads, in one line naming each
+    missing variable; paper needs none; a mode that does not exist is named too."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import polycopy_dagster.execution"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
+    for mode in ("live", "approval"):
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**base, "POLYCOPY_MODE": mode, "POLYCOPY_LIVE_API_KEY": "k"})
+        assert p.returncode != 0
+        last = p.stderr.strip().splitlines()[-1]
+        assert "ConfigurationError" in last and PRIVATE_KEY_VAR in last and API_SECRET_VAR in last, last
+    assert subprocess.run([sys.executable, "-c", code], env={**base, "POLYCOPY_MODE": "paper"}).returncode == 0
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**base, "POLYCOPY_MODE": "yolo"})
+    assert "POLYCOPY_MODE='yolo' is not one of paper, approval, live" in p.stderr
