@@ -1,6 +1,6 @@
 """Live trading through the real dagster-daemon, the follow sensor and the official SDK against
-the simulated venue's CLOB V2: followed BUYs copied as FOK orders, the run worker killed with
-an order in flight (before the venue took it, and after it did but before the answer came
+the simulated venue's CLOB V2: followed BUYs copied as FOK orders (one refused by the venue
+for want of pUSD, in its words), the run worker killed with an order in flight (before the venue took it, and after it did but before the answer came
 back), a stop-loss exit as a FAK SELL, a resolved market redeemed — and then no order was
 sent twice (counted at the venue), the ledger matches the venue (cash included), and
 neither the private key nor the API secret or passphrase is anywhere: not in the Dagster
@@ -115,6 +115,23 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
             trades = {t.taker_order_id for t in venue.account_trades()}
             for vid in sent:  # found at the venue, and recorded as the venue has it
                 assert by_vid[vid]["status"] == ("filled" if vid in trades else "rejected"), by_vid[vid]
+            # pUSD withdrawn by hand: the ledger no longer matches the venue until a person
+            # accepts the new balance; then the next copy is refused by the venue, in its words.
+            httpx.post(f"{url}/_sim/account", json={"signer": ADDRESS, "collateral_usd": -(venue.collateral_usd() - 3.0),
+                                                    "approved": True}).raise_for_status()
+            moved = reconcile_with_venue(ledger, venue, in_flight_s=8)
+            assert [d.kind for d in moved.differences] == ["cash"], moved.differences
+            assert reconcile_with_venue(ledger, venue, accept_cash="withdrawn for the test").matches
+            rejected_before = len([o for o in live_orders() if o["status"] == "rejected"])
+            while upto and not [o for o in live_orders() if o["status"] == "rejected"][rejected_before:]:
+                httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})
+                wait_until(lambda: len([o for o in live_orders() if o["status"] == "rejected"]) > rejected_before,
+                           timeout_s=30, interval_s=0.5)
+            refused = [o for o in live_orders() if o["status"] == "rejected"][rejected_before:]
+            assert refused and "not enough balance / allowance" in refused[0]["reason"], refused
+            httpx.post(f"{url}/_sim/account", json={"signer": ADDRESS, "collateral_usd": 5_000.0,
+                                                    "approved": True}).raise_for_status()
+            assert reconcile_with_venue(ledger, venue, accept_cash="deposited for the test").matches
             # More followed BUYs until two positions are open.
             while len(open_positions(ledger)) < 2 and upto:
                 httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})

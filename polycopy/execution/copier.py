@@ -55,6 +55,7 @@ class CopyOutcome:
     reason: str
     order_id: str | None = None
     order_status: str | None = None
+    order_reason: str | None = None  # why an order was not filled: the venue's own words for a rejection
     filled_shares: float = 0.0
     avg_price: float | None = None
     fee_usd: float = 0.0
@@ -390,5 +391,6 @@ def _outcome(ledger, signal_key: str, already: bool = False) -> CopyOutcome:
     return CopyOutcome(
         signal_key=signal_key, decision=d["decision"], stage=d["stage"], reason=d["reason"],
         order_id=o["order_id"] if o else None, order_status=o["status"] if o else None,
+        order_reason=o["reason"] if o else None,
         filled_shares=shares, avg_price=avg, fee_usd=sum(f["fee_usd"] for f in fills), already_decided=already,
     )

@@ -299,7 +299,8 @@ def copy_orders(context: dg.AssetExecutionContext, polymarket: PolymarketResourc
                                          order_deadline_s=copy_trading.order_deadline_s)
             placed.append(outcome.as_dict())
             context.log.info(f"order {outcome.order_id}: {outcome.order_status}, {outcome.filled_shares:.2f} shares "
-                             f"at {outcome.avg_price}, fee ${outcome.fee_usd:.4f}")
+                             f"at {outcome.avg_price}, fee ${outcome.fee_usd:.4f}"
+                             + (f" ({outcome.order_reason})" if outcome.order_reason else ""))
     if reconciled:
         context.log.warning(f"reconciled pending orders: {reconciled}")
     summary = book.summary()
