@@ -22,6 +22,7 @@ from polycopy.execution.live_credentials import PRIVATE_KEY_VAR, LiveCredentials
 from polycopy.execution.position_exits import open_positions
 from polycopy.execution.venue_reconciliation import reconcile_with_venue
 from polycopy.polymarket.clients import Endpoints, PolymarketClients
+from polycopy.polymarket.clob_orders import is_v2_position_id
 from polycopy.polymarket.sdk import single_host_environment
 from polycopy.sim import truth
 from polycopy.sim.server import running_venue
@@ -161,6 +162,8 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
     sells = [o for o in live_orders() if o["side"] == "SELL" and o["venue"] == "live"]
     assert sells and {o["order_type"] for o in sells} == {"FAK"}
     assert {o["order_type"] for o in live_orders() if o["side"] == "BUY"} == {"FOK"}
+    # Most open markets of a world of today are Protocol-V2: their orders were signed for ExchangeV3.
+    assert any(is_v2_position_id(o["token_id"]) for o in live_orders() if o["status"] == "filled")
     assert stats.get("clob_redemptions", 0) >= 1
     # Nothing sent twice: every order the venue received is one the ledger made, once.
     assert stats["clob_orders_received"] == len([o for o in live_orders() if o["venue_order_id"]])
