@@ -157,6 +157,31 @@ def test_a_ledger_from_before_migrations_is_upgraded_in_place(settings):
     assert ledger.summary()["undecided"] == 1
     open_ledger(settings)  # opening again changes nothing
     assert len(ledger.decisions()) == 2 and ledger.summary()["signals"] == 3
+    # The approval and reconciliation tables of 0004 work on the upgraded ledger.
+    assert ledger.create_proposal("prop-1", "k-copied", "entry", "t", "c", "BUY", 10.0, 5.0, 0.5, 0.6, {"why": 1},
+                                  100.0, 220.0)
+    assert ledger.resolve_proposal("prop-1", "rejected", "me", "no", {})
+    assert not ledger.resolve_proposal("prop-1", "approved", "me", "late", {})
+    assert [(a["action"], a["actor"]) for a in ledger.order_actions("prop-1")] == [("rejected", "me")]
+    ledger.record_venue_snapshot("live", "0xw", 100.0, -1.25, True, "first")
+    assert ledger.venue_baseline("0xw")["collateral_usd"] == 100.0
+
+
+def test_a_ledger_at_0003_keeps_its_orders_and_fills_when_it_gains_approvals_and_snapshots(settings):
+    from polycopy.ledger.store import upgrade
+
+    old = open_ledger(settings, migrate=False)
+    upgrade(old, settings, revision="0003")
+    old.claim_decision("s1", "copy", "execution", "copy BUY", {"shares": 10.0}, "r1")
+    old.create_pending_order("o1", "s1", "paper", "tok", "cond", "BUY", "FOK", 0.5, 10.0)
+    old.settle_order("o1", "filled", None, None, [("o1-0", "tok", "BUY", 0.5, 10.0, 0.01)])
+    with old.tx() as cur:
+        cur.execute(f"select version_num from {VERSION_TABLE}")
+        assert cur.fetchone()[0] == "0003"
+    ledger = open_ledger(settings)
+    assert ledger.order("o1")["status"] == "filled" and [f["fill_id"] for f in ledger.fills()] == ["o1-0"]
+    assert ledger.cash_flow_usd() == pytest.approx(-5.01)
+    assert ledger.proposals() == [] and ledger.order_actions() == []
 
 
 class FlakyConnection:
