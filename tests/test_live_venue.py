@@ -409,6 +409,10 @@ def test_a_deposit_wallet_signs_poly_1271_orders_through_the_relayers_deployed_r
     venue = desk.live(**env)
     report = venue.preflight(LiveCredentials.from_env({PRIVATE_KEY_VAR: KEY, **env}))
     assert report.problems == () and report.wallet == wallet and report.signer == signer
+    wrong = venue.preflight(LiveCredentials.from_env({PRIVATE_KEY_VAR: KEY, WALLET_VAR: wallet,
+                                                      SIGNATURE_TYPE_VAR: "2"}))
+    assert wrong.problems == ("POLYCOPY_LIVE_SIGNATURE_TYPE is 2 but wallet "
+                              f"{wallet} is a deposit wallet (POLY_1271) (signature type 3) of this key",)
     key = desk.decide_copy(next(desk.markets(version="v1")), usd=20.0)
     assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "filled"
     assert venue.collateral_usd() < 100.0 - 19.99

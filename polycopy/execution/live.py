@@ -22,11 +22,13 @@ from decimal import Decimal
 
 from eth_account import Account
 
-from polycopy.execution.live_credentials import LiveCredentials, scrub
+from polycopy.execution.live_credentials import SIGNATURE_TYPE_VAR, SIGNATURE_TYPES, LiveCredentials, scrub
 from polycopy.execution.paper import Execution, spend_amount, taker_fee_usd
 
 UNIT = 1_000_000  # pUSD and outcome tokens have 6 decimals
-TERMINAL_TRADE_FAILURE = "FAILED"  # a matched trade whose settlement failed on chain moved nothing
+TERMINAL_TRADE_FAILURE = "FAILED"
+# The SDK's wallet kinds (derived from the key and the wallet address) as signature types.
+SDK_WALLET_TYPES = {"EOA": 0, "POLY_PROXY": 1, "GNOSIS_SAFE": 2, "DEPOSIT_WALLET": 3}  # a matched trade whose settlement failed on chain moved nothing
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ class LiveVenue:
             expected = credentials.wallet or signer
             if expected.lower() != wallet.lower():
                 problems.append(f"the venue signs in wallet {wallet}, not the configured {expected}")
+            detected = SDK_WALLET_TYPES.get(str(self.sdk.wallet_type))
+            if detected is not None and detected != credentials.signature_type:
+                problems.append(f"{SIGNATURE_TYPE_VAR} is {credentials.signature_type} but wallet {wallet} is a "
+                                f"{SIGNATURE_TYPES[detected]} (signature type {detected}) of this key")
         balance = self.sdk.get_balance_allowance(asset_type="COLLATERAL")
         collateral = balance.balance / UNIT
         if collateral < min_collateral_usd:
