@@ -133,3 +133,16 @@ def test_the_review_order_job_and_polycopy_orders_act_on_proposals(desk, monkeyp
     assert cli.main(["orders", "reject", p2["proposal_id"], "--reason", "event risk"]) == 0
     assert "rejected — event risk" in capsys.readouterr().out
     assert desk.ledger.order_for(key2)["status"] == "rejected" and desk.received() == 1
+
+
+def test_a_proposal_that_would_outlive_its_orders_deadline_is_refused_when_the_settings_load(monkeypatch):
+    from polycopy.configuration import ConfigurationError
+    from polycopy_dagster.defs.resources import copy_trading_resource
+
+    monkeypatch.setenv("POLYCOPY_PROPOSAL_EXPIRY_S", "600")
+    with pytest.raises(ConfigurationError) as err:
+        copy_trading_resource()
+    assert str(err.value) == ("proposal_expiry_s (600 s) must not exceed order_deadline_s (300 s): a proposal "
+                              "approved later could not be sent")
+    monkeypatch.setenv("POLYCOPY_ORDER_DEADLINE_S", "900")
+    assert copy_trading_resource().proposal_expiry_s == 600

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from polycopy.configuration import (KNOWN_VARIABLES, ConfigurationError, check_reachable, choice_errors,
                                     parse_wallets, setting_variables, unknown_variable_warnings, wallet_warnings)
@@ -209,6 +209,15 @@ class CopyTradingResource(dg.ConfigurableResource):
     def wallets(self) -> list[str]:
         """The valid wallet addresses of the follow list (entries that are not are named at load)."""
         return parse_wallets(self.follow_wallets)[0]
+
+    @model_validator(mode="after")
+    def _proposals_expire_before_their_deadline(self):
+        # A proposal approved after its decision's order deadline could never be sent.
+        if isinstance(self.proposal_expiry_s, (int, float)) and isinstance(self.order_deadline_s, (int, float)) \
+                and self.proposal_expiry_s > self.order_deadline_s:
+            raise ValueError(f"proposal_expiry_s ({self.proposal_expiry_s:g} s) must not exceed order_deadline_s "
+                             f"({self.order_deadline_s:g} s): a proposal approved later could not be sent")
+        return self
 
 
 def _env_or(name: str, default: str):
@@ -411,14 +420,25 @@ def build_data_resources() -> dict:
     }
 
 
+def copy_trading_resource() -> CopyTradingResource:
+    """The copy-trading settings from the environment; a combination that cannot work is
+    named in one line."""
+    from pydantic import ValidationError
+
+    try:
+        return CopyTradingResource(follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
+                                   **env_overrides(CopyTradingResource, skip=("follow_wallets",)))
+    except ValidationError as e:
+        raise ConfigurationError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
+
+
 def build_execution_resources() -> dict:
     """Resources of the execution location: APIs, ledger, copy-trading settings."""
     check_environment(warehouse=False, ledger=True)
     return {
         "polymarket": polymarket_resource(),
         "ledger": ledger_resource(),
-        "copy_trading": CopyTradingResource(follow_wallets=_env_or("POLYCOPY_FOLLOW_WALLETS", ""),
-                                            **env_overrides(CopyTradingResource, skip=("follow_wallets",))),
+        "copy_trading": copy_trading_resource(),
         "signal_rules": settings_from_env(SignalRulesResource),
         "sizing_rules": settings_from_env(SizingRulesResource),
         "risk_rules": settings_from_env(RiskRulesResource),
