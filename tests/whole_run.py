@@ -189,11 +189,17 @@ def audit(ledger, world, end_ts: float, capital: float) -> dict:
             basis[token] += usd + fee
         else:
             cash += usd - fee
-            avg = basis[token] / held[token]
-            pnl[current[token]] += usd - avg * q - fee
-            basis[token] -= avg * q
-            held[token] -= q
             if held[token] <= 1e-9:
+                continue  # a sale of shares no position holds (an unsellable rest): cash only
+            # Beyond what the position holds (the rest a closed position left behind) a sale
+            # realizes nothing: only cash.
+            part = min(q, held[token])
+            avg = basis[token] / held[token]
+            pnl[current[token]] += (usd / q - avg) * part - fee
+            basis[token] -= avg * part
+            held[token] -= part
+            if held[token] < 0.01 - 1e-9:  # the unsellable rest is written off at its cost
+                pnl[current[token]] -= basis[token] if held[token] > 1e-6 else 0.0
                 held[token], basis[token] = 0.0, 0.0
         cash_after.append((ts, cash))
     ours = {p.position_id: p for p in positions(ledger)}
