@@ -150,6 +150,8 @@ class LiveVenue:
         try:
             resp = self.sdk.post_order(signed)
         except RequestRejectedError as exc:
+            if exc.status >= 500 or exc.status == 429:  # the venue may still have taken it: look it up later
+                raise
             return Execution(order_id, "rejected", 0.0, None, 0.0, (), self._words(exc))
         if not resp.ok:
             return Execution(order_id, "rejected", 0.0, None, 0.0, (), scrub(resp.message, self._secrets))
