@@ -417,3 +417,27 @@ def test_a_deposit_wallet_signs_poly_1271_orders_through_the_relayers_deployed_r
     assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "filled"
     assert venue.collateral_usd() < 100.0 - 19.99
     venue.close()
+
+
+def test_a_server_error_after_the_venue_took_the_order_leaves_it_pending_for_reconciliation(desk):
+    from polymarket.errors import RequestRejectedError
+
+    desk.fund(usd=200.0)
+    venue = desk.live()
+    real_post = venue.sdk.post_order
+
+    def taken_then_503(signed):  # the venue matched it; the answer that came back was a 503
+        real_post(signed)
+        raise RequestRejectedError("service unavailable", status=503)
+
+    venue.sdk.post_order = taken_then_503
+    key = desk.decide_copy(next(desk.markets(version="v1")), usd=20.0)
+    with pytest.raises(RequestRejectedError):
+        place_signal_order(key, ledger=desk.ledger, venue=venue)
+    order = desk.ledger.order_for(key)
+    assert order["status"] == "pending" and order["venue_order_id"]
+    venue.sdk.post_order = real_post
+    assert place_signal_order(key, ledger=desk.ledger, venue=venue).order_status == "pending"  # not re-sent
+    assert [d["status"] for d in reconcile_pending(desk.ledger, venue, older_than_s=0.0)] == ["filled"]
+    assert desk.received() == 1
+    venue.close()
