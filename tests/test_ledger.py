@@ -262,3 +262,18 @@ def test_the_head_revision_the_ledger_checks_is_alembic_s_head():
     from polycopy.ledger.store import HEAD_REVISION, MIGRATIONS_DIR
 
     assert migrations.head_revision(MIGRATIONS_DIR) == HEAD_REVISION
+
+
+def test_a_copy_proposed_for_approval_is_finished_for_the_sweeper(settings):
+    """In approval mode a copy run ends with a proposal, not an order: its signal must not be
+    relaunched while a person decides."""
+    ledger = open_ledger(settings, clock=lambda: T0 + 15.0)
+    a = fill(T0, tx(41))
+    ledger.record_seen_trades([a], seen_at=T0 + 1.0)
+    ledger.record_launch([a.trade_key], "copy-p-1", now=T0 + 2.0)
+    ledger.claim_decision(a.trade_key, "copy", "execution", "copy BUY", {"shares": 10.0, "limit_price": 0.5}, "r")
+    assert [s["signal_key"] for s in ledger.unfinished_signals(order_deadline_s=300, now=T0 + 20.0)] == [a.trade_key]
+    assert ledger.create_proposal("prop-a", a.trade_key, "entry", a.token_id, a.condition_id, "BUY", 10.0, 5.0, 0.5,
+                                  None, {}, T0 + 16.0, T0 + 136.0)
+    assert ledger.unfinished_signals(order_deadline_s=300, now=T0 + 20.0) == []
+    assert [x["finished"] for x in ledger.open_attempts()] == [1]

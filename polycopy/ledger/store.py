@@ -222,8 +222,8 @@ class Ledger:
     @_retried
     def unfinished_signals(self, order_deadline_s: float, now: float | None = None) -> list[dict]:
         """Signals launched at least once that still need a run: undecided ones, and copy
-        decisions whose order was never sent while still within ``order_deadline_s`` of the
-        decision. Each with its last attempt (run_key, attempt_launched_at, outcome, error)."""
+        decisions whose order was never sent (nor proposed for approval) while still within
+        ``order_deadline_s`` of the decision. Each with its last attempt (run_key, attempt_launched_at, outcome, error)."""
         now = self.clock() if now is None else now
         return self._rows(
             "select s.*, a.run_key, a.run_id, a.launched_at as attempt_launched_at, a.outcome, a.error,"
@@ -231,8 +231,10 @@ class Ledger:
             " from signals s join signal_attempts a on a.signal_key = s.signal_key and a.attempt = s.attempts"
             " left join decisions d on d.signal_key = s.signal_key"
             " left join orders o on o.decision_key = s.signal_key"
+            " left join proposals p on p.decision_key = s.signal_key"
             " where s.attempts > 0 and (d.signal_key is null"
-            "   or (d.decision = 'copy' and o.decision_key is null and d.decided_at >= ?))"
+            "   or (d.decision = 'copy' and o.decision_key is null and p.decision_key is null"
+            "       and d.decided_at >= ?))"
             " order by s.first_seen_at, s.signal_key", (now - order_deadline_s,))
 
     @_retried
@@ -254,14 +256,15 @@ class Ledger:
     @_retried
     def open_attempts(self) -> list[dict]:
         """Launches whose outcome is not recorded yet, with whether their signal is finished
-        (decided, and a copy decision has its order)."""
+        (decided, and a copy decision has its order, or its proposal in approval mode)."""
         return self._rows(
             "select a.signal_key, a.attempt, a.run_key, a.launched_at, s.attempts,"
-            " case when d.signal_key is not null and (d.decision <> 'copy' or o.decision_key is not null)"
-            "   then 1 else 0 end as finished"
+            " case when d.signal_key is not null and (d.decision <> 'copy' or o.decision_key is not null"
+            "   or p.decision_key is not null) then 1 else 0 end as finished"
             " from signal_attempts a join signals s on s.signal_key = a.signal_key"
             " left join decisions d on d.signal_key = a.signal_key"
             " left join orders o on o.decision_key = a.signal_key"
+            " left join proposals p on p.decision_key = a.signal_key"
             " where a.outcome is null order by a.launched_at, a.signal_key")
 
     @_retried
