@@ -146,3 +146,37 @@ def test_a_proposal_that_would_outlive_its_orders_deadline_is_refused_when_the_s
                               "approved later could not be sent")
     monkeypatch.setenv("POLYCOPY_ORDER_DEADLINE_S", "900")
     assert copy_trading_resource().proposal_expiry_s == 600
+
+
+def test_a_copy_run_in_approval_mode_proposes_and_sends_nothing(desk, monkeypatch):
+    import dagster as dg
+
+    from polycopy.execution.live_credentials import PRIVATE_KEY_VAR
+    from polycopy_dagster.defs.copy_trading import copy_trade_job_for, copy_trade_run_config
+    from polycopy_dagster.defs.resources import CopyTradingResource, LedgerResource
+    from tests.dagster_helpers import api_resource
+    from tests.position_helpers import whale_trade
+    from tests.test_live_venue import WHALE
+
+    monkeypatch.setenv(PRIVATE_KEY_VAR, KEY)
+    desk.fund(usd=5_000.0)  # the copy is sized from a $10,000 NAV: $1,000
+    desk.ledger.publish_wallet_profiles([{
+        "wallet_address": WHALE, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
+        "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False}], "2026-01-01")
+    job = copy_trade_job_for({"polymarket": api_resource(desk.url), "ledger": LedgerResource(sqlite_path=desk.ledger_path),
+                              "copy_trading": CopyTradingResource(mode="approval", follow_wallets=WHALE)})
+    for market in desk.markets(version="v1"):
+        ask = desk.clients.clob.book(str(market.token0)).best_ask
+        t = whale_trade(WHALE, market, "BUY", round(6_000 / ask, 2), ask, age_s=5)
+        result = job.execute_in_process(run_config=copy_trade_run_config(t), instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        if desk.ledger.decision_for_trade(t.trade_key)["decision"] == "copy":
+            break
+    key = desk.ledger.signal_of_trade(t.trade_key)
+    (p,) = desk.ledger.proposals(status="pending")
+    assert p["decision_key"] == key and desk.ledger.order_for(key) is None and desk.received() == 0
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks.get("ledger_matches_venue") is True
+    assert approve_now(desk, p["proposal_id"]).status == "approved"
+    assert desk.ledger.order_for(key)["status"] == "filled" and desk.received() == 1
