@@ -22,9 +22,15 @@ def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _default_sigint():
+    # As in a terminal, whatever this test runner inherited (a runner started as a background
+    # job of a non-interactive shell ignores SIGINT, and so would every child it starts).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # Ctrl-C in a terminal; and SIGTERM to `make dev` run as a shell's background job, which starts
 # with SIGINT ignored (dagster dev, which stops on SIGINT, must not inherit that).
-@pytest.mark.parametrize("stop, preexec", [(signal.SIGINT, None), (signal.SIGTERM, _ignore_sigint)],
+@pytest.mark.parametrize("stop, preexec", [(signal.SIGINT, _default_sigint), (signal.SIGTERM, _ignore_sigint)],
                          ids=["ctrl-c", "sigterm-in-background"])
 def test_dev_serves_on_the_chosen_ports_and_ctrl_c_stops_both(tmp_path, stop, preexec):
     port, sim_port = free_port(), free_port()
