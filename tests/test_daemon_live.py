@@ -77,19 +77,27 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
                                   single_host_environment(url), 0.05)
         assert reconcile_with_venue(ledger, venue).matches  # the cash baseline: $20,000, nothing traded
         sent = []  # the venue ids of the orders the crashes left in flight
+        upto = list(followed_buys)  # the followed BUYs not released yet
 
         def live_orders():
             return [o for o in ledger.orders() if o["venue"] == "live"]
 
-        def crash_with_an_order_in_flight(hold: str, hold_s: float, upto: list[int]) -> None:
+        def release_next(done) -> bool:
+            """Move the venue's clock past the next followed BUY and wait until its signal is
+            decided and, when copied, ordered; True once ``done()`` holds."""
+            decided = len(ledger.decisions())
+            httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})
+            wait_until(lambda: done() or len(ledger.decisions()) > decided, timeout_s=60, interval_s=0.2)
+            return done() or wait_until(done, timeout_s=3, interval_s=0.2)  # a copy's order follows at once
+
+        def crash_with_an_order_in_flight(hold: str, hold_s: float) -> None:
             """Hold the next order at the venue, release followed trades until one is copied,
             then kill the run worker while its order is in flight."""
             httpx.post(f"{url}/_sim/faults", json={"order_hold_s": hold_s, "order_hold": hold,
                                                    "order_hold_count": 1}).raise_for_status()
             before = len(live_orders())
             while upto:
-                httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})
-                if wait_until(lambda: _stats(url).get("orders_held", 0) > len(sent), timeout_s=60, interval_s=0.2):
+                if release_next(lambda: _stats(url).get("orders_held", 0) > len(sent)):
                     break
             else:
                 pytest.fail("no followed BUY was copied")
@@ -104,11 +112,10 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
             h.start_sensor({w: start for w in follow})
             h.cli("sensor", "start", "open_positions_sensor", "--location", "polycopy_execution")
             h.start_daemon()
-            upto = list(followed_buys)
             # The venue took it; its answer never arrived.
-            crash_with_an_order_in_flight("after", 25.0, upto)
+            crash_with_an_order_in_flight("after", 8.0)
             # Killed while the order was on its way: the venue takes it a moment later.
-            crash_with_an_order_in_flight("before", 2.0, upto)
+            crash_with_an_order_in_flight("before", 2.0)
             # Both are settled from the venue's record by reconciliation, not sent again.
             assert wait_until(lambda: all(o["status"] != "pending" for o in live_orders()), timeout_s=180,
                               interval_s=1), [o for o in live_orders() if o["status"] == "pending"]
@@ -124,10 +131,9 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
             assert [d.kind for d in moved.differences] == ["cash"], moved.differences
             assert reconcile_with_venue(ledger, venue, accept_cash="withdrawn for the test").matches
             rejected_before = len([o for o in live_orders() if o["status"] == "rejected"])
-            while upto and not [o for o in live_orders() if o["status"] == "rejected"][rejected_before:]:
-                httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})
-                wait_until(lambda: len([o for o in live_orders() if o["status"] == "rejected"]) > rejected_before,
-                           timeout_s=30, interval_s=0.5)
+            while upto and not release_next(
+                    lambda: len([o for o in live_orders() if o["status"] == "rejected"]) > rejected_before):
+                pass
             refused = [o for o in live_orders() if o["status"] == "rejected"][rejected_before:]
             assert refused and "not enough balance / allowance" in refused[0]["reason"], refused
             httpx.post(f"{url}/_sim/account", json={"signer": ADDRESS, "collateral_usd": 5_000.0,
@@ -135,8 +141,7 @@ def test_live_copies_survive_killed_workers_exit_and_redeem_with_nothing_sent_tw
             assert reconcile_with_venue(ledger, venue, accept_cash="deposited for the test").matches
             # More followed BUYs until two positions are open.
             while len(open_positions(ledger)) < 2 and upto:
-                httpx.post(f"{url}/_sim/clock", json={"set": upto.pop(0) + 1})
-                wait_until(lambda: len(open_positions(ledger)) >= 2, timeout_s=30, interval_s=0.5)
+                release_next(lambda: len(open_positions(ledger)) >= 2)
             held = open_positions(ledger)
             assert len(held) >= 2
             # One falls through its stop: the exit is a live FAK SELL.
