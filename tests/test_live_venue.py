@@ -310,6 +310,7 @@ def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_
     once with the paper venue and once with the live venue, each on a fresh venue of the same
     world: the same decisions with the same reasons, the same fills and fees (up to order ids)."""
     from polycopy.execution.copier import TradingRules, copy_trade
+    from polycopy.trading.market import walk_asks
 
     now = time.time()
     trades, results = None, {}
@@ -321,11 +322,14 @@ def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_
             desk.ledger.publish_wallet_profiles([{
                 "wallet_address": WHALE, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
                 "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False}], "2026-01-01")
-            if trades is None:  # the same whale orders for both: $6,000 BUYs at the best ask
+            if trades is None:  # the same whale orders for both: $6,000 BUYs
                 trades = []
                 for market in list(desk.markets(version="v1"))[:6]:
-                    ask = desk.clients.clob.book(str(market.token0)).best_ask
-                    trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / ask, 2), ask, age_s=5))
+                    book = desk.clients.clob.book(str(market.token0))
+                    # At the price a $1,000 copy fills at on this book, so that copies pass the
+                    # slippage gate whatever the book looks like at the hour the world was made.
+                    price = round(walk_asks([(lv.price, lv.size) for lv in book.asks], 1_000.0).avg_price, 4)
+                    trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / price, 2), price, age_s=5))
             venue = desk.live() if mode == "live" else PaperVenue(desk.ledger, desk.clients.clob, FEE_RATE)
             outcomes = [copy_trade(t, ledger=desk.ledger, clients=desk.clients, venue=venue, rules=TradingRules(),
                                    followed_override=True, now=now) for t in trades]
