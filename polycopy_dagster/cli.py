@@ -172,6 +172,13 @@ def positions(args) -> int:
     return 0
 
 
+def _execution_resources() -> dict:
+    """The execution location's resources as a run sees them (environment read now)."""
+    from polycopy_dagster.defs.resources import build_execution_resources, initialized
+
+    return {k: initialized(v) for k, v in build_execution_resources().items()}
+
+
 def orders(args) -> int:
     """Approval mode from the shell: list the proposals, approve or reject one (recorded with
     the user's name, the time and the reason)."""
@@ -197,9 +204,8 @@ def orders(args) -> int:
         print(f"{len(pending)} proposals pending")
         return 0
     from polycopy_dagster.defs.approvals import act_on_proposal
-    from polycopy_dagster.defs.resources import build_execution_resources, initialized
 
-    res = {k: initialized(v) for k, v in build_execution_resources().items()}
+    res = _execution_resources()
     try:
         out = act_on_proposal(args.orders_cmd, args.proposal_id, getpass.getuser(), args.reason,
                               polymarket=res["polymarket"], book=ledger, copy_trading=res["copy_trading"],
@@ -221,12 +227,11 @@ def reconcile(args) -> int:
     from polycopy.execution.copier import reconcile_pending
     from polycopy.execution.venue_reconciliation import reconcile_with_venue
     from polycopy_dagster.defs.copy_trading import trading_venue
-    from polycopy_dagster.defs.resources import build_execution_resources, initialized
 
     ledger = _open_ledger(must_exist=True)
     if ledger is None:
         return 1
-    res = {k: initialized(v) for k, v in build_execution_resources().items()}
+    res = _execution_resources()
     copy_trading, polymarket = res["copy_trading"], res["polymarket"]
     if copy_trading.mode == "paper":
         print("paper mode: the ledger is the only book; nothing to reconcile (POLYCOPY_MODE=live or approval)")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from polycopy.execution.copier import client_order_id
-from polycopy.execution.paper import spend_amount
-from polycopy.execution.position_exits import exit_order_id
+from polycopy.execution.copier import client_order_id, place_signal_order
+from polycopy.execution.paper import match_spend_against_book, spend_amount
+from polycopy.execution.position_exits import exit_order_id, place_exit_order
 from polycopy.trading.market import expected_edge, slippage
 from polycopy.trading.settings import SignalSettings
 
@@ -103,17 +103,13 @@ def recheck(proposal: dict, book, halt_reasons, signals: SignalSettings, fee_rat
         if not bids:
             problems.append(f"no bid at or above the limit {limit:.4f} now")
         return problems, v
-    budget, cost, shares = spend_amount(float(proposal["usd"])), 0.0, 0.0
-    for lv in (a for a in book.asks if a.price <= limit + 1e-9):
-        q = min(lv.size, (budget - cost) / lv.price)
-        cost, shares = cost + q * lv.price, shares + q
-        if budget - cost < 0.01:
-            break
-    v.update(usd=budget, fillable_usd=cost)
-    if budget - cost >= 0.01:
-        problems.append(f"the book fills only ${cost:,.2f} of ${budget:,.2f} within the limit {limit:.4f} now")
+    # The fill it would get now: the market BUY the venue would execute, walked on this book.
+    ex = match_spend_against_book(proposal["proposal_id"], book, float(proposal["usd"]), limit, fee_rate)
+    v.update(usd=spend_amount(float(proposal["usd"])))
+    if ex.status != "filled":
+        problems.append(f"the book does not fill ${v['usd']:,.2f} within the limit {limit:.4f} now ({ex.reason})")
         return problems, v
-    fill = cost / shares
+    fill = ex.avg_price
     whale = details.get("whale_price") or details.get("signal_price")
     p_blend = details.get("p_blended")
     v.update(expected_fill_price=fill)
@@ -177,9 +173,6 @@ def _close(ledger, p: dict, status: str, actor: str, reason: str, values: dict) 
 def send_proposal(ledger, venue, proposal: dict, order_deadline_s: float) -> str | None:
     """Send the order an approved proposal carries (saved pending first, at most once).
     Returns its client order id."""
-    from polycopy.execution.copier import place_signal_order
-    from polycopy.execution.position_exits import place_exit_order
-
     if proposal["kind"] == "entry":
         return place_signal_order(proposal["decision_key"], ledger=ledger, venue=venue,
                                   order_deadline_s=order_deadline_s).order_id

@@ -24,11 +24,12 @@ from eth_account import Account
 
 from polycopy.execution.live_credentials import SIGNATURE_TYPE_VAR, SIGNATURE_TYPES, LiveCredentials, scrub
 from polycopy.execution.paper import Execution, spend_amount, taker_fee_usd
+from polycopy.polymarket.clob_orders import is_v2_position_id
 
 UNIT = 1_000_000  # pUSD and outcome tokens have 6 decimals
-TERMINAL_TRADE_FAILURE = "FAILED"
+TERMINAL_TRADE_FAILURE = "FAILED"  # a matched trade whose settlement failed on chain moved nothing
 # The SDK's wallet kinds (derived from the key and the wallet address) as signature types.
-SDK_WALLET_TYPES = {"EOA": 0, "POLY_PROXY": 1, "GNOSIS_SAFE": 2, "DEPOSIT_WALLET": 3}  # a matched trade whose settlement failed on chain moved nothing
+SDK_WALLET_TYPES = {"EOA": 0, "POLY_PROXY": 1, "GNOSIS_SAFE": 2, "DEPOSIT_WALLET": 3}
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,6 @@ class StartupReport:
     collateral_usd: float
     missing_approvals: tuple[str, ...]
     problems: tuple[str, ...]
-
-    def as_dict(self) -> dict:
-        return {"signer": self.signer, "wallet": self.wallet, "collateral_usd": self.collateral_usd,
-                "missing_approvals": list(self.missing_approvals), "problems": list(self.problems)}
 
 
 class LiveVenueError(RuntimeError):
@@ -114,8 +111,8 @@ class LiveVenue:
         missing = tuple([f"pUSD allowance for {a.spender}" for a in state.missing.erc20]
                         + [f"outcome-token operator {a.operator}" for a in state.missing.erc1155])
         if missing:
-            problems.append(f"{len(missing)} trading approvals missing ({', '.join(missing)}); grant them with "
-                            "`polycopy live approve`")
+            problems.append(f"{len(missing)} trading approvals missing ({', '.join(missing)}); grant them from "
+                            "the wallet (the SDK's setup_trading_approvals)")
         return StartupReport(signer, wallet, collateral, missing, tuple(problems))
 
     def approve(self) -> None:
@@ -211,8 +208,6 @@ class LiveVenue:
 
     def position_shares(self, token_id: str) -> float:
         """The wallet's balance of an outcome token (a Protocol-V2 position id or a CTF token), shares."""
-        from polycopy.polymarket.clob_orders import is_v2_position_id
-
         kind = "CONDITIONAL-V2" if is_v2_position_id(token_id) else "CONDITIONAL"
         return self.sdk.get_balance_allowance(asset_type=kind, token_id=token_id).balance / UNIT
 

@@ -63,9 +63,14 @@ def match_against_book(order_id: str, book: OrderBook, side: str, shares: float,
         return Execution(order_id, "rejected", 0.0, None, 0.0, (), f"fill-or-kill not filled: {why}")
     if filled <= eps:
         return Execution(order_id, "rejected", 0.0, None, 0.0, (), "no liquidity within limit")
+    return _executed(order_id, "filled" if left <= eps else "partially_filled", taken, fee_rate)
+
+
+def _executed(order_id: str, status: str, taken: list[tuple[float, float]], fee_rate: float) -> Execution:
+    """An order that took ``taken`` (price USD/share, shares) from the book, as a taker."""
+    filled = sum(q for _, q in taken)
     avg = sum(p * q for p, q in taken) / filled
     fee = sum(taker_fee_usd(q, p, fee_rate) for p, q in taken)
-    status = "filled" if left <= eps else "partially_filled"
     return Execution(order_id, status, filled, avg, fee, tuple(taken), None)
 
 
@@ -105,10 +110,7 @@ def match_spend_against_book(order_id: str, book: OrderBook, usd: float, limit_p
                if not acceptable else f"only ${budget - left:,.2f} of ${budget:,.2f} fills within limit "
                f"{limit_price:.4f}")
         return Execution(order_id, "rejected", 0.0, None, 0.0, (), f"fill-or-kill not filled: {why}")
-    filled = sum(q for _, q in taken)
-    avg = sum(p * q for p, q in taken) / filled
-    fee = sum(taker_fee_usd(q, p, fee_rate) for p, q in taken)
-    return Execution(order_id, "filled", filled, avg, fee, tuple(taken), None)
+    return _executed(order_id, "filled", taken, fee_rate)
 
 
 def record_execution(ledger, order_id: str, token_id: str, side: str, ex: Execution) -> None:

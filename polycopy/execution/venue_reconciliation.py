@@ -65,13 +65,15 @@ def reconcile_with_venue(ledger, venue, *, in_flight_s: float = 60.0, share_tole
     now = ledger.clock() if now is None else now
     diffs: list[Difference] = []
     held: dict[str, float] = defaultdict(float)
+    filled: dict[str, float] = defaultdict(float)  # shares per order
     for f in ledger.fills():
         held[f["token_id"]] += f["shares"] if f["side"] == "BUY" else -f["shares"]
-    orders = ledger.orders()
-    by_vid = {o["venue_order_id"]: o for o in orders if o.get("venue_order_id")}
+        filled[f["order_id"]] += f["shares"]
+    by_vid = {o["venue_order_id"]: o for o in ledger.orders() if o.get("venue_order_id")}
+    pending = ledger.pending_orders()
     in_flight = []
     busy_tokens = set()
-    for o in ledger.pending_orders():
+    for o in pending:
         age = now - float(o["created_at"])
         if age < in_flight_s:
             in_flight.append(o["order_id"])
@@ -93,7 +95,7 @@ def reconcile_with_venue(ledger, venue, *, in_flight_s: float = 60.0, share_tole
     for vid, o in by_vid.items():
         if o["status"] == "pending" or o["order_id"] in in_flight:
             continue
-        recorded = sum(f["shares"] for f in ledger.fills_for_order(o["order_id"]))
+        recorded = filled[o["order_id"]]
         if abs(recorded - by_order.get(vid, 0.0)) > share_tolerance:
             diffs.append(Difference("fills", o["order_id"], f"{recorded:g} shares", f"{by_order.get(vid, 0.0):g} shares",
                                     "the order's fills in the ledger are not its trades at the venue"))
@@ -104,7 +106,7 @@ def reconcile_with_venue(ledger, venue, *, in_flight_s: float = 60.0, share_tole
             diffs.append(Difference("position", token, f"{held.get(token, 0.0):g} shares", f"{at_venue:g} shares",
                                     "the wallet does not hold what the ledger's fills say"))
     open_at_venue = venue.open_orders()
-    pending_vids = {o["venue_order_id"] for o in ledger.pending_orders() if o.get("venue_order_id")}
+    pending_vids = {o["venue_order_id"] for o in pending if o.get("venue_order_id")}
     for oo in open_at_venue:
         if oo.id not in pending_vids:
             diffs.append(Difference("open_order", oo.id, "-", f"{oo.side} {float(oo.original_size):g} @ "

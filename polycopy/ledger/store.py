@@ -594,6 +594,11 @@ class Ledger:
                                   " and status = 'pending'"), (venue_order_id, self.clock(), order_id))
 
     @_retried
+    def count_orders(self, venue: str) -> int:
+        """How many orders went to ``venue`` (paper, live, settlement...)."""
+        return int(self._rows("select count(*) as n from orders where venue = ?", (venue,))[0]["n"])
+
+    @_retried
     def order(self, order_id: str) -> dict | None:
         rows = self._rows("select * from orders where order_id = ?", (order_id,))
         return rows[0] if rows else None

@@ -725,7 +725,7 @@ class SimClob:
         if to != POSITION_MANAGER:
             raise ClobError(400, f"eth_call to {call.get('to')} is not served by this venue")
         def held(owner, token_id):
-            acct = self.accounts.get(to_checksum_address(owner))
+            acct = account(owner)
             return max(acct.positions.get(str(token_id), 0), 0) if acct else 0
         if data[:4] == SELECTOR_BALANCE_OF:
             owner, token_id = abi_decode(["address", "uint256"], data[4:])

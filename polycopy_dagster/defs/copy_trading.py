@@ -81,9 +81,9 @@ def trading_venue(copy_trading: "CopyTradingResource", polymarket: PolymarketRes
         raise dg.Failure(str(exc)) from None
     try:
         report = venue.preflight(creds, copy_trading.live_min_collateral_usd)
-        paper = [o for o in ledger.orders() if o["venue"] == "paper"]
+        paper = ledger.count_orders("paper")
         if paper:  # one ledger, one book: paper fills would be taken for the wallet's
-            raise dg.Failure(f"live trading cannot start: this ledger holds {len(paper)} paper orders; live trading "
+            raise dg.Failure(f"live trading cannot start: this ledger holds {paper} paper orders; live trading "
                              "keeps a ledger of its own (set POLYCOPY_LEDGER_PATH, or another PostgreSQL database)")
         if report.problems:
             raise dg.Failure("live trading cannot start: " + "; ".join(report.problems),
