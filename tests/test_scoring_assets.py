@@ -234,20 +234,20 @@ def test_a_failed_blocking_check_stops_publication(scored, tmp_path, monkeypatch
     followed_watchlist does not run: the copy sensor's list in the ledger stays as it was."""
     import shutil
 
-    import polycopy_dagster.defs.scoring as scoring_defs
+    import polycopy.scoring.watchlist as watchlist_logic
 
     db = str(tmp_path / "wh.duckdb")
     shutil.copy(scored["db"], db)
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     flagged = wh.scalar("select wallet_address from scores.wallet_scores where excluded order by wqs desc limit 1")
-    real_update = scoring_defs.update_states
+    real_update = watchlist_logic.update_states
 
     def broken_update(as_of, scores, states, *args):  # a defect that lets an excluded wallet through
         new, events = real_update(as_of, scores, states, *args)
-        new[flagged] = scoring_defs.WalletState(flagged, scoring_defs.WATCHING, as_of, 99.0)
+        new[flagged] = watchlist_logic.WalletState(flagged, watchlist_logic.WATCHING, as_of, 99.0)
         return new, events
 
-    monkeypatch.setattr(scoring_defs, "update_states", broken_update)
+    monkeypatch.setattr(watchlist_logic, "update_states", broken_update)
     ledger_path = str(tmp_path / "ledger.sqlite")
     ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=ledger_path))
     ledger.publish_watchlist([{"wallet_address": "0xbefore", "position": 1, "wqs": 80, "wqs_lower": 70,

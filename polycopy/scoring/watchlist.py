@@ -291,3 +291,62 @@ def _ratio(a, b) -> float:
     if a is None or b is None or pd.isna(a) or pd.isna(b) or b <= 0:
         return 0.0
     return float(a) / float(b)
+
+
+@dataclass
+class WatchlistUpdate:
+    """One day's watchlist: every wallet's new standing, the changes and alerts of the day,
+    and the members in order with their tier limits (position, wallet_address, wqs,
+    wqs_lower, wqs_upper, tier, tier_max_exposure (fraction of NAV), tier_max_daily_trades,
+    since)."""
+
+    states: dict[str, WalletState]
+    events: list[StateEvent]
+    members: pd.DataFrame
+    threshold: float
+
+
+def update_watchlist(as_of: date, scores: pd.DataFrame, states: dict[str, WalletState], past: pd.DataFrame,
+                     losing_days: pd.DataFrame, rules: WatchlistSettings = WatchlistSettings(),
+                     scoring: ScoringSettings = ScoringSettings()) -> WatchlistUpdate:
+    """Carry the watchlist to ``as_of``: ``scores`` are the day's wallet scores, ``states``
+    the standings before it, ``past`` the scores of ``quarantine_wqs_drop_days`` earlier
+    (empty if none), ``losing_days`` the wallets' losing days (wallet_address,
+    activity_date, daily_return < 0) up to ``as_of``."""
+    days_since_loss = days_since_last_loss(losing_days, as_of, scores["wallet_address"])
+    new_states, events = update_states(as_of, scores, states, dict(zip(past.get("wallet_address", []),
+                                                                         past.get("wqs", []))),
+                                       days_since_loss, rules)
+    watched = {w for w, st in new_states.items() if st.status == WATCHING}
+    if len(past):
+        events += behaviour_alerts(as_of, scores, past, watched, rules)
+    since = {w: st.since for w, st in new_states.items()}
+    watch = watchlist_members(scores, new_states)
+    threshold = gate_threshold(scores, rules)
+    tiers = member_tiers(watch["wqs"], threshold, rules, scoring)
+    watch = watch.assign(tier=[t.name for t in tiers], tier_max_exposure=[t.max_exposure for t in tiers],
+                         tier_max_daily_trades=[t.max_daily_trades for t in tiers],
+                         since=[since[w] for w in watch["wallet_address"]])
+    watch = watch[["wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "tier_max_exposure",
+                   "tier_max_daily_trades", "since"]].reset_index(drop=True)
+    watch.insert(0, "position", range(1, len(watch) + 1))
+    return WatchlistUpdate(new_states, events, watch, threshold)
+
+
+PROFILE_LIMITS = ("tier", "tier_max_exposure", "tier_max_daily_trades")
+
+
+def wallet_profiles(scores: pd.DataFrame, status: dict[str, str], members: pd.DataFrame) -> pd.DataFrame:
+    """Every scored wallet's profile as the copy chain reads it (wallet_address, wqs,
+    wqs_lower, win_rate_posterior, tier, tier_max_exposure, tier_max_daily_trades, excluded,
+    as_of_date, state). A watched wallet's limits are the watchlist's (its tier relative to
+    the gate); ``status`` is each wallet's standing (watching, quarantined, cooldown)."""
+    profiles = scores[["wallet_address", "wqs", "wqs_lower", "win_rate_posterior", *PROFILE_LIMITS, "excluded",
+                       "as_of_date"]].copy()
+    profiles["state"] = [status.get(w, "") for w in profiles["wallet_address"]]
+    on_list = members.set_index("wallet_address")[list(PROFILE_LIMITS)]
+    watched = profiles["wallet_address"].isin(on_list.index)
+    if watched.any():
+        for c in PROFILE_LIMITS:
+            profiles.loc[watched, c] = on_list.loc[profiles.loc[watched, "wallet_address"], c].to_numpy()
+    return profiles.reset_index(drop=True)

@@ -808,7 +808,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(v.faults.hang_s)
             self.close_connection = True
             return
-        code, body = self._route(path, q, multi)
+        code, body = route(v, path, q, multi)
         if code == 200:
             if isinstance(body, list):
                 body = v.mangle(body)
@@ -818,39 +818,55 @@ class _Handler(BaseHTTPRequestHandler):
                         body[key] = v.mangle(body[key])
         self._send(code, body)
 
-    def _route(self, path: str, q: dict, multi: dict):
-        v = self.venue
-        if path == "/trades":
-            return v.trades_v1(q)
-        if path == "/activity":
-            return v.activity(q)
-        if path == "/v2/trades":
-            return v.trades_v2(q)
-        if path == "/v2/activity":
-            return v.activity_v2(q)
-        if path == "/markets":
-            return v.markets(q)
-        if path == "/markets/keyset":
-            return v.markets_keyset(q, multi)
-        if path == "/events/keyset":
-            return v.events_keyset(q, multi)
-        if path == "/spread":
-            return v.spread(q)
-        if path == "/v2/prices-history":
-            return v.prices_history_v2(q)
-        if path.startswith("/markets/"):
-            return v.market_by_id(path.split("/", 2)[2], q)
-        if path == "/book":
-            return v.book(q)
-        if path == "/midpoint":
-            return v.midpoint(q)
-        if path == "/price":
-            return v.price(q)
-        if path == "/tick-size":
-            return v.tick_size(q)
-        if path == "/prices-history":
-            return v.prices_history(q)
-        return 404, {"error": f"no route {path}"}
+def route(v: SimVenue, path: str, q: dict, multi: dict) -> tuple[int, object]:
+    """Answer a GET of the Data API, Gamma or the public CLOB: (status, JSON body)."""
+    if path == "/trades":
+        return v.trades_v1(q)
+    if path == "/activity":
+        return v.activity(q)
+    if path == "/v2/trades":
+        return v.trades_v2(q)
+    if path == "/v2/activity":
+        return v.activity_v2(q)
+    if path == "/markets":
+        return v.markets(q)
+    if path == "/markets/keyset":
+        return v.markets_keyset(q, multi)
+    if path == "/events/keyset":
+        return v.events_keyset(q, multi)
+    if path == "/spread":
+        return v.spread(q)
+    if path == "/v2/prices-history":
+        return v.prices_history_v2(q)
+    if path.startswith("/markets/"):
+        return v.market_by_id(path.split("/", 2)[2], q)
+    if path == "/book":
+        return v.book(q)
+    if path == "/midpoint":
+        return v.midpoint(q)
+    if path == "/price":
+        return v.price(q)
+    if path == "/tick-size":
+        return v.tick_size(q)
+    if path == "/prices-history":
+        return v.prices_history(q)
+    return 404, {"error": f"no route {path}"}
+
+
+
+def in_process_transport(venue: SimVenue):
+    """An httpx transport that answers the venue's GET routes in process, without a socket
+    or a server thread: the real clients and parsers, at the speed a backtest's many
+    look-ups at the world's past instants need. No faults, rate limits or mangling."""
+    import httpx
+
+    def handle(request: "httpx.Request") -> "httpx.Response":
+        path = request.url.path.rstrip("/") or "/"
+        multi = parse_qs(request.url.query.decode())
+        code, body = route(venue, path, {k: vals[-1] for k, vals in multi.items()}, multi)
+        return httpx.Response(code, json=body)
+
+    return httpx.MockTransport(handle)
 
 
 class VenueServer:

@@ -9,9 +9,8 @@ import dagster as dg
 import pandas as pd
 
 from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
-from polycopy.scoring.watchlist import (GATE_CONDITION_WORDS, WATCHING, WalletState, behaviour_alerts,
-                                        days_since_last_loss, gate_report, gate_threshold, member_tiers,
-                                        update_states, watchlist_members)
+from polycopy.scoring.watchlist import (GATE_CONDITION_WORDS, WalletState, gate_report, update_watchlist,
+                                        wallet_profiles)
 from polycopy_dagster.defs.automation import REBUILD_BATCH, SCORES_FRESHNESS, after_upstream
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
 from polycopy_dagster.defs.metadata import RESEARCH_OWNERS, counts_table, rounded, table, tags
@@ -153,13 +152,8 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                                    "from scores.wallet_states where as_of_date < ?)", [as_of]).itertuples(index=False)}
     losing_days = wh.query_df("select wallet_address, activity_date, daily_return from marts.fct_wallet_daily_pnl "
                               "where daily_return < 0 and activity_date <= ?", [as_of])
-    days_since_loss = days_since_last_loss(losing_days, as_of, scores["wallet_address"])
-    new_states, events = update_states(as_of, scores, states, dict(zip(past.wallet_address, past.wqs)),
-                                       days_since_loss, rules)
-    watched = {w for w, st in new_states.items() if st.status == WATCHING}
-    if len(past):
-        events += behaviour_alerts(as_of, scores, past, watched, rules)
-
+    update = update_watchlist(as_of, scores, states, past, losing_days, rules, scoring.settings())
+    new_states, events, threshold = update.states, update.events, update.threshold
     state_df = pd.DataFrame([vars(st) for st in new_states.values()],
                             columns=["wallet_address", "status", "since", "wqs_at_change", "cooldown_until"])
     state_df.insert(0, "as_of_date", as_of)
@@ -167,14 +161,7 @@ def whale_watchlist(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                               "reason": e.reason, "event_values": json.dumps(e.values, sort_keys=True, default=str)}
                              for e in events], columns=["as_of_date", "wallet_address", "event", "reason",
                                                         "event_values"])
-    watch = watchlist_members(scores, new_states).merge(state_df[["wallet_address", "since"]], on="wallet_address")
-    threshold = gate_threshold(scores, rules)
-    tiers = member_tiers(watch["wqs"], threshold, rules, scoring.settings())
-    watch = watch.assign(tier=[t.name for t in tiers], tier_max_exposure=[t.max_exposure for t in tiers],
-                         tier_max_daily_trades=[t.max_daily_trades for t in tiers])
-    watch = watch[["wallet_address", "wqs", "wqs_lower", "wqs_upper", "tier", "tier_max_exposure",
-                   "tier_max_daily_trades", "since"]].reset_index(drop=True)
-    watch.insert(0, "position", range(1, len(watch) + 1))
+    watch = update.members
     watch["as_of_date"] = pd.Timestamp(as_of)
     watch["since"] = pd.to_datetime(watch["since"])
     with_dates = state_df.assign(since=pd.to_datetime(state_df["since"]),
@@ -236,13 +223,8 @@ def followed_watchlist(warehouse: WarehouseResource, ledger: LedgerResource) -> 
                            "coalesce(st.status, '') as state from scores.wallet_scores s "
                            "left join scores.wallet_states st on st.wallet_address = s.wallet_address "
                            "and st.as_of_date = (select max(as_of_date) from scores.wallet_states)")
-    # A watched wallet's limits are the watchlist's (its tier relative to the gate).
-    limits = ["tier", "tier_max_exposure", "tier_max_daily_trades"]
-    on_list = watch.set_index("wallet_address")[limits]
-    watched = profiles["wallet_address"].isin(on_list.index)
-    if watched.any():
-        for c in limits:
-            profiles.loc[watched, c] = on_list.loc[profiles.loc[watched, "wallet_address"], c].to_numpy()
+    profiles = wallet_profiles(profiles.drop(columns=["state"]), dict(zip(profiles["wallet_address"],
+                                                                         profiles["state"])), watch)
     as_of = str(pd.Timestamp(watch["as_of_date"].iloc[0]).date()) if len(watch) else ""
     book = ledger.open()
     book.publish_watchlist(watch.to_dict("records"), as_of)
