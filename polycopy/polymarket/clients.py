@@ -447,13 +447,10 @@ class PolymarketClients:
     @classmethod
     def connect(cls, endpoints: Endpoints, *, timeout_s: float = 10.0, retry: RetryPolicy | None = None,
                 rate_limit_scale: float = 1.0, page_size: int = 1000, offset_cap: int = 3000,
-                routes: str = "v2", transport=None) -> "PolymarketClients":
-        """``routes``: "v2" (the official SDK's keyset routes, v1 as the fallback) or "v1".
-        ``transport``: an httpx transport to use instead of the network (the simulated
-        venue's in-process one)."""
+                routes: str = "v2") -> "PolymarketClients":
+        """``routes``: "v2" (the official SDK's keyset routes, v1 as the fallback) or "v1"."""
         limiters = make_limiters(rate_limit_scale)
-        mk = lambda url: HttpJsonClient(url, timeout_s=timeout_s, retry=retry, limiters=limiters,  # noqa: E731
-                                        transport=transport)
+        mk = lambda url: HttpJsonClient(url, timeout_s=timeout_s, retry=retry, limiters=limiters)  # noqa: E731
         data_http, gamma_http, clob_http = mk(endpoints.data_api), mk(endpoints.gamma), mk(endpoints.clob)
         return cls(DataApiClient(data_http, page_size=page_size, offset_cap=offset_cap, routes=routes),
                    GammaClient(gamma_http, routes=routes), ClobPublicClient(clob_http),

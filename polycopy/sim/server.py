@@ -854,19 +854,43 @@ def route(v: SimVenue, path: str, q: dict, multi: dict) -> tuple[int, object]:
 
 
 
-def in_process_transport(venue: SimVenue):
-    """An httpx transport that answers the venue's GET routes in process, without a socket
-    or a server thread: the real clients and parsers, at the speed a backtest's many
-    look-ups at the world's past instants need. No faults, rate limits or mangling."""
-    import httpx
+class InProcessJsonClient:
+    """The venue's GET routes answered in process, behind ``HttpJsonClient``'s interface:
+    the real Data API, Gamma and CLOB clients and their parsers on top, without a socket,
+    a server thread or HTTP framing — what a backtest's many look-ups at the world's past
+    instants need. Bodies go through JSON as on the wire. No faults, rate limits or mangling;
+    a status other than 200 raises ``ApiError`` as the HTTP client does."""
 
-    def handle(request: "httpx.Request") -> "httpx.Response":
-        path = request.url.path.rstrip("/") or "/"
-        multi = parse_qs(request.url.query.decode())
-        code, body = route(venue, path, {k: vals[-1] for k, vals in multi.items()}, multi)
-        return httpx.Response(code, json=body)
+    def __init__(self, venue: SimVenue):
+        self.venue = venue
+        self.stats: Counter = Counter()
 
-    return httpx.MockTransport(handle)
+    def get_json(self, path: str, params: dict | None = None, groups: tuple[str, ...] = ()):
+        from polycopy.polymarket.http import ApiError
+
+        multi = {k: [_query_value(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+                 for k, v in (params or {}).items() if v is not None}
+        self.stats["requests"] += 1
+        code, body = route(self.venue, path.rstrip("/") or "/", {k: v[-1] for k, v in multi.items()}, multi)
+        if code != 200:
+            raise ApiError(f"GET {path} failed: HTTP {code}: {json.dumps(body)[:200]}", code)
+        return json.loads(json.dumps(body))
+
+    def close(self) -> None:
+        pass
+
+
+def _query_value(v) -> str:
+    """A query parameter as httpx writes it (booleans in lower case)."""
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def in_process_clients(venue: SimVenue):
+    """Data API, Gamma and CLOB clients answered by ``venue`` in process."""
+    from polycopy.polymarket.clients import ClobPublicClient, DataApiClient, GammaClient, PolymarketClients
+
+    http = InProcessJsonClient(venue)
+    return PolymarketClients(DataApiClient(http), GammaClient(http), ClobPublicClient(http), (http,))
 
 
 class VenueServer:

@@ -63,6 +63,9 @@ class SizingSettings:
     market_quality_spread_penalty: float = 5.0
     conviction_reference_usd: float = 1_000.0  # 000: min(whale trade / $1,000, 1.5)
     conviction_max: float = 1.5
+    # Fixed-size copying: > 0 spends this many USD on every copy instead of the Kelly size
+    # (the hard caps still apply); 0 sizes by Kelly
+    fixed_trade_usd: float = 0.0
     # Hard caps (000, 003)
     min_trade_usd: float = 50.0
     max_trade_usd: float = 1_000.0

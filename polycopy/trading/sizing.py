@@ -110,7 +110,8 @@ class Sizing:
 
 def size_position(x: SizingInputs, nav_usd: float, headroom: Headroom, s: SizingSettings) -> Sizing:
     """Kelly on the blended probability × adjustments × half-Kelly, capped at 8 % NAV; then the
-    documents' multipliers; then the hard caps (the smallest headroom wins)."""
+    documents' multipliers (or, with ``fixed_trade_usd``, that many USD); then the hard caps
+    (the smallest headroom wins)."""
     p = blended_probability(x.whale_win_rate, x.market_price, s.whale_weight)
     f_kelly = kelly_fraction(p, x.cost_per_share)
     k_conf = confidence_adjustment(x.wqs, s.confidence_floor)
@@ -123,7 +124,7 @@ def size_position(x: SizingInputs, nav_usd: float, headroom: Headroom, s: Sizing
     m_market = market_quality_multiplier(x.liquidity_usd, x.spread, s)
     m_conviction = conviction_multiplier(x.whale_trade_usd, s.conviction_reference_usd, s.conviction_max)
     f_multiplied = f_capped * m_whale * m_market * m_conviction
-    wanted = f_multiplied * max(nav_usd, 0.0)
+    wanted = s.fixed_trade_usd if s.fixed_trade_usd > 0 else f_multiplied * max(nav_usd, 0.0)
     if not math.isfinite(wanted):
         wanted = 0.0  # unusable inputs buy nothing
     cap_name, cap_usd = headroom.binding()
@@ -134,7 +135,7 @@ def size_position(x: SizingInputs, nav_usd: float, headroom: Headroom, s: Sizing
         "m_market_quality": m_market, "m_conviction": m_conviction, "fraction_before_caps": f_multiplied,
         "wanted_usd": wanted, "headroom_usd": {k: round(v, 4) for k, v in headroom.__dict__.items()},
     }
-    binding = "kelly" if wanted <= cap_usd else cap_name
+    binding = ("fixed" if s.fixed_trade_usd > 0 else "kelly") if wanted <= cap_usd else cap_name
     return Sizing(usd, usd / nav_usd if nav_usd > 0 else 0.0, factors, binding)
 
 
