@@ -20,7 +20,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import httpx
 import numpy as np
 
 from polycopy.execution.copier import TradingRules, decide_signal, load_signal, place_signal_order
@@ -30,8 +29,7 @@ from polycopy.execution.position_exits import (decide_position_exit, place_exit_
                                                review_positions)
 from polycopy.feed import PollingActivityFeed
 from polycopy.ledger.store import LedgerSettings, open_ledger
-from polycopy.polymarket.clients import Endpoints, PolymarketClients
-from polycopy.sim.server import running_venue
+from polycopy.sim.server import SimVenue, in_process_clients
 from polycopy.sim.world import SimConfig, generate_world
 from polycopy.trading.settings import ExitSettings, RiskSettings, SignalSettings, SizingSettings
 
@@ -94,40 +92,40 @@ def run_copying(ledger_path: str, *, seed: int = 11, days: float = 30.0, step_s:
         for w in followed], "2026-06-01")
     started = time.perf_counter()
     out = RunResult(days, 0.0, followed)
-    with running_venue(world=world, speed=0.0) as server:
-        # A simulated hour a step: the venue's per-10-second rate limits, scaled to match.
-        clients = PolymarketClients.connect(Endpoints.single_host(server.url), rate_limit_scale=100.0)
-        venue = PaperVenue(ledger, clients.clob, rules.fee_rate)
-        feed = PollingActivityFeed(clients.data, overlap_s=step_s, lookback_s=step_s)
-        cursor: dict = {}
-        t = world.config.history_end_ts
-        end = t + int(days * DAY)
-        next_snapshot = t
-        while t < end:
-            t += step_s
-            httpx.post(f"{server.url}/_sim/clock", json={"set": t}).raise_for_status()
-            clock["now"] = float(t)
-            poll = feed.poll(followed, cursor, now=t)
-            cursor = poll.cursor
-            ledger.record_seen_trades(poll.trades, seen_at=t)
-            fresh = [s["signal_key"] for s in ledger.signals_to_launch()]
-            if fresh:
-                state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=t, record=False)
-                for key in fresh:
-                    ledger.record_launch([key], f"run-{t}")
-                    d, _, state = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=rules,
-                                                state=state, followed_override=True, run_id=f"run-{t}", now=t)
-                    out.signals += 1
-                    if d["decision"] == "copy":
-                        place_signal_order(key, ledger=ledger, venue=venue, order_deadline_s=2 * step_s)
-            review = review_positions(ledger, clients, rules.exits, now=t)
-            for pos, seq, _ in review.exits:
-                d, _ = decide_position_exit(ledger, clients, pos.position_id, seq, rules.exits, now=t)
-                place_exit_order(ledger, venue, d["exit_key"], order_deadline_s=2 * step_s)
-            if t >= next_snapshot:
-                assess_portfolio(ledger, clients, rules.risk, rules.signals, now=ticking(), record=True)
-                next_snapshot = t + snapshot_every_s
-        clients.close()
+    # The venue answers in process: the real clients and parsers without a socket.
+    sim = SimVenue(world)
+    clients = in_process_clients(sim)
+    venue = PaperVenue(ledger, clients.clob, rules.fee_rate)
+    feed = PollingActivityFeed(clients.data, overlap_s=step_s, lookback_s=step_s)
+    cursor: dict = {}
+    t = world.config.history_end_ts
+    end = t + int(days * DAY)
+    next_snapshot = t
+    while t < end:
+        t += step_s
+        sim.clock.set(t)
+        clock["now"] = float(t)
+        poll = feed.poll(followed, cursor, now=t)
+        cursor = poll.cursor
+        ledger.record_seen_trades(poll.trades, seen_at=t)
+        fresh = [s["signal_key"] for s in ledger.signals_to_launch()]
+        if fresh:
+            state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=t, record=False)
+            for key in fresh:
+                ledger.record_launch([key], f"run-{t}")
+                d, _, state = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=rules,
+                                            state=state, followed_override=True, run_id=f"run-{t}", now=t)
+                out.signals += 1
+                if d["decision"] == "copy":
+                    place_signal_order(key, ledger=ledger, venue=venue, order_deadline_s=2 * step_s)
+        review = review_positions(ledger, clients, rules.exits, now=t)
+        for pos, seq, _ in review.exits:
+            d, _ = decide_position_exit(ledger, clients, pos.position_id, seq, rules.exits, now=t)
+            place_exit_order(ledger, venue, d["exit_key"], order_deadline_s=2 * step_s)
+        if t >= next_snapshot:
+            assess_portfolio(ledger, clients, rules.risk, rules.signals, now=ticking(), record=True)
+            next_snapshot = t + snapshot_every_s
+    clients.close()
     out.seconds = time.perf_counter() - started
     out.report = position_report(ledger)
     out.copies = sum(1 for o in ledger.orders() if o["side"] == "BUY" and o["status"] == "filled")
