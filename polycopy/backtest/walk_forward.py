@@ -174,6 +174,7 @@ class StrategyRun:
     followed: list[tuple[date, list[str]]] = field(default_factory=list)
     signals: int = 0
     seconds: float = 0.0
+    end_marks: dict = field(default_factory=dict)  # token id -> mid (USD/share) of what is still held at the end
 
     def ledger(self):
         return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=self.ledger_path))
@@ -253,7 +254,8 @@ def run_strategy(world: SimWorld, steps: list[StepInputs], strategy: Strategy, s
                 progress(f"{strategy.name}: {step.as_of + timedelta(days=1)} traded, following {len(followed)}")
         # The last NAV, at the end of the last step.
         _at(venue, clock, steps[-1].end_ts - 1)
-        assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True)
+        final = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True)
+        out.end_marks = dict(final.marks)
     finally:
         clients.close()
     out.seconds = time.perf_counter() - started
