@@ -1,11 +1,15 @@
-"""The walk-forward backtest replays the production chain without seeing the future."""
+"""The walk-forward backtest replays the production chain without seeing the future, its
+figures add up from its own ledger, and its report renders every plot in a browser."""
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 
+from polycopy.backtest.report import PLOTS
+from polycopy.backtest.scenario import run_backtest
 from polycopy.backtest.walk_forward import (BacktestSettings, Strategy, build_step_inputs, copy_everything_rules,
                                             nav_series, run_strategy, step_starts)
 from polycopy.sim.server import SimVenue
@@ -18,6 +22,8 @@ SETTINGS = BacktestSettings(warmup_days=28, step_days=6)
 # exit rules on (so exits are decided on prices too).
 PROBE = Strategy("probe", rules=dataclasses.replace(copy_everything_rules(60.0), exits=ExitSettings()),
                  follow="leaderboard", knows_scores=False, leaderboard_size=15)
+NAIVE = Strategy("naive_top10", rules=copy_everything_rules(60.0), follow="leaderboard", knows_scores=False,
+                 leaderboard_size=10)
 
 
 def small_world():
@@ -57,29 +63,87 @@ def decisions_until(run, cut: float) -> list[tuple]:
     return sorted(entries, key=lambda x: x[0]), exits, fills
 
 
-def backtest(world, tmp_path, name):
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """The probe and a naive copier, one step of six days on the small world."""
+    workdir = tmp_path_factory.mktemp("clean")
+    out = run_backtest(small_world(), [PROBE, NAIVE], workdir, SETTINGS, days=6, description="test world")
+    (workdir / "report.html").write_text(out.html)
+    return out, workdir
+
+
+def test_a_poisoned_future_changes_no_decision_taken_before_it(clean, tmp_path):
+    out, _ = clean
+    world = small_world()
     starts = step_starts(world, SETTINGS, days=6)
-    workdir = tmp_path / name
-    workdir.mkdir()
-    steps = build_step_inputs(world, starts, SETTINGS, workdir)
-    return run_strategy(world, steps, PROBE, SETTINGS, workdir, venue=SimVenue(world)), starts
-
-
-def test_a_poisoned_future_changes_no_decision_taken_before_it(tmp_path):
-    clean, starts = backtest(small_world(), tmp_path, "clean")
     # Cut in the middle of the step: its scoring (as of the day before) and the first half
     # of its trading are in the past.
     cut = starts[0] + 3 * DAY + 7 * 3_600
-    poisoned, _ = backtest(poison_after(small_world(), cut), tmp_path, "poisoned")
-    entries, exits, fills = decisions_until(clean, cut)
+    poisoned_world = poison_after(world, cut)
+    steps = build_step_inputs(poisoned_world, starts, SETTINGS, tmp_path)
+    poisoned = run_strategy(poisoned_world, steps, PROBE, SETTINGS, tmp_path, venue=SimVenue(poisoned_world))
+    run = out.runs[0]
+    entries, exits, fills = decisions_until(run, cut)
     p_entries, p_exits, p_fills = decisions_until(poisoned, cut)
     assert len(entries) >= 30 and sum(d[1] == "copy" for d in entries) >= 10 and len(fills) >= 10
     assert p_entries == entries
     assert p_exits == exits
     assert p_fills == fills
-    assert poisoned.followed == clean.followed  # scored before the cut
+    assert poisoned.followed == run.followed  # scored before the cut
     # ...and the poison did reach what came after it.
-    after = [d for d in clean.ledger().decisions() if d["decided_at"] > cut]
+    after = [d for d in run.ledger().decisions() if d["decided_at"] > cut]
     p_after = [d for d in poisoned.ledger().decisions() if d["decided_at"] > cut]
     assert after and [d["signal_key"] for d in after] != [d["signal_key"] for d in p_after]
-    assert len(nav_series(clean.ledger())) >= 6
+    assert len(nav_series(run.ledger())) >= 6
+
+
+def test_the_figures_add_up_from_the_ledger(clean):
+    out, _ = clean
+    for result, run in zip(out.results, out.runs):
+        m = result.metrics
+        ledger = run.ledger()
+        nav = result.nav.to_numpy()
+        # NAV starts at the capital and ends where the positions' P&L puts it.
+        assert nav[0] == pytest.approx(run.strategy.rules.risk.starting_capital_usd)
+        assert nav[-1] - nav[0] == pytest.approx(result.positions["pnl_usd"].sum(), abs=0.05)
+        assert m["total_return"] == pytest.approx(nav[-1] / nav[0] - 1)
+        assert m["fees_usd"] == pytest.approx(sum(f["fee_usd"] for f in ledger.fill_rows()))
+        assert m["trades"] == sum(1 for o in ledger.orders() if o["venue"] != "settlement"
+                                  and o["status"] in ("filled", "partial"))
+        # Each wallet's contribution sums to the strategy's P&L.
+        assert result.wallets["pnl_usd"].sum() == pytest.approx(result.positions["pnl_usd"].sum(), abs=1e-6)
+        assert 0 <= m["max_drawdown"] < 1 and m["configurations_tried"] == 2 and 0 <= m["dsr"] <= 1
+    a = out.attribution
+    assert a is not None and sum(a.totals().values()) == pytest.approx(a.excess, abs=1e-12)
+
+
+@pytest.mark.browser
+def test_the_report_renders_every_plot_without_console_errors(clean):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
+
+    _, workdir = clean
+    html = (workdir / "report.html").read_text()
+    # Nothing to fetch (XML namespace names are identifiers, not requests).
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)|url\(\s*["']?(https?:|//)|@import""", html)
+    assert "<script" not in html
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors, requests = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((workdir / "report.html").as_uri(), wait_until="load")
+        for plot in PLOTS:
+            svg = page.locator(f"#plot-{plot} svg")
+            assert svg.count() == 1, plot
+            box = svg.bounding_box()
+            assert box and box["width"] > 200 and box["height"] > 50, (plot, box)
+        rows = page.locator("table.summary tr")
+        assert rows.count() == 3  # the header and both strategies
+        assert page.locator("table.summary").inner_text().count("probe") == 1
+        browser.close()
+    assert errors == []
+    assert all(u.startswith("file://") for u in requests), requests

@@ -16,6 +16,7 @@ from scipy import stats
 
 PERIODS_PER_YEAR = 365
 EULER_GAMMA = 0.5772156649015329
+MIN_AUTOMATIC_BLOCK_OBS = 30
 
 
 def daily_returns(nav: np.ndarray) -> np.ndarray:
@@ -198,7 +199,8 @@ def stationary_bootstrap(returns: np.ndarray, paths: int = 1_000, seed: int = 0,
     """Politis & Romano's stationary bootstrap of a daily return series (arch's
     ``StationaryBootstrap``): ``paths`` resampled series of the same length, each giving a
     Sharpe ratio and a maximum drawdown. The mean block length is Politis & White's
-    automatic choice (arch's ``optimal_block_length``) unless given. Reproducible for a seed."""
+    automatic choice (arch's ``optimal_block_length``; n^(1/3) under 30 returns) unless
+    given. Reproducible for a seed."""
     from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
     r = np.asarray(returns, dtype=float)
@@ -206,7 +208,11 @@ def stationary_bootstrap(returns: np.ndarray, paths: int = 1_000, seed: int = 0,
         nan = np.full(paths, np.nan)
         return BootstrapResult(nan, nan.copy(), float("nan"), seed)
     if block_length is None:
-        block_length = float(optimal_block_length(r)["stationary"].iloc[0]) if r.std() > 0 else 1.0
+        # Politis & White need a few dozen observations; shorter series take n^(1/3).
+        if len(r) >= MIN_AUTOMATIC_BLOCK_OBS and r.std() > 0:
+            block_length = float(optimal_block_length(r)["stationary"].iloc[0])
+        else:
+            block_length = len(r) ** (1 / 3)
         block_length = max(1.0, block_length) if math.isfinite(block_length) else 1.0
     bs = StationaryBootstrap(block_length, r, seed=seed)
     sharpes = np.empty(paths)

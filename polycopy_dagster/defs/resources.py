@@ -359,6 +359,13 @@ def trading_rules(copy_trading: CopyTradingResource, signal_rules, sizing_rules,
                         reconcile_after_s=copy_trading.reconcile_after_s)
 
 
+def env_trading_rules() -> TradingRules:
+    """The trading rules the POLYCOPY_* environment sets (each unset one at its default)."""
+    return trading_rules(copy_trading_resource(), settings_from_env(SignalRulesResource),
+                         settings_from_env(SizingRulesResource), settings_from_env(RiskRulesResource),
+                         settings_from_env(ExitRulesResource))
+
+
 def ledger_resource() -> "LedgerResource":
     return LedgerResource(backend=os.environ.get("POLYCOPY_LEDGER", "sqlite"),
                           sqlite_path=os.environ.get("POLYCOPY_LEDGER_PATH", ""), **_pg_fields(),
