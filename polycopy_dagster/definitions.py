@@ -7,7 +7,7 @@ in about a second, and a problem in the data plane can never stop trading.
 
 import dagster as dg
 
-from polycopy_dagster.defs import dbt_models, ingestion, scoring
+from polycopy_dagster.defs import backtest, dbt_models, ingestion, scoring
 from polycopy_dagster.defs.automation import automation_sensor
 from polycopy_dagster.defs.resources import build_data_resources
 
@@ -15,6 +15,7 @@ defs = dg.Definitions.merge(
     ingestion.defs,
     dbt_models.defs,
     scoring.defs,
+    backtest.defs,
     # Declarative automation of this location's assets (dbt and scores after each ingest).
     # Steps run in the run's own process: the warehouse takes one writer at a time, so a
     # process per step would only add a code load (seconds) to every step of every run.

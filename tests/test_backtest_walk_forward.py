@@ -147,3 +147,27 @@ def test_the_report_renders_every_plot_without_console_errors(clean):
         browser.close()
     assert errors == []
     assert all(u.startswith("file://") for u in requests), requests
+
+
+def test_backtest_assets_record_figures_per_scenario_and_link_the_report(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from polycopy_dagster.defs.backtest import backtest_report, backtest_results
+
+    monkeypatch.setenv("POLYCOPY_DATA_DIR", str(tmp_path / "data"))
+    config = {"n_wallets": 250, "n_markets": 90, "n_trades": 9_000, "history_days": 34, "warmup_days": 28,
+              "step_days": 6, "days": 3.0, "baseline_trade_usd": 60.0, "strategies": ["strategy", "copy_watchlist"]}
+    result = dg.materialize([backtest_results, backtest_report], partition_key="seed-12",
+                            run_config={"ops": {"backtest_results": {"config": config}}},
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    meta = {e.event_specific_data.materialization.asset_key.to_user_string():
+            e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
+    figures = meta["backtest_results"]
+    for name in ("strategy", "copy_watchlist"):
+        assert isinstance(figures[f"{name}/total_return"].value, float)
+        assert isinstance(figures[f"{name}/max_drawdown"].value, float)
+    assert "copy_watchlist" in figures["summary"].value and "seed 12" in figures["scenario"].value
+    report = meta["backtest_report"]["report"].value
+    assert report == str(tmp_path / "data" / "backtests" / "seed-12" / "report.html")
+    assert all(f"id='plot-{p}'" in open(report).read() for p in PLOTS)
