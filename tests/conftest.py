@@ -18,6 +18,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "polymarket"
 PG_ADMIN_DSN = os.environ.get("POLYCOPY_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
+# The longest test files, longest first: on two workers (`make test`), starting them first
+# keeps one worker from being left with a long file at the end.
+LONGEST_FIRST = ("test_automation.py", "test_ui_browser.py", "test_real_records.py", "test_daemon_live.py",
+                 "test_daemon_outage.py", "test_daemon_exits.py", "test_daemon.py", "test_backends.py",
+                 "test_backtest_walk_forward.py", "test_whole_run.py", "test_definitions.py", "test_scoring_assets.py",
+                 "test_incremental.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
+
+
 # A small world anchored at a fixed date: the same bytes on every run.
 SMALL_WORLD = SimConfig(seed=11, n_markets=120, n_wallets=300, n_trades=8_000, history_days=30,
                         history_end=datetime(2026, 11, 20, tzinfo=timezone.utc))

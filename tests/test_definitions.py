@@ -123,6 +123,7 @@ def test_automation_conditions_cover_dbt_scoring_and_recent_resolutions():
     assert label(["market_resolutions"]) == "last 7 days, after upstream updates"
     # Ingestion itself runs on its schedules, and the evaluation only when asked.
     assert label(["raw_trades"]) is None and label(["scoring_evaluation"]) is None
+    assert label(["backtest_results"]) is None and label(["backtest_report"]) is None
     assert graph.get(dg.AssetKey("whale_watchlist")).freshness_policy is not None
 
 
@@ -159,7 +160,7 @@ def test_an_ingest_is_followed_by_a_days_dbt_run_then_tables_and_scores_together
     instance = dg.DagsterInstance.ephemeral()
     now = datetime.now(timezone.utc)
     today = now.date().isoformat()
-    data = dg.AssetSelection.all() - dg.AssetSelection.assets("scoring_evaluation")
+    data = dg.AssetSelection.all() - dg.AssetSelection.groups("evaluation")  # run only when asked
     keys = [k for k in data.resolve(graph) if graph.has(k) and graph.get(k).is_materializable]
     for key in keys:  # a deployment whose history was built once: every asset and every day exists
         pdef = graph.get(key).partitions_def
