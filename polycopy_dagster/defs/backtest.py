@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from polycopy_dagster.defs.metadata import RESEARCH_OWNERS, rounded, table, tags
+from polycopy_dagster.defs.metadata import EVALUATION_ASSET, rounded, table
 from polycopy_dagster.defs.resources import data_dir, env_trading_rules
 
 # Scenarios: the scoring evaluation's tuning seeds (1–5) and held-out seeds (11–15), each
@@ -50,10 +50,8 @@ def backtest_dir(partition: str) -> Path:
 
 
 @dg.asset(
-    group_name="evaluation",
+    **EVALUATION_ASSET,
     kinds={"python", "dbt"},
-    owners=RESEARCH_OWNERS,
-    tags=tags("evaluation"),
     partitions_def=scenario_partitions,
     description="Walk-forward backtest of one scenario: the strategy (production rules and scoring), its "
                 "five-factor WQS preset, copy-everything of the same watchlist and the naive leaderboard top 20, on "
@@ -91,10 +89,8 @@ def backtest_results(context: dg.AssetExecutionContext, config: BacktestConfig):
 
 
 @dg.asset(
-    group_name="evaluation",
+    **EVALUATION_ASSET,
     kinds={"python", "html"},
-    owners=RESEARCH_OWNERS,
-    tags=tags("evaluation"),
     partitions_def=scenario_partitions,
     description="The scenario's backtest as one self-contained HTML page (plots as inline SVG, nothing fetched): "
                 "equity curves against each baseline, under water, monthly returns, contribution by wallet and "

@@ -23,6 +23,10 @@ def tags(domain: str, **more: str) -> dict[str, str]:
     return {"domain": domain, **more}
 
 
+# The evaluation assets (measured on simulated worlds, run only when asked).
+EVALUATION_ASSET = {"group_name": "evaluation", "owners": RESEARCH_OWNERS, "tags": tags("evaluation")}
+
+
 def rounded(x: float | None, digits: int = 4) -> float | None:
     """``x`` rounded to ``digits`` decimals; None (and NaN) stay None so nothing is invented."""
     if x is None:

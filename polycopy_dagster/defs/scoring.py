@@ -13,7 +13,7 @@ from polycopy.scoring.watchlist import (GATE_CONDITION_WORDS, WalletState, gate_
                                         wallet_profiles)
 from polycopy_dagster.defs.automation import REBUILD_BATCH, SCORES_FRESHNESS, after_upstream
 from polycopy_dagster.defs.ingestion import WAREHOUSE_POOL
-from polycopy_dagster.defs.metadata import RESEARCH_OWNERS, counts_table, rounded, table, tags
+from polycopy_dagster.defs.metadata import EVALUATION_ASSET, RESEARCH_OWNERS, counts_table, rounded, table, tags
 from polycopy_dagster.defs.resources import (LedgerResource, ScoringResource, WarehouseResource,
                                               WatchlistResource)
 
@@ -265,10 +265,8 @@ class ScoringEvaluationConfig(dg.Config):
 
 
 @dg.asset(
-    group_name="evaluation",
+    **EVALUATION_ASSET,
     kinds={"python", "dbt"},
-    owners=RESEARCH_OWNERS,
-    tags=tags("evaluation"),
     # It measures the models that build these marts (on simulated worlds, not on this warehouse).
     deps=MARTS,
     description="Out-of-sample evaluation of the scoring on simulated worlds with known skill: each world is "
