@@ -348,12 +348,11 @@ def backtest(args) -> int:
 
     from polycopy.backtest.scenario import WorldSpec, run_backtest, standard_strategies
     from polycopy.backtest.walk_forward import MEASURED_COPY_DELAY_S, BacktestSettings, step_starts
-    from polycopy.evaluation.scoring_harness import HELDOUT_SEEDS, mix_for
     from polycopy_dagster.defs.resources import env_trading_rules
 
-    mix = args.mix or mix_for(HELDOUT_SEEDS.index(args.seed) if args.seed in HELDOUT_SEEDS else args.seed)
-    spec = WorldSpec(args.seed, mix, args.wallets, args.markets, args.trades, args.history_days)
     try:
+        spec = WorldSpec.for_seed(args.seed, args.mix, n_wallets=args.wallets, n_markets=args.markets,
+                                  n_trades=args.trades, history_days=args.history_days)
         settings = BacktestSettings(warmup_days=args.warmup_days, step_days=args.step_days,
                                     copy_delay_s=MEASURED_COPY_DELAY_S if args.copy_delay_s is None
                                     else args.copy_delay_s)
@@ -383,7 +382,7 @@ def backtest(args) -> int:
         print(f"selection share of the excess over {out.benchmark}: {share:.0%}")
     elif out.attribution is not None:
         print(f"{out.results[0].name} did not beat {out.benchmark}: no selection share to report")
-    print(f"timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in out.seconds.items()))
+    print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in out.seconds.items()))
     print(f"report: {Path(args.out).resolve()}")
     return 0
 

@@ -10,8 +10,9 @@ import pytest
 
 from polycopy.backtest.report import PLOTS
 from polycopy.backtest.scenario import run_backtest
+from polycopy.backtest.results import nav_frame
 from polycopy.backtest.walk_forward import (BacktestSettings, Strategy, build_step_inputs, copy_everything_rules,
-                                            nav_series, run_strategy, step_starts)
+                                            run_strategy, step_starts)
 from polycopy.sim.server import SimVenue
 from polycopy.sim.world import SimConfig, generate_world
 from polycopy.trading.settings import ExitSettings
@@ -94,7 +95,7 @@ def test_a_poisoned_future_changes_no_decision_taken_before_it(clean, tmp_path):
     after = [d for d in run.ledger().decisions() if d["decided_at"] > cut]
     p_after = [d for d in poisoned.ledger().decisions() if d["decided_at"] > cut]
     assert after and [d["signal_key"] for d in after] != [d["signal_key"] for d in p_after]
-    assert len(nav_series(run.ledger())) >= 6
+    assert len(nav_frame(run.ledger())) >= 6
 
 
 def test_the_figures_add_up_from_the_ledger(clean):

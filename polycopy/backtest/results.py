@@ -63,11 +63,11 @@ def nav_frame(ledger) -> pd.DataFrame:
     return df.groupby("date")[["nav_usd", "mvar"]].last().reset_index()
 
 
-def position_table(run: StrategyRun) -> pd.DataFrame:
+def position_table(run: StrategyRun, fill_rows: list[dict]) -> pd.DataFrame:
     """Every position with its cost (USD paid, fees included), P&L (realized, plus the
-    unrealized part at the end marks for what is still held), category and source wallets."""
-    ledger = run.ledger()
-    positions = walk_positions([FillRow(**r) for r in ledger.fill_rows()])[0]
+    unrealized part at the end marks for what is still held), category and source wallets;
+    ``fill_rows`` are the run ledger's ``fill_rows()``."""
+    positions = walk_positions([FillRow(**r) for r in fill_rows])[0]
     rows = []
     for p in positions:
         mark = run.end_marks.get(p.token_id)
@@ -129,15 +129,16 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
     r = daily_returns(nav)
     skew, kurt = return_moments(r)
     sr_period = sharpe_ratio(r, None)
-    positions = position_table(run)
+    fill_rows = ledger.fill_rows()
+    positions = position_table(run, fill_rows)
     closed = positions[~positions["open"].astype(bool)]
     wins = closed.loc[closed["realized_pnl_usd"] > 0, "realized_pnl_usd"].sum()
     losses = -closed.loc[closed["realized_pnl_usd"] < 0, "realized_pnl_usd"].sum()
-    fills = pd.DataFrame(ledger.fill_rows())
+    fills = pd.DataFrame(fill_rows)
     traded = float((fills["price"] * fills["shares"]).sum()) if len(fills) else 0.0
-    orders = [o for o in ledger.orders() if o["venue"] != "settlement"]
-    filled = [o for o in orders if o["status"] in ("filled", "partial")]
-    slippage = _mean_slippage(ledger)
+    orders = ledger.orders()
+    filled = [o for o in orders if o["venue"] != "settlement" and o["status"] in ("filled", "partial")]
+    slippage = _mean_slippage(ledger.decisions(), orders, fill_rows)
     vd = var_days(navf)
     vt = backtest_var(vd["loss"].to_numpy(), vd["mvar"].to_numpy(), run.strategy.rules.risk.mvar_alpha)
     boot = stationary_bootstrap(r, s.bootstrap_paths, s.bootstrap_seed, periods_per_year=s.periods_per_year)
@@ -185,22 +186,28 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
                                   "block_length": boot.block_length})
 
 
-def _mean_slippage(ledger) -> float:
+def _mean_slippage(decisions: list[dict], orders: list[dict], fill_rows: list[dict]) -> float:
     """Mean over filled copies of (our average fill price − the whale's price) / the whale's
-    price: what the delay and our size cost against the price we copied."""
+    price: what the delay and our size cost against the price we copied. From a ledger's
+    decisions, orders and fill rows."""
+    order_of = {o["decision_key"]: o for o in orders}
+    usd: dict[str, float] = {}
+    shares: dict[str, float] = {}
+    for f in fill_rows:
+        usd[f["order_id"]] = usd.get(f["order_id"], 0.0) + f["price"] * f["shares"]
+        shares[f["order_id"]] = shares.get(f["order_id"], 0.0) + f["shares"]
     out = []
-    for d in ledger.decisions():
+    for d in decisions:
         if d["decision"] != "copy":
             continue
         details = json.loads(d["details"])
         whale = details.get("whale_price") or details.get("signal_price")
-        order = ledger.order_for(d["signal_key"])
+        order = order_of.get(d["signal_key"])
         if not whale or order is None or order["side"] != "BUY":
             continue
-        fills = ledger.fills_for_order(order["order_id"])
-        q = sum(f["shares"] for f in fills)
+        q = shares.get(order["order_id"], 0.0)
         if q > 0:
-            out.append(sum(f["price"] * f["shares"] for f in fills) / q / float(whale) - 1.0)
+            out.append(usd[order["order_id"]] / q / float(whale) - 1.0)
     return float(np.mean(out)) if out else float("nan")
 
 

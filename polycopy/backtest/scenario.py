@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +44,15 @@ class WorldSpec:
     n_markets: int = 800
     n_trades: int = 160_000
     history_days: int = 100
+
+    @classmethod
+    def for_seed(cls, seed: int, mix: str = "", **size) -> "WorldSpec":
+        """The world of ``seed`` with the crowd the scoring evaluation pairs with it (the
+        i-th held-out seed with mix i; any other seed with mix seed mod 5), unless ``mix``
+        names one."""
+        from polycopy.evaluation.scoring_harness import HELDOUT_SEEDS, mix_for
+
+        return cls(seed, mix or mix_for(HELDOUT_SEEDS.index(seed) if seed in HELDOUT_SEEDS else seed), **size)
 
     def build(self) -> SimWorld:
         from polycopy.evaluation.scoring_harness import ARCHETYPE_MIXES
@@ -130,8 +139,3 @@ def run_backtest(world: SimWorld, strategies: list[Strategy], workdir: str | Pat
     timings["analysis_s"] = time.perf_counter() - t1
     timings["total_s"] = time.perf_counter() - t0
     return BacktestOutcome(results, runs, attribution, benchmark, html, timings)
-
-
-def with_rules(strategies: list[Strategy], **changes) -> list[Strategy]:
-    """The same strategies with fields replaced (e.g. ``knows_scores=False``)."""
-    return [replace(s, **changes) for s in strategies]

@@ -20,9 +20,7 @@ world, the same books and the same fees, each with its own ledger.
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -329,24 +327,3 @@ def _replay_step(step: StepInputs, followed: list[str], strategy: Strategy, sett
                 if d["decision"] == "copy":
                     place_signal_order(key, ledger=ledger, venue=paper, order_deadline_s=math.inf)
     return signals
-
-
-def nav_series(ledger) -> pd.Series:
-    """End-of-day NAV (USD) indexed by UTC date: the last snapshot of each day."""
-    rows = ledger.nav_history()
-    if not rows:
-        return pd.Series(dtype=float)
-    df = pd.DataFrame(rows)
-    df["date"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.date
-    return df.groupby("date")["nav_usd"].last().astype(float)
-
-
-def decisions_table(ledger) -> pd.DataFrame:
-    """Every decision of a run: signal key, decision, stage, reason and its details."""
-    rows = ledger.decisions()
-    return pd.DataFrame([{**{k: r[k] for k in ("signal_key", "decision", "stage", "reason", "decided_at")},
-                          "details": json.loads(r["details"])} for r in rows])
-
-
-def backtest_workdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="polycopy-backtest-")

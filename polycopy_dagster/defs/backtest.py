@@ -38,11 +38,10 @@ class BacktestConfig(dg.Config):
 
 def scenario_world(partition: str, config: BacktestConfig):
     from polycopy.backtest.scenario import WorldSpec
-    from polycopy.evaluation.scoring_harness import HELDOUT_SEEDS, mix_for
 
-    seed = int(partition.removeprefix("seed-"))
-    mix = mix_for(HELDOUT_SEEDS.index(seed) if seed in HELDOUT_SEEDS else seed)
-    return WorldSpec(seed, mix, config.n_wallets, config.n_markets, config.n_trades, config.history_days)
+    return WorldSpec.for_seed(int(partition.removeprefix("seed-")), n_wallets=config.n_wallets,
+                              n_markets=config.n_markets, n_trades=config.n_trades,
+                              history_days=config.history_days)
 
 
 def backtest_dir(partition: str) -> Path:
