@@ -179,3 +179,46 @@ def test_realized_pnl_by_average_cost():
     pnl = truth.realized_pnl(w).set_index("proxy_wallet")["realized_pnl"]
     assert pnl.iloc[0] == pytest.approx(85.0)
     assert (pnl.iloc[1:] == 0).all()
+
+
+def test_in_process_clients_answer_as_over_http_and_remembered_histories_are_exact(venue, small_world):
+    """The backtest's in-process clients read what the HTTP clients read, and a client that
+    remembers histories (fetching only their tails) returns what fresh fetches return while
+    the window walks forward through a market's life, its close included."""
+    from polycopy.polymarket.clients import Endpoints, PolymarketClients
+    from polycopy.sim.server import SimVenue, in_process_clients
+
+    sim = SimVenue(small_world)
+    plain = in_process_clients(sim)
+    remembering = in_process_clients(sim, remember_histories=True)
+    m = small_world.markets
+    life = np.where(m.closed_ts < small_world.config.history_end_ts - 3 * 86_400, m.closed_ts - m.open_ts, 0)
+    mi = int(np.argmax(life))  # the longest-lived market that closed before the venue's clock stops
+    token = str(m.token1.iat[mi])
+    start, close = int(m.open_ts.iat[mi]), int(m.closed_ts.iat[mi])
+    checked, latest = 0, 0
+    for now in range(start + 3 * 86_400, close + 2 * 86_400, 15_413):  # steps off the hour grid
+        sim.clock.set(now)
+        for days, fidelity in ((30, 60), (7, 60), (2, 5)):
+            fresh = plain.clob.prices_history(token, now - days * 86_400, now, fidelity)
+            held = remembering.clob.prices_history(token, now - days * 86_400, now, fidelity)
+            assert held.points == fresh.points and list(held.points) == sorted(held.points)
+            checked += bool(fresh.points)
+            latest = max([latest, *fresh.points])
+    assert checked > 100 and close - 3_600 < latest <= close
+    # A window reaching further back than any before is fetched whole again.
+    wide = remembering.clob.prices_history(token, start - 86_400, close, 60)
+    assert wide.points == plain.clob.prices_history(token, start - 86_400, close, 60).points
+    assert min(wide.points) < start + 2 * 3_600
+    # Over HTTP, the same answers.
+    clock = httpx.get(f"{venue.url}/_sim/clock").json()["now"]
+    sim.clock.set(clock)
+    live = m[(m.open_ts <= clock) & (m.closed_ts > clock)]
+    tok = str(live.iloc[0]["token0"])
+    with PolymarketClients.connect(Endpoints(venue.url, venue.url, venue.url)) as http:
+        assert http.clob.midpoint(tok) == plain.clob.midpoint(tok)
+        assert http.clob.book(tok) == plain.clob.book(tok)
+        assert (http.clob.prices_history(tok, clock - 10 * 86_400, clock).points
+                == plain.clob.prices_history(tok, clock - 10 * 86_400, clock).points)
+        cid = str(live.iloc[0]["condition_id"])
+        assert http.gamma.market(cid) == plain.gamma.market(cid)

@@ -54,12 +54,15 @@ class StrategyResult:
 
 
 def nav_frame(ledger) -> pd.DataFrame:
-    """The last NAV snapshot of each UTC day: date, nav_usd, mvar (fraction of NAV)."""
+    """NAV at the close of each UTC day: date, nav_usd, mvar (fraction of NAV; the forecast
+    for the next day). A day closes with the last snapshot up to the next midnight's, which
+    a snapshot taken within a millisecond after it still counts as (the opening snapshot
+    of a backtest is thus the close of the day before its first)."""
     rows = ledger._rows("select ts, nav_usd, mvar from nav_snapshots order by ts")
     if not rows:
         return pd.DataFrame(columns=["date", "nav_usd", "mvar"])
     df = pd.DataFrame(rows)
-    df["date"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.date
+    df["date"] = pd.to_datetime(df["ts"] - 1e-3, unit="s", utc=True).dt.date
     return df.groupby("date")[["nav_usd", "mvar"]].last().reset_index()
 
 

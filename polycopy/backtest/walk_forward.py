@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from polycopy.dbt_project import dbt_vars, run_dbt
+from polycopy.dbt_project import AsOfBuilder
 from polycopy.execution.copier import TradingRules, decide_signal, load_signal, place_signal_order
 from polycopy.execution.paper import PaperVenue
 from polycopy.execution.portfolio_state import assess_portfolio
@@ -145,6 +145,7 @@ def build_step_inputs(world: SimWorld, starts: list[int], settings: BacktestSett
     db = str(Path(workdir) / "warehouse.duckdb")
     warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     all_days = history_days(world)
+    dbt = AsOfBuilder(db, Path(workdir) / "target")
     loaded: date | None = None
     out = []
     for i, start in enumerate(starts):
@@ -153,8 +154,7 @@ def build_step_inputs(world: SimWorld, starts: list[int], settings: BacktestSett
         new_days = [d for d in all_days if d <= as_of and (loaded is None or d > loaded)]
         load_history(world, warehouse, days=new_days, as_of_ts=as_of_ts)
         loaded = as_of
-        run_dbt(["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=as_of.isoformat())],
-                {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(workdir) / "target")
+        dbt.build(as_of)
         out.append(StepInputs(start, min(start + settings.step_days * DAY, world.config.history_end_ts + 1), as_of,
                               *read_scoring_inputs(warehouse)))
         if progress:
@@ -215,9 +215,8 @@ def run_strategy(world: SimWorld, steps: list[StepInputs], strategy: Strategy, s
     clock = SimClockSync(steps[0].start_ts)
     path = str(Path(workdir) / f"ledger-{strategy.name}.sqlite")
     ledger = open_ledger(LedgerSettings(backend="sqlite", sqlite_path=path), clock=clock)
-    clients = in_process_clients(venue)
+    clients = in_process_clients(venue, remember_histories=True)
     paper = PaperVenue(ledger, clients.clob, strategy.rules.fee_rate)
-    feed = PollingActivityFeed(clients.data, overlap_s=0, lookback_s=0)
     rules = strategy.rules
     out = StrategyRun(strategy, path)
     states: dict = {}
@@ -247,7 +246,7 @@ def run_strategy(world: SimWorld, steps: list[StepInputs], strategy: Strategy, s
                 members = profiles.assign(position=range(1, len(profiles) + 1))
             ledger.publish_watchlist(members.to_dict("records"), step.as_of.isoformat())
             ledger.publish_wallet_profiles(profiles.to_dict("records"), step.as_of.isoformat())
-            out.signals += _replay_step(step, followed, strategy, settings, ledger, clients, paper, feed, venue, clock)
+            out.signals += _replay_step(step, followed, strategy, settings, ledger, clients, paper, venue, clock)
             if progress:
                 progress(f"{strategy.name}: {step.as_of + timedelta(days=1)} traded, following {len(followed)}")
         # The last NAV, at the end of the last step.
@@ -273,40 +272,48 @@ def review_interval_s(exits: ExitSettings, settings: BacktestSettings) -> int:
     return settings.review_every_s if priced else DAY
 
 
-def _step_trades(feed: PollingActivityFeed, venue: SimVenue, wallets: list[str], step: StepInputs) -> list[Trade]:
-    """The followed wallets' fills in the step, as the Data API shows them once it ended."""
-    if not wallets:
-        return []
-    venue.clock.set(step.end_ts - 1)
-    poll = feed.poll(wallets, {w: step.start_ts for w in wallets}, now=step.end_ts - 1)
-    return [t for t in poll.trades if step.start_ts <= t.timestamp < step.end_ts]
+SNAPSHOT, REVIEW, COPY = 0, 1, 2  # what happens at an instant of a step, in this order at equal times
 
 
-def _replay_step(step: StepInputs, followed: list[str], strategy: Strategy, settings: BacktestSettings, ledger,
-                 clients, paper: PaperVenue, feed: PollingActivityFeed, venue: SimVenue,
-                 clock: SimClockSync) -> int:
-    rules = strategy.rules
-    trades = _step_trades(feed, venue, followed, step)
-    # Events: a batch of fills seen copy_delay_s after they landed (fills of one second
-    # together, as one poll shows them), an exit review every review_every_s, and a NAV
-    # snapshot at every UTC midnight. At equal times: snapshot, then review, then copies.
-    events: list[tuple[float, int, object]] = []
+def step_events(step: StepInputs, trades: list[Trade], exits: ExitSettings,
+                settings: BacktestSettings) -> list[tuple[float, int, list[Trade] | None]]:
+    """What happens during a step, in time order (unix s, kind, fills): a NAV ``SNAPSHOT``
+    at every UTC midnight, an exit ``REVIEW`` every ``review_interval_s``, and a ``COPY`` of
+    each batch of the followed wallets' fills ``copy_delay_s`` after they landed (the fills
+    of one second together, as one poll of the feed shows them)."""
+    events: list[tuple[float, int, list[Trade] | None]] = []
     by_second: dict[int, list[Trade]] = {}
     for t in trades:
         by_second.setdefault(t.timestamp, []).append(t)
     for ts, batch in by_second.items():
-        events.append((ts + settings.copy_delay_s, 2, batch))
-    for ts in range(step.start_ts, step.end_ts, review_interval_s(rules.exits, settings)):
-        events.append((float(ts), 1, None))
+        events.append((ts + settings.copy_delay_s, COPY, batch))
+    for ts in range(step.start_ts, step.end_ts, review_interval_s(exits, settings)):
+        events.append((float(ts), REVIEW, None))
     for ts in range(step.start_ts, step.end_ts, DAY):
-        events.append((float(ts), 0, None))
-    events.sort(key=lambda e: (e[0], e[1]))
+        events.append((float(ts), SNAPSHOT, None))
+    return sorted(events, key=lambda e: (e[0], e[1]))
+
+
+def step_trades(venue: SimVenue, wallets: list[str], step: StepInputs) -> list[Trade]:
+    """The followed wallets' fills in the step, read from the Data API once the step ended."""
+    if not wallets:
+        return []
+    clients = in_process_clients(venue)
+    venue.clock.set(step.end_ts - 1)
+    poll = PollingActivityFeed(clients.data, overlap_s=0, lookback_s=0).poll(
+        wallets, {w: step.start_ts for w in wallets}, now=step.end_ts - 1)
+    return [t for t in poll.trades if step.start_ts <= t.timestamp < step.end_ts]
+
+
+def _replay_step(step: StepInputs, followed: list[str], strategy: Strategy, settings: BacktestSettings, ledger,
+                 clients, paper: PaperVenue, venue: SimVenue, clock: SimClockSync) -> int:
+    rules = strategy.rules
     signals = 0
-    for ts, kind, payload in events:
+    for ts, kind, payload in step_events(step, step_trades(venue, followed, step), rules.exits, settings):
         _at(venue, clock, ts)
-        if kind == 0:
+        if kind == SNAPSHOT:
             assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True)
-        elif kind == 1:
+        elif kind == REVIEW:
             review = review_positions(ledger, clients, rules.exits, now=ts)
             for pos, seq, _ in review.exits:
                 d, _ = decide_position_exit(ledger, clients, pos.position_id, seq, rules.exits, now=ts)
@@ -316,8 +323,9 @@ def _replay_step(step: StepInputs, followed: list[str], strategy: Strategy, sett
             fresh = [s["signal_key"] for s in ledger.signals_to_launch()]
             if not fresh:
                 continue
-            state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=ts, record=False)
+            # As a live copy run does: assess (recording a NAV snapshot), then decide each signal.
             run_id = f"backtest-{int(ts)}"
+            state = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=ts, run_id=run_id)
             for key in fresh:
                 ledger.record_launch([key], run_id, now=ts)
                 d, _, state = decide_signal(load_signal(ledger, key), ledger=ledger, clients=clients, rules=rules,

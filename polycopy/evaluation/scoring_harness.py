@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from polycopy.dbt_project import dbt_vars, run_dbt
+from polycopy.dbt_project import AsOfBuilder
 from polycopy.evaluation.metrics import (BAD_ARCHETYPES, detector_false_positive_rates, detector_recall,
                                          exclusion_recall, information_coefficient, insiders_before_their_bet,
                                          next_period_returns, pooled_return, precision_at_k)
@@ -108,13 +108,13 @@ def prepare_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationCo
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         db = str(Path(tmp) / "warehouse.duckdb")
         warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+        dbt = AsOfBuilder(db, Path(tmp) / "target")
         # Week by week up to the split: the warehouse holds what ingestion had by then.
         for weeks_before in range(cfg.replay_weeks, -1, -1):
             ts = split_ts - weeks_before * 7 * DAY
             day = datetime.fromtimestamp(ts, tz=timezone.utc).date()
             load_history(world, warehouse, as_of_ts=ts)
-            run_dbt(["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=day.isoformat())],
-                    {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}, Path(tmp) / "target")
+            dbt.build(day)
             weeks.append((day, *read_scoring_inputs(warehouse)))
     nxt = next_period_returns(world, split_ts, split_ts + cfg.next_days * DAY)
     return PreparedWorld(seed, mix_name, world, split_ts, weeks, nxt)

@@ -13,6 +13,8 @@ time window, Gamma ``/markets`` by offset.
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -375,10 +377,16 @@ class OrderBook:
 
 
 class ClobPublicClient:
-    """Public CLOB market data: /book, /midpoint, /prices-history."""
+    """Public CLOB market data: /book, /midpoint, /prices-history.
 
-    def __init__(self, http: HttpJsonClient):
+    ``remember_histories``: keep each token's price history and ask the venue only for the
+    points after the last one held (the last one again, in case its bucket was still open).
+    For a long replay that asks for the same trailing month at every step; it assumes the
+    venue serves the points strictly after ``startTs`` and does not revise closed buckets."""
+
+    def __init__(self, http: HttpJsonClient, remember_histories: bool = False):
         self.http = http
+        self._histories: dict | None = {} if remember_histories else None
 
     def book(self, token_id: str) -> OrderBook:
         body = self.http.get_json("/book", {"token_id": token_id}, groups=("clob", "clob_book"))
@@ -407,6 +415,29 @@ class ClobPublicClient:
     def prices_history(self, token_id: str, start_ts: int, end_ts: int, fidelity_min: int = 60) -> "PriceHistory":
         """The token's price (USD/share) every ``fidelity_min`` minutes over [start_ts, end_ts].
         Points that are not a time and a price in [0, 1] are counted aside, not used."""
+        if self._histories is None:
+            return self._fetch_history(token_id, start_ts, end_ts, fidelity_min)
+        key = (token_id, int(fidelity_min))
+        held = self._histories.get(key)
+        if held is None or start_ts < held.start_ts or end_ts < held.end_ts:
+            fresh = self._fetch_history(token_id, start_ts, end_ts, fidelity_min)
+            held = self._histories[key] = _HeldHistory(int(start_ts), int(end_ts), sorted(fresh.points.items()),
+                                                       fresh.malformed)
+        elif end_ts > held.end_ts:
+            since = held.points[-1][0] - 1 if held.points else held.end_ts
+            tail = self._fetch_history(token_id, since, end_ts, fidelity_min)
+            cut = bisect.bisect_left(held.points, (since + 1,))
+            held.points[cut:] = sorted(tail.points.items())
+            held.end_ts, held.malformed = int(end_ts), held.malformed + tail.malformed
+        lo = bisect.bisect_right(held.points, (int(start_ts), math.inf))
+        hi = bisect.bisect_right(held.points, (int(end_ts), math.inf))
+        if lo > 1_000:  # forget what no later window (they only move forward) will ask for
+            del held.points[:lo]
+            lo, hi = 0, hi - lo
+        held.start_ts = max(held.start_ts, int(start_ts))
+        return PriceHistory(dict(held.points[lo:hi]), held.malformed)
+
+    def _fetch_history(self, token_id: str, start_ts: int, end_ts: int, fidelity_min: int) -> "PriceHistory":
         body = self.http.get_json("/prices-history", {"market": token_id, "startTs": int(start_ts),
                                                       "endTs": int(end_ts), "fidelity": int(fidelity_min)},
                                   groups=("clob",))
@@ -425,6 +456,14 @@ class ClobPublicClient:
             else:
                 malformed += 1
         return PriceHistory(points, malformed)
+
+
+@dataclass
+class _HeldHistory:
+    start_ts: int  # the windows asked for so far: points after start_ts up to end_ts are held
+    end_ts: int
+    points: list  # [(unix s, USD/share)], in time order
+    malformed: int
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class RecordRenderer:
         """Gamma's market record at ``now``; with ``include_tag`` its own tags, as
         ``include_tag=true`` serves them. No ``category`` field unless the world's config
         asks for one: real markets have none."""
-        m = self.world.markets.iloc[mi]
+        m = self.world.market_row(mi)
         closed = now >= m.closed_ts
         resolved = now >= m.resolved_ts
         if resolved:
@@ -183,15 +183,21 @@ class RecordRenderer:
         }
 
     # ---- CLOB ------------------------------------------------------------------------
-    def book(self, mi: int, k: int, now: int) -> dict:
-        """An order book around the token's current price, deterministic per minute."""
+    def top_of_book(self, mi: int, k: int, now: int) -> tuple[np.random.Generator, float, float]:
+        """The book's random stream (deterministic per minute) after it drew the spread, and
+        the best bid and ask (USD/share)."""
         w = self.world
-        m = w.markets.iloc[mi]
         p = w.token_price(mi, k, now)
         rng = np.random.default_rng([w.config.seed, mi, k, now // 60])
         mid = round(p / TICK) * TICK
         best_bid = max(TICK, round(mid - TICK, 2))
         best_ask = min(1 - TICK, round(best_bid + TICK * (1 + int(rng.random() < 0.3)), 2))
+        return rng, best_bid, best_ask
+
+    def book(self, mi: int, k: int, now: int) -> dict:
+        """An order book around the token's current price, deterministic per minute."""
+        m = self.world.market_row(mi)
+        rng, best_bid, best_ask = self.top_of_book(mi, k, now)
         depth = float(m.liquidity) / 40.0
         levels = 8
         bids = []

@@ -123,6 +123,8 @@ class SimVenue:
         self._fault_rng = random.Random(self.faults.seed)
         self._fault_lock = threading.Lock()
         self.stats: Counter = Counter()
+        self._grids: dict = {}
+        self._grid_revision = world.revision
         self.limiter = _RateLimiter(RATE_LIMITS_PER_10S) if enforce_rate_limits else None
         t = world.trades
         tmpl = world.malformed["template_trade_idx"].to_numpy()
@@ -383,15 +385,16 @@ class SimVenue:
     def _visible_markets(self, q: dict, multi: dict) -> np.ndarray:
         now = self.clock.now()
         m = self.world.markets
-        sel = m["open_ts"].to_numpy() <= now
+        ids = [c for v in multi.get("condition_ids", []) for c in v.split(",") if c]
+        # Markets asked for by id: look at those alone (a client resolving one market by id
+        # should not cost a pass over every market).
+        idx = (np.array(sorted({self.cid_to_market[c] for c in ids if c in self.cid_to_market}), dtype=np.int64)
+               if ids else np.arange(len(m)))
+        sel = self.world.market_column("open_ts")[idx] <= now
         closed = q.get("closed")
         if closed is not None:
-            sel &= (m["closed_ts"].to_numpy() <= now) == (str(closed).lower() == "true")
-        ids = [c for v in multi.get("condition_ids", []) for c in v.split(",") if c]
-        if ids:
-            wanted = [self.cid_to_market[c] for c in ids if c in self.cid_to_market]
-            sel &= np.isin(np.arange(len(m)), wanted)
-        return np.flatnonzero(sel)
+            sel &= (self.world.market_column("closed_ts")[idx] <= now) == (str(closed).lower() == "true")
+        return idx[sel]
 
     def markets_keyset(self, q: dict, multi: dict) -> tuple[int, object]:
         """Gamma /markets/keyset (what the official client's list_markets reads)."""
@@ -433,7 +436,7 @@ class SimVenue:
 
     def market_by_id(self, market_id: str, q: dict) -> tuple[int, object]:
         i = self.market_id_to_idx.get(market_id)
-        if i is None or self.world.markets["open_ts"].iat[i] > self.clock.now():
+        if i is None or self.world.market_column("open_ts")[i] > self.clock.now():
             return 404, {"error": "market not found"}
         include_tag = str(q.get("include_tag") or "").lower() == "true"
         return 200, self.render.market_gamma(i, self.clock.now(), include_tag=include_tag)
@@ -450,15 +453,15 @@ class SimVenue:
             return 404, {"error": "No orderbook exists for the requested token id"}
         mi, k = t
         now = self.clock.now()
-        if now >= self.world.markets["closed_ts"].iat[mi]:
+        if now >= self.world.market_column("closed_ts")[mi]:
             return 404, {"error": "No orderbook exists for the requested token id"}
         return 200, self.render.book(mi, k, now)
 
     def midpoint(self, q: dict) -> tuple[int, object]:
-        code, book = self.book(q)
-        if code != 200:
-            return code, book
-        bid, ask = float(book["bids"][-1]["price"]), float(book["asks"][-1]["price"])
+        t = self._token(q)
+        if t is None or self.clock.now() >= self.world.market_column("closed_ts")[t[0]]:
+            return 404, {"error": "No orderbook exists for the requested token id"}
+        bid, ask = self.render.top_of_book(*t, self.clock.now())[1:]
         return 200, {"mid": f"{(bid + ask) / 2:.4f}"}
 
     def price(self, q: dict) -> tuple[int, object]:
@@ -481,21 +484,36 @@ class SimVenue:
         m = self.world.markets
         fidelity = max(1, _int(q.get("fidelity"), 1)) * 60
         spans = {"1h": 3_600, "6h": 21_600, "1d": 86_400, "1w": 604_800, "1m": 2_592_000}
-        end = min(_int(q.get("endTs"), now), now, int(m["closed_ts"].iat[mi]))
+        end = min(_int(q.get("endTs"), now), now, int(self.world.market_column("closed_ts")[mi]))
         start = _int(q.get("startTs"), -1)
         if start < 0:
             span = spans.get(q.get("interval") or "1d")
-            start = int(m["open_ts"].iat[mi]) if span is None else end - span
-        start = max(start, int(m["open_ts"].iat[mi]))
+            start = int(self.world.market_column("open_ts")[mi]) if span is None else end - span
+        start = max(start, int(self.world.market_column("open_ts")[mi]))
         if end < start:
             return 200, {"history": []}
-        ts = np.arange(start - start % fidelity + fidelity, end + 1, fidelity, dtype=np.int64)
-        if len(ts) > 20_000:
+        first = start - start % fidelity + fidelity
+        if (end - first) // fidelity >= 20_000:
             return 400, {"error": "too many points; raise fidelity or narrow the window"}
-        p = self.world.price_yes(np.full(len(ts), mi), ts)
-        if k == 1:
-            p = 1.0 - p
-        return 200, {"history": [{"t": int(t), "p": round(float(x), 4)} for t, x in zip(ts, p)]}
+        grid_ts, grid_p = self._price_grid(mi, fidelity)
+        lo, hi = np.searchsorted(grid_ts, first), np.searchsorted(grid_ts, end, side="right")
+        p = grid_p[lo:hi] if k == 0 else 1.0 - grid_p[lo:hi]
+        return 200, {"history": [{"t": t, "p": round(x, 4)} for t, x in zip(grid_ts[lo:hi].tolist(), p.tolist())]}
+
+    def _price_grid(self, mi: int, step_s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Outcome 0's price at every multiple of ``step_s`` over the market's life, computed
+        once per market and step (a backtest asks for the same histories at thousands of
+        instants) and again whenever the world's prices change."""
+        if self._grid_revision != self.world.revision:
+            self._grids, self._grid_revision = {}, self.world.revision
+        grid = self._grids.get((mi, step_s))
+        if grid is None:
+            m = self.world.markets
+            w = self.world
+            open_ts, closed_ts = int(w.market_column("open_ts")[mi]), int(w.market_column("closed_ts")[mi])
+            ts = np.arange(open_ts - open_ts % step_s + step_s, closed_ts + 1, step_s, dtype=np.int64)
+            grid = self._grids[(mi, step_s)] = (ts, self.world.price_yes(np.full(len(ts), mi), ts))
+        return grid
 
     def spread(self, q: dict) -> tuple[int, object]:
         code, book = self.book(q)
@@ -564,7 +582,7 @@ class SimVenue:
         if body.get("path"):
             w.set_price_path(i, [(int(t), float(p)) for t, p in body["path"]])
         if body.get("end") is not None and not body.get("resolve"):
-            w.markets.loc[w.markets.index[i], "end_ts"] = int(body["end"])
+            w.set_end(i, int(body["end"]))
         if body.get("resolve"):
             r = body["resolve"]
             w.set_resolution(i, int(r["at"]), r.get("winner"), int(r.get("after_s", 0)), body.get("end"))
@@ -858,8 +876,9 @@ class InProcessJsonClient:
     """The venue's GET routes answered in process, behind ``HttpJsonClient``'s interface:
     the real Data API, Gamma and CLOB clients and their parsers on top, without a socket,
     a server thread or HTTP framing — what a backtest's many look-ups at the world's past
-    instants need. Bodies go through JSON as on the wire. No faults, rate limits or mangling;
-    a status other than 200 raises ``ApiError`` as the HTTP client does."""
+    instants need. Bodies are handed over as the routes build them (JSON values, made afresh
+    for each request; the HTTP tests cover their encoding). No faults, rate limits or
+    mangling; a status other than 200 raises ``ApiError`` as the HTTP client does."""
 
     def __init__(self, venue: SimVenue):
         self.venue = venue
@@ -874,7 +893,7 @@ class InProcessJsonClient:
         code, body = route(self.venue, path.rstrip("/") or "/", {k: v[-1] for k, v in multi.items()}, multi)
         if code != 200:
             raise ApiError(f"GET {path} failed: HTTP {code}: {json.dumps(body)[:200]}", code)
-        return json.loads(json.dumps(body))
+        return body
 
     def close(self) -> None:
         pass
@@ -885,12 +904,14 @@ def _query_value(v) -> str:
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
-def in_process_clients(venue: SimVenue):
-    """Data API, Gamma and CLOB clients answered by ``venue`` in process."""
+def in_process_clients(venue: SimVenue, remember_histories: bool = False):
+    """Data API, Gamma and CLOB clients answered by ``venue`` in process (``remember_histories``:
+    see ``ClobPublicClient``; exact on this venue, whose past prices never change)."""
     from polycopy.polymarket.clients import ClobPublicClient, DataApiClient, GammaClient, PolymarketClients
 
     http = InProcessJsonClient(venue)
-    return PolymarketClients(DataApiClient(http), GammaClient(http), ClobPublicClient(http), (http,))
+    return PolymarketClients(DataApiClient(http), GammaClient(http), ClobPublicClient(http, remember_histories),
+                             (http,))
 
 
 class VenueServer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -119,13 +120,39 @@ class SimWorld:
     # Price paths set through the venue's control route (tests only): market -> (times, prices
     # of outcome 0), a step function from its first time on.
     price_paths: dict = field(default_factory=dict)
+    # Bumped by every change to a market's prices or life, so caches of prices know to refresh.
+    revision: int = 0
+    _columns: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
+    _rows: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
+
+    def market_column(self, name: str) -> np.ndarray:
+        """A column of ``markets`` as an array, kept until the markets change (``revision``):
+        the venue reads a market's times and prices at every request, and a DataFrame
+        look-up costs more than the request's own work."""
+        rev, cols = self._columns
+        if rev != self.revision:
+            cols = {}
+            self._columns = (self.revision, cols)
+        if name not in cols:
+            cols[name] = self.markets[name].to_numpy()
+        return cols[name]
+
+    def market_row(self, i: int) -> SimpleNamespace:
+        """Market ``i`` (positional) as an object of plain Python values, kept until the
+        markets change (``revision``); ``markets.iloc[i]`` costs a tenth of a millisecond."""
+        rev, rows = self._rows
+        if rev != self.revision:
+            rows = [SimpleNamespace(**r) for r in self.markets.to_dict("records")]
+            self._rows = (self.revision, rows)
+        return rows[i]
 
     # ---- price model -------------------------------------------------------------
     def price_yes(self, market_idx, ts) -> np.ndarray:
         """Mid price of the market's first outcome (index 0) at ``ts`` (vectorised)."""
         mi = np.atleast_1d(np.asarray(market_idx))
         t = np.atleast_1d(np.asarray(ts, dtype=np.int64))
-        p = _price_yes(self.markets, self.signal, mi, t)
+        p = _price_yes({c: self.market_column(c) for c in ("open_ts", "closed_ts", "mu", "z", "info_rate")},
+                       self.signal, mi, t)
         for k, (path_ts, path_p) in self.price_paths.items():
             hit = (mi == k) & (t >= path_ts[0])
             if hit.any():
@@ -139,6 +166,7 @@ class SimWorld:
         pts = sorted((int(t), float(p)) for t, p in points)
         self.price_paths[int(market_idx)] = (np.array([t for t, _ in pts], dtype=np.int64),
                                              np.array([p for _, p in pts], dtype=float))
+        self.revision += 1
 
     def set_resolution(self, market_idx: int, at_ts: int, winner: int | None, resolved_after_s: int = 0,
                        end_ts: int | None = None) -> None:
@@ -154,6 +182,12 @@ class SimWorld:
         m.loc[i, "void"] = winner is None
         m.loc[i, "winner"] = -1 if winner is None else int(winner)
         m.loc[i, "early"] = int(at_ts) < int(m.loc[i, "end_ts"]) - 3_600
+        self.revision += 1
+
+    def set_end(self, market_idx: int, end_ts: int) -> None:
+        """Move the market's end date (its scheduled close) to ``end_ts``."""
+        self.markets.loc[self.markets.index[market_idx], "end_ts"] = int(end_ts)
+        self.revision += 1
 
     def token_price(self, market_idx: int, outcome_index: int, ts: int) -> float:
         p = float(self.price_yes(np.array([market_idx]), np.array([ts]))[0])
@@ -164,7 +198,7 @@ class SimWorld:
 SIGNAL_GRID = 64
 
 
-def _price_yes(markets: pd.DataFrame, signal: np.ndarray, mi: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def _price_yes(markets, signal: np.ndarray, mi: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """Calibrated price: P(outcome 0 wins | public information at ``ts``).
 
     The outcome is ``mu + Z > 0`` with ``Z ~ N(0, 1)``. By time fraction τ the public
@@ -172,11 +206,11 @@ def _price_yes(markets: pd.DataFrame, signal: np.ndarray, mi: np.ndarray, ts: np
     so ``Z | S ~ N(S / (1 + λ), 1 / (1 + λ))``. The price is the posterior chance of a
     win: it starts at the prior, wanders as news arrives and converges to the truth.
     """
-    open_ts = markets["open_ts"].to_numpy()[mi]
-    closed_ts = markets["closed_ts"].to_numpy()[mi]
-    mu = markets["mu"].to_numpy()[mi]
-    z = markets["z"].to_numpy()[mi]
-    c = markets["info_rate"].to_numpy()[mi]
+    open_ts = np.asarray(markets["open_ts"])[mi]
+    closed_ts = np.asarray(markets["closed_ts"])[mi]
+    mu = np.asarray(markets["mu"])[mi]
+    z = np.asarray(markets["z"])[mi]
+    c = np.asarray(markets["info_rate"])[mi]
     span = np.maximum(closed_ts - open_ts, 1)
     tau = np.clip((ts - open_ts) / span, 0.0, 0.999)
     pos = tau * (SIGNAL_GRID - 1) / 0.999

@@ -88,10 +88,7 @@ def ewma_volatility(prices: np.ndarray, lam: float = 0.94) -> float:
 
 def daily_closes(history: dict) -> dict[int, float]:
     """The last price of each UTC day, keyed by day number (unix seconds // 86,400)."""
-    out: dict[int, float] = {}
-    for ts, p in sorted(history.items()):
-        out[int(ts) // 86_400] = p
-    return out
+    return {int(ts) // 86_400: p for ts, p in sorted(history.items())}  # a later price of the day overwrites
 
 
 def aligned_changes(a: dict[int, float], b: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
