@@ -47,6 +47,8 @@ def main() -> int:
     print(f"world generated in {built:.1f} s; " + ", ".join(f"{k} {v:.1f} s" for k, v in out.seconds.items()))
     print(f"peak RSS {peak_mb:,.0f} MB")
     print(out.summary())
+    print("\nexits by rule:")
+    print(out.exits_summary())
     return 0
 
 

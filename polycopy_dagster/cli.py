@@ -376,6 +376,8 @@ def backtest(args) -> int:
                            progress=progress)
     Path(args.out).write_text(out.html)
     print(out.summary())
+    print("exits by rule (given up: what the same shares were worth at the end, less the proceeds):")
+    print(out.exits_summary())
     main_result = out.results[0].metrics
     share = main_result.get("selection_share", float("nan"))
     if share == share:  # not NaN: the strategy beat the benchmark

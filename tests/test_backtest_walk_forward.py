@@ -118,6 +118,49 @@ def test_the_figures_add_up_from_the_ledger(clean):
     assert a is not None and sum(a.totals().values()) == pytest.approx(a.excess, abs=1e-12)
 
 
+def test_exits_are_attributed_to_their_rules_and_the_static_pnl_is_the_holdings_revalued(clean):
+    out, _ = clean
+    probe, run = out.result("probe"), out.runs[0]
+    ledger = run.ledger()
+    # Every sell the exit rules or a settlement made is in exactly one row, at its proceeds.
+    sells = {o["order_id"] for o in ledger.orders() if o["side"] == "SELL"}
+    sold = [f for f in ledger.fill_rows() if f["order_id"] in sells]
+    assert len(sold) >= 5 and set(probe.exits["rule"]) - {"resolution"}
+    assert probe.exits["sells"].sum() == len({f["order_id"] for f in sold})
+    assert probe.exits["proceeds_usd"].sum() == pytest.approx(sum(f["price"] * f["shares"] - f["fee_usd"]
+                                                                  for f in sold))
+    assert (probe.exits["given_up_usd"] == probe.exits["end_value_usd"] - probe.exits["proceeds_usd"]).all()
+    settled = probe.exits[probe.exits["rule"] == "resolution"]
+    assert (settled["given_up_usd"].abs() < 1e-9).all()
+    assert probe.metrics["exit_given_up_usd"] == pytest.approx(
+        probe.exits.loc[probe.exits["rule"] != "resolution", "given_up_usd"].sum())
+    # One static day per close after the first, each tested against the forecast of the close before it.
+    navs = nav_frame(ledger)
+    assert len(run.static_days) == len(navs) - 1
+    assert [d["mvar"] for d in run.static_days] == pytest.approx(navs["mvar"].iloc[:-1].tolist(), abs=1e-12)
+    assert probe.metrics["var_days_static"] == sum(1 for d in run.static_days if d["mvar"] > 0)
+
+
+def test_the_static_pnl_revalues_the_closing_holdings_at_the_next_close(monkeypatch):
+    from types import SimpleNamespace
+
+    import polycopy.backtest.walk_forward as wf
+
+    def state(ts, nav, mvar, holdings, marks):
+        return SimpleNamespace(ts=ts, mvar=mvar, marks=marks, portfolio=SimpleNamespace(
+            nav_usd=nav, holdings=[SimpleNamespace(token_id=t, condition_id=f"c-{t}", shares=q) for t, q in holdings]))
+
+    # The venue's marks at the next close: A's midpoint, B resolved at 1, C unmarked.
+    marks_now = {"A": (0.62, "midpoint"), "B": (1.0, "resolution"), "C": (None, "cost")}
+    monkeypatch.setattr(wf, "mark_price", lambda clients, token, condition: marks_now[token])
+    pnl = wf.StaticPnl()
+    pnl.close(state(100.0, 1_000.0, 0.03, [("A", 100.0), ("B", 50.0), ("C", 10.0)],
+                    {"A": 0.50, "B": 0.80, "C": 0.40}), clients=None)
+    pnl.close(state(186_400.0, 1_020.0, 0.02, [], {}), clients=None)
+    # A: +100 × 0.12, B: +50 × 0.20, C: no mark now, no change counted; over the first close's NAV.
+    assert pnl.days == [{"ts": 186_400.0, "mvar": 0.03, "loss": pytest.approx(-(12.0 + 10.0) / 1_000.0)}]
+
+
 @pytest.mark.browser
 def test_the_report_renders_every_plot_without_console_errors(clean):
     from playwright.sync_api import sync_playwright

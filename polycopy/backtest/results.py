@@ -51,6 +51,7 @@ class StrategyResult:
     var_days: pd.DataFrame  # date, mvar (fraction of NAV), loss (fraction), exception
     cusum: dict = field(default_factory=dict)  # wallet -> CUSUM path (list)
     bootstrap: dict = field(default_factory=dict)
+    exits: pd.DataFrame = field(default_factory=pd.DataFrame)  # per exit rule (exit_attribution)
 
 
 def nav_frame(ledger) -> pd.DataFrame:
@@ -143,7 +144,10 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
     filled = [o for o in orders if o["venue"] != "settlement" and o["status"] in ("filled", "partial")]
     slippage = _mean_slippage(ledger.decisions(), orders, fill_rows)
     vd = var_days(navf)
-    vt = backtest_var(vd["loss"].to_numpy(), vd["mvar"].to_numpy(), run.strategy.rules.risk.mvar_alpha)
+    alpha = run.strategy.rules.risk.mvar_alpha
+    vt = backtest_var(vd["loss"].to_numpy(), vd["mvar"].to_numpy(), alpha)
+    static = [d for d in run.static_days if d["mvar"] > 0]
+    vs = backtest_var(np.array([d["loss"] for d in static]), np.array([d["mvar"] for d in static]), alpha)
     boot = stationary_bootstrap(r, s.bootstrap_paths, s.bootstrap_seed, periods_per_year=s.periods_per_year)
     wallets, paths = wallet_contributions(positions, s)
     metrics = {
@@ -175,6 +179,10 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
         "var_exceptions": vt.exceptions,
         "kupiec_p": vt.kupiec_p,
         "christoffersen_p": vt.independence_p,
+        "var_days_static": vs.days,
+        "var_exceptions_static": vs.exceptions,
+        "kupiec_p_static": vs.kupiec_p,
+        "christoffersen_p_static": vs.independence_p,
         "bootstrap_sharpe_p05": float(np.nanquantile(boot.sharpe, 0.05)) if len(r) >= 3 else float("nan"),
         "bootstrap_sharpe_p95": float(np.nanquantile(boot.sharpe, 0.95)) if len(r) >= 3 else float("nan"),
         "bootstrap_mdd_p95": float(np.nanquantile(boot.max_drawdown, 0.95)) if len(r) >= 3 else float("nan"),
@@ -187,6 +195,35 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
     return StrategyResult(run.strategy.name, navf.set_index("date")["nav_usd"], metrics, positions, wallets, vd,
                           paths, {"sharpe": boot.sharpe, "max_drawdown": boot.max_drawdown,
                                   "block_length": boot.block_length})
+
+
+def exit_attribution(ledger, end_prices: dict[str, float]) -> pd.DataFrame:
+    """What each exit rule did, from a ledger: its sells (count, shares), their proceeds
+    after fees (USD), what the same shares were worth at the end (``end_prices``: token id
+    -> the resolution payout, or the last mid of a market still open; USD/share) and
+    ``given_up_usd`` = end value − proceeds: positive when the rule sold below where the
+    market ended, what holding on would have made instead. Settlements at resolution are
+    the row ``resolution`` (nothing given up); the source wallet's sells copied by the copy
+    chain are ``mirror``."""
+    sells = {d["exit_key"]: d["rule"] for d in ledger.exit_decisions() if d["decision"] == "sell"}
+    rule_of = {o["order_id"]: ("resolution" if o["venue"] == "settlement" else sells.get(o["decision_key"], "mirror"))
+               for o in ledger.orders() if o["side"] == "SELL"}
+    rows: dict[str, dict] = {}
+    for f in ledger.fill_rows():
+        rule = rule_of.get(f["order_id"])
+        if rule is None:  # a buy
+            continue
+        r = rows.setdefault(rule, {"rule": rule, "sells": set(), "shares": 0.0, "proceeds_usd": 0.0,
+                                   "end_value_usd": 0.0})
+        r["sells"].add(f["order_id"])
+        r["shares"] += f["shares"]
+        r["proceeds_usd"] += f["price"] * f["shares"] - f["fee_usd"]
+        end = f["price"] if rule == "resolution" else end_prices.get(f["token_id"], float("nan"))
+        r["end_value_usd"] += end * f["shares"]
+    out = pd.DataFrame([{**r, "sells": len(r["sells"])} for r in rows.values()],
+                       columns=["rule", "sells", "shares", "proceeds_usd", "end_value_usd"])
+    out["given_up_usd"] = out["end_value_usd"] - out["proceeds_usd"]
+    return out.sort_values("given_up_usd", ascending=False).reset_index(drop=True)
 
 
 def _mean_slippage(decisions: list[dict], orders: list[dict], fill_rows: list[dict]) -> float:
@@ -239,7 +276,8 @@ def attribution_against(result: StrategyResult, benchmark: StrategyResult) -> At
 SUMMARY_COLUMNS = [("total_return", "return", "{:+.1%}"), ("sharpe", "Sharpe", "{:.2f}"),
                    ("sortino", "Sortino", "{:.2f}"), ("max_drawdown", "MDD", "{:.1%}"),
                    ("longest_underwater_days", "under water d", "{:.0f}"), ("dsr", "DSR", "{:.2f}"),
-                   ("kupiec_p", "Kupiec p", "{:.2f}"), ("hit_rate", "hit", "{:.0%}"),
+                   ("kupiec_p", "Kupiec p", "{:.2f}"), ("kupiec_p_static", "static", "{:.2f}"),
+                   ("hit_rate", "hit", "{:.0%}"),
                    ("profit_factor", "PF", "{:.2f}"), ("trades", "trades", "{:.0f}"),
                    ("fees_usd", "fees $", "{:,.0f}"), ("mean_slippage", "slippage", "{:+.2%}"),
                    ("halted_days", "halted d", "{:.0f}")]

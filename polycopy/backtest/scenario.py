@@ -22,12 +22,13 @@ from typing import Callable
 from polycopy.backtest.attribution import Attribution
 from polycopy.backtest.report import render_report
 from polycopy.backtest.results import (AnalysisSettings, StrategyResult, analyse, attribution_against, deflate,
-                                       summary_table)
+                                       exit_attribution, summary_table)
 from polycopy.backtest.walk_forward import (BacktestSettings, Strategy, StrategyRun, build_step_inputs,
                                             copy_everything_rules, run_strategy, step_starts)
 from polycopy.execution.copier import TradingRules
+from polycopy.execution.portfolio_state import mark_price
 from polycopy.scoring.settings import ScoringSettings
-from polycopy.sim.server import SimVenue
+from polycopy.sim.server import SimVenue, in_process_clients
 from polycopy.sim.world import SimConfig, SimWorld, generate_world
 
 BENCHMARK = "naive_top20"
@@ -87,6 +88,20 @@ def standard_strategies(rules: TradingRules = TradingRules(), baseline_trade_usd
     return grid
 
 
+def final_prices(venue: SimVenue, runs: list[StrategyRun], at_ts: int) -> dict[str, float]:
+    """Every traded token's price at ``at_ts`` (USD/share): the resolution payout once its
+    market resolved, else its midpoint (the production mark)."""
+    tokens = {(f["token_id"], f["condition_id"]) for run in runs for f in run.ledger().fill_rows()}
+    venue.clock.set(int(at_ts))
+    clients = in_process_clients(venue)
+    out = {}
+    for token, condition_id in sorted(tokens):
+        price, _ = mark_price(clients, token, condition_id)
+        if price is not None:
+            out[token] = price
+    return out
+
+
 @dataclass
 class BacktestOutcome:
     results: list[StrategyResult]
@@ -101,6 +116,16 @@ class BacktestOutcome:
 
     def summary(self) -> str:
         return summary_table(self.results)
+
+    def exits_summary(self) -> str:
+        """Per strategy, each exit rule's sells, proceeds and what holding on would have made
+        instead (USD)."""
+        lines = []
+        for r in self.results:
+            for e in r.exits.itertuples():
+                lines.append(f"{r.name:<20} {e.rule:<14} {e.sells:>5} sells  proceeds ${e.proceeds_usd:>10,.0f}  "
+                             f"end value ${e.end_value_usd:>10,.0f}  given up ${e.given_up_usd:>+10,.0f}")
+        return "\n".join(lines)
 
 
 def run_backtest(world: SimWorld, strategies: list[Strategy], workdir: str | Path,
@@ -128,6 +153,11 @@ def run_backtest(world: SimWorld, strategies: list[Strategy], workdir: str | Pat
         timings[f"{s.name}_s"] = runs[-1].seconds
     t1 = time.perf_counter()
     results = [analyse(r, analysis) for r in runs]
+    end_prices = final_prices(venue, runs, steps[-1].end_ts - 1)
+    for result, run in zip(results, runs):
+        result.exits = exit_attribution(run.ledger(), end_prices)
+        given_up = result.exits.loc[result.exits["rule"] != "resolution", "given_up_usd"]
+        result.metrics["exit_given_up_usd"] = float(given_up.sum())
     deflate(results, analysis)
     names = [r.name for r in results]
     benchmark = BENCHMARK if BENCHMARK in names else names[-1]

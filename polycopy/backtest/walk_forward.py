@@ -33,7 +33,7 @@ import pandas as pd
 from polycopy.dbt_project import AsOfBuilder
 from polycopy.execution.copier import TradingRules, decide_signal, load_signal, place_signal_order
 from polycopy.execution.paper import PaperVenue
-from polycopy.execution.portfolio_state import assess_portfolio
+from polycopy.execution.portfolio_state import assess_portfolio, mark_price
 from polycopy.execution.position_exits import decide_position_exit, place_exit_order, review_positions
 from polycopy.feed import PollingActivityFeed
 from polycopy.ledger.store import LedgerSettings, open_ledger
@@ -173,9 +173,38 @@ class StrategyRun:
     signals: int = 0
     seconds: float = 0.0
     end_marks: dict = field(default_factory=dict)  # token id -> mid (USD/share) of what is still held at the end
+    static_days: list = field(default_factory=list)  # see StaticPnl
+
 
     def ledger(self):
         return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=self.ledger_path))
+
+
+class StaticPnl:
+    """Each close's holdings revalued at the next close with their shares unchanged: the
+    "hypothetical" P&L of a bank's VaR backtest. The mVaR forecasts the loss of the
+    holdings it was computed on; the day's actual P&L also carries the day's trading (the
+    entry costs and moves of positions opened during it, exits), which it does not model.
+    ``days``: {"ts", "mvar", "loss"} per close after the first (fractions of the previous
+    close's NAV)."""
+
+    def __init__(self):
+        self.days: list[dict] = []
+        self._previous: tuple[float, float, dict] | None = None
+
+    def close(self, state, clients) -> None:
+        """Record the day that ends with ``state`` (a PortfolioState assessed at a close)."""
+        if self._previous is not None:
+            nav, mvar, held = self._previous
+            pnl = 0.0
+            for token, (condition_id, shares, mark) in held.items():
+                now, _ = mark_price(clients, token, condition_id)
+                if mark is not None and now is not None:  # unmarked either time: no change known
+                    pnl += shares * (now - mark)
+            self.days.append({"ts": state.ts, "mvar": mvar, "loss": -pnl / nav if nav > 0 else 0.0})
+        self._previous = (state.portfolio.nav_usd, state.mvar,
+                          {h.token_id: (h.condition_id, h.shares, state.marks.get(h.token_id))
+                           for h in state.portfolio.holdings})
 
 
 class SimClockSync:
@@ -219,6 +248,7 @@ def run_strategy(world: SimWorld, steps: list[StepInputs], strategy: Strategy, s
     paper = PaperVenue(ledger, clients.clob, strategy.rules.fee_rate)
     rules = strategy.rules
     out = StrategyRun(strategy, path)
+    static = StaticPnl()
     states: dict = {}
     history: dict[date, pd.DataFrame] = {}
     cache = scores_cache if scores_cache is not None else {}
@@ -246,13 +276,16 @@ def run_strategy(world: SimWorld, steps: list[StepInputs], strategy: Strategy, s
                 members = profiles.assign(position=range(1, len(profiles) + 1))
             ledger.publish_watchlist(members.to_dict("records"), step.as_of.isoformat())
             ledger.publish_wallet_profiles(profiles.to_dict("records"), step.as_of.isoformat())
-            out.signals += _replay_step(step, followed, strategy, settings, ledger, clients, paper, venue, clock)
+            out.signals += _replay_step(step, followed, strategy, settings, ledger, clients, paper, venue, clock,
+                                        static)
             if progress:
                 progress(f"{strategy.name}: {step.as_of + timedelta(days=1)} traded, following {len(followed)}")
         # The last NAV, at the end of the last step.
         _at(venue, clock, steps[-1].end_ts - 1)
         final = assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True)
+        static.close(final, clients)
         out.end_marks = dict(final.marks)
+        out.static_days = static.days
     finally:
         clients.close()
     out.seconds = time.perf_counter() - started
@@ -306,13 +339,14 @@ def step_trades(venue: SimVenue, wallets: list[str], step: StepInputs) -> list[T
 
 
 def _replay_step(step: StepInputs, followed: list[str], strategy: Strategy, settings: BacktestSettings, ledger,
-                 clients, paper: PaperVenue, venue: SimVenue, clock: SimClockSync) -> int:
+                 clients, paper: PaperVenue, venue: SimVenue, clock: SimClockSync, static: StaticPnl) -> int:
     rules = strategy.rules
     signals = 0
     for ts, kind, payload in step_events(step, step_trades(venue, followed, step), rules.exits, settings):
         _at(venue, clock, ts)
         if kind == SNAPSHOT:
-            assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True)
+            static.close(assess_portfolio(ledger, clients, rules.risk, rules.signals, now=clock(), record=True),
+                         clients)
         elif kind == REVIEW:
             review = review_positions(ledger, clients, rules.exits, now=ts)
             for pos, seq, _ in review.exits:

@@ -88,8 +88,10 @@ class PortfolioState:
         }
 
 
-def _mark(clients, token_id: str, condition_id: str) -> tuple[float | None, str]:
-    """Midpoint while the book is open; the resolution price once the market has closed."""
+def mark_price(clients, token_id: str, condition_id: str) -> tuple[float | None, str]:
+    """A held token's mark (USD/share) and where it came from: the midpoint while the book
+    is open, the resolution price once the market has closed; (None, "cost") when the venue
+    shows neither."""
     try:
         return clients.clob.midpoint(token_id), "midpoint"
     except (ApiError, KeyError, TypeError, ValueError):
@@ -130,7 +132,7 @@ def assess_portfolio(ledger, clients, risk: RiskSettings, sig: SignalSettings, n
     marks, marks_from, histories = {}, {}, {}
     lookback_days = max(risk.mvar_lookback_days, sig.correlation_lookback_days)
     for h in unmarked.holdings:
-        mark, source = _mark(clients, h.token_id, h.condition_id)
+        mark, source = mark_price(clients, h.token_id, h.condition_id)
         marks_from[h.token_id] = source
         if mark is not None:
             marks[h.token_id] = mark
