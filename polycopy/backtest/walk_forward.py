@@ -10,7 +10,9 @@ after it landed, through the copy chain a live sensor runs (``record_seen_trades
 ``assess_portfolio``, ``decide_signal``, ``place_signal_order``: the risk gate, stages 1–3,
 sizing), and every ``review_every_s`` the open positions go through the exit review
 (settlement at resolution, the exit rules). Orders fill on the venue's book at that
-instant (``PaperVenue`` walks the book and pays the taker fee); NAV is recorded every day.
+instant (``PaperVenue`` walks the book and pays the taker fee). Each copy's assessment
+records a NAV snapshot, as a live copy run's does, and the risk monitor's snapshot is taken
+at every UTC midnight.
 
 The venue answers from the world as it stood at each instant: a market's resolution only
 after it resolved, prices and trades only up to then. Strategies that differ in what they
