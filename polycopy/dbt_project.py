@@ -65,7 +65,7 @@ class AsOfBuilder:
         self._common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                         "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"), "--quiet"]
         with _environment(self._env):
-            parsed = dbtRunner().invoke(["parse", *self._common])
+            parsed = dbtRunner().invoke(["parse", *self._common, "--no-write-json"])
         if not parsed.success:
             raise RuntimeError(f"dbt parse failed: {parsed.exception}")
         self._manifest = parsed.result
@@ -76,7 +76,8 @@ class AsOfBuilder:
 
         with _environment(self._env):
             res = dbtRunner(manifest=self._manifest.deepcopy()).invoke(
-                ["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=as_of.isoformat()), *self._common])
+                ["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=as_of.isoformat()), *self._common,
+                 "--no-write-json"])  # the run's results come back in memory; nothing reads the files
         if not res.success:
             failed = [f"{r.node.name}: {r.message}" for r in getattr(res.result, "results", None) or []
                       if str(r.status) in ("error", "fail", "runtime error")]

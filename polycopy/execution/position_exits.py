@@ -160,9 +160,12 @@ def review_positions(ledger, clients, rules: ExitSettings, now: float | None = N
     whose last exit is unfinished waits)."""
     now = time.time() if now is None else now
     out = Review()
+    positions = open_positions(ledger)
+    if not positions:
+        return out
     progress = ledger.exit_progress()
     removed = ledger.removed_wallets()
-    for pos in open_positions(ledger):
+    for pos in positions:
         obs = observe(ledger, clients, pos, rules, now, removed)
         out.observed += 1
         if obs.resolution is not None:
