@@ -120,7 +120,9 @@ class SimWorld:
     # Price paths set through the venue's control route (tests only): market -> (times, prices
     # of outcome 0), a step function from its first time on.
     price_paths: dict = field(default_factory=dict)
-    # Bumped by every change to a market's prices or life, so caches of prices know to refresh.
+    # Bumped by every change to a market's prices or life (set_price_path, set_resolution,
+    # set_end), so that the caches of columns, rows and price grids refresh. Code that edits
+    # ``markets`` in place once the world is served must bump it too.
     revision: int = 0
     _columns: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
     _rows: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
