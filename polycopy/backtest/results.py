@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -125,8 +126,11 @@ def var_days(nav: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> StrategyResult:
-    """Every figure of one strategy's run (see the module docstring)."""
+def analyse(run: StrategyRun, end_price: Callable[[str, str], float | None],
+            s: AnalysisSettings = AnalysisSettings()) -> StrategyResult:
+    """Every figure of one strategy's run (see the module docstring); ``end_price(token id,
+    condition id)`` is a token's price at the end of the backtest (USD/share; None if
+    unknown), for the exit attribution."""
     ledger = run.ledger()
     navf = nav_frame(ledger)
     nav = navf["nav_usd"].to_numpy(dtype=float)
@@ -143,6 +147,7 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
     orders = ledger.orders()
     filled = [o for o in orders if o["venue"] != "settlement" and o["status"] in ("filled", "partial")]
     slippage = _mean_slippage(ledger.decisions(), orders, fill_rows)
+    exits = exit_attribution(fill_rows, orders, ledger.exit_decisions(), end_price)
     vd = var_days(navf)
     alpha = run.strategy.rules.risk.mvar_alpha
     vt = backtest_var(vd["loss"].to_numpy(), vd["mvar"].to_numpy(), alpha)
@@ -183,6 +188,7 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
         "var_exceptions_static": vs.exceptions,
         "kupiec_p_static": vs.kupiec_p,
         "christoffersen_p_static": vs.independence_p,
+        "exit_given_up_usd": float(exits.loc[exits["rule"] != "resolution", "given_up_usd"].sum()),
         "bootstrap_sharpe_p05": float(np.nanquantile(boot.sharpe, 0.05)) if len(r) >= 3 else float("nan"),
         "bootstrap_sharpe_p95": float(np.nanquantile(boot.sharpe, 0.95)) if len(r) >= 3 else float("nan"),
         "bootstrap_mdd_p95": float(np.nanquantile(boot.max_drawdown, 0.95)) if len(r) >= 3 else float("nan"),
@@ -194,22 +200,24 @@ def analyse(run: StrategyRun, s: AnalysisSettings = AnalysisSettings()) -> Strat
     }
     return StrategyResult(run.strategy.name, navf.set_index("date")["nav_usd"], metrics, positions, wallets, vd,
                           paths, {"sharpe": boot.sharpe, "max_drawdown": boot.max_drawdown,
-                                  "block_length": boot.block_length})
+                                  "block_length": boot.block_length}, exits)
 
 
-def exit_attribution(ledger, end_prices: dict[str, float]) -> pd.DataFrame:
-    """What each exit rule did, from a ledger: its sells (count, shares), their proceeds
-    after fees (USD), what the same shares were worth at the end (``end_prices``: token id
-    -> the resolution payout, or the last mid of a market still open; USD/share) and
+def exit_attribution(fill_rows: list[dict], orders: list[dict], exit_decisions: list[dict],
+                     end_price: Callable[[str, str], float | None]) -> pd.DataFrame:
+    """What each exit rule did, from a ledger's fill rows, orders and exit decisions: its
+    sells (count, shares), their proceeds after fees (USD), what the same shares were worth
+    at the end (``end_price(token id, condition id)``: the resolution payout, or the last
+    mid of a market still open; USD/share) and
     ``given_up_usd`` = end value − proceeds: positive when the rule sold below where the
     market ended, what holding on would have made instead. Settlements at resolution are
     the row ``resolution`` (nothing given up); the source wallet's sells copied by the copy
     chain are ``mirror``."""
-    sells = {d["exit_key"]: d["rule"] for d in ledger.exit_decisions() if d["decision"] == "sell"}
+    sells = {d["exit_key"]: d["rule"] for d in exit_decisions if d["decision"] == "sell"}
     rule_of = {o["order_id"]: ("resolution" if o["venue"] == "settlement" else sells.get(o["decision_key"], "mirror"))
-               for o in ledger.orders() if o["side"] == "SELL"}
+               for o in orders if o["side"] == "SELL"}
     rows: dict[str, dict] = {}
-    for f in ledger.fill_rows():
+    for f in fill_rows:
         rule = rule_of.get(f["order_id"])
         if rule is None:  # a buy
             continue
@@ -218,7 +226,8 @@ def exit_attribution(ledger, end_prices: dict[str, float]) -> pd.DataFrame:
         r["sells"].add(f["order_id"])
         r["shares"] += f["shares"]
         r["proceeds_usd"] += f["price"] * f["shares"] - f["fee_usd"]
-        end = f["price"] if rule == "resolution" else end_prices.get(f["token_id"], float("nan"))
+        end = f["price"] if rule == "resolution" else end_price(f["token_id"], f["condition_id"])
+        end = float("nan") if end is None else end
         r["end_value_usd"] += end * f["shares"]
     out = pd.DataFrame([{**r, "sells": len(r["sells"])} for r in rows.values()],
                        columns=["rule", "sells", "shares", "proceeds_usd", "end_value_usd"])

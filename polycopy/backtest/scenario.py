@@ -13,6 +13,7 @@ Attribution compares ``strategy`` with ``naive_top20``.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Callable
 from polycopy.backtest.attribution import Attribution
 from polycopy.backtest.report import render_report
 from polycopy.backtest.results import (AnalysisSettings, StrategyResult, analyse, attribution_against, deflate,
-                                       exit_attribution, summary_table)
+                                       summary_table)
 from polycopy.backtest.walk_forward import (BacktestSettings, Strategy, StrategyRun, build_step_inputs,
                                             copy_everything_rules, run_strategy, step_starts)
 from polycopy.execution.copier import TradingRules
@@ -88,18 +89,18 @@ def standard_strategies(rules: TradingRules = TradingRules(), baseline_trade_usd
     return grid
 
 
-def final_prices(venue: SimVenue, runs: list[StrategyRun], at_ts: int) -> dict[str, float]:
-    """Every traded token's price at ``at_ts`` (USD/share): the resolution payout once its
-    market resolved, else its midpoint (the production mark)."""
-    tokens = {(f["token_id"], f["condition_id"]) for run in runs for f in run.ledger().fill_rows()}
+def prices_at(venue: SimVenue, at_ts: int) -> Callable[[str, str], float | None]:
+    """A token's price at ``at_ts`` (USD/share; None if the venue shows none), by token and
+    condition id: the resolution payout once its market resolved, else its midpoint (the
+    production mark). Each token is looked up once."""
     venue.clock.set(int(at_ts))
     clients = in_process_clients(venue)
-    out = {}
-    for token, condition_id in sorted(tokens):
-        price, _ = mark_price(clients, token, condition_id)
-        if price is not None:
-            out[token] = price
-    return out
+
+    @functools.cache
+    def price(token_id: str, condition_id: str) -> float | None:
+        return mark_price(clients, token_id, condition_id)[0]
+
+    return price
 
 
 @dataclass
@@ -152,12 +153,8 @@ def run_backtest(world: SimWorld, strategies: list[Strategy], workdir: str | Pat
                                  progress=progress))
         timings[f"{s.name}_s"] = runs[-1].seconds
     t1 = time.perf_counter()
-    results = [analyse(r, analysis) for r in runs]
-    end_prices = final_prices(venue, runs, steps[-1].end_ts - 1)
-    for result, run in zip(results, runs):
-        result.exits = exit_attribution(run.ledger(), end_prices)
-        given_up = result.exits.loc[result.exits["rule"] != "resolution", "given_up_usd"]
-        result.metrics["exit_given_up_usd"] = float(given_up.sum())
+    end_price = prices_at(venue, steps[-1].end_ts - 1)
+    results = [analyse(r, end_price, analysis) for r in runs]
     deflate(results, analysis)
     names = [r.name for r in results]
     benchmark = BENCHMARK if BENCHMARK in names else names[-1]

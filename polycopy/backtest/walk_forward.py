@@ -177,7 +177,6 @@ class StrategyRun:
     end_marks: dict = field(default_factory=dict)  # token id -> mid (USD/share) of what is still held at the end
     static_days: list = field(default_factory=list)  # see StaticPnl
 
-
     def ledger(self):
         return open_ledger(LedgerSettings(backend="sqlite", sqlite_path=self.ledger_path))
 
@@ -200,7 +199,8 @@ class StaticPnl:
             nav, mvar, held = self._previous
             pnl = 0.0
             for token, (condition_id, shares, mark) in held.items():
-                now, _ = mark_price(clients, token, condition_id)
+                # Still held: the assessment has just marked it; sold or settled: mark it now.
+                now = state.marks[token] if token in state.marks else mark_price(clients, token, condition_id)[0]
                 if mark is not None and now is not None:  # unmarked either time: no change known
                     pnl += shares * (now - mark)
             self.days.append({"ts": state.ts, "mvar": mvar, "loss": -pnl / nav if nav > 0 else 0.0})

@@ -481,15 +481,16 @@ class SimVenue:
             return 400, {"error": "invalid market (token id)"}
         mi, k = self.token_to[tok]
         now = self.clock.now()
-        m = self.world.markets
+        w = self.world
+        open_ts, closed_ts = int(w.market_column("open_ts")[mi]), int(w.market_column("closed_ts")[mi])
         fidelity = max(1, _int(q.get("fidelity"), 1)) * 60
         spans = {"1h": 3_600, "6h": 21_600, "1d": 86_400, "1w": 604_800, "1m": 2_592_000}
-        end = min(_int(q.get("endTs"), now), now, int(self.world.market_column("closed_ts")[mi]))
+        end = min(_int(q.get("endTs"), now), now, closed_ts)
         start = _int(q.get("startTs"), -1)
         if start < 0:
             span = spans.get(q.get("interval") or "1d")
-            start = int(self.world.market_column("open_ts")[mi]) if span is None else end - span
-        start = max(start, int(self.world.market_column("open_ts")[mi]))
+            start = open_ts if span is None else end - span
+        start = max(start, open_ts)
         if end < start:
             return 200, {"history": []}
         first = start - start % fidelity + fidelity
@@ -508,11 +509,10 @@ class SimVenue:
             self._grids, self._grid_revision = {}, self.world.revision
         grid = self._grids.get((mi, step_s))
         if grid is None:
-            m = self.world.markets
             w = self.world
             open_ts, closed_ts = int(w.market_column("open_ts")[mi]), int(w.market_column("closed_ts")[mi])
             ts = np.arange(open_ts - open_ts % step_s + step_s, closed_ts + 1, step_s, dtype=np.int64)
-            grid = self._grids[(mi, step_s)] = (ts, self.world.price_yes(np.full(len(ts), mi), ts))
+            grid = self._grids[(mi, step_s)] = (ts, w.price_yes(np.full(len(ts), mi), ts))
         return grid
 
     def spread(self, q: dict) -> tuple[int, object]:
