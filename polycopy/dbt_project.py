@@ -20,9 +20,22 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
 
 
+def with_duckdb_limits(env: dict[str, str]) -> dict[str, str]:
+    """``env`` (dbt's extra environment) with the memory, thread and spill settings of the
+    DuckDB file it names (``POLYCOPY_DUCKDB_PATH``), from the ``POLYCOPY_DUCKDB_*``
+    variables or the machine; unchanged for another warehouse."""
+    from polycopy.warehouse.duckdb_limits import duckdb_limits_from_env
+
+    merged = {**os.environ, **env}
+    if merged.get("POLYCOPY_WAREHOUSE", "duckdb") != "duckdb" or not merged.get("POLYCOPY_DUCKDB_PATH"):
+        return env
+    return {**duckdb_limits_from_env(merged["POLYCOPY_DUCKDB_PATH"], merged).dbt_environment(), **env}
+
+
 def run_dbt(args: list[str], env: dict[str, str], target_path: str | Path) -> None:
     """Run ``dbt <args>`` on this project with extra environment ``env``; raise with dbt's
     own output when it fails. ``target_path`` keeps the run's artifacts apart."""
+    env = with_duckdb_limits(env)
     proc = subprocess.run(
         [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")],
@@ -61,7 +74,7 @@ class AsOfBuilder:
     def __init__(self, duckdb_path: str | Path, target_path: str | Path):
         from dbt.cli.main import dbtRunner
 
-        self._env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(duckdb_path)}
+        self._env = with_duckdb_limits({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(duckdb_path)})
         self._common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                         "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"), "--quiet"]
         with _environment(self._env):

@@ -88,6 +88,56 @@ class RecordRenderer:
             _corrupt(rec, self._mal_kind[row - self.n_trades])
         return rec
 
+    def trades_frame(self, rows: np.ndarray) -> "pd.DataFrame":
+        """Trades ``rows`` (indices of real trades, below ``n_trades``) as the columns
+        ``parse_trade`` gives for their v1 records (``TRADE_COLUMNS``), built column by
+        column: the bulk loader's path for histories of tens of millions of fills."""
+        import pandas as pd
+
+        from polycopy.polymarket.schema import trade_key
+
+        t, m, w = self.world.trades, self.world.markets, self.world.wallets
+        rows = np.asarray(rows, dtype=np.int64)
+        mi = t["market_idx"].to_numpy()[rows]
+        k = t["outcome_index"].to_numpy()[rows]
+        wi = t["wallet_idx"].to_numpy()[rows]
+        partial = t["partial"].to_numpy()[rows]
+        size = t["size"].to_numpy()[rows].astype(float)
+        price = t["price"].to_numpy()[rows].astype(float)
+        wallet = w["address"].to_numpy(dtype=object)[wi]
+        wallet = np.array([a.lower() for a in wallet], dtype=object)
+        side = np.array(_SIDES, dtype=object)[t["side"].to_numpy()[rows]]
+        token = np.where(k == 0, m["token0"].to_numpy(dtype=object)[mi], m["token1"].to_numpy(dtype=object)[mi])
+        tx = np.array(self.world.tx_hashes, dtype=object)[t["tx_idx"].to_numpy()[rows]]
+        tx = np.array([h.lower() for h in tx], dtype=object)
+
+        def descriptive(values: np.ndarray) -> np.ndarray:
+            # Partial records lack their descriptive fields: absent, never invented.
+            return np.where(partial, None, values)
+
+        return pd.DataFrame({
+            "trade_key": [trade_key(*r) for r in zip(tx, wallet, token, side, size, price)],
+            "transaction_hash": tx,
+            "proxy_wallet": wallet,
+            "side": side,
+            "token_id": token,
+            "condition_id": np.array([c.lower() for c in m["condition_id"].to_numpy(dtype=object)],
+                                     dtype=object)[mi],
+            "size": size,
+            "price": price,
+            "usdc_size": size * price,
+            "timestamp": pd.array(t["ts"].to_numpy()[rows], dtype="Int64"),
+            "outcome": descriptive(np.where(k == 0, m["outcome0"].to_numpy(dtype=object)[mi],
+                                            m["outcome1"].to_numpy(dtype=object)[mi])),
+            "outcome_index": pd.array(k, dtype="Int64"),
+            "title": descriptive(m["question"].to_numpy(dtype=object)[mi]),
+            "slug": descriptive(m["slug"].to_numpy(dtype=object)[mi]),
+            "event_slug": descriptive(m["event_slug"].to_numpy(dtype=object)[mi]),
+            "name": descriptive(w["name"].to_numpy(dtype=object)[wi]),
+            "pseudonym": descriptive(w["pseudonym"].to_numpy(dtype=object)[wi]),
+            "source_shape": "v1",
+        })
+
     # ---- Data API v2 -----------------------------------------------------------------
     def trade_v2(self, row: int) -> dict:
         """The same fill in the /v2 snake_case shape (fields absent in v1 stay absent)."""

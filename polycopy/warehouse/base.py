@@ -15,6 +15,7 @@ import pandas as pd
 from contextlib import contextmanager
 
 from polycopy.db import pg_connect, transaction
+from polycopy.warehouse.duckdb_limits import DuckDBLimits, duckdb_limits
 from polycopy.polymarket.markets import MARKET_COLUMNS, RESOLUTION_COLUMNS, Market, Resolution
 from polycopy.polymarket.schema import ACTIVITY_COLUMNS, TRADE_COLUMNS, ActivityEvent, Rejected, Trade
 
@@ -32,6 +33,11 @@ class WarehouseSettings:
     backend: str = "duckdb"
     duckdb_path: str = ".data/warehouse.duckdb"
     pg_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=polycopy"
+    # Memory, threads and spill directory of the DuckDB file (default: from the machine).
+    duckdb_limits: DuckDBLimits | None = None
+
+    def resolved_duckdb_limits(self) -> DuckDBLimits:
+        return self.duckdb_limits or duckdb_limits(self.duckdb_path)
 
 
 def day_of(ts: int) -> date:
@@ -290,16 +296,27 @@ class _PartitionWriter:
         self.now = _utcnow()
         self.trades: list[Trade] = []
         self.rejects: list[Rejected] = []
+        self.frames: list[pd.DataFrame] = []
+        self.frame_rows = 0
         self.counts = {"trades": 0, "rejects": 0}  # "trades": rows written (trades or events)
 
     def add(self, rows: Sequence[Trade | ActivityEvent], rejects: Sequence[Rejected] = ()) -> None:
         self.trades.extend(rows)
         self.rejects.extend(rejects)
-        if len(self.trades) >= self.flush_rows:
+        if len(self.trades) + self.frame_rows >= self.flush_rows:
+            self.flush()
+
+    def add_frame(self, frame: pd.DataFrame) -> None:
+        """Add parsed rows already in columns (every one of ``columns``, as the parser
+        gives them): a bulk loader's path that builds no object per row."""
+        self.frames.append(frame[list(self.columns)])
+        self.frame_rows += len(frame)
+        if len(self.trades) + self.frame_rows >= self.flush_rows:
             self.flush()
 
     def flush(self) -> None:
-        tdf = _frame(self.trades, self.columns)
+        parts = [f for f in (_frame(self.trades, self.columns), *self.frames) if len(f)]
+        tdf = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else _frame([], self.columns))
         if len(tdf):
             tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
             tdf = tdf[tdf["partition_day"].isin(self.day_set)].copy()
@@ -314,20 +331,21 @@ class _PartitionWriter:
             self.wh._load(self.cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
         self.counts["trades"] += len(tdf)
         self.counts["rejects"] += len(rdf)  # may include repeats the table ignores
-        self.trades, self.rejects = [], []
+        self.trades, self.rejects, self.frames, self.frame_rows = [], [], [], 0
 
 
 class DuckDBWarehouse(Warehouse):
     backend = "duckdb"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, limits: DuckDBLimits | None = None):
         self.path = str(path)
+        self.limits = limits or duckdb_limits(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self):
         import duckdb
 
-        con = duckdb.connect(self.path)
+        con = duckdb.connect(self.path, config=self.limits.connect_config())
         con.execute("begin transaction")
         return _DuckConn(con)
 
@@ -408,7 +426,7 @@ class PostgresWarehouse(Warehouse):
 def open_warehouse(settings: WarehouseSettings) -> Warehouse:
     """The configured warehouse, with its raw schema in place."""
     if settings.backend == "duckdb":
-        wh: Warehouse = DuckDBWarehouse(settings.duckdb_path)
+        wh: Warehouse = DuckDBWarehouse(settings.duckdb_path, settings.resolved_duckdb_limits())
     elif settings.backend == "postgres":
         wh = PostgresWarehouse(settings.pg_dsn)
     else:

@@ -22,7 +22,8 @@ VERSION_TABLE, VERSION_SCHEMA = "alembic_version", "raw"
 def engine_for(warehouse) -> sa.Engine:
     """A SQLAlchemy engine on the warehouse's database (DuckDB file or PostgreSQL DSN)."""
     if warehouse.backend == "duckdb":
-        return sa.create_engine(f"duckdb:///{warehouse.path}", poolclass=sa.pool.NullPool)
+        return sa.create_engine(f"duckdb:///{warehouse.path}", poolclass=sa.pool.NullPool,
+                                connect_args={"config": warehouse.limits.connect_config()})
     return sa.create_engine("postgresql+psycopg2://", creator=lambda: pg_connect(warehouse.dsn),
                             poolclass=sa.pool.NullPool)
 

@@ -107,7 +107,10 @@ STAGING = "config.materialized:view resource_type:seed"
 def _use_warehouse(warehouse: WarehouseResource) -> None:
     # dbt reads its connection from the environment (profiles.yml); the warehouse
     # resource is the one place that decides where the DuckDB file lives.
-    os.environ["POLYCOPY_DUCKDB_PATH"] = warehouse.settings().duckdb_path
+    settings = warehouse.settings()
+    os.environ["POLYCOPY_DUCKDB_PATH"] = settings.duckdb_path
+    # The same memory limit, threads and spill directory as the warehouse writer's.
+    os.environ.update(settings.resolved_duckdb_limits().dbt_environment())
     # dagster-dbt seeds each invocation with the partial-parse file it finds under
     # $DBT_TARGET_PATH (default "target/"); ours is per backend. Without this every dbt
     # call re-parses the project. (Each dbt subprocess still gets its own target path.)

@@ -126,14 +126,24 @@ class WarehouseResource(_PostgresConnection):
 
     backend: str = Field(default="duckdb", description="duckdb or postgres")
     duckdb_path: str = Field(default="", description="DuckDB file (default: <data dir>/warehouse.duckdb)")
+    duckdb_memory_limit: str = Field(
+        default="", description="DuckDB's memory limit, e.g. 6GB; beyond it builds spill to disk "
+                                "(default: a quarter of physical memory)")
+    duckdb_threads: int = Field(default=0, description="DuckDB worker threads (default 0: one per core)")
+    duckdb_temp_directory: str = Field(
+        default="", description="Where DuckDB spills (default: <warehouse file>.tmp beside the file)")
 
     def settings(self):
         from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
+        from polycopy.warehouse.duckdb_limits import duckdb_limits
 
+        path = self.duckdb_path or str(data_dir() / "warehouse.duckdb")
         return WarehouseSettings(
             backend=self.backend,
-            duckdb_path=self.duckdb_path or str(data_dir() / "warehouse.duckdb"),
+            duckdb_path=path,
             pg_dsn=self.pg_dsn(),
+            duckdb_limits=duckdb_limits(path, self.duckdb_memory_limit, self.duckdb_threads,
+                                        self.duckdb_temp_directory),
         )
 
     def open(self):
@@ -410,6 +420,19 @@ def check_environment(*, warehouse: bool, ledger: bool) -> None:
                         f"PostgreSQL (the {' and '.join(uses_pg)})")
 
 
+def warehouse_resource() -> WarehouseResource:
+    """The warehouse settings from the environment; a DuckDB limit that is not a size or a
+    number is named in one line."""
+    from polycopy.warehouse.duckdb_limits import duckdb_limits_from_env
+
+    path = os.environ.get("POLYCOPY_DUCKDB_PATH", "")
+    duckdb_limits_from_env(path or "warehouse.duckdb")  # validates the POLYCOPY_DUCKDB_* values now
+    return WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"), duckdb_path=path,
+                             duckdb_memory_limit=_env_or("POLYCOPY_DUCKDB_MEMORY_LIMIT", ""),
+                             duckdb_threads=_env_int_or("POLYCOPY_DUCKDB_THREADS", 0),
+                             duckdb_temp_directory=_env_or("POLYCOPY_DUCKDB_TEMP_DIRECTORY", ""), **_pg_fields())
+
+
 def build_data_resources() -> dict:
     """Resources of the data location: APIs, warehouse, dbt."""
     check_environment(warehouse=True, ledger=True)
@@ -417,8 +440,7 @@ def build_data_resources() -> dict:
     from polycopy_dagster.defs.dbt_cli import dbt_resource  # noqa: PLC0415
     return {
         "polymarket": polymarket_resource(),
-        "warehouse": WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"),
-                                       duckdb_path=os.environ.get("POLYCOPY_DUCKDB_PATH", ""), **_pg_fields()),
+        "warehouse": warehouse_resource(),
         "dbt": dbt_resource(),
         "ledger": ledger_resource(),
         "scoring": settings_from_env(ScoringResource),

@@ -1,0 +1,107 @@
+"""How much of the machine the embedded DuckDB warehouse may use: memory, threads, and
+where it spills what does not fit.
+
+DuckDB's own default is 80 % of physical memory and no spilling for a file opened
+without a temp directory, so a large history grows a build until the machine runs out.
+With a memory limit and a spill directory, joins, sorts, aggregates and window functions
+spill to disk instead, and memory stays flat as history grows. The same limits go to the
+warehouse writer's connections (``duckdb.connect(config=...)``) and to dbt (through the
+``POLYCOPY_DUCKDB_*`` variables ``profiles.yml`` reads into its ``config_options``).
+
+Defaults come from the machine: a quarter of physical memory (6 GB on a 24-GB machine,
+leaving room for the orchestrator, the ledger and the OS page cache DuckDB reads through),
+one thread per core, and a ``<warehouse file>.tmp`` directory beside the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from polycopy.configuration import ConfigurationError
+
+MEMORY_VARIABLE = "POLYCOPY_DUCKDB_MEMORY_LIMIT"
+THREADS_VARIABLE = "POLYCOPY_DUCKDB_THREADS"
+TEMP_DIRECTORY_VARIABLE = "POLYCOPY_DUCKDB_TEMP_DIRECTORY"
+VARIABLES = (MEMORY_VARIABLE, THREADS_VARIABLE, TEMP_DIRECTORY_VARIABLE)
+
+# Share of physical memory a default limit gives DuckDB.
+DEFAULT_MEMORY_FRACTION = 0.25
+_MIN_DEFAULT_MB = 512
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
+_UNIT_MB = {"KB": 1 / 1000, "MB": 1, "GB": 1000, "TB": 1_000_000,
+            "KIB": 1 / 1024 * 1.048576, "MIB": 1.048576, "GIB": 1073.741824, "TIB": 1_099_511.627776}
+
+
+def physical_memory_mb() -> int:
+    """This machine's physical memory, in MB (10^6 bytes)."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1_000_000)
+
+
+def parse_memory_mb(text: str, variable: str = MEMORY_VARIABLE) -> int:
+    """``"6GB"``, ``"512MB"``, ``"4GiB"`` (or a bare number of MB) in MB; a value that is
+    not a size is named in one line."""
+    m = _SIZE_RE.match(str(text))
+    if not m:
+        raise ConfigurationError(f"{variable}={text!r} is not a memory size (e.g. 6GB or 512MB)")
+    mb = float(m.group(1)) * _UNIT_MB[(m.group(2) or "MB").upper()]
+    if mb < 64:
+        raise ConfigurationError(f"{variable}={text!r} is below DuckDB's workable minimum of 64MB")
+    return int(mb)
+
+
+@dataclass(frozen=True)
+class DuckDBLimits:
+    """``memory_limit_mb`` in MB; ``threads`` DuckDB worker threads; ``temp_directory``
+    where operators spill when they exceed the memory limit."""
+
+    memory_limit_mb: int
+    threads: int
+    temp_directory: str
+
+    def connect_config(self) -> dict[str, str]:
+        """The ``config`` of ``duckdb.connect`` (settings that must be set when a database
+        opens: the spill directory cannot change once used)."""
+        return {"memory_limit": f"{self.memory_limit_mb}MB", "threads": str(self.threads),
+                "temp_directory": self.temp_directory,
+                # Row order of inserts is never relied on (every reader orders what it needs);
+                # keeping it would hold whole results in memory.
+                "preserve_insertion_order": "false"}
+
+    def dbt_environment(self) -> dict[str, str]:
+        """The variables ``profiles.yml`` reads for the duckdb target."""
+        return {MEMORY_VARIABLE: f"{self.memory_limit_mb}MB", THREADS_VARIABLE: str(self.threads),
+                TEMP_DIRECTORY_VARIABLE: self.temp_directory}
+
+
+def default_temp_directory(duckdb_path: str | Path) -> str:
+    """``<warehouse file>.tmp``, beside the file (on the same disk, which has room for it)."""
+    return str(Path(duckdb_path).resolve()) + ".tmp"
+
+
+def duckdb_limits(duckdb_path: str | Path, memory_limit: str = "", threads: int = 0,
+                  temp_directory: str = "") -> DuckDBLimits:
+    """The limits for the warehouse file ``duckdb_path``: each one given, else the
+    machine's default (a quarter of physical memory; one thread per core; a ``.tmp``
+    directory beside the file)."""
+    if memory_limit:
+        mb = parse_memory_mb(memory_limit)
+    else:
+        mb = max(_MIN_DEFAULT_MB, int(physical_memory_mb() * DEFAULT_MEMORY_FRACTION))
+    if threads < 0:
+        raise ConfigurationError(f"{THREADS_VARIABLE}={threads} must be a positive number of threads (0: one a core)")
+    return DuckDBLimits(memory_limit_mb=mb, threads=threads or (os.cpu_count() or 1),
+                        temp_directory=temp_directory or default_temp_directory(duckdb_path))
+
+
+def duckdb_limits_from_env(duckdb_path: str | Path, environ=None) -> DuckDBLimits:
+    """:func:`duckdb_limits` from the ``POLYCOPY_DUCKDB_*`` variables of ``environ``
+    (default: this process's environment)."""
+    env = os.environ if environ is None else environ
+    raw_threads = (env.get(THREADS_VARIABLE) or "0").strip()
+    if not raw_threads.isdigit():
+        raise ConfigurationError(f"{THREADS_VARIABLE}={raw_threads!r} is not a number of threads")
+    return duckdb_limits(duckdb_path, memory_limit=env.get(MEMORY_VARIABLE, ""), threads=int(raw_threads),
+                         temp_directory=env.get(TEMP_DIRECTORY_VARIABLE, ""))
