@@ -8,8 +8,9 @@ spill to disk instead, and memory stays flat as history grows. The same limits g
 warehouse writer's connections (``duckdb.connect(config=...)``) and to dbt (through the
 ``POLYCOPY_DUCKDB_*`` variables ``profiles.yml`` reads into its ``config_options``).
 
-Defaults come from the machine: a quarter of physical memory (6 GB on a 24-GB machine,
-leaving room for the orchestrator, the ledger and the OS page cache DuckDB reads through),
+Defaults come from the machine: a fifth of physical memory (4.8 GB on a 24-GB machine:
+DuckDB's allocations beyond its buffer pool and dbt's own process come on top, and the
+orchestrator, the ledger and the OS page cache DuckDB reads through need the rest),
 one thread per core, and a ``<warehouse file>.tmp`` directory beside the file.
 """
 
@@ -28,7 +29,7 @@ TEMP_DIRECTORY_VARIABLE = "POLYCOPY_DUCKDB_TEMP_DIRECTORY"
 VARIABLES = (MEMORY_VARIABLE, THREADS_VARIABLE, TEMP_DIRECTORY_VARIABLE)
 
 # Share of physical memory a default limit gives DuckDB.
-DEFAULT_MEMORY_FRACTION = 0.25
+DEFAULT_MEMORY_FRACTION = 0.2
 _MIN_DEFAULT_MB = 512
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
 _UNIT_MB = {"KB": 1 / 1000, "MB": 1, "GB": 1000, "TB": 1_000_000,
@@ -84,7 +85,7 @@ def default_temp_directory(duckdb_path: str | Path) -> str:
 def duckdb_limits(duckdb_path: str | Path, memory_limit: str = "", threads: int = 0,
                   temp_directory: str = "") -> DuckDBLimits:
     """The limits for the warehouse file ``duckdb_path``: each one given, else the
-    machine's default (a quarter of physical memory; one thread per core; a ``.tmp``
+    machine's default (a fifth of physical memory; one thread per core; a ``.tmp``
     directory beside the file)."""
     if memory_limit:
         mb = parse_memory_mb(memory_limit)

@@ -128,7 +128,7 @@ class WarehouseResource(_PostgresConnection):
     duckdb_path: str = Field(default="", description="DuckDB file (default: <data dir>/warehouse.duckdb)")
     duckdb_memory_limit: str = Field(
         default="", description="DuckDB's memory limit, e.g. 6GB; beyond it builds spill to disk "
-                                "(default: a quarter of physical memory)")
+                                "(default: a fifth of physical memory)")
     duckdb_threads: int = Field(default=0, description="DuckDB worker threads (default 0: one per core)")
     duckdb_temp_directory: str = Field(
         default="", description="Where DuckDB spills (default: <warehouse file>.tmp beside the file)")

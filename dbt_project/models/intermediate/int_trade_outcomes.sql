@@ -12,13 +12,14 @@
     (with the USD it was sold for), never subtracted below zero and never given a cost,
     so it realizes no P&L and puts no capital at risk. A SELL with no shares on record at
     all is an orphan.
-    The recursion walks each position one fill at a time, the way a ledger would.
+    The walk is set-based (window functions), so it streams and spills however long a
+    position's history: see the ledger CTEs below.
     Incremental: a partition window recomputes every fill of the positions it touches.
 -#}
 
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='trade_key') }}
 
-with recursive
+with
 
 {{ touched_cte() }}
 
@@ -101,56 +102,191 @@ fills as (
 
 ),
 
+-- The ledger, one window pass at a time (no recursion: a walk one fill per step costs a
+-- join per step, and positions of market makers run to tens of thousands of fills).
+-- Shares are counted in micro-shares (integers: outcome tokens have 6 decimals on chain),
+-- so running sums are exact and the same on every engine, whatever the order it adds in.
+-- Shares of known cost: BUYs add, SELLs remove at most what is held. A running sum
+-- floored at zero is the running sum less its lowest point so far (Lindley's recursion).
+share_deltas as (
+
+    select
+        f.*,
+        cast(round(f.shares * 1000000) as bigint) as micro_shares,
+        case
+            when f.side = 'BUY' then cast(round(f.shares * 1000000) as bigint)
+            when f.side = 'SELL' then -cast(round(f.shares * 1000000) as bigint)
+            else cast(0 as bigint)
+        end as share_delta
+    from fills as f
+
+),
+
+share_sums as (
+
+    select
+        d.*,
+        sum(d.share_delta) over (
+            partition by d.wallet_address, d.token_id order by d.fill_seq
+            rows between unbounded preceding and current row
+        ) as cum_share_delta
+    from share_deltas as d
+
+),
+
+known_shares as (
+
+    select
+        s.*,
+        s.cum_share_delta - least(
+            min(s.cum_share_delta) over (
+                partition by s.wallet_address, s.token_id order by s.fill_seq
+                rows between unbounded preceding and current row
+            ),
+            cast(0 as bigint)
+        ) as micro_after
+    from share_sums as s
+
+),
+
+known_shares_before as (
+
+    select
+        k.*,
+        coalesce(lag(k.micro_after) over (partition by k.wallet_address, k.token_id order by k.fill_seq),
+                 cast(0 as bigint)) as micro_before
+    from known_shares as k
+
+),
+
+-- Shares of unknown cost: a CONVERSION adds them; a SELL beyond the shares of known cost
+-- draws on them, never below zero (the same floored running sum).
+unknown_deltas as (
+
+    select
+        k.*,
+        cast(k.micro_after as double precision) / 1000000 as shares_after,
+        cast(k.micro_before as double precision) / 1000000 as shares_before,
+        case
+            when k.side = 'IN' then k.micro_shares
+            when k.side = 'SELL' and k.micro_shares > k.micro_before then k.micro_before - k.micro_shares
+            else cast(0 as bigint)
+        end as unknown_delta,
+        -- A SELL that leaves no shares of known cost closes the position's cost: what
+        -- follows starts a new stretch at zero cost.
+        (k.side = 'SELL' and k.micro_after = 0) as is_sell_out,
+        -- A partial SELL keeps the average cost: the cost held scales by shares after / before.
+        case
+            when k.side = 'SELL' and k.micro_after > 0 then ln(cast(k.micro_before as double precision) / k.micro_after)
+            else cast(0 as double precision)
+        end as cost_decay
+    from known_shares_before as k
+
+),
+
+unknown_sums as (
+
+    select
+        u.*,
+        sum(u.unknown_delta) over (
+            partition by u.wallet_address, u.token_id order by u.fill_seq
+            rows between unbounded preceding and current row
+        ) as cum_unknown_delta,
+        coalesce(sum(case when u.is_sell_out then 1 else 0 end) over (
+            partition by u.wallet_address, u.token_id order by u.fill_seq
+            rows between unbounded preceding and 1 preceding
+        ), 0) as cost_stretch
+    from unknown_deltas as u
+
+),
+
+decays as (
+
+    select
+        u.*,
+        cast(u.cum_unknown_delta - least(
+            min(u.cum_unknown_delta) over (
+                partition by u.wallet_address, u.token_id order by u.fill_seq
+                rows between unbounded preceding and current row
+            ),
+            cast(0 as bigint)
+        ) as double precision) / 1000000 as unknown_after,
+        -- Total log decay of the cost since the stretch began (≥ 0, never decreasing).
+        sum(u.cost_decay) over (
+            partition by u.wallet_address, u.token_id, u.cost_stretch order by u.fill_seq
+            rows between unbounded preceding and current row
+        ) as decay_total
+    from unknown_sums as u
+
+),
+
+-- Cost held after fill n of a stretch: every BUY k's cost decayed by the SELLs since,
+-- Σ cost_k · exp(decay_k − decay_n). Summed in bands of 300 nats of decay so that no
+-- exp() overflows: a band's terms are scaled to its own base, and the two bands before
+-- the current one carry over (older terms weigh under e^-600, below any cent).
+cost_terms as (
+
+    select
+        d.*,
+        floor(d.decay_total / {{ cost_decay_band() }}) as decay_band,
+        case when d.side = 'BUY' then d.shares * d.price else cast(0 as double precision) end
+            * exp(d.decay_total - floor(d.decay_total / {{ cost_decay_band() }}) * {{ cost_decay_band() }})
+            as band_cost_term
+    from decays as d
+
+),
+
+band_sums as (
+
+    select
+        c.*,
+        sum(c.band_cost_term) over (
+            partition by c.wallet_address, c.token_id, c.cost_stretch, c.decay_band order by c.fill_seq
+            rows between unbounded preceding and current row
+        ) as band_cost
+    from cost_terms as c
+
+),
+
+earlier_bands as (
+
+    select
+        b.*,
+        -- Costs are never negative, so a band's total is its largest running sum.
+        max(b.band_cost) over (
+            partition by b.wallet_address, b.token_id, b.cost_stretch order by b.decay_band
+            range between 1 preceding and 1 preceding
+        ) as previous_band_cost,
+        max(b.band_cost) over (
+            partition by b.wallet_address, b.token_id, b.cost_stretch order by b.decay_band
+            range between 2 preceding and 2 preceding
+        ) as second_previous_band_cost
+    from band_sums as b
+
+),
+
+ledger_after as (
+
+    select
+        e.*,
+        case
+            when e.is_sell_out then cast(0 as double precision)
+            else exp(e.decay_band * {{ cost_decay_band() }} - e.decay_total)
+                 * (e.band_cost
+                    + coalesce(e.previous_band_cost, 0) * exp(-{{ cost_decay_band() }})
+                    + coalesce(e.second_previous_band_cost, 0) * exp(-2 * {{ cost_decay_band() }}))
+        end as cost_after
+    from earlier_bands as e
+
+),
+
 ledger as (
 
     select
-        f.trade_key,
-        f.wallet_address,
-        f.token_id,
-        f.fill_seq,
-        cast(0 as double precision) as shares_before,
-        cast(0 as double precision) as cost_before,
-        case when f.side = 'BUY' then f.shares else cast(0 as double precision) end as shares_after,
-        case when f.side = 'BUY' then f.shares * f.price else cast(0 as double precision) end as cost_after,
-        cast(0 as double precision) as other_before,
-        case when f.side = 'IN' then f.shares else cast(0 as double precision) end as other_after
-    from fills as f
-    where f.fill_seq = 1
-
-    union all
-
-    select
-        f.trade_key,
-        f.wallet_address,
-        f.token_id,
-        f.fill_seq,
-        l.shares_after as shares_before,
-        l.cost_after as cost_before,
-        case
-            when f.side = 'BUY' then l.shares_after + f.shares
-            when f.side = 'IN' then l.shares_after
-            when f.shares >= l.shares_after then cast(0 as double precision)
-            else l.shares_after - f.shares
-        end as shares_after,
-        case
-            when f.side = 'BUY' then l.cost_after + f.shares * f.price
-            when f.side = 'IN' then l.cost_after
-            when f.shares >= l.shares_after then cast(0 as double precision)
-            else l.cost_after - f.shares * (l.cost_after / l.shares_after)
-        end as cost_after,
-        l.other_after as other_before,
-        -- A SELL beyond the shares of known cost draws on the shares held of unknown cost.
-        case
-            when f.side = 'IN' then l.other_after + f.shares
-            when f.side = 'SELL' and f.shares > l.shares_after
-                then greatest(l.other_after - (f.shares - l.shares_after), cast(0 as double precision))
-            else l.other_after
-        end as other_after
-    from ledger as l
-    inner join fills as f
-        on f.wallet_address = l.wallet_address
-        and f.token_id = l.token_id
-        and f.fill_seq = l.fill_seq + 1
+        l.*,
+        coalesce(lag(l.cost_after) over (partition by l.wallet_address, l.token_id order by l.fill_seq),
+                 cast(0 as double precision)) as cost_before
+    from ledger_after as l
 
 ),
 
@@ -168,35 +304,31 @@ outcomes as (
         f.traded_at_unix,
         f.event_kind,
         f.fill_seq,
-        l.shares_before,
-        l.cost_before,
-        l.shares_after,
-        l.cost_after,
-        l.other_after as unknown_cost_shares_held_after,
-        case when l.shares_before > 0 then l.cost_before / l.shares_before end as avg_cost_before,
-        (f.side = 'SELL' and l.shares_before <= 0) as is_orphan_sell,
+        f.shares_before,
+        f.cost_before,
+        f.shares_after,
+        f.cost_after,
+        f.unknown_after as unknown_cost_shares_held_after,
+        case when f.shares_before > 0 then f.cost_before / f.shares_before end as avg_cost_before,
+        (f.side = 'SELL' and f.shares_before <= 0) as is_orphan_sell,
         -- Shares of this fill whose cost is on record (a BUY's are all known; none of an IN's).
         case
             when f.side = 'BUY' then f.shares
-            when f.side = 'IN' or l.shares_before <= 0 then cast(0 as double precision)
-            when f.shares < l.shares_before then f.shares
-            else l.shares_before
+            when f.side = 'IN' or f.shares_before <= 0 then cast(0 as double precision)
+            when f.shares < f.shares_before then f.shares
+            else f.shares_before
         end as known_cost_shares,
         case
-            when f.side = 'SELL' and f.shares > l.shares_before
-                then f.shares - greatest(l.shares_before, cast(0 as double precision))
+            when f.side = 'SELL' and f.shares > f.shares_before
+                then f.shares - greatest(f.shares_before, cast(0 as double precision))
             else cast(0 as double precision)
         end as unknown_cost_shares,
         case
-            when f.side = 'SELL' and l.shares_before > 0
-                then (case when f.shares < l.shares_before then f.shares else l.shares_before end)
-                     * (f.price - l.cost_before / l.shares_before)
+            when f.side = 'SELL' and f.shares_before > 0
+                then (case when f.shares < f.shares_before then f.shares else f.shares_before end)
+                     * (f.price - f.cost_before / f.shares_before)
         end as realized_pnl_usd
-    from fills as f
-    inner join ledger as l
-        on l.trade_key = f.trade_key
-        and l.wallet_address = f.wallet_address
-        and l.token_id = f.token_id
+    from ledger as f
 
 ),
 

@@ -1,0 +1,172 @@
+"""Benchmark: the warehouse at real Polymarket volume — tens of millions of trades on one machine.
+
+Polymarket fills on the order of a million trades a day, so the history is built as 1M-trade
+days: ``--history-days`` days of ``trades / history-days`` fills each, from independent
+simulated worlds of disjoint markets and wallets (``--shard-trades`` fills each, generated
+one at a time so that only one is ever in memory). For each size it reports, each with its
+wall time and the peak RSS of the process doing it:
+
+1. load: every day but the last into an empty DuckDB warehouse (the same column writer as
+   ingestion, one transaction);
+2. full ``dbt build`` (models and tests) on that history;
+3. the last day, loaded as a daily partition (about 1M trades), then the daily run on top:
+   the incremental models over that partition's window and the tables after them, as the
+   Dagster daily job runs them;
+4. scoring every wallet from the marts (bootstrap included).
+
+DuckDB runs within its memory limit (``POLYCOPY_DUCKDB_MEMORY_LIMIT``, default a fifth
+of physical memory) and spills to ``<warehouse>.tmp``.
+
+    python benchmarks/scale_benchmark.py [--sizes 10000000,40000000] [--history-days 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+HISTORY_END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+WALLETS_PER_MILLION = 5_000  # 40M trades: 200k wallets
+MARKETS_PER_MILLION = 2_500
+
+
+def _world(seed: int, shard_trades: int, history_days: int):
+    from polycopy.sim.world import SimConfig, generate_world
+
+    m = shard_trades / 1_000_000
+    return generate_world(SimConfig(
+        seed=seed, n_markets=max(50, int(MARKETS_PER_MILLION * m)), n_wallets=max(100, int(WALLETS_PER_MILLION * m)),
+        n_trades=shard_trades, history_days=history_days, history_end=HISTORY_END, live_days=0.0))
+
+
+def _days(history_days: int) -> list[date]:
+    last = (HISTORY_END - timedelta(seconds=1)).date()
+    # Markets open before the history starts; their first fills land within it.
+    return [last - timedelta(days=i) for i in range(history_days + 30, -1, -1)]
+
+
+# ---- phases, each in its own process so that its peak memory is its own ---------------
+def phase_load(db: str, trades: int, shard_trades: int, history_days: int, which: str) -> dict:
+    """Load every day but the last (``which`` = "history") or the last day only ("day")."""
+    from polycopy.sim.loader import load_histories
+    from polycopy.warehouse import WarehouseSettings, open_warehouse
+
+    wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+    days = _days(history_days)
+    days = days[:-1] if which == "history" else days[-1:]
+    worlds = (_world(1000 + i, shard_trades, history_days) for i in range(trades // shard_trades))
+    counts = load_histories(worlds, wh, days)
+    return {"trades": counts["trades"], "markets": counts["markets"]}
+
+
+def phase_score(db: str) -> dict:
+    from polycopy.scoring.settings import ScoringSettings
+    from polycopy.scoring.wallet_scores import read_scoring_inputs, score_wallets
+    from polycopy.warehouse import WarehouseSettings, open_warehouse
+
+    wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
+    t = time.perf_counter()
+    inputs = read_scoring_inputs(wh)
+    read_s = time.perf_counter() - t
+    scores = score_wallets(*inputs, ScoringSettings())
+    return {"wallets": len(scores), "read_s": round(read_s, 1)}
+
+
+PHASES = {"load": phase_load, "score": phase_score}
+
+
+def _measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run ``cmd`` under a wrapper that reports the child's peak RSS: (seconds, peak MB, stdout)."""
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+               "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env={**os.environ, **(env or {})},
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
+        raise SystemExit(f"failed: {' '.join(cmd[:4])}")
+    peak = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_KB")) / 1024
+    return elapsed, peak, proc.stdout
+
+
+def _phase(name: str, **kwargs) -> tuple[float, float, dict]:
+    elapsed, peak, out = _measured([sys.executable, __file__, "--phase", name, json.dumps(kwargs)])
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    return elapsed, peak, result
+
+
+def _dbt(args: list[str], db: str, tmp: str) -> tuple[float, float, str]:
+    from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable, with_duckdb_limits
+
+    env = with_duckdb_limits({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db})
+    elapsed, peak, out = _measured(
+        [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", f"{tmp}/target", "--log-path", f"{tmp}/logs"], env)
+    summary = next((line.split("Done.")[-1].strip() for line in out.splitlines() if "Done. PASS=" in line), "")
+    return elapsed, peak, summary
+
+
+def run_size(trades: int, args, tmp: str) -> dict:
+    db = f"{tmp}/wh-{trades}.duckdb"
+    common = {"db": db, "trades": trades, "shard_trades": args.shard_trades, "history_days": args.history_days}
+    row: dict = {"trades": trades}
+    s, peak, res = _phase("load", **common, which="history")
+    row["load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"],
+                   "us_per_trade": round(s / max(res["trades"], 1) * 1e6, 2)}
+    print(f"{trades:,}: loaded {res['trades']:,} trades in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
+    s, peak, summary = _dbt(["build"], db, tmp)
+    row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary}
+    print(f"{trades:,}: full dbt build in {s:.1f} s (peak {peak:.0f} MB) — {summary}", flush=True)
+    s, peak, res = _phase("load", **common, which="day")
+    row["day_load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"]}
+    day = _days(args.history_days)[-1]
+    window = json.dumps({"partition_start": day.isoformat(), "partition_end": (day + timedelta(days=1)).isoformat()})
+    s1, p1, summary1 = _dbt(["build", "--select", "config.materialized:incremental", "--vars", window], db, tmp)
+    s3, p3, summary3 = _dbt(["build", "--exclude", "config.materialized:incremental config.materialized:view"],
+                            db, tmp)
+    row["increment"] = {"trades": res["trades"], "incremental_s": round(s1, 1), "tables_s": round(s3, 1),
+                        "s": round(s1 + s3, 1), "peak_mb": round(max(p1, p3)),
+                        "dbt": f"{summary1} / {summary3}"}
+    print(f"{trades:,}: daily increment of {res['trades']:,} trades: incremental models {s1:.1f} s, "
+          f"tables after them {s3:.1f} s (peak {max(p1, p3):.0f} MB)", flush=True)
+    s, peak, res = _phase("score", db=db)
+    row["scoring"] = {"s": round(s, 1), "peak_mb": round(peak), **res}
+    print(f"{trades:,}: scored {res['wallets']:,} wallets in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000000,40000000")
+    ap.add_argument("--history-days", type=int, default=40)
+    ap.add_argument("--shard-trades", type=int, default=1_000_000)
+    ap.add_argument("--phase", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        print(json.dumps(PHASES[args.phase[0]](**json.loads(args.phase[1]))))
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("POLYCOPY_BENCH_DIR")) as tmp:
+        for size in (int(x) for x in args.sizes.split(",")):
+            rows.append(run_size(size, args, tmp))
+            for f in Path(tmp).glob("wh-*"):
+                if f.is_file():
+                    f.unlink()
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
