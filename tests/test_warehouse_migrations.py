@@ -68,3 +68,21 @@ def test_open_warehouse_brings_the_schema_to_head(tmp_path):
 
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=str(tmp_path / "fresh.duckdb")))
     assert current_revision(wh) == head_revision()
+
+
+def test_duckdb_raw_trades_keep_no_in_memory_index(tmp_path):
+    # Migration 0004: DuckDB's ART indexes live whole in memory, so the raw trades carry
+    # none; every row written before the upgrade is still there.
+    wh = DuckDBWarehouse(str(tmp_path / "wh.duckdb"))
+    upgrade(wh, "0003")
+    with wh.transaction() as cur:
+        cur.execute(OLD_MARKET)
+        cur.execute(OLD_TRADE)
+    assert int(wh.scalar("select count(*) from duckdb_indexes() where table_name = 'trades'")) == 1
+    upgrade(wh)
+    assert int(wh.scalar("select count(*) from duckdb_indexes() where table_name = 'trades'")) == 0
+    assert int(wh.scalar("select count(*) from duckdb_constraints() where table_name = 'trades' "
+                         "and constraint_type = 'PRIMARY KEY'")) == 0
+    assert wh.query_df("select trade_key, size, price, partition_day from raw.trades").to_dict("records") == [
+        {"trade_key": "k1", "size": 10.0, "price": 0.5,
+         "partition_day": __import__("datetime").date(2023, 11, 14)}]

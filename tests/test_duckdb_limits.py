@@ -1,0 +1,69 @@
+"""The embedded warehouse's memory limit, threads and spill directory: defaults from the
+machine, settings named in one line when wrong, and the same limits in the warehouse
+writer and in dbt."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from polycopy.configuration import ConfigurationError
+from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable, with_duckdb_limits
+from polycopy.warehouse import WarehouseSettings, open_warehouse
+from polycopy.warehouse.duckdb_limits import (DEFAULT_MEMORY_FRACTION, duckdb_limits, duckdb_limits_from_env,
+                                              parse_memory_mb, physical_memory_mb)
+
+
+def test_defaults_come_from_the_machine(tmp_path):
+    limits = duckdb_limits(tmp_path / "wh.duckdb")
+    assert limits.memory_limit_mb == int(physical_memory_mb() * DEFAULT_MEMORY_FRACTION)
+    assert limits.threads == os.cpu_count()
+    assert limits.temp_directory == str((tmp_path / "wh.duckdb").resolve()) + ".tmp"
+
+
+@pytest.mark.parametrize("text, mb", [("6GB", 6000), ("512MB", 512), ("4GiB", 4294), ("2048", 2048), ("1.5 GB", 1500)])
+def test_memory_sizes(text, mb):
+    assert parse_memory_mb(text) == mb
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"POLYCOPY_DUCKDB_MEMORY_LIMIT": "lots"}, "POLYCOPY_DUCKDB_MEMORY_LIMIT='lots' is not a memory size"),
+    ({"POLYCOPY_DUCKDB_MEMORY_LIMIT": "10MB"}, "below DuckDB's workable minimum"),
+    ({"POLYCOPY_DUCKDB_THREADS": "two"}, "POLYCOPY_DUCKDB_THREADS='two' is not a number of threads"),
+])
+def test_bad_settings_are_named_in_one_line(env, message, tmp_path):
+    with pytest.raises(ConfigurationError) as err:
+        duckdb_limits_from_env(tmp_path / "wh.duckdb", env)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_warehouse_writer_runs_within_the_limits(tmp_path):
+    limits = duckdb_limits(tmp_path / "wh.duckdb", memory_limit="300MB", threads=1,
+                           temp_directory=str(tmp_path / "spill"))
+    wh = open_warehouse(WarehouseSettings(duckdb_path=str(tmp_path / "wh.duckdb"), duckdb_limits=limits))
+    got = wh.query_df("select current_setting('memory_limit') as m, current_setting('threads') as t, "
+                      "current_setting('temp_directory') as d").iloc[0]
+    assert got["m"] == "286.1 MiB" and int(got["t"]) == 1 and got["d"] == str(tmp_path / "spill")
+    # A sort far larger than the limit spills instead of failing.
+    n = wh.scalar("select count(*) from (select md5(cast(i as varchar)) as h from range(6000000) t(i) order by h)")
+    assert int(n) == 6_000_000
+
+
+def test_dbt_runs_within_the_same_limits(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    open_warehouse(WarehouseSettings(duckdb_path=str(db)))
+    env = with_duckdb_limits({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(db),
+                              "POLYCOPY_DUCKDB_MEMORY_LIMIT": "700MB", "POLYCOPY_DUCKDB_THREADS": "1"})
+    assert env["POLYCOPY_DUCKDB_TEMP_DIRECTORY"] == str(db.resolve()) + ".tmp"
+    proc = subprocess.run(
+        [dbt_executable(), "show", "--inline", "select current_setting('memory_limit') as m, "
+         "current_setting('threads') as t, current_setting('temp_directory') as d", "--output", "json",
+         "--log-format", "json", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env={**os.environ, **env}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    shown = next(json.loads(json.loads(line)["data"]["preview"]) for line in proc.stdout.splitlines()
+                 if '"preview"' in line)
+    assert shown == [{"m": "667.5 MiB", "t": 1, "d": str(db.resolve()) + ".tmp"}]
