@@ -9,6 +9,7 @@ import dagster as dg
 
 from polycopy_dagster.defs import backtest, dbt_models, ingestion, scoring
 from polycopy_dagster.defs.automation import automation_sensor
+from polycopy_dagster.defs.executors import data_executor
 from polycopy_dagster.defs.resources import build_data_resources
 
 defs = dg.Definitions.merge(
@@ -17,8 +18,9 @@ defs = dg.Definitions.merge(
     scoring.defs,
     backtest.defs,
     # Declarative automation of this location's assets (dbt and scores after each ingest).
-    # Steps run in the run's own process: the warehouse takes one writer at a time, so a
-    # process per step would only add a code load (seconds) to every step of every run.
+    # By default steps run in the run's own process: the embedded warehouse takes one writer at
+    # a time, so a process per step would only add a code load (seconds) to every step of every
+    # run. On PostgreSQL, POLYCOPY_EXECUTOR=celery fans steps out to Celery workers.
     dg.Definitions(sensors=[automation_sensor("polycopy_automation")], resources=build_data_resources(),
-                   executor=dg.in_process_executor),
+                   executor=data_executor()),
 )
