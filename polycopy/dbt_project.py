@@ -71,10 +71,17 @@ class AsOfBuilder:
     the copy. For loops that replay history week by week (the backtest, the scoring
     evaluation); Dagster runs dbt through dagster-dbt."""
 
-    def __init__(self, duckdb_path: str | Path, target_path: str | Path):
+    def __init__(self, duckdb_path: str | Path, target_path: str | Path, limits=None):
         from dbt.cli.main import dbtRunner
 
-        self._env = with_duckdb_limits({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(duckdb_path)})
+        from polycopy.warehouse.duckdb_limits import duckdb_limits
+
+        # The limits of the warehouse opened on the same file in this process (by default the
+        # machine's, as open_warehouse gives): DuckDB refuses a second connection to a file
+        # with another configuration.
+        limits = limits or duckdb_limits(duckdb_path)
+        self._env = {"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(duckdb_path),
+                     **limits.dbt_environment()}
         self._common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                         "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"), "--quiet"]
         with _environment(self._env):

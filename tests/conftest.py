@@ -22,7 +22,8 @@ PG_ADMIN_DSN = os.environ.get("POLYCOPY_TEST_PG_DSN", "host=127.0.0.1 port=5432 
 # keeps one worker from being left with a long file at the end.
 LONGEST_FIRST = ("test_automation.py", "test_ui_browser.py", "test_real_records.py", "test_daemon_live.py",
                  "test_daemon_outage.py", "test_daemon_exits.py", "test_daemon.py", "test_backends.py",
-                 "test_backtest_walk_forward.py", "test_backtest_same_as_live.py", "test_celery_backfill.py",
+                 "test_backtest_walk_forward.py", "test_backtest_same_as_live.py", "test_spark_models.py",
+                 "test_celery_backfill.py",
                  "test_whole_run.py", "test_definitions.py", "test_scoring_assets.py",
                  "test_incremental.py")
 

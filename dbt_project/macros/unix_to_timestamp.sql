@@ -10,3 +10,8 @@
 {% macro duckdb__unix_to_timestamp(column) -%}
     make_timestamp(cast({{ column }} as bigint) * 1000000)
 {%- endmacro %}
+
+{#- Spark: seconds to a timestamp without time zone (the session time zone is UTC). -#}
+{% macro spark__unix_to_timestamp(column) -%}
+    cast(timestamp_seconds(cast({{ column }} as bigint)) as timestamp_ntz)
+{%- endmacro %}

@@ -147,7 +147,7 @@ def build_step_inputs(world: SimWorld, starts: list[int], settings: BacktestSett
     db = str(Path(workdir) / "warehouse.duckdb")
     warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     all_days = history_days(world)
-    dbt = AsOfBuilder(db, Path(workdir) / "target")
+    dbt = AsOfBuilder(db, Path(workdir) / "target", limits=warehouse.limits)
     loaded: date | None = None
     out = []
     for i, start in enumerate(starts):

@@ -108,7 +108,7 @@ def prepare_world(seed: int, mix_name: str, cfg: EvaluationConfig = EvaluationCo
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         db = str(Path(tmp) / "warehouse.duckdb")
         warehouse = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
-        dbt = AsOfBuilder(db, Path(tmp) / "target")
+        dbt = AsOfBuilder(db, Path(tmp) / "target", limits=warehouse.limits)
         # Week by week up to the split: the warehouse holds what ingestion had by then.
         for weeks_before in range(cfg.replay_weeks, -1, -1):
             ts = split_ts - weeks_before * 7 * DAY

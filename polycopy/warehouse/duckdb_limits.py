@@ -62,14 +62,16 @@ class DuckDBLimits:
     threads: int
     temp_directory: str
 
-    def connect_config(self) -> dict[str, str]:
+    def connect_config(self) -> dict[str, str | bool]:
         """The ``config`` of ``duckdb.connect`` (settings that must be set when a database
-        opens: the spill directory cannot change once used)."""
+        opens: the spill directory cannot change once used). Values as dbt-duckdb passes
+        them from ``profiles.yml``: DuckDB refuses a second connection in one process to the
+        same file with a configuration that differs even in a value's type."""
         return {"memory_limit": f"{self.memory_limit_mb}MB", "threads": str(self.threads),
                 "temp_directory": self.temp_directory,
                 # Row order of inserts is never relied on (every reader orders what it needs);
                 # keeping it would hold whole results in memory.
-                "preserve_insertion_order": "false"}
+                "preserve_insertion_order": False}
 
     def dbt_environment(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads for the duckdb target."""

@@ -17,8 +17,7 @@
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
-{{ config(materialized='incremental', incremental_strategy='delete+insert',
-          unique_key=['wallet_address', 'token_id']) }}
+{{ config(**window_incremental(['wallet_address', 'token_id'])) }}
 
 with
 

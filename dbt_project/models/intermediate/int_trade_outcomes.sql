@@ -17,7 +17,7 @@
     Incremental: a partition window recomputes every fill of the positions it touches.
 -#}
 
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='trade_key') }}
+{{ config(**window_incremental('trade_key')) }}
 
 with
 
@@ -67,8 +67,8 @@ conversions as (
         a.condition_id,
         'IN' as side,
         a.shares,
-        cast(null as double precision) as price,
-        cast(0 as double precision) as notional_usd,
+        cast(null as {{ double_type() }}) as price,
+        cast(0 as {{ double_type() }}) as notional_usd,
         a.occurred_at_unix as traded_at_unix,
         'conversion' as event_kind
     from {{ ref('stg_polymarket__activity') }} as a
@@ -165,8 +165,8 @@ unknown_deltas as (
 
     select
         k.*,
-        cast(k.micro_after as double precision) / 1000000 as shares_after,
-        cast(k.micro_before as double precision) / 1000000 as shares_before,
+        cast(k.micro_after as {{ double_type() }}) / 1000000 as shares_after,
+        cast(k.micro_before as {{ double_type() }}) / 1000000 as shares_before,
         case
             when k.side = 'IN' then k.micro_shares
             when k.side = 'SELL' and k.micro_shares > k.micro_before then k.micro_before - k.micro_shares
@@ -177,8 +177,8 @@ unknown_deltas as (
         (k.side = 'SELL' and k.micro_after = 0) as is_sell_out,
         -- A partial SELL keeps the average cost: the cost held scales by shares after / before.
         case
-            when k.side = 'SELL' and k.micro_after > 0 then ln(cast(k.micro_before as double precision) / k.micro_after)
-            else cast(0 as double precision)
+            when k.side = 'SELL' and k.micro_after > 0 then ln(cast(k.micro_before as {{ double_type() }}) / k.micro_after)
+            else cast(0 as {{ double_type() }})
         end as cost_decay
     from known_shares_before as k
 
@@ -210,7 +210,7 @@ decays as (
                 rows between unbounded preceding and current row
             ),
             cast(0 as bigint)
-        ) as double precision) / 1000000 as unknown_after,
+        ) as {{ double_type() }}) / 1000000 as unknown_after,
         -- Total log decay of the cost since the stretch began (≥ 0, never decreasing).
         sum(u.cost_decay) over (
             partition by u.wallet_address, u.token_id, u.cost_stretch order by u.fill_seq
@@ -229,7 +229,7 @@ cost_terms as (
     select
         d.*,
         floor(d.decay_total / {{ cost_decay_band() }}) as decay_band,
-        case when d.side = 'BUY' then d.shares * d.price else cast(0 as double precision) end
+        case when d.side = 'BUY' then d.shares * d.price else cast(0 as {{ double_type() }}) end
             * exp(d.decay_total - floor(d.decay_total / {{ cost_decay_band() }}) * {{ cost_decay_band() }})
             as band_cost_term
     from decays as d
@@ -270,7 +270,7 @@ ledger_after as (
     select
         e.*,
         case
-            when e.is_sell_out then cast(0 as double precision)
+            when e.is_sell_out then cast(0 as {{ double_type() }})
             else exp(e.decay_band * {{ cost_decay_band() }} - e.decay_total)
                  * (e.band_cost
                     + coalesce(e.previous_band_cost, 0) * exp(-{{ cost_decay_band() }})
@@ -285,7 +285,7 @@ ledger as (
     select
         l.*,
         coalesce(lag(l.cost_after) over (partition by l.wallet_address, l.token_id order by l.fill_seq),
-                 cast(0 as double precision)) as cost_before
+                 cast(0 as {{ double_type() }})) as cost_before
     from ledger_after as l
 
 ),
@@ -314,14 +314,14 @@ outcomes as (
         -- Shares of this fill whose cost is on record (a BUY's are all known; none of an IN's).
         case
             when f.side = 'BUY' then f.shares
-            when f.side = 'IN' or f.shares_before <= 0 then cast(0 as double precision)
+            when f.side = 'IN' or f.shares_before <= 0 then cast(0 as {{ double_type() }})
             when f.shares < f.shares_before then f.shares
             else f.shares_before
         end as known_cost_shares,
         case
             when f.side = 'SELL' and f.shares > f.shares_before
-                then f.shares - greatest(f.shares_before, cast(0 as double precision))
-            else cast(0 as double precision)
+                then f.shares - greatest(f.shares_before, cast(0 as {{ double_type() }}))
+            else cast(0 as {{ double_type() }})
         end as unknown_cost_shares,
         case
             when f.side = 'SELL' and f.shares_before > 0

@@ -13,7 +13,7 @@
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='realization_key') }}
+{{ config(**window_incremental('realization_key')) }}
 
 with
 

@@ -19,6 +19,6 @@ select
     count(*) as resolved_positions,
     cast(sum(case when outcome = 'won' then 1 else 0 end) as bigint) as won_positions,
     cast(sum(case when outcome = 'lost' then 1 else 0 end) as bigint) as lost_positions,
-    cast(sum(case when outcome = 'won' then 1 else 0 end) as double precision) / count(*) as win_rate
+    cast(sum(case when outcome = 'won' then 1 else 0 end) as {{ double_type() }}) / count(*) as win_rate
 from positions
 group by category

@@ -18,8 +18,7 @@
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
-{{ config(materialized='incremental', incremental_strategy='delete+insert',
-          unique_key=['wallet_address', 'activity_date']) }}
+{{ config(**window_incremental(['wallet_address', 'activity_date'])) }}
 
 with
 

@@ -37,7 +37,7 @@ final as (
         p.won_positions,
         p.lost_positions,
         case when p.won_positions + p.lost_positions > 0
-             then cast(p.won_positions as double precision) / (p.won_positions + p.lost_positions) end
+             then cast(p.won_positions as {{ double_type() }}) / (p.won_positions + p.lost_positions) end
             as win_rate,
         case when p.decayed_won + p.decayed_lost > 0
              then p.decayed_won / (p.decayed_won + p.decayed_lost) end as decayed_win_rate,
@@ -90,7 +90,7 @@ final as (
         w.pair_wash_volume_usd,
         w.wash_volume_share,
         w.wash_circularity,
-        case when p.positions > 0 then cast(p.two_sided_positions as double precision) / p.positions end
+        case when p.positions > 0 then cast(p.two_sided_positions as {{ double_type() }}) / p.positions end
             as two_sided_position_share,
         mm.markets_traded,
         mm.two_sided_markets,

@@ -26,7 +26,7 @@ from_activity as (
         a.outcome_index,
         a.title,
         a.event_slug,
-        cast(null as varchar) as pseudonym,
+        cast(null as {{ string_type() }}) as pseudonym,
         a.source_shape,
         a.ingested_at
     from {{ source('polymarket', 'activity') }} as a

@@ -67,8 +67,8 @@ history as (
     select
         wallet_address,
         traded_at_unix,
-        cast(sum(fills) over w - fills as bigint) as prior_fills,
-        sum(volume_usd) over w - volume_usd as prior_volume_usd
+        cast((sum(fills) over w) - fills as bigint) as prior_fills,
+        (sum(volume_usd) over w) - volume_usd as prior_volume_usd
     from wallet_seconds
     window w as (partition by wallet_address order by traded_at_unix rows between unbounded preceding and current row)
 
@@ -115,12 +115,12 @@ select
     b.bet_at_unix,
     b.bet_usd,
     b.bet_shares,
-    cast(b.bet_at_unix - f.first_seen_at_unix as double precision) / 86400 as age_at_bet_days,
+    cast(b.bet_at_unix - f.first_seen_at_unix as {{ double_type() }}) / 86400 as age_at_bet_days,
     f.first_seen_at_unix >= d.data_start_at_unix + {{ max_age_days }} * 86400 as age_known,
     h.prior_fills,
     h.prior_volume_usd,
     case when c.closed_at_unix is not null
-         then cast(c.closed_at_unix - b.bet_at_unix as double precision) / 3600 end as hours_before_close,
+         then cast(c.closed_at_unix - b.bet_at_unix as {{ double_type() }}) / 3600 end as hours_before_close,
     r.is_winner as won,
     case when r.payout_usd_per_share is not null
          then b.bet_shares * r.payout_usd_per_share - b.bet_usd end as bet_pnl_usd

@@ -18,11 +18,11 @@ block_sums as (
 
     select
         wallet_address,
-        floor(cast(days_ago as double precision) / 30) as block,
+        floor(cast(days_ago as {{ double_type() }}) / 30) as block,
         sum(daily_return) as sum_r,
         sum(daily_return * daily_return) as sum_r2
     from returns
-    group by wallet_address, floor(cast(days_ago as double precision) / 30)
+    group by wallet_address, floor(cast(days_ago as {{ double_type() }}) / 30)
 
 ),
 

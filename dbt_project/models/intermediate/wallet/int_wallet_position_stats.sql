@@ -43,7 +43,7 @@ outcomes as (
         sum(case when is_closed and realized_pnl_usd > 0 then realized_pnl_usd else 0 end) as gross_profit_usd,
         sum(case when is_closed and realized_pnl_usd < 0 then -realized_pnl_usd else 0 end) as gross_loss_usd,
         sum(realized_pnl_usd) as realized_pnl_usd,
-        avg(case when is_closed then cast(hold_seconds as double precision) end) as avg_hold_seconds,
+        avg(case when is_closed then cast(hold_seconds as {{ double_type() }}) end) as avg_hold_seconds,
         avg(case when bought_usd > 0 then bought_usd end) as mean_position_usd,
         stddev_samp(case when bought_usd > 0 then bought_usd end) as stddev_position_usd,
         sum(case when bought_shares > 0 and sold_shares > 0 then 1 else 0 end) as two_sided_positions

@@ -120,7 +120,7 @@ select
          then 1 - abs(w.wash_bought_usd - w.wash_sold_usd) / w.wash_volume_usd end as wash_circularity,
     coalesce(x.self_crossing_fills, 0) as self_crossing_fills,
     coalesce(r.rapid_round_trips, 0) as rapid_round_trips,
-    least(1.0, cast(coalesce(x.self_crossing_fills, 0) + 2 * coalesce(r.rapid_round_trips, 0) as double precision)
+    least(1.0, cast(coalesce(x.self_crossing_fills, 0) + 2 * coalesce(r.rapid_round_trips, 0) as {{ double_type() }})
                / t.trade_count) as wash_trade_share
 from totals as t
 left join pair_wash as w on w.wallet_address = t.wallet_address
