@@ -126,10 +126,7 @@ share_sums as (
 
     select
         d.*,
-        sum(d.share_delta) over (
-            partition by d.wallet_address, d.token_id order by d.fill_seq
-            rows between unbounded preceding and current row
-        ) as cum_share_delta
+        sum(d.share_delta) over ({{ position_so_far('d') }}) as cum_share_delta
     from share_deltas as d
 
 ),
@@ -139,10 +136,7 @@ known_shares as (
     select
         s.*,
         s.cum_share_delta - least(
-            min(s.cum_share_delta) over (
-                partition by s.wallet_address, s.token_id order by s.fill_seq
-                rows between unbounded preceding and current row
-            ),
+            min(s.cum_share_delta) over ({{ position_so_far('s') }}),
             cast(0 as bigint)
         ) as micro_after
     from share_sums as s
@@ -188,10 +182,7 @@ unknown_sums as (
 
     select
         u.*,
-        sum(u.unknown_delta) over (
-            partition by u.wallet_address, u.token_id order by u.fill_seq
-            rows between unbounded preceding and current row
-        ) as cum_unknown_delta,
+        sum(u.unknown_delta) over ({{ position_so_far('u') }}) as cum_unknown_delta,
         coalesce(sum(case when u.is_sell_out then 1 else 0 end) over (
             partition by u.wallet_address, u.token_id order by u.fill_seq
             rows between unbounded preceding and 1 preceding
@@ -205,10 +196,7 @@ decays as (
     select
         u.*,
         cast(u.cum_unknown_delta - least(
-            min(u.cum_unknown_delta) over (
-                partition by u.wallet_address, u.token_id order by u.fill_seq
-                rows between unbounded preceding and current row
-            ),
+            min(u.cum_unknown_delta) over ({{ position_so_far('u') }}),
             cast(0 as bigint)
         ) as {{ double_type() }}) / 1000000 as unknown_after,
         -- Total log decay of the cost since the stretch began (≥ 0, never decreasing).
