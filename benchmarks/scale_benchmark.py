@@ -77,7 +77,7 @@ def phase_score(db: str) -> dict:
 
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     t = time.perf_counter()
-    inputs = read_scoring_inputs(wh)
+    inputs = read_scoring_inputs(wh, ScoringSettings().return_window_days)
     read_s = time.perf_counter() - t
     scores = score_wallets(*inputs, ScoringSettings())
     return {"wallets": len(scores), "read_s": round(read_s, 1)}

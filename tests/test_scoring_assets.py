@@ -277,3 +277,18 @@ def test_replayed_weeks_carry_the_watchlist_forward():
     replayed = evaluate_world(3, "default", EvaluationConfig(replay_weeks=1, **small))
     assert replayed["replay_weeks"] == 1 and once["removed"] == [] and once["watchlist"]
     assert set(replayed["watchlist"]) >= set(once["watchlist"]) - set(replayed["removed"])
+
+
+def test_scoring_reads_only_its_window_and_scores_the_same(scored):
+    # A 10-day return window on a 30-day history: the windowed read leaves most rows in the
+    # warehouse and gives every score exactly as the full read does.
+    from dataclasses import replace
+
+    from polycopy.scoring.settings import ScoringSettings
+    from polycopy.scoring.wallet_scores import score_wallets
+
+    s = replace(ScoringSettings(), return_window_days=10)
+    full = read_scoring_inputs(scored["wh"])
+    windowed = read_scoring_inputs(scored["wh"], s.return_window_days)
+    assert len(windowed[1]) < len(full[1]) / 2 and len(windowed[2]) < len(full[2])
+    pd.testing.assert_frame_equal(score_wallets(*windowed, s), score_wallets(*full, s))

@@ -31,7 +31,7 @@ Method (seed 001 on top of seed 002's WQS):
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -247,15 +247,34 @@ def shrink_edge(edge: np.ndarray, replicates: np.ndarray, variance_floor: np.nda
 
 
 # ---- inputs ---------------------------------------------------------------------------
-def read_scoring_inputs(warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def read_scoring_inputs(warehouse, window_days: int | None = None
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The marts scoring reads from a warehouse (``polycopy.warehouse.Warehouse``):
-    wallet_metrics, daily returns, active returns (dates as datetime64) and base rates."""
+    wallet_metrics, daily returns, active returns (dates as datetime64) and base rates.
+
+    With ``window_days`` (the return window, days), only the days scoring uses are read:
+    those of the window ending on the metrics' as-of day, and for each wallet active before
+    it one row on its first day with nothing realized (which is all the panel needs of
+    the older history: how many days count). Scores are the same as from every row; the
+    read stays the size of the window however long the history grows."""
     metrics = warehouse.query_df("select * from marts.wallet_metrics")
-    daily = warehouse.query_df("select wallet_address, activity_date, daily_return, realized_pnl_usd, "
-                               "capital_realized_usd from marts.fct_wallet_daily_pnl")
-    active = warehouse.query_df(
-        "select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
     base = warehouse.query_df("select * from marts.category_base_rates")
+    columns = "wallet_address, activity_date, daily_return, realized_pnl_usd, capital_realized_usd"
+    if window_days is None or metrics.empty:
+        daily = warehouse.query_df(f"select {columns} from marts.fct_wallet_daily_pnl")
+        active = warehouse.query_df(
+            "select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns")
+    else:
+        as_of = pd.Timestamp(metrics["as_of_date"].max()).date()
+        start = as_of - timedelta(days=window_days)
+        daily = warehouse.query_df(
+            f"select {columns} from marts.fct_wallet_daily_pnl where activity_date > ? and activity_date <= ? "
+            "union all "
+            "select wallet_address, min(activity_date), 0.0, 0.0, 0.0 from marts.fct_wallet_daily_pnl "
+            "where activity_date <= ? group by wallet_address", [start, as_of, start])
+        active = warehouse.query_df(
+            "select wallet_address, activity_date, active_return from marts.fct_wallet_active_returns "
+            "where activity_date > ? and activity_date <= ?", [start, as_of])
     for df in (daily, active):
         df["activity_date"] = pd.to_datetime(df["activity_date"])
     return metrics, daily, active, base

@@ -71,7 +71,7 @@ def gate_table(gate: dict) -> dg.TableMetadataValue:
 def wallet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                   scoring: ScoringResource) -> dg.MaterializeResult:
     wh = warehouse.open()
-    metrics, daily, active, base = read_scoring_inputs(wh)
+    metrics, daily, active, base = read_scoring_inputs(wh, scoring.settings().return_window_days)
     scores = score_wallets(metrics, daily, active, base, scoring.settings())
     if scores.empty:
         wh.replace_table("scores.wallet_scores", scores)
