@@ -14,10 +14,13 @@ wall time and the peak RSS of the process doing it:
    Dagster daily job runs them;
 4. scoring every wallet from the marts (bootstrap included).
 
+With ``--spark-trades N``, a history of N trades is also built on Apache Spark in local mode
+beside DuckDB (raw tables exported as Parquet and registered; ``dbt build --target spark``).
+
 DuckDB runs within its memory limit (``POLYCOPY_DUCKDB_MEMORY_LIMIT``, default a fifth
 of physical memory) and spills to ``<warehouse>.tmp``.
 
-    python benchmarks/scale_benchmark.py [--sizes 10000000,40000000] [--history-days 40]
+    python benchmarks/scale_benchmark.py [--sizes 10000000,40000000] [--history-days 40] [--spark-trades 1000000]
 """
 
 from __future__ import annotations
@@ -147,11 +150,49 @@ def run_size(trades: int, args, tmp: str) -> dict:
     return row
 
 
+def phase_export(db: str, directory: str) -> dict:
+    from polycopy.warehouse import WarehouseSettings, open_warehouse
+    from polycopy.warehouse.parquet_export import export_raw_parquet
+
+    return export_raw_parquet(open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)), directory)
+
+
+PHASES["export"] = phase_export
+
+
+def run_spark(trades: int, args, tmp: str) -> dict:
+    """The same history built on DuckDB and on Spark (local mode) side by side."""
+    from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable
+
+    db = f"{tmp}/spark-{trades}.duckdb"
+    common = {"db": db, "trades": trades, "shard_trades": min(args.shard_trades, trades),
+              "history_days": args.history_days}
+    _phase("load", **common, which="history")
+    duck_s, duck_peak, duck_summary = _dbt(["build"], db, tmp)
+    _phase("export", db=db, directory=f"{tmp}/raw-{trades}")
+    env = {"POLYCOPY_SPARK_WAREHOUSE_DIR": f"{tmp}/spark-warehouse-{trades}",
+           "POLYCOPY_SPARK_DRIVER_MEMORY": args.spark_driver_memory}
+    dbt_args = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", f"{tmp}/target-spark", "--log-path", f"{tmp}/logs-spark", "--target", "spark"]
+    reg_s, _, _ = _measured([dbt_executable(), "run-operation", "register_raw_parquet", "--args",
+                             json.dumps({"path": f"{tmp}/raw-{trades}"}), *dbt_args], env)
+    spark_s, spark_peak, out = _measured([dbt_executable(), "build", *dbt_args], env)
+    summary = next((line.split("Done.")[-1].strip() for line in out.splitlines() if "Done. PASS=" in line), "")
+    row = {"trades": trades, "duckdb": {"build_s": round(duck_s, 1), "peak_mb": round(duck_peak), "dbt": duck_summary},
+           "spark_local": {"register_s": round(reg_s, 1), "build_s": round(spark_s, 1), "peak_mb": round(spark_peak),
+                           "dbt": summary}}
+    print(f"{trades:,} on Spark local mode: dbt build {spark_s:.1f} s (peak {spark_peak:.0f} MB) — {summary}; "
+          f"DuckDB {duck_s:.1f} s (peak {duck_peak:.0f} MB)", flush=True)
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000000,40000000")
     ap.add_argument("--history-days", type=int, default=40)
     ap.add_argument("--shard-trades", type=int, default=1_000_000)
+    ap.add_argument("--spark-trades", type=int, default=0, help="also build this many trades on Spark local mode")
+    ap.add_argument("--spark-driver-memory", default="4g")
     ap.add_argument("--phase", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -159,11 +200,13 @@ def main() -> int:
         return 0
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("POLYCOPY_BENCH_DIR")) as tmp:
-        for size in (int(x) for x in args.sizes.split(",")):
+        for size in (int(x) for x in args.sizes.split(",") if x):
             rows.append(run_size(size, args, tmp))
             for f in Path(tmp).glob("wh-*"):
                 if f.is_file():
                     f.unlink()
+        if args.spark_trades:
+            rows.append(run_spark(args.spark_trades, args, tmp))
     print(json.dumps(rows, indent=2))
     return 0
 

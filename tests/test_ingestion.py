@@ -138,3 +138,36 @@ def test_trades_over_an_empty_market_snapshot_fail_their_check(small_world, tmp_
     assert not failed.passed and failed.metadata["markets_in_snapshot"].value == 0
     assert "materialize raw_markets first" in failed.description
     assert not result.success  # the blocking check fails the run: nothing downstream builds on it
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_partition_replace_is_all_or_nothing(backend, small_world, tmp_path, request):
+    # Batches of a replace may be committed to a scratch table as they come (DuckDB, whose
+    # open transactions hold their rows in memory): readers still see the days replaced at
+    # once, a writer that fails leaves them as they were, and no scratch table stays behind.
+    from polycopy.polymarket.schema import parse_trade
+    from polycopy.sim.records import RecordRenderer
+    from polycopy.warehouse import WarehouseSettings, open_warehouse
+    from polycopy.warehouse.base import day_of
+
+    settings = (WarehouseSettings(duckdb_path=str(tmp_path / "wh.duckdb")) if backend == "duckdb" else
+                WarehouseSettings(backend="postgres", pg_dsn=request.getfixturevalue("pg_database")))
+    wh = open_warehouse(settings)
+    render = RecordRenderer(small_world)
+    trades = [parse_trade(render.trade_v1(i)) for i in range(render.n_trades)]
+    days = sorted({day_of(t.timestamp) for t in trades})
+    with wh.trade_partition_writer(days, "test", flush_rows=500) as w:
+        w.add(trades[:3000])
+    before = int(wh.scalar("select count(*) from raw.trades"))
+    assert before == 3000
+    with pytest.raises(RuntimeError):
+        with wh.trade_partition_writer(days, "test", flush_rows=500) as w:
+            w.add(trades)  # several batches committed to the scratch table
+            assert int(wh.scalar("select count(*) from raw.trades")) == before  # not visible yet
+            raise RuntimeError("the feed broke off")
+    assert int(wh.scalar("select count(*) from raw.trades")) == before
+    with wh.trade_partition_writer(days, "test", flush_rows=500) as w:
+        w.add(trades)
+    assert int(wh.scalar("select count(*) from raw.trades")) == len(trades)
+    left = wh.scalar("select count(*) from information_schema.tables where table_name like ?", ["%staged%"])
+    assert int(left) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import operator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ class Warehouse(ABC):
 
         The old rows are deleted first and the new ones inserted as they arrive (buffered
         up to ``flush_rows``), so memory stays bounded however long the range; nothing is
-        visible to readers until the whole range commits. Trades outside ``days`` are
+        visible to readers until the whole range is replaced at once. Trades outside ``days`` are
         ignored. Rejects carry the partition key of their record's day, or of the first
         day when the record has no usable timestamp.
         """
@@ -157,6 +158,10 @@ class Warehouse(ABC):
         days = sorted(set(days))
         keys = [d.isoformat() for d in days]
         p = self._param()
+        if self.stages_partition_writes:
+            with self._staged_partition_writer(table, columns, days, keys, source, flush_rows) as writer:
+                yield writer
+            return
         with self.transaction() as cur:
             cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}",
                         [days[0], days[-1]])
@@ -164,6 +169,36 @@ class Warehouse(ABC):
             writer = _PartitionWriter(self, cur, table, columns, days, source, flush_rows)
             yield writer
             writer.flush()
+
+    # Whether a partition replace stages its rows in a scratch table first (see DuckDBWarehouse).
+    stages_partition_writes = False
+
+    @contextmanager
+    def _staged_partition_writer(self, table: str, columns: Sequence[str], days: list[date], keys: list[str],
+                                 source: str, flush_rows: int):
+        """Batches land in a scratch table, each committed as it comes; then one transaction
+        deletes the days and moves the rows in with a single INSERT ... SELECT. Readers see
+        the partitions replaced at once, as with one transaction, and the writer's memory
+        stays that of one batch however long the range (a transaction holding every batch
+        keeps them all in memory on DuckDB)."""
+        stage = f"{RAW_SCHEMA}._staged_{table.split('.')[-1]}_{uuid.uuid4().hex[:12]}"
+        with self.transaction() as cur:
+            cur.execute(f"create table {stage} as select * from {table} limit 0")
+        try:
+            writer = _PartitionWriter(self, None, stage, columns, days, source, flush_rows)
+            yield writer
+            writer.flush()
+            p = self._param()
+            with self.transaction() as cur:
+                cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}",
+                            [days[0], days[-1]])
+                self._delete_rejects(cur, source, keys)
+                cur.execute(f"insert into {table} select * from {stage}")
+                for rdf in writer.held_rejects:
+                    self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+        finally:
+            with self.transaction() as cur:
+                cur.execute(f"drop table if exists {stage}")
 
     def replace_trade_partitions(self, days: Iterable[date], trades: Sequence[Trade],
                                  rejects: Sequence[Rejected], source: str) -> dict:
@@ -298,6 +333,7 @@ class _PartitionWriter:
         self.rejects: list[Rejected] = []
         self.frames: list[pd.DataFrame] = []
         self.frame_rows = 0
+        self.held_rejects: list[pd.DataFrame] = []
         self.counts = {"trades": 0, "rejects": 0}  # "trades": rows written (trades or events)
 
     def add(self, rows: Sequence[Trade | ActivityEvent], rejects: Sequence[Rejected] = ()) -> None:
@@ -322,13 +358,21 @@ class _PartitionWriter:
             tdf = tdf[tdf["partition_day"].isin(self.day_set)].copy()
             tdf["ingested_at"] = self.now
             if len(tdf):
-                self.wh._load(self.cur, self.table, tdf[[*self.columns, "partition_day", "ingested_at"]])
+                rows = tdf[[*self.columns, "partition_day", "ingested_at"]]
+                if self.cur is None:  # staged: each batch committed to the scratch table
+                    with self.wh.transaction() as cur:
+                        self.wh._load(cur, self.table, rows)
+                else:
+                    self.wh._load(self.cur, self.table, rows)
         rdf = self.wh._reject_frame(
             self.rejects, self.source, self.now,
             lambda r: day_of(r.timestamp).isoformat() if r.timestamp and day_of(r.timestamp) in self.day_set
             else self.first_key)
         if len(rdf):
-            self.wh._load(self.cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
+            if self.cur is None:  # written with the partitions, in the final transaction
+                self.held_rejects.append(rdf)
+            else:
+                self.wh._load(self.cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
         self.counts["trades"] += len(tdf)
         self.counts["rejects"] += len(rdf)  # may include repeats the table ignores
         self.trades, self.rejects, self.frames, self.frame_rows = [], [], [], 0
@@ -336,6 +380,8 @@ class _PartitionWriter:
 
 class DuckDBWarehouse(Warehouse):
     backend = "duckdb"
+    # DuckDB keeps a transaction's appends in memory until it commits: stage them instead.
+    stages_partition_writes = True
 
     def __init__(self, path: str, limits: DuckDBLimits | None = None):
         self.path = str(path)
