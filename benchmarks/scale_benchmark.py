@@ -86,7 +86,14 @@ def phase_score(db: str) -> dict:
     return {"wallets": len(scores), "read_s": round(read_s, 1)}
 
 
-PHASES = {"load": phase_load, "score": phase_score}
+def phase_export(db: str, directory: str) -> dict:
+    from polycopy.warehouse import WarehouseSettings, open_warehouse
+    from polycopy.warehouse.parquet_export import export_raw_parquet
+
+    return export_raw_parquet(open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)), directory)
+
+
+PHASES = {"load": phase_load, "score": phase_score, "export": phase_export}
 
 
 def _measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
@@ -148,16 +155,6 @@ def run_size(trades: int, args, tmp: str) -> dict:
     row["scoring"] = {"s": round(s, 1), "peak_mb": round(peak), **res}
     print(f"{trades:,}: scored {res['wallets']:,} wallets in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
     return row
-
-
-def phase_export(db: str, directory: str) -> dict:
-    from polycopy.warehouse import WarehouseSettings, open_warehouse
-    from polycopy.warehouse.parquet_export import export_raw_parquet
-
-    return export_raw_parquet(open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db)), directory)
-
-
-PHASES["export"] = phase_export
 
 
 def run_spark(trades: int, args, tmp: str) -> dict:

@@ -156,16 +156,12 @@ class Warehouse(ABC):
     def _partition_writer(self, table: str, columns: Sequence[str], days: Iterable[date], source: str,
                           flush_rows: int):
         days = sorted(set(days))
-        keys = [d.isoformat() for d in days]
-        p = self._param()
         if self.stages_partition_writes:
-            with self._staged_partition_writer(table, columns, days, keys, source, flush_rows) as writer:
+            with self._staged_partition_writer(table, columns, days, source, flush_rows) as writer:
                 yield writer
             return
         with self.transaction() as cur:
-            cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}",
-                        [days[0], days[-1]])
-            self._delete_rejects(cur, source, keys)
+            self._clear_partitions(cur, table, days, source)
             writer = _PartitionWriter(self, cur, table, columns, days, source, flush_rows)
             yield writer
             writer.flush()
@@ -174,8 +170,8 @@ class Warehouse(ABC):
     stages_partition_writes = False
 
     @contextmanager
-    def _staged_partition_writer(self, table: str, columns: Sequence[str], days: list[date], keys: list[str],
-                                 source: str, flush_rows: int):
+    def _staged_partition_writer(self, table: str, columns: Sequence[str], days: list[date], source: str,
+                                 flush_rows: int):
         """Batches land in a scratch table, each committed as it comes; then one transaction
         deletes the days and moves the rows in with a single INSERT ... SELECT. Readers see
         the partitions replaced at once, as with one transaction, and the writer's memory
@@ -188,11 +184,8 @@ class Warehouse(ABC):
             writer = _PartitionWriter(self, None, stage, columns, days, source, flush_rows)
             yield writer
             writer.flush()
-            p = self._param()
             with self.transaction() as cur:
-                cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}",
-                            [days[0], days[-1]])
-                self._delete_rejects(cur, source, keys)
+                self._clear_partitions(cur, table, days, source)
                 cur.execute(f"insert into {table} select * from {stage}")
                 for rdf in writer.held_rejects:
                     self._load(cur, f"{RAW_SCHEMA}.rejects", rdf, on_conflict_ignore=True)
@@ -241,20 +234,15 @@ class Warehouse(ABC):
     def replace_resolution_partitions(self, days: Iterable[date], resolutions: Sequence[Resolution],
                                       rejects: Sequence[Rejected], source: str) -> dict:
         days = sorted(set(days))
-        keys = [d.isoformat() for d in days]
         now = _utcnow()
         df = _frame(resolutions, RESOLUTION_COLUMNS)
         df["partition_day"] = [day_of(int(t)) for t in df["resolved_ts"]] if len(df) else []
         if len(df):
             df = df[df["partition_day"].isin(days)].copy()
         df["ingested_at"] = now
-        rdf = self._reject_frame(rejects, source, now, lambda r: keys[0])
-        p = self._param()
+        rdf = self._reject_frame(rejects, source, now, lambda r: days[0].isoformat())
         with self.transaction() as cur:
-            cur.execute(
-                f"delete from {RAW_SCHEMA}.market_resolutions where partition_day >= {p} and partition_day <= {p}",
-                [days[0], days[-1]])
-            self._delete_rejects(cur, source, keys)
+            self._clear_partitions(cur, f"{RAW_SCHEMA}.market_resolutions", days, source)
             if len(df):
                 self._load(cur, f"{RAW_SCHEMA}.market_resolutions", df[list(RESOLUTION_TABLE_COLUMNS)])
             if len(rdf):
@@ -291,6 +279,12 @@ class Warehouse(ABC):
         df = pd.DataFrame(rows, columns=list(REJECT_TABLE_COLUMNS))
         df["record_ts"] = df["record_ts"].astype("Int64")
         return df.drop_duplicates("reject_key")
+
+    def _clear_partitions(self, cur, table: str, days: list[date], source: str) -> None:
+        """Delete the rows of ``days`` (sorted) from ``table`` and this source's rejects of them."""
+        p = self._param()
+        cur.execute(f"delete from {table} where partition_day >= {p} and partition_day <= {p}", [days[0], days[-1]])
+        self._delete_rejects(cur, source, [d.isoformat() for d in days])
 
     def _delete_rejects(self, cur, source: str, keys: list[str]) -> None:
         p = self._param()
@@ -352,7 +346,7 @@ class _PartitionWriter:
 
     def flush(self) -> None:
         parts = [f for f in (_frame(self.trades, self.columns), *self.frames) if len(f)]
-        tdf = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else _frame([], self.columns))
+        tdf = pd.concat(parts, ignore_index=True) if parts else _frame([], self.columns)
         if len(tdf):
             tdf["partition_day"] = pd.to_datetime(tdf["timestamp"], unit="s", utc=True).dt.date
             tdf = tdf[tdf["partition_day"].isin(self.day_set)].copy()

@@ -33,7 +33,7 @@ DEFAULT_MEMORY_FRACTION = 0.2
 _MIN_DEFAULT_MB = 512
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
 _UNIT_MB = {"KB": 1 / 1000, "MB": 1, "GB": 1000, "TB": 1_000_000,
-            "KIB": 1 / 1024 * 1.048576, "MIB": 1.048576, "GIB": 1073.741824, "TIB": 1_099_511.627776}
+            "KIB": 0.001024, "MIB": 1.048576, "GIB": 1073.741824, "TIB": 1_099_511.627776}
 
 
 def physical_memory_mb() -> int:

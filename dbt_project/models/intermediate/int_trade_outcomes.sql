@@ -108,16 +108,11 @@ fills as (
 -- so running sums are exact and the same on every engine, whatever the order it adds in.
 -- Shares of known cost: BUYs add, SELLs remove at most what is held. A running sum
 -- floored at zero is the running sum less its lowest point so far (Lindley's recursion).
-share_deltas as (
+micro_fills as (
 
     select
         f.*,
-        cast(round(f.shares * 1000000) as bigint) as micro_shares,
-        case
-            when f.side = 'BUY' then cast(round(f.shares * 1000000) as bigint)
-            when f.side = 'SELL' then -cast(round(f.shares * 1000000) as bigint)
-            else cast(0 as bigint)
-        end as share_delta
+        cast(round(f.shares * 1000000) as bigint) as micro_shares
     from fills as f
 
 ),
@@ -126,8 +121,12 @@ share_sums as (
 
     select
         d.*,
-        sum(d.share_delta) over ({{ position_so_far('d') }}) as cum_share_delta
-    from share_deltas as d
+        sum(case
+                when d.side = 'BUY' then d.micro_shares
+                when d.side = 'SELL' then -d.micro_shares
+                else cast(0 as bigint)
+            end) over ({{ position_so_far('d') }}) as cum_share_delta
+    from micro_fills as d
 
 ),
 
