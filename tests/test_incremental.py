@@ -19,6 +19,9 @@ MODELS = {
     "intermediate.int_positions": "wallet_address, token_id",
     "intermediate.int_wallet_realizations": "realization_key",
     "intermediate.int_wallet_redemptions": "wallet_address, condition_id",
+    "intermediate.int_wallet_market_days": "wallet_address, condition_id, trade_date",
+    "intermediate.int_wallet_bets_placed": "wallet_address, transaction_hash, token_id",
+    "intermediate.int_wallet_crossings": "sell_key",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
     "marts.category_base_rates": "category",
     "marts.wallet_metrics": "wallet_address",
@@ -58,11 +61,16 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # Day 1: the history up to the cut, built from scratch.
     load_history(small_world, wh, earlier, activity_wallets=everyone)
     dbt(backend, env, tmp_path, "--full-refresh")
+    # A warehouse built before int_wallet_crossings was incremental by day holds it as a
+    # table without trade_date: the next window run builds it whole instead of failing.
+    with wh.transaction() as cur:
+        cur.execute("alter table intermediate.int_wallet_crossings drop column trade_date")
     # The next ten daily partitions land; only their window is rebuilt.
     load_history(small_world, wh, later, activity_wallets=everyone)
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(window))
     assert "ERROR=0" in out
+    assert "dropping" in out and "int_wallet_crossings" in out and "older layout" in out
     incremental = snapshot(wh)
     # The same data from scratch.
     dbt(backend, env, tmp_path, "--full-refresh")

@@ -64,3 +64,34 @@ touched as (
     where exists (select 1 from touched as x where x.wallet_address = {{ alias }}.wallet_address)
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    The `where` of a data test on daily-partitioned rows, written in the test's config as
+    `where: "partition_days:<day column>"` (test configs cannot call project macros, so
+    get_where_subquery below reads it): within a partition window only the window's days
+    are tested (the days before it were tested when they were built); on a full build,
+    everything.
+-#}
+{% macro in_partition_days(day_column) -%}
+    {%- if var('partition_start', none) is not none -%}
+    {{ day_column }} >= cast('{{ var("partition_start") }}' as date) and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- dbt's get_where_subquery, with the `partition_days:<column>` form of `where`. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and where.startswith('partition_days:') -%}
+        {%- set where = in_partition_days(where.split(':', 1)[1].strip()) -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -5,14 +5,42 @@
     Databricks has them) the same keys are merged; on plain Parquet, which cannot update
     rows, the models are rebuilt whole, the way a Spark cluster recomputes a large history.
     Use as {{ config(**window_incremental(['wallet_address', 'token_id'])) }}.
+
+    Models whose rows are days (replace_days_of: the day column) have the window's days
+    deleted first, so that a day re-ingested with fewer rows leaves none behind
+    (days_before: also that many days before the window, which the model rebuilds too).
+    The unique key stays the row's own key: delete+insert joins on it.
 -#}
-{% macro window_incremental(unique_key) -%}
+{% macro window_incremental(unique_key, replace_days_of=none, days_before=0) -%}
     {%- if target.type != 'spark' -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': unique_key}) }}
+        {%- set config = {'materialized': 'incremental', 'incremental_strategy': 'delete+insert',
+                          'unique_key': unique_key} -%}
     {%- elif env_var('POLYCOPY_SPARK_FILE_FORMAT', 'parquet') == 'delta' -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge', 'unique_key': unique_key,
-                   'file_format': 'delta'}) }}
+        {%- set config = {'materialized': 'incremental', 'incremental_strategy': 'merge', 'unique_key': unique_key,
+                          'file_format': 'delta'} -%}
     {%- else -%}
         {{ return({'materialized': 'table', 'file_format': 'parquet'}) }}
+    {%- endif -%}
+    {%- if replace_days_of -%}
+        {#- partition_day_column is read by drop_outdated_incremental_tables. -#}
+        {%- do config.update({
+                'partition_day_column': replace_days_of,
+                'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ") }}"}) -%}
+    {%- endif -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{#- The pre-hook of window_incremental(replace_days_of=...): within a partition window,
+    delete the window's days (and `days_before` days before them); on an incremental run
+    without a window, which recomputes everything, every row; nothing on a first build. -#}
+{% macro delete_partition_days(day_column, days_before=0) -%}
+    {%- if in_partition_window() -%}
+        {%- set start = modules.datetime.date.fromisoformat(var('partition_start'))
+                        - modules.datetime.timedelta(days=days_before) -%}
+    delete from {{ this }}
+    where {{ day_column }} >= cast('{{ start.isoformat() }}' as date)
+      and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
+    {%- elif is_incremental() -%}
+    delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}

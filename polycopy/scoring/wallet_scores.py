@@ -31,6 +31,8 @@ Method (seed 001 on top of seed 002's WQS):
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import numpy as np
@@ -149,7 +151,7 @@ def pricing_edge(pnl: np.ndarray, capital: np.ndarray, n_days: np.ndarray) -> np
 
 def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndarray, s: ScoringSettings,
                                pnl: np.ndarray | None = None, capital: np.ndarray | None = None,
-                               chunk: int = 128) -> dict[str, np.ndarray]:
+                               chunk: int = 128, threads: int | None = None) -> dict[str, np.ndarray]:
     """Bootstrap replicates of the Sharpe, IR and Calmar points, each (wallets, samples),
     and ``"pricing_edge_value"``: the pricing edge's replicates (USD/USD; ``shrink_edge``
     turns them into points after shrinking them).
@@ -165,13 +167,16 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     draws land on the k informative days, each uniformly — the same distribution as
     drawing all n_days, with far less work for wallets that realize on few days. float32
     arithmetic (P&L and capital scaled by the wallet's mean capital).
+
+    Chunks of wallets run on ``threads`` threads (default: one per core; NumPy releases
+    the GIL in the work that matters), each chunk with its own generator spawned from the
+    seed, so the draws do not depend on how many threads run them.
     """
     n, window = ret.shape
     b = s.bootstrap_samples
     pnl = np.zeros_like(ret) if pnl is None else pnl
     capital = np.zeros_like(ret) if capital is None else capital
     out = {c: np.full((n, b), np.nan) for c in (*RATIO_COMPONENTS, "pricing_edge_value")}
-    rng = np.random.default_rng(s.bootstrap_seed)
     has_act = ~np.isnan(act)
     informative = has_act | (ret != 0) | (capital > 0)
     informative[np.arange(window)[None, :] >= n_days[:, None]] = False
@@ -196,11 +201,15 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     # One contiguous array per quantity: gathers from them are fast.
     flat = [np.ascontiguousarray(packed[:, :, j]).reshape(-1) for j in range(6)]
     order = np.argsort(k, kind="stable")  # similar widths share a chunk
-    for lo in range(0, n, chunk):
+    starts = range(0, n, chunk)
+    seeds = np.random.SeedSequence(s.bootstrap_seed).spawn(len(starts))
+
+    def run_chunk(lo: int, seed: np.random.SeedSequence) -> None:
         ids = order[lo:lo + chunk]
         ids = ids[n_days[ids] >= 2]
         if len(ids) == 0:
-            continue
+            return
+        rng = np.random.default_rng(seed)
         nd, ki = n_days[ids], k[ids]
         hits = rng.binomial(nd[:, None], (ki / nd)[:, None], size=(len(ids), b))
         width = max(int(hits.max()), 1)
@@ -216,6 +225,10 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
             out["pricing_edge_value"][ids] = np.where(csum > 0, p.sum(-1) / csum, np.nan)
         for comp in RATIO_COMPONENTS:
             out[comp][ids] = ratio_points(comp, ratios[comp], s)
+
+    # Chunks write disjoint rows of ``out``.
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        list(pool.map(run_chunk, starts, seeds))
     return out
 
 

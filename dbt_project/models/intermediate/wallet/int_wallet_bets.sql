@@ -1,29 +1,43 @@
 {#-
-    Every bet — what one transaction of a wallet bought of one token — with the wallet's
-    standing at the moment it was placed and what became of it:
+    Every bet up to the as-of day (int_wallet_bets_placed: what one transaction of a wallet
+    bought of one token, with the wallet's fills and USD before it) and what can change
+    after it is placed:
     - age_at_bet_days: days since the wallet was first seen (any fill or activity);
       age_known is false while the wallet was first seen within `new_wallet_max_age_days`
       of the start of the data (it may be older than the data: real histories start
       mid-life);
-    - prior_fills / prior_volume_usd: the wallet's fills (and their USD) before the bet;
     - hours_before_close: from the bet to the market's close (Gamma's closedTime, else the
       resolution, else — the market still open — its scheduled end date);
     - won / bet_pnl_usd: whether the token won, and shares × payout − cost when resolved.
 -#}
 
+{{ config(materialized='ephemeral') }}
+
 {%- set max_age_days = var('new_wallet_max_age_days') -%}
 
 with
 
-trades as (
-
-    select * from {{ ref('int_trades_as_of') }}
-
-),
-
 as_of as (
 
     {{ as_of_date_select() }}
+
+),
+
+bets as (
+
+    select b.*
+    from {{ ref('int_wallet_bets_placed') }} as b
+    cross join as_of as a
+    where b.trade_date <= a.as_of_date
+
+),
+
+fill_days as (
+
+    select d.wallet_address, d.first_trade_at_unix
+    from {{ ref('int_wallet_market_days') }} as d
+    cross join as_of as a
+    where d.trade_date <= a.as_of_date
 
 ),
 
@@ -39,54 +53,18 @@ activity as (
 
 first_seen as (
 
-    select t.wallet_address, least(min(t.traded_at_unix), min(coalesce(x.first_at_unix, t.traded_at_unix)))
+    select f.wallet_address, least(min(f.first_trade_at_unix), min(coalesce(x.first_at_unix, f.first_trade_at_unix)))
         as first_seen_at_unix
-    from trades as t
+    from fill_days as f
     left join activity as x
-        on x.wallet_address = t.wallet_address
-    group by t.wallet_address
+        on x.wallet_address = f.wallet_address
+    group by f.wallet_address
 
 ),
 
 data_start as (
 
-    select min(traded_at_unix) as data_start_at_unix from trades
-
-),
-
-wallet_seconds as (
-
-    select wallet_address, traded_at_unix, count(*) as fills, sum(notional_usd) as volume_usd
-    from trades
-    group by wallet_address, traded_at_unix
-
-),
-
-history as (
-
-    select
-        wallet_address,
-        traded_at_unix,
-        cast((sum(fills) over w) - fills as bigint) as prior_fills,
-        (sum(volume_usd) over w) - volume_usd as prior_volume_usd
-    from wallet_seconds
-    window w as (partition by wallet_address order by traded_at_unix rows between unbounded preceding and current row)
-
-),
-
-bets as (
-
-    select
-        wallet_address,
-        transaction_hash,
-        token_id,
-        min(condition_id) as condition_id,
-        min(traded_at_unix) as bet_at_unix,
-        sum(notional_usd) as bet_usd,
-        sum(shares) as bet_shares
-    from trades
-    where side = 'BUY'
-    group by wallet_address, transaction_hash, token_id
+    select min(first_trade_at_unix) as data_start_at_unix from fill_days
 
 ),
 
@@ -117,8 +95,8 @@ select
     b.bet_shares,
     cast(b.bet_at_unix - f.first_seen_at_unix as {{ double_type() }}) / 86400 as age_at_bet_days,
     f.first_seen_at_unix >= d.data_start_at_unix + {{ max_age_days }} * 86400 as age_known,
-    h.prior_fills,
-    h.prior_volume_usd,
+    b.prior_fills,
+    b.prior_volume_usd,
     case when c.closed_at_unix is not null
          then cast(c.closed_at_unix - b.bet_at_unix as {{ double_type() }}) / 3600 end as hours_before_close,
     r.is_winner as won,
@@ -127,8 +105,5 @@ select
 from bets as b
 inner join first_seen as f on f.wallet_address = b.wallet_address
 cross join data_start as d
-inner join history as h
-    on h.wallet_address = b.wallet_address
-    and h.traded_at_unix = b.bet_at_unix
 left join closes as c on c.condition_id = b.condition_id
 left join resolutions as r on r.token_id = b.token_id

@@ -5,13 +5,31 @@
     categories the as-of data covers (markets of a known category anyone traded), and the
     breadth = effective categories / categories available. best_category_edge_z is the
     wallet's strongest category against the no-skill null (int_wallet_category_edge).
+    Volume is added up from int_wallet_market_days.
 -#}
 
 with
 
-trades as (
+as_of as (
 
-    select * from {{ ref('int_trades_as_of') }}
+    {{ as_of_date_select() }}
+
+),
+
+markets as (
+
+    select condition_id, category from {{ ref('int_market_categories') }}
+
+),
+
+market_days as (
+
+    select d.wallet_address, d.volume_usd, coalesce(m.category, 'unknown') as category
+    from {{ ref('int_wallet_market_days') }} as d
+    cross join as_of as a
+    left join markets as m
+        on m.condition_id = d.condition_id
+    where d.trade_date <= a.as_of_date
 
 ),
 
@@ -20,9 +38,9 @@ category_volume as (
     select
         wallet_address,
         category,
-        sum(notional_usd) as volume_usd,
-        row_number() over (partition by wallet_address order by sum(notional_usd) desc, category) as volume_rank
-    from trades
+        sum(volume_usd) as volume_usd,
+        row_number() over (partition by wallet_address order by sum(volume_usd) desc, category) as volume_rank
+    from market_days
     group by wallet_address, category
 
 ),
@@ -38,7 +56,7 @@ wallet_volume as (
 available as (
 
     select count(distinct category) as categories_available
-    from trades
+    from market_days
     where category <> 'unknown'
 
 ),

@@ -2,21 +2,51 @@
     Fills of two different wallets on opposite sides of each other: a SELL by one and a BUY
     by the other of the same token, the same shares, at the same price (within half a
     tick), in one transaction or within `wash_crossing_window_seconds`. Each SELL is
-    matched to at most one BUY and each BUY to at most one SELL (the same transaction
-    first, then the nearest in time). On real data the maker and the taker of an ordinary
-    match cross like this too: one crossing means nothing; the same wallets crossing again
-    and again (int_wallet_pairs) does.
+    matched to at most one BUY, and each BUY to at most one SELL of the same day (the same
+    transaction first, then the nearest in time). On real data the maker and the taker of
+    an ordinary match cross like this too: one crossing means nothing; the same wallets
+    crossing again and again (int_wallet_pairs) does.
+    Incremental by the SELL's day: a partition window rebuilds its days and the day
+    before it, whose last SELLs may cross the window's first BUYs.
 -#}
 
+{{ config(**window_incremental(['sell_key'], replace_days_of='trade_date', days_before=1)) }}
+
 {%- set window = var('wash_crossing_window_seconds') -%}
+{%- if in_partition_window() -%}
+    {%- set day = modules.datetime.timedelta(days=1) -%}
+    {%- set partition_start = modules.datetime.date.fromisoformat(var('partition_start')) -%}
+    {%- set sells_from = (partition_start - day).isoformat() -%}
+    {%- set buys_from = (partition_start - day - day).isoformat() -%}
+{%- endif %}
 
 with
 
-trades as (
+fills as (
 
     select wallet_address, token_id, condition_id, transaction_hash, side, shares, price, notional_usd,
-           traded_at_unix, trade_key
-    from {{ ref('int_trades_as_of') }}
+           traded_at_unix, trade_key, trade_date
+    from {{ ref('stg_polymarket__trades') }}
+    {% if in_partition_window() -%}
+    where trade_date >= cast('{{ buys_from }}' as date)
+      and trade_date < cast('{{ var("partition_end") }}' as date)
+    {%- endif %}
+
+),
+
+sells as (
+
+    select * from fills
+    where side = 'SELL'
+    {%- if in_partition_window() %}
+      and trade_date >= cast('{{ sells_from }}' as date)
+    {%- endif %}
+
+),
+
+buys as (
+
+    select * from fills where side = 'BUY'
 
 ),
 
@@ -25,6 +55,7 @@ candidates as (
     select
         s.trade_key as sell_key,
         b.trade_key as buy_key,
+        s.trade_date,
         s.wallet_address as seller,
         b.wallet_address as buyer,
         s.token_id,
@@ -33,15 +64,13 @@ candidates as (
         s.traded_at_unix,
         s.transaction_hash = b.transaction_hash as same_transaction,
         abs(b.traded_at_unix - s.traded_at_unix) as gap_seconds
-    from trades as s
-    inner join trades as b
+    from sells as s
+    inner join buys as b
         on b.token_id = s.token_id
         and b.shares = s.shares
-        and b.side = 'BUY'
         and b.wallet_address <> s.wallet_address
         and abs(b.price - s.price) < 0.005
         and b.traded_at_unix between s.traded_at_unix - {{ window }} and s.traded_at_unix + {{ window }}
-    where s.side = 'SELL'
 
 ),
 
@@ -59,14 +88,14 @@ nearest_for_buy as (
 
     select
         c.*,
-        row_number() over (partition by buy_key
+        row_number() over (partition by buy_key, trade_date
                            order by case when same_transaction then 0 else 1 end, gap_seconds, sell_key) as buy_rank
     from nearest_for_sell as c
     where sell_rank = 1
 
 )
 
-select sell_key, buy_key, seller, buyer, token_id, condition_id, notional_usd, traded_at_unix, same_transaction,
-       gap_seconds
+select sell_key, buy_key, trade_date, seller, buyer, token_id, condition_id, notional_usd, traded_at_unix,
+       same_transaction, gap_seconds
 from nearest_for_buy
 where buy_rank = 1

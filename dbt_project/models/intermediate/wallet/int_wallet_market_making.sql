@@ -11,50 +11,29 @@
     - net_position_ratio = Σ |final exposure| / Σ (added + removed): near 0 for a wallet
       that keeps ending flat, 1 for buy-and-hold.
     Markets with at least 4 fills on both sides count as two-sided markets.
+    Added up from int_wallet_market_days: the running exposure after a fill is the net
+    change of the earlier days plus the day's running exposure.
 -#}
 
 with
 
-trades as (
+as_of as (
 
-    select * from {{ ref('int_trades_as_of') }}
-
-),
-
-tokens as (
-
-    select token_id, outcome_index from {{ ref('stg_polymarket__market_tokens') }}
+    {{ as_of_date_select() }}
 
 ),
 
-fills as (
+days as (
 
     select
-        t.wallet_address,
-        t.condition_id,
-        t.traded_at_unix,
-        t.trade_key,
-        case when (t.side = 'BUY') = (coalesce(k.outcome_index, t.outcome_index, 0) = 0) then t.shares else -t.shares end
-            as exposure_change
-    from trades as t
-    left join tokens as k
-        on k.token_id = t.token_id
-
-),
-
-running as (
-
-    select
-        wallet_address,
-        condition_id,
-        exposure_change,
-        sum(exposure_change) over (
-            partition by wallet_address, condition_id order by traded_at_unix, trade_key
-            rows between unbounded preceding and current row
-        ) as exposure_after,
-        row_number() over (partition by wallet_address, condition_id order by traded_at_unix desc, trade_key desc)
-            as recency
-    from fills
+        d.*,
+        coalesce(sum(d.exposure_change_shares) over (
+            partition by d.wallet_address, d.condition_id order by d.trade_date
+            rows between unbounded preceding and 1 preceding
+        ), 0) as exposure_before_day_shares
+    from {{ ref('int_wallet_market_days') }} as d
+    cross join as_of as a
+    where d.trade_date <= a.as_of_date
 
 ),
 
@@ -63,14 +42,14 @@ per_market as (
     select
         wallet_address,
         condition_id,
-        count(*) as fills,
-        sum(case when exposure_change > 0 then exposure_change else 0 end) as added_shares,
-        sum(case when exposure_change < 0 then -exposure_change else 0 end) as removed_shares,
-        max(abs(exposure_after)) as peak_exposure_shares,
-        max(case when recency = 1 then abs(exposure_after) end) as final_exposure_shares,
-        sum(case when exposure_change > 0 then 1 else 0 end) as adding_fills,
-        sum(case when exposure_change < 0 then 1 else 0 end) as removing_fills
-    from running
+        sum(added_shares) as added_shares,
+        sum(removed_shares) as removed_shares,
+        max(greatest(abs(exposure_before_day_shares + max_exposure_in_day_shares),
+                     abs(exposure_before_day_shares + min_exposure_in_day_shares))) as peak_exposure_shares,
+        abs(sum(exposure_change_shares)) as final_exposure_shares,
+        sum(adding_fills) as adding_fills,
+        sum(removing_fills) as removing_fills
+    from days
     group by wallet_address, condition_id
 
 )

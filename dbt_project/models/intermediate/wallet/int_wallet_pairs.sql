@@ -8,9 +8,18 @@
 
 with
 
+as_of as (
+
+    {{ as_of_date_select() }}
+
+),
+
 crossings as (
 
-    select * from {{ ref('int_wallet_crossings') }}
+    select c.*
+    from {{ ref('int_wallet_crossings') }} as c
+    cross join as_of as a
+    where c.trade_date <= a.as_of_date
 
 )
 

@@ -1,46 +1,38 @@
 {#-
     Per wallet, its fills up to the as-of day: how many, the first and last, volume (also
-    time-decayed: weight 2^(−days ago / decay_half_life_days)), bought and sold volume,
-    and its largest bet (int_wallet_bets: what one transaction bought of one token; a sweep
-    across price levels is one bet).
+    time-decayed by day: weight 2^(−days ago / decay_half_life_days)), bought and sold
+    volume, and its largest bet (what one transaction bought of one token; a sweep across
+    price levels is one bet). Added up from int_wallet_market_days.
 -#}
 
 with
 
-trades as (
+as_of as (
 
-    select * from {{ ref('int_trades_as_of') }}
+    {{ as_of_date_select() }}
 
 ),
 
-totals as (
+days as (
 
     select
-        wallet_address,
-        count(*) as trade_count,
-        min(traded_at_unix) as first_trade_at_unix,
-        max(traded_at_unix) as last_trade_at_unix,
-        sum(notional_usd) as volume_usd,
-        sum(notional_usd * {{ time_decay('days_ago') }})
-            as decayed_volume_usd,
-        sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
-        sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd
-    from trades
-    group by wallet_address
-
-),
-
-largest_bets as (
-
-    select wallet_address, max(bet_usd) as largest_bet_usd
-    from {{ ref('int_wallet_bets') }}
-    group by wallet_address
+        d.*,
+        {{ dbt.datediff('d.trade_date', 'a.as_of_date', 'day') }} as days_ago
+    from {{ ref('int_wallet_market_days') }} as d
+    cross join as_of as a
+    where d.trade_date <= a.as_of_date
 
 )
 
 select
-    t.*,
-    b.largest_bet_usd
-from totals as t
-left join largest_bets as b
-    on b.wallet_address = t.wallet_address
+    wallet_address,
+    sum(fills) as trade_count,
+    min(first_trade_at_unix) as first_trade_at_unix,
+    max(last_trade_at_unix) as last_trade_at_unix,
+    sum(volume_usd) as volume_usd,
+    sum(volume_usd * {{ time_decay('days_ago') }}) as decayed_volume_usd,
+    sum(buy_volume_usd) as buy_volume_usd,
+    sum(sell_volume_usd) as sell_volume_usd,
+    max(largest_bet_usd) as largest_bet_usd
+from days
+group by wallet_address

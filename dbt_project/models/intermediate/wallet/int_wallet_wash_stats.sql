@@ -7,16 +7,17 @@
       pass the same shares round, so each member buys about what it sells);
     - on its own: self-crossing fills (BUY and SELL of one token in one transaction) and
       rapid round trips (a BUY followed, in another transaction, by a SELL of the same
-      shares within 60 s); wash_trade_share counts each such fill once over all fills.
+      shares within 60 s), added up from int_wallet_market_days; wash_trade_share counts
+      each such fill once over all fills.
 -#}
 
 {%- set min_crossings = var('wash_min_pair_crossings') -%}
 
 with
 
-trades as (
+as_of as (
 
-    select * from {{ ref('int_trades_as_of') }}
+    {{ as_of_date_select() }}
 
 ),
 
@@ -26,13 +27,22 @@ repeated_pairs as (
 
 ),
 
+crossings as (
+
+    select c.seller, c.buyer, c.notional_usd
+    from {{ ref('int_wallet_crossings') }} as c
+    cross join as_of as a
+    where c.trade_date <= a.as_of_date
+
+),
+
 legs as (
 
     select seller as wallet_address, buyer as partner, 'SELL' as side, notional_usd
-    from {{ ref('int_wallet_crossings') }}
+    from crossings
     union all
     select buyer as wallet_address, seller as partner, 'BUY' as side, notional_usd
-    from {{ ref('int_wallet_crossings') }}
+    from crossings
 
 ),
 
@@ -60,45 +70,17 @@ pair_wash as (
 
 ),
 
-self_crossing as (
-
-    select wallet_address, sum(fills) as self_crossing_fills, sum(volume_usd) as self_crossing_usd
-    from (
-        select wallet_address, transaction_hash, token_id, count(*) as fills, sum(notional_usd) as volume_usd
-        from trades
-        group by wallet_address, transaction_hash, token_id
-        having count(distinct side) = 2
-    ) as t
-    group by wallet_address
-
-),
-
-ordered_fills as (
+own_wash as (
 
     select
-        wallet_address,
-        transaction_hash,
-        side,
-        shares,
-        traded_at_unix,
-        lead(side) over w as next_side,
-        lead(shares) over w as next_shares,
-        lead(traded_at_unix) over w as next_at_unix,
-        lead(transaction_hash) over w as next_transaction_hash
-    from trades
-    window w as (partition by wallet_address, token_id order by traded_at_unix, side, trade_key)
-
-),
-
-round_trips as (
-
-    select wallet_address, count(*) as rapid_round_trips
-    from ordered_fills
-    where side = 'BUY' and next_side = 'SELL'
-      and abs(next_shares - shares) < 1e-9
-      and next_at_unix - traded_at_unix <= 60
-      and next_transaction_hash <> transaction_hash
-    group by wallet_address
+        d.wallet_address,
+        sum(d.self_crossing_fills) as self_crossing_fills,
+        sum(d.self_crossing_usd) as self_crossing_usd,
+        sum(d.rapid_round_trips) as rapid_round_trips
+    from {{ ref('int_wallet_market_days') }} as d
+    cross join as_of as a
+    where d.trade_date <= a.as_of_date
+    group by d.wallet_address
 
 ),
 
@@ -119,10 +101,9 @@ select
     case when w.wash_volume_usd > 0
          then 1 - abs(w.wash_bought_usd - w.wash_sold_usd) / w.wash_volume_usd end as wash_circularity,
     coalesce(x.self_crossing_fills, 0) as self_crossing_fills,
-    coalesce(r.rapid_round_trips, 0) as rapid_round_trips,
-    least(1.0, cast(coalesce(x.self_crossing_fills, 0) + 2 * coalesce(r.rapid_round_trips, 0) as {{ double_type() }})
+    coalesce(x.rapid_round_trips, 0) as rapid_round_trips,
+    least(1.0, cast(coalesce(x.self_crossing_fills, 0) + 2 * coalesce(x.rapid_round_trips, 0) as {{ double_type() }})
                / t.trade_count) as wash_trade_share
 from totals as t
 left join pair_wash as w on w.wallet_address = t.wallet_address
-left join self_crossing as x on x.wallet_address = t.wallet_address
-left join round_trips as r on r.wallet_address = t.wallet_address
+left join own_wash as x on x.wallet_address = t.wallet_address

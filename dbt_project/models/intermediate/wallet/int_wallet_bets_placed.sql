@@ -1,0 +1,96 @@
+{#-
+    Every bet — what one transaction of a wallet bought of one token — with the wallet's
+    history at the moment it was placed: its fills (and their USD) at earlier seconds.
+    What can still change after the bet (the wallet's first sighting, the market's close,
+    the outcome) is joined on in int_wallet_bets.
+    Incremental: a partition window adds its days' bets; the history before the window
+    comes from the per-day sums of int_wallet_market_days.
+-#}
+
+{{ config(**window_incremental(['wallet_address', 'transaction_hash', 'token_id'], replace_days_of='trade_date')) }}
+
+-- depends_on: {{ ref('int_wallet_market_days') }}
+
+with
+
+fills as (
+
+    select wallet_address, condition_id, token_id, transaction_hash, side, shares, notional_usd, traded_at_unix,
+           trade_date
+    from {{ ref('stg_polymarket__trades') }}
+    {% if in_partition_window() -%}
+    where trade_date >= cast('{{ var("partition_start") }}' as date)
+      and trade_date < cast('{{ var("partition_end") }}' as date)
+    {%- endif %}
+
+),
+
+{% if in_partition_window() -%}
+-- The wallet's fills on the days before the window.
+history_before as (
+
+    select wallet_address, sum(fills) as fills, sum(volume_usd) as volume_usd
+    from {{ ref('int_wallet_market_days') }}
+    where trade_date < cast('{{ var("partition_start") }}' as date)
+    group by wallet_address
+
+),
+{%- endif %}
+
+wallet_seconds as (
+
+    select wallet_address, traded_at_unix, count(*) as fills, sum(notional_usd) as volume_usd
+    from fills
+    group by wallet_address, traded_at_unix
+
+),
+
+history as (
+
+    select
+        s.wallet_address,
+        s.traded_at_unix,
+        {% if in_partition_window() %}coalesce(h.fills, 0) + {% endif %}(sum(s.fills) over w) - s.fills as prior_fills,
+        {% if in_partition_window() %}coalesce(h.volume_usd, 0) + {% endif %}((sum(s.volume_usd) over w) - s.volume_usd)
+            as prior_volume_usd
+    from wallet_seconds as s
+    {%- if in_partition_window() %}
+    left join history_before as h
+        on h.wallet_address = s.wallet_address
+    {%- endif %}
+    window w as (partition by s.wallet_address order by s.traded_at_unix rows between unbounded preceding and current row)
+
+),
+
+bets as (
+
+    select
+        wallet_address,
+        transaction_hash,
+        token_id,
+        min(condition_id) as condition_id,
+        min(trade_date) as trade_date,
+        min(traded_at_unix) as bet_at_unix,
+        sum(notional_usd) as bet_usd,
+        sum(shares) as bet_shares
+    from fills
+    where side = 'BUY'
+    group by wallet_address, transaction_hash, token_id
+
+)
+
+select
+    b.wallet_address,
+    b.transaction_hash,
+    b.token_id,
+    b.condition_id,
+    b.trade_date,
+    b.bet_at_unix,
+    b.bet_usd,
+    b.bet_shares,
+    cast(h.prior_fills as bigint) as prior_fills,
+    h.prior_volume_usd
+from bets as b
+inner join history as h
+    on h.wallet_address = b.wallet_address
+    and h.traded_at_unix = b.bet_at_unix

@@ -1,0 +1,228 @@
+{#-
+    One row per wallet, market and day of fills: the partial sums the per-wallet models
+    add up (int_wallet_trade_stats, int_wallet_category_mix, int_wallet_market_making,
+    int_wallet_wash_stats), so that a new day adds its own rows and the per-wallet models
+    read wallet-market-days instead of every fill. Days are the fills' partition days (UTC).
+    - fills, volume (bought, sold), first and last fill, the largest bet (what one
+      transaction bought of one token);
+    - exposure to the market's first outcome (see int_wallet_market_making): shares added
+      and removed, the day's net change, and the highest and lowest running exposure
+      after a fill counted from the day's start (the per-market peak is rebuilt from them
+      and the net changes of earlier days);
+    - self-crossing fills (a BUY and a SELL of one token in one transaction) and rapid
+      round trips (a BUY then, in another transaction, a SELL of the same shares within
+      60 s), counted on the SELL's day.
+    Incremental: a partition window rebuilds its days (round trips look 60 s back).
+-#}
+
+{{ config(**window_incremental(['wallet_address', 'condition_id', 'trade_date'], replace_days_of='trade_date')) }}
+
+{%- set round_trip_seconds = 60 -%}
+
+with
+
+all_fills as (
+
+    select wallet_address, condition_id, token_id, transaction_hash, trade_key, side, shares, notional_usd,
+           outcome_index, traded_at_unix, trade_date
+    from {{ ref('stg_polymarket__trades') }}
+
+),
+
+{% if in_partition_window() %}
+window_fills as (
+
+    select * from all_fills
+    where trade_date >= cast('{{ var("partition_start") }}' as date)
+      and trade_date < cast('{{ var("partition_end") }}' as date)
+
+),
+
+-- The fills just before the window, for the round trips its first SELLs close.
+lookback_fills as (
+
+    select f.*
+    from all_fills as f
+    cross join (select min(traded_at_unix) as start_at_unix from window_fills) as w
+    where f.trade_date < cast('{{ var("partition_start") }}' as date)
+      and f.traded_at_unix >= w.start_at_unix - {{ round_trip_seconds }}
+
+),
+{% endif %}
+
+fills as (
+
+    {% if in_partition_window() -%}
+    select *, true as in_window from window_fills
+    union all
+    select *, false as in_window from lookback_fills
+    {%- else -%}
+    select *, true as in_window from all_fills
+    {%- endif %}
+
+),
+
+tokens as (
+
+    select token_id, outcome_index from {{ ref('stg_polymarket__market_tokens') }}
+
+),
+
+exposure as (
+
+    select
+        f.wallet_address,
+        f.condition_id,
+        f.trade_date,
+        f.traded_at_unix,
+        f.trade_key,
+        case when (f.side = 'BUY') = (coalesce(k.outcome_index, f.outcome_index, 0) = 0) then f.shares else -f.shares end
+            as exposure_change
+    from fills as f
+    left join tokens as k
+        on k.token_id = f.token_id
+    where f.in_window
+
+),
+
+exposure_running as (
+
+    select
+        *,
+        sum(exposure_change) over (
+            partition by wallet_address, condition_id, trade_date order by traded_at_unix, trade_key
+            rows between unbounded preceding and current row
+        ) as exposure_in_day
+    from exposure
+
+),
+
+exposure_days as (
+
+    select
+        wallet_address,
+        condition_id,
+        trade_date,
+        sum(case when exposure_change > 0 then exposure_change else 0 end) as added_shares,
+        sum(case when exposure_change < 0 then -exposure_change else 0 end) as removed_shares,
+        sum(case when exposure_change > 0 then 1 else 0 end) as adding_fills,
+        sum(case when exposure_change < 0 then 1 else 0 end) as removing_fills,
+        sum(exposure_change) as exposure_change_shares,
+        max(exposure_in_day) as max_exposure_in_day_shares,
+        min(exposure_in_day) as min_exposure_in_day_shares
+    from exposure_running
+    group by wallet_address, condition_id, trade_date
+
+),
+
+-- One row per wallet, transaction and token: a bet when it bought, a self-crossing when
+-- it both bought and sold.
+transactions as (
+
+    select
+        wallet_address,
+        condition_id,
+        trade_date,
+        count(*) as fills,
+        sum(notional_usd) as volume_usd,
+        sum(case when side = 'BUY' then notional_usd end) as bought_usd,
+        count(distinct side) as sides
+    from fills
+    where in_window
+    group by wallet_address, condition_id, trade_date, transaction_hash, token_id
+
+),
+
+transaction_days as (
+
+    select
+        wallet_address,
+        condition_id,
+        trade_date,
+        max(bought_usd) as largest_bet_usd,
+        sum(case when sides = 2 then fills else 0 end) as self_crossing_fills,
+        sum(case when sides = 2 then volume_usd else 0 end) as self_crossing_usd
+    from transactions
+    group by wallet_address, condition_id, trade_date
+
+),
+
+ordered_fills as (
+
+    select
+        wallet_address,
+        condition_id,
+        transaction_hash,
+        side,
+        shares,
+        traded_at_unix,
+        lag(side) over w as previous_side,
+        lag(shares) over w as previous_shares,
+        lag(traded_at_unix) over w as previous_at_unix,
+        lag(transaction_hash) over w as previous_transaction_hash,
+        trade_date,
+        in_window
+    from fills
+    window w as (partition by wallet_address, token_id order by traded_at_unix, side, trade_key)
+
+),
+
+round_trip_days as (
+
+    select wallet_address, condition_id, trade_date, count(*) as rapid_round_trips
+    from ordered_fills
+    where in_window
+      and side = 'SELL' and previous_side = 'BUY'
+      and abs(previous_shares - shares) < 1e-9
+      and traded_at_unix - previous_at_unix <= {{ round_trip_seconds }}
+      and previous_transaction_hash <> transaction_hash
+    group by wallet_address, condition_id, trade_date
+
+),
+
+fill_days as (
+
+    select
+        wallet_address,
+        condition_id,
+        trade_date,
+        count(*) as fills,
+        min(traded_at_unix) as first_trade_at_unix,
+        max(traded_at_unix) as last_trade_at_unix,
+        sum(notional_usd) as volume_usd,
+        sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
+        sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd
+    from fills
+    where in_window
+    group by wallet_address, condition_id, trade_date
+
+)
+
+select
+    f.wallet_address,
+    f.condition_id,
+    f.trade_date,
+    f.fills,
+    f.first_trade_at_unix,
+    f.last_trade_at_unix,
+    f.volume_usd,
+    f.buy_volume_usd,
+    f.sell_volume_usd,
+    x.largest_bet_usd,
+    e.added_shares,
+    e.removed_shares,
+    e.adding_fills,
+    e.removing_fills,
+    e.exposure_change_shares,
+    e.max_exposure_in_day_shares,
+    e.min_exposure_in_day_shares,
+    x.self_crossing_fills,
+    x.self_crossing_usd,
+    coalesce(r.rapid_round_trips, 0) as rapid_round_trips
+from fill_days as f
+inner join exposure_days as e
+    on e.wallet_address = f.wallet_address and e.condition_id = f.condition_id and e.trade_date = f.trade_date
+inner join transaction_days as x
+    on x.wallet_address = f.wallet_address and x.condition_id = f.condition_id and x.trade_date = f.trade_date
+left join round_trip_days as r
+    on r.wallet_address = f.wallet_address and r.condition_id = f.condition_id and r.trade_date = f.trade_date
