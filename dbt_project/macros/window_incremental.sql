@@ -8,10 +8,12 @@
 
     Models whose rows are days (replace_days_of: the day column) have the window's days
     deleted first, so that a day re-ingested with fewer rows leaves none behind
-    (days_before: also that many days before the window, which the model rebuilds too).
+    (days_before: also that many days before the window, which the model rebuilds too;
+    through_last_day: also every day after it, for models whose rows carry the history
+    before their day, so that a backfilled day reaches the days after it).
     The unique key stays the row's own key: delete+insert joins on it.
 -#}
-{% macro window_incremental(unique_key, replace_days_of=none, days_before=0) -%}
+{% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false) -%}
     {%- if target.type != 'spark' -%}
         {%- set config = {'materialized': 'incremental', 'incremental_strategy': 'delete+insert',
                           'unique_key': unique_key} -%}
@@ -25,7 +27,8 @@
         {#- partition_day_column is read by drop_outdated_incremental_tables. -#}
         {%- do config.update({
                 'partition_day_column': replace_days_of,
-                'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ") }}"}) -%}
+                'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
+                            ~ through_last_day ~ ") }}"}) -%}
     {%- endif -%}
     {{ return(config) }}
 {%- endmacro %}
@@ -33,13 +36,15 @@
 {#- The pre-hook of window_incremental(replace_days_of=...): within a partition window,
     delete the window's days (and `days_before` days before them); on an incremental run
     without a window, which recomputes everything, every row; nothing on a first build. -#}
-{% macro delete_partition_days(day_column, days_before=0) -%}
+{% macro delete_partition_days(day_column, days_before=0, through_last_day=false) -%}
     {%- if in_partition_window() -%}
         {%- set start = modules.datetime.date.fromisoformat(var('partition_start'))
                         - modules.datetime.timedelta(days=days_before) -%}
     delete from {{ this }}
     where {{ day_column }} >= cast('{{ start.isoformat() }}' as date)
+    {%- if not through_last_day %}
       and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
+    {%- endif -%}
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}

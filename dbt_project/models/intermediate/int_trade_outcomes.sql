@@ -14,14 +14,20 @@
     all is an orphan.
     The walk is set-based (window functions), so it streams and spills however long a
     position's history: see the ledger CTEs below.
-    Incremental: a partition window recomputes every fill of the positions it touches.
+    Incremental: a partition window walks the fills of its days and the days after it,
+    each position starting from its state after its last earlier fill (shares of known
+    and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted),
+    and re-emits the earlier fills of the tokens it resolved with their resolution.
 -#}
 
 {{ config(**window_incremental('trade_key')) }}
 
-with
+{%- if in_partition_window() %}
+    {%- set window_start = modules.datetime.date.fromisoformat(var('partition_start')) -%}
+    {%- set window_start_unix = (window_start - modules.datetime.date(1970, 1, 1)).days * 86400 -%}
+{%- endif %}
 
-{{ touched_cte() }}
+with
 
 tokens as (
 
@@ -53,6 +59,9 @@ set_legs as (
     inner join tokens as k
         on k.condition_id = a.condition_id
     where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0
+    {%- if in_partition_window() %}
+      and a.activity_date >= cast('{{ var("partition_start") }}' as date)
+    {%- endif %}
 
 ),
 
@@ -73,6 +82,9 @@ conversions as (
         'conversion' as event_kind
     from {{ ref('stg_polymarket__activity') }} as a
     where a.activity_type = 'CONVERSION' and a.token_id is not null and a.shares > 0
+    {%- if in_partition_window() %}
+      and a.activity_date >= cast('{{ var("partition_start") }}' as date)
+    {%- endif %}
 
 ),
 
@@ -82,6 +94,9 @@ moves as (
         trade_key, wallet_address, token_id, condition_id, side, shares, price, notional_usd, traded_at_unix,
         'trade' as event_kind
     from {{ ref('stg_polymarket__trades') }}
+    {%- if in_partition_window() %}
+    where trade_date >= cast('{{ var("partition_start") }}' as date)
+    {%- endif %}
     union all
     select * from set_legs
     union all
@@ -89,16 +104,69 @@ moves as (
 
 ),
 
+{% if in_partition_window() -%}
+-- Each walked position's state after its last fill before the window.
+last_fill_before_window as (
+
+    select o.wallet_address, o.token_id, max(o.fill_seq) as fill_seq
+    from {{ this }} as o
+    where o.traded_at_unix < {{ window_start_unix }}
+      and exists (select 1 from moves as m where m.wallet_address = o.wallet_address and m.token_id = o.token_id)
+    group by o.wallet_address, o.token_id
+
+),
+
+position_state as (
+
+    select
+        o.wallet_address,
+        o.token_id,
+        o.condition_id,
+        o.fill_seq,
+        o.shares_after,
+        o.cost_after,
+        o.unknown_cost_shares_held_after
+    from {{ this }} as o
+    inner join last_fill_before_window as l
+        on l.wallet_address = o.wallet_address
+        and l.token_id = o.token_id
+        and l.fill_seq = o.fill_seq
+
+),
+{%- endif %}
+
 fills as (
 
     select
         s.*,
-        row_number() over (
+        {% if in_partition_window() %}coalesce(p.fill_seq, 0) + {% endif %}row_number() over (
             partition by s.wallet_address, s.token_id
             order by s.traded_at_unix, case when s.side = 'SELL' then 1 else 0 end, s.trade_key
-        ) as fill_seq
+        ) as fill_seq,
+        cast(0 as {{ double_type() }}) as carried_unknown_shares
     from moves as s
-    {{ where_touched('s') }}
+    {%- if in_partition_window() %}
+    left join position_state as p
+        on p.wallet_address = s.wallet_address
+        and p.token_id = s.token_id
+    union all
+    -- The state carried into the window: its shares of known cost (shares), the cost
+    -- held (notional_usd) and its shares of unknown cost.
+    select
+        cast(null as {{ string_type() }}) as trade_key,
+        p.wallet_address,
+        p.token_id,
+        p.condition_id,
+        'CARRY' as side,
+        p.shares_after as shares,
+        cast(null as {{ double_type() }}) as price,
+        p.cost_after as notional_usd,
+        cast({{ window_start_unix }} - 1 as bigint) as traded_at_unix,
+        'carry' as event_kind,
+        p.fill_seq,
+        p.unknown_cost_shares_held_after as carried_unknown_shares
+    from position_state as p
+    {%- endif %}
 
 ),
 
@@ -112,7 +180,8 @@ micro_fills as (
 
     select
         f.*,
-        cast(round(f.shares * 1000000) as bigint) as micro_shares
+        cast(round(f.shares * 1000000) as bigint) as micro_shares,
+        cast(round(f.carried_unknown_shares * 1000000) as bigint) as micro_carried_unknown
     from fills as f
 
 ),
@@ -122,7 +191,7 @@ share_sums as (
     select
         d.*,
         sum(case
-                when d.side = 'BUY' then d.micro_shares
+                when d.side in ('BUY', 'CARRY') then d.micro_shares
                 when d.side = 'SELL' then -d.micro_shares
                 else cast(0 as bigint)
             end) over ({{ position_so_far('d') }}) as cum_share_delta
@@ -162,6 +231,7 @@ unknown_deltas as (
         cast(k.micro_before as {{ double_type() }}) / 1000000 as shares_before,
         case
             when k.side = 'IN' then k.micro_shares
+            when k.side = 'CARRY' then k.micro_carried_unknown
             when k.side = 'SELL' and k.micro_shares > k.micro_before then k.micro_before - k.micro_shares
             else cast(0 as bigint)
         end as unknown_delta,
@@ -216,7 +286,11 @@ cost_terms as (
     select
         d.*,
         floor(d.decay_total / {{ cost_decay_band() }}) as decay_band,
-        case when d.side = 'BUY' then d.shares * d.price else cast(0 as {{ double_type() }}) end
+        case
+            when d.side = 'BUY' then d.shares * d.price
+            when d.side = 'CARRY' then d.notional_usd
+            else cast(0 as {{ double_type() }})
+        end
             * exp(d.decay_total - floor(d.decay_total / {{ cost_decay_band() }}) * {{ cost_decay_band() }})
             as band_cost_term
     from decays as d
@@ -316,6 +390,23 @@ outcomes as (
                      * (f.price - f.cost_before / f.shares_before)
         end as realized_pnl_usd
     from ledger as f
+    where f.side <> 'CARRY'
+    {%- if in_partition_window() %}
+    union all
+    -- Fills before the window of the tokens it resolved: as they were, resolved now.
+    select
+        o.trade_key, o.wallet_address, o.token_id, o.condition_id, o.side, o.shares, o.price, o.notional_usd,
+        o.traded_at_unix, o.event_kind, o.fill_seq, o.shares_before, o.cost_before, o.shares_after, o.cost_after,
+        o.unknown_cost_shares_held_after, o.avg_cost_before, o.is_orphan_sell, o.known_cost_shares,
+        o.unknown_cost_shares, o.realized_pnl_usd
+    from {{ this }} as o
+    where o.traded_at_unix < {{ window_start_unix }}
+      and exists (
+          select 1 from {{ ref('stg_polymarket__market_resolutions') }} as r
+          where r.token_id = o.token_id
+            and r.resolution_date >= cast('{{ var("partition_start") }}' as date)
+      )
+    {%- endif %}
 
 ),
 

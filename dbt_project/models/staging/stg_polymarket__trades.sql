@@ -1,12 +1,33 @@
 {#-
     Every fill on record: the market walk's trades, and the trades of the wallets whose
     activity is read that the market walk did not hold (in markets it never reached),
-    each once by trade key.
+    each once by trade key. The key hashes the transaction (one block, one timestamp), so
+    a fill held by both has the same day in both: matching within the day lets a reader
+    of a few days skip the rest of the history.
 -#}
 
-with source as (
+with
+
+source as (
 
     select * from {{ source('polymarket', 'trades') }}
+
+),
+
+activity_trades as (
+
+    select * from {{ source('polymarket', 'activity') }}
+    where type = 'TRADE'
+
+),
+
+already_held as (
+
+    select a.activity_key
+    from activity_trades as a
+    inner join {{ source('polymarket', 'trades') }} as t
+        on t.partition_day = a.partition_day
+        and t.trade_key = a.activity_key
 
 ),
 
@@ -29,9 +50,8 @@ from_activity as (
         cast(null as {{ string_type() }}) as pseudonym,
         a.source_shape,
         a.ingested_at
-    from {{ source('polymarket', 'activity') }} as a
-    where a.type = 'TRADE'
-      and not exists (select 1 from source as t where t.trade_key = a.activity_key)
+    from activity_trades as a
+    where not exists (select 1 from already_held as h where h.activity_key = a.activity_key)
 
 ),
 

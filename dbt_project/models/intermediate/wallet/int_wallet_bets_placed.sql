@@ -3,11 +3,13 @@
     history at the moment it was placed: its fills (and their USD) at earlier seconds.
     What can still change after the bet (the wallet's first sighting, the market's close,
     the outcome) is joined on in int_wallet_bets.
-    Incremental: a partition window adds its days' bets; the history before the window
-    comes from the per-day sums of int_wallet_market_days.
+    Incremental: a partition window rebuilds the bets of its days and of the days after
+    it (whose history includes the window's); the history before the window comes from
+    the per-day sums of int_wallet_market_days.
 -#}
 
-{{ config(**window_incremental(['wallet_address', 'transaction_hash', 'token_id'], replace_days_of='trade_date')) }}
+{{ config(**window_incremental(['wallet_address', 'transaction_hash', 'token_id'], replace_days_of='trade_date',
+                               through_last_day=true)) }}
 
 -- depends_on: {{ ref('int_wallet_market_days') }}
 
@@ -20,7 +22,6 @@ fills as (
     from {{ ref('stg_polymarket__trades') }}
     {% if in_partition_window() -%}
     where trade_date >= cast('{{ var("partition_start") }}' as date)
-      and trade_date < cast('{{ var("partition_end") }}' as date)
     {%- endif %}
 
 ),

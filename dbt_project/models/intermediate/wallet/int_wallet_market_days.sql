@@ -6,61 +6,72 @@
     - fills, volume (bought, sold), first and last fill, the largest bet (what one
       transaction bought of one token);
     - exposure to the market's first outcome (see int_wallet_market_making): shares added
-      and removed, the day's net change, and the highest and lowest running exposure
-      after a fill counted from the day's start (the per-market peak is rebuilt from them
-      and the net changes of earlier days);
+      and removed, the day's net change, the exposure before the day (the net change of
+      every earlier day) and the highest and lowest running exposure after a fill of the
+      day, counted from the day's start;
     - self-crossing fills (a BUY and a SELL of one token in one transaction) and rapid
       round trips (a BUY then, in another transaction, a SELL of the same shares within
       60 s), counted on the SELL's day.
-    Incremental: a partition window rebuilds its days (round trips look 60 s back).
+    Incremental: a partition window rebuilds its days and the days after it (whose
+    exposure before the day includes the window's); round trips look 60 s back.
 -#}
 
-{{ config(**window_incremental(['wallet_address', 'condition_id', 'trade_date'], replace_days_of='trade_date')) }}
+{{ config(**window_incremental(['wallet_address', 'condition_id', 'trade_date'], replace_days_of='trade_date',
+                               through_last_day=true)) }}
 
 {%- set round_trip_seconds = 60 -%}
+{%- set columns = 'wallet_address, condition_id, token_id, transaction_hash, trade_key, side, shares, notional_usd, '
+                  ~ 'outcome_index, traded_at_unix, trade_date' -%}
 
 with
 
-all_fills as (
-
-    select wallet_address, condition_id, token_id, transaction_hash, trade_key, side, shares, notional_usd,
-           outcome_index, traded_at_unix, trade_date
-    from {{ ref('stg_polymarket__trades') }}
-
-),
-
-{% if in_partition_window() %}
+{% if in_partition_window() -%}
+{%- set day_before = (modules.datetime.date.fromisoformat(var('partition_start'))
+                      - modules.datetime.timedelta(days=1)).isoformat() -%}
 window_fills as (
 
-    select * from all_fills
+    select {{ columns }}
+    from {{ ref('stg_polymarket__trades') }}
     where trade_date >= cast('{{ var("partition_start") }}' as date)
-      and trade_date < cast('{{ var("partition_end") }}' as date)
 
 ),
 
 -- The fills just before the window, for the round trips its first SELLs close.
 lookback_fills as (
 
-    select f.*
-    from all_fills as f
-    cross join (select min(traded_at_unix) as start_at_unix from window_fills) as w
-    where f.trade_date < cast('{{ var("partition_start") }}' as date)
-      and f.traded_at_unix >= w.start_at_unix - {{ round_trip_seconds }}
+    select {{ columns }}
+    from {{ ref('stg_polymarket__trades') }}
+    where trade_date >= cast('{{ day_before }}' as date)
+      and trade_date < cast('{{ var("partition_start") }}' as date)
+      and traded_at_unix >= (select min(traded_at_unix) from window_fills) - {{ round_trip_seconds }}
 
 ),
-{% endif %}
 
 fills as (
 
-    {% if in_partition_window() -%}
     select *, true as in_window from window_fills
     union all
     select *, false as in_window from lookback_fills
-    {%- else -%}
-    select *, true as in_window from all_fills
-    {%- endif %}
 
 ),
+
+-- Each market's exposure at the start of the window, from the days before it.
+exposure_before_window as (
+
+    select wallet_address, condition_id, sum(exposure_change_shares) as exposure_shares
+    from {{ this }}
+    where trade_date < cast('{{ var("partition_start") }}' as date)
+    group by wallet_address, condition_id
+
+),
+{%- else -%}
+fills as (
+
+    select {{ columns }}, true as in_window
+    from {{ ref('stg_polymarket__trades') }}
+
+),
+{%- endif %}
 
 tokens as (
 
@@ -112,6 +123,22 @@ exposure_days as (
         min(exposure_in_day) as min_exposure_in_day_shares
     from exposure_running
     group by wallet_address, condition_id, trade_date
+
+),
+
+exposure_before_days as (
+
+    select
+        d.*,
+        {% if in_partition_window() %}coalesce(w.exposure_shares, 0) + {% endif %}coalesce(sum(d.exposure_change_shares) over (
+            partition by d.wallet_address, d.condition_id order by d.trade_date
+            rows between unbounded preceding and 1 preceding
+        ), 0) as exposure_before_day_shares
+    from exposure_days as d
+    {%- if in_partition_window() %}
+    left join exposure_before_window as w
+        on w.wallet_address = d.wallet_address and w.condition_id = d.condition_id
+    {%- endif %}
 
 ),
 
@@ -214,13 +241,14 @@ select
     e.adding_fills,
     e.removing_fills,
     e.exposure_change_shares,
+    e.exposure_before_day_shares,
     e.max_exposure_in_day_shares,
     e.min_exposure_in_day_shares,
     x.self_crossing_fills,
     x.self_crossing_usd,
     coalesce(r.rapid_round_trips, 0) as rapid_round_trips
 from fill_days as f
-inner join exposure_days as e
+inner join exposure_before_days as e
     on e.wallet_address = f.wallet_address and e.condition_id = f.condition_id and e.trade_date = f.trade_date
 inner join transaction_days as x
     on x.wallet_address = f.wallet_address and x.condition_id = f.condition_id and x.trade_date = f.trade_date

@@ -11,8 +11,8 @@
     - net_position_ratio = Σ |final exposure| / Σ (added + removed): near 0 for a wallet
       that keeps ending flat, 1 for buy-and-hold.
     Markets with at least 4 fills on both sides count as two-sided markets.
-    Added up from int_wallet_market_days: the running exposure after a fill is the net
-    change of the earlier days plus the day's running exposure.
+    Added up from int_wallet_market_days: the running exposure after a fill is the
+    exposure before its day plus the day's running exposure.
 -#}
 
 with
@@ -25,12 +25,7 @@ as_of as (
 
 days as (
 
-    select
-        d.*,
-        coalesce(sum(d.exposure_change_shares) over (
-            partition by d.wallet_address, d.condition_id order by d.trade_date
-            rows between unbounded preceding and 1 preceding
-        ), 0) as exposure_before_day_shares
+    select d.*
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     where d.trade_date <= a.as_of_date
