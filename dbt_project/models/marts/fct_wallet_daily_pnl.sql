@@ -9,7 +9,7 @@
     that lost (which would make every losing day −100 %). Days without any realization
     have no row; metrics that need a calendar series (Sharpe, drawdown) fill them with
     a zero return.
-    Volume and trade counts are by trade day.
+    Volume and trade counts are by trade day (int_wallet_market_days).
     Incremental: a partition window recomputes every day of the wallets it touches.
 -#}
 
@@ -53,15 +53,48 @@ position_spans as (
 
 ),
 
+-- Capital at risk by day, as a running sum per wallet (linear in positions and days,
+-- where joining each day to every position is not): a position adds its cost on the
+-- day it opened and takes it off the day after it closed; each realization day reads
+-- the sum after that day's changes. Summed in micro-USD integers, so exactly.
+capital_changes as (
+
+    select wallet_address, opened_date as change_date, cast(round(bought_usd * 1000000) as bigint) as micro_usd
+    from position_spans
+    union all
+    select wallet_address, {{ dbt.dateadd('day', 1, 'closed_date') }} as change_date,
+           -cast(round(bought_usd * 1000000) as bigint) as micro_usd
+    from position_spans
+    where closed_date is not null
+
+),
+
+capital_stream as (
+
+    select wallet_address, cast(change_date as date) as stream_date, 0 as reads, sum(micro_usd) as micro_usd
+    from capital_changes
+    group by wallet_address, cast(change_date as date)
+    union all
+    select wallet_address, activity_date as stream_date, 1 as reads, cast(0 as bigint) as micro_usd
+    from realizations
+
+),
+
 capital_at_risk as (
 
-    select r.wallet_address, r.activity_date, sum(p.bought_usd) as capital_at_risk_usd
-    from realizations as r
-    inner join position_spans as p
-        on p.wallet_address = r.wallet_address
-        and p.opened_date <= r.activity_date
-        and (p.closed_date is null or p.closed_date >= r.activity_date)
-    group by r.wallet_address, r.activity_date
+    select wallet_address, activity_date, cast(micro_at_risk as {{ double_type() }}) / 1000000 as capital_at_risk_usd
+    from (
+        select
+            wallet_address,
+            stream_date as activity_date,
+            reads,
+            sum(micro_usd) over (
+                partition by wallet_address order by stream_date, reads
+                rows between unbounded preceding and current row
+            ) as micro_at_risk
+        from capital_stream
+    ) as running
+    where reads = 1
 
 ),
 
@@ -70,10 +103,10 @@ trading as (
     select
         wallet_address,
         trade_date as activity_date,
-        count(*) as trades,
-        sum(notional_usd) as volume_usd,
-        sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd
-    from {{ ref('stg_polymarket__trades') }} as s
+        cast(sum(fills) as bigint) as trades,
+        sum(volume_usd) as volume_usd,
+        sum(buy_volume_usd) as bought_usd
+    from {{ ref('int_wallet_market_days') }} as s
     {{ where_touched_wallet('s') }}
     group by wallet_address, trade_date
 

@@ -8,12 +8,6 @@
 
 with
 
-source as (
-
-    select * from {{ source('polymarket', 'trades') }}
-
-),
-
 activity_trades as (
 
     select * from {{ source('polymarket', 'activity') }}
@@ -60,7 +54,7 @@ fills as (
     select
         trade_key, transaction_hash, proxy_wallet, side, token_id, condition_id, size, price, timestamp,
         partition_day, outcome_index, title, event_slug, pseudonym, source_shape, ingested_at
-    from source
+    from {{ source('polymarket', 'trades') }}
     union all
     select * from from_activity
 

@@ -58,10 +58,14 @@ fills as (
 -- Each market's exposure at the start of the window, from the days before it.
 exposure_before_window as (
 
-    select wallet_address, condition_id, sum(exposure_change_shares) as exposure_shares
-    from {{ this }}
-    where trade_date < cast('{{ var("partition_start") }}' as date)
-    group by wallet_address, condition_id
+    select t.wallet_address, t.condition_id, sum(t.exposure_change_shares) as exposure_shares
+    from {{ this }} as t
+    where t.trade_date < cast('{{ var("partition_start") }}' as date)
+      and exists (
+          select 1 from window_fills as w
+          where w.wallet_address = t.wallet_address and w.condition_id = t.condition_id
+      )
+    group by t.wallet_address, t.condition_id
 
 ),
 {%- else -%}

@@ -26,7 +26,7 @@ days as (
 
 select
     wallet_address,
-    sum(fills) as trade_count,
+    cast(sum(fills) as bigint) as trade_count,
     min(first_trade_at_unix) as first_trade_at_unix,
     max(last_trade_at_unix) as last_trade_at_unix,
     sum(volume_usd) as volume_usd,
