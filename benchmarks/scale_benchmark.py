@@ -128,6 +128,13 @@ def _dbt(args: list[str], db: str, tmp: str) -> tuple[float, float, str]:
     return elapsed, peak, summary
 
 
+def _slowest_nodes(tmp: str, n: int = 6) -> list[list]:
+    """The ``n`` slowest nodes of the last dbt command: [[seconds, node], ...]."""
+    results = json.loads(Path(f"{tmp}/target/run_results.json").read_text())["results"]
+    timed = sorted(((r["execution_time"], r["unique_id"].split(".")[-1]) for r in results), reverse=True)
+    return [[round(t, 1), name] for t, name in timed[:n]]
+
+
 def run_size(trades: int, args, tmp: str) -> dict:
     db = f"{tmp}/wh-{trades}.duckdb"
     common = {"db": db, "trades": trades, "shard_trades": args.shard_trades, "history_days": args.history_days}
@@ -137,20 +144,23 @@ def run_size(trades: int, args, tmp: str) -> dict:
                    "us_per_trade": round(s / max(res["trades"], 1) * 1e6, 2)}
     print(f"{trades:,}: loaded {res['trades']:,} trades in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
     s, peak, summary = _dbt(["build"], db, tmp)
-    row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary}
+    row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary, "slowest": _slowest_nodes(tmp)}
     print(f"{trades:,}: full dbt build in {s:.1f} s (peak {peak:.0f} MB) — {summary}", flush=True)
     s, peak, res = _phase("load", **common, which="day")
     row["day_load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"]}
     day = _days(args.history_days)[-1]
     window = json.dumps({"partition_start": day.isoformat(), "partition_end": (day + timedelta(days=1)).isoformat()})
     s1, p1, summary1 = _dbt(["build", "--select", "config.materialized:incremental", "--vars", window], db, tmp)
+    slowest = _slowest_nodes(tmp)
     s3, p3, summary3 = _dbt(["build", "--exclude", "config.materialized:incremental config.materialized:view"],
                             db, tmp)
     row["increment"] = {"trades": res["trades"], "incremental_s": round(s1, 1), "tables_s": round(s3, 1),
                         "s": round(s1 + s3, 1), "peak_mb": round(max(p1, p3)),
-                        "dbt": f"{summary1} / {summary3}"}
+                        "dbt": f"{summary1} / {summary3}",
+                        "slowest_incremental": slowest, "slowest_tables": _slowest_nodes(tmp)}
     print(f"{trades:,}: daily increment of {res['trades']:,} trades: incremental models {s1:.1f} s, "
-          f"tables after them {s3:.1f} s (peak {max(p1, p3):.0f} MB)", flush=True)
+          f"tables after them {s3:.1f} s (peak {max(p1, p3):.0f} MB); slowest "
+          f"{row['increment']['slowest_incremental'][:3]} / {row['increment']['slowest_tables'][:3]}", flush=True)
     s, peak, res = _phase("score", db=db)
     row["scoring"] = {"s": round(s, 1), "peak_mb": round(peak), **res}
     print(f"{trades:,}: scored {res['wallets']:,} wallets in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
