@@ -6,11 +6,12 @@
     transaction first, then the nearest in time). On real data the maker and the taker of
     an ordinary match cross like this too: one crossing means nothing; the same wallets
     crossing again and again (int_wallet_pairs) does.
-    Incremental by the SELL's day: a partition window rebuilds its days and the day
-    before it, whose last SELLs may cross the window's first BUYs.
+    Incremental by the SELL's day: a partition window rebuilds its days, the day before
+    it (whose last SELLs may cross the window's first BUYs) and the days after it (a
+    backfilled day's BUYs may be crossed by the next day's first SELLs).
 -#}
 
-{{ config(**window_incremental(['sell_key'], replace_days_of='trade_date', days_before=1)) }}
+{{ config(**window_incremental(['sell_key'], replace_days_of='trade_date', days_before=1, through_last_day=true)) }}
 
 {%- set window = var('wash_crossing_window_seconds') -%}
 {%- if in_partition_window() -%}
@@ -29,7 +30,6 @@ fills as (
     from {{ ref('stg_polymarket__trades') }}
     {% if in_partition_window() -%}
     where trade_date >= cast('{{ buys_from }}' as date)
-      and trade_date < cast('{{ var("partition_end") }}' as date)
     {%- endif %}
 
 ),

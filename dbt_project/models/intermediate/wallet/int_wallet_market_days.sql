@@ -71,7 +71,7 @@ exposure_before_window as (
 {%- else -%}
 fills as (
 
-    select {{ columns }}, true as in_window
+    select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
 
 ),
@@ -83,24 +83,22 @@ tokens as (
 
 ),
 
-exposure as (
+-- The window's fills (on a full build every fill; no filter that a planner would guess
+-- the selectivity of).
+day_fills as (
 
     select
-        f.wallet_address,
-        f.condition_id,
-        f.trade_date,
-        f.traded_at_unix,
-        f.trade_key,
+        f.*,
         case when (f.side = 'BUY') = (coalesce(k.outcome_index, f.outcome_index, 0) = 0) then f.shares else -f.shares end
             as exposure_change
     from fills as f
     left join tokens as k
         on k.token_id = f.token_id
-    where f.in_window
+    {% if in_partition_window() %}where in_window{% endif %}
 
 ),
 
-exposure_running as (
+running as (
 
     select
         *,
@@ -108,16 +106,22 @@ exposure_running as (
             partition by wallet_address, condition_id, trade_date order by traded_at_unix, trade_key
             rows between unbounded preceding and current row
         ) as exposure_in_day
-    from exposure
+    from day_fills
 
 ),
 
-exposure_days as (
+fill_days as (
 
     select
         wallet_address,
         condition_id,
         trade_date,
+        count(*) as fills,
+        min(traded_at_unix) as first_trade_at_unix,
+        max(traded_at_unix) as last_trade_at_unix,
+        sum(notional_usd) as volume_usd,
+        sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
+        sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd,
         sum(case when exposure_change > 0 then exposure_change else 0 end) as added_shares,
         sum(case when exposure_change < 0 then -exposure_change else 0 end) as removed_shares,
         sum(case when exposure_change > 0 then 1 else 0 end) as adding_fills,
@@ -125,12 +129,12 @@ exposure_days as (
         sum(exposure_change) as exposure_change_shares,
         max(exposure_in_day) as max_exposure_in_day_shares,
         min(exposure_in_day) as min_exposure_in_day_shares
-    from exposure_running
+    from running
     group by wallet_address, condition_id, trade_date
 
 ),
 
-exposure_before_days as (
+with_exposure_before as (
 
     select
         d.*,
@@ -138,7 +142,7 @@ exposure_before_days as (
             partition by d.wallet_address, d.condition_id order by d.trade_date
             rows between unbounded preceding and 1 preceding
         ), 0) as exposure_before_day_shares
-    from exposure_days as d
+    from fill_days as d
     {%- if in_partition_window() %}
     left join exposure_before_window as w
         on w.wallet_address = d.wallet_address and w.condition_id = d.condition_id
@@ -158,8 +162,7 @@ transactions as (
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd end) as bought_usd,
         count(distinct side) as sides
-    from fills
-    where in_window
+    from day_fills
     group by wallet_address, condition_id, trade_date, transaction_hash, token_id
 
 ),
@@ -191,8 +194,8 @@ ordered_fills as (
         lag(shares) over w as previous_shares,
         lag(traded_at_unix) over w as previous_at_unix,
         lag(transaction_hash) over w as previous_transaction_hash,
-        trade_date,
-        in_window
+        trade_date{% if in_partition_window() %},
+        in_window{% endif %}
     from fills
     window w as (partition by wallet_address, token_id order by traded_at_unix, side, trade_key)
 
@@ -202,59 +205,41 @@ round_trip_days as (
 
     select wallet_address, condition_id, trade_date, count(*) as rapid_round_trips
     from ordered_fills
-    where in_window
-      and side = 'SELL' and previous_side = 'BUY'
+    where side = 'SELL' and previous_side = 'BUY'
       and abs(previous_shares - shares) < 1e-9
       and traded_at_unix - previous_at_unix <= {{ round_trip_seconds }}
       and previous_transaction_hash <> transaction_hash
-    group by wallet_address, condition_id, trade_date
-
-),
-
-fill_days as (
-
-    select
-        wallet_address,
-        condition_id,
-        trade_date,
-        count(*) as fills,
-        min(traded_at_unix) as first_trade_at_unix,
-        max(traded_at_unix) as last_trade_at_unix,
-        sum(notional_usd) as volume_usd,
-        sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
-        sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd
-    from fills
-    where in_window
+      {%- if in_partition_window() %}
+      and in_window
+      {%- endif %}
     group by wallet_address, condition_id, trade_date
 
 )
 
 select
-    f.wallet_address,
-    f.condition_id,
-    f.trade_date,
-    f.fills,
-    f.first_trade_at_unix,
-    f.last_trade_at_unix,
-    f.volume_usd,
-    f.buy_volume_usd,
-    f.sell_volume_usd,
+    d.wallet_address,
+    d.condition_id,
+    d.trade_date,
+    d.fills,
+    d.first_trade_at_unix,
+    d.last_trade_at_unix,
+    d.volume_usd,
+    d.buy_volume_usd,
+    d.sell_volume_usd,
     x.largest_bet_usd,
-    e.added_shares,
-    e.removed_shares,
-    e.adding_fills,
-    e.removing_fills,
-    e.exposure_change_shares,
-    e.exposure_before_day_shares,
-    e.max_exposure_in_day_shares,
-    e.min_exposure_in_day_shares,
+    d.added_shares,
+    d.removed_shares,
+    d.adding_fills,
+    d.removing_fills,
+    d.exposure_change_shares,
+    d.exposure_before_day_shares,
+    d.max_exposure_in_day_shares,
+    d.min_exposure_in_day_shares,
     x.self_crossing_fills,
     x.self_crossing_usd,
     coalesce(r.rapid_round_trips, 0) as rapid_round_trips
-from fill_days as f
-inner join exposure_before_days as e
-    on e.wallet_address = f.wallet_address and e.condition_id = f.condition_id and e.trade_date = f.trade_date
-inner join transaction_days as x
-    on x.wallet_address = f.wallet_address and x.condition_id = f.condition_id and x.trade_date = f.trade_date
+from with_exposure_before as d
+left join transaction_days as x
+    on x.wallet_address = d.wallet_address and x.condition_id = d.condition_id and x.trade_date = d.trade_date
 left join round_trip_days as r
-    on r.wallet_address = f.wallet_address and r.condition_id = f.condition_id and r.trade_date = f.trade_date
+    on r.wallet_address = d.wallet_address and r.condition_id = d.condition_id and r.trade_date = d.trade_date
