@@ -95,3 +95,9 @@ touched as (
         {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The ISO day `days` days before the window's first day (partition_start). -#}
+{% macro days_before_window(days) -%}
+    {{ return((modules.datetime.date.fromisoformat(var('partition_start'))
+               - modules.datetime.timedelta(days=days)).isoformat()) }}
+{%- endmacro %}

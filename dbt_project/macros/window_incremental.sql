@@ -38,10 +38,8 @@
     without a window, which recomputes everything, every row; nothing on a first build. -#}
 {% macro delete_partition_days(day_column, days_before=0, through_last_day=false) -%}
     {%- if in_partition_window() -%}
-        {%- set start = modules.datetime.date.fromisoformat(var('partition_start'))
-                        - modules.datetime.timedelta(days=days_before) -%}
     delete from {{ this }}
-    where {{ day_column }} >= cast('{{ start.isoformat() }}' as date)
+    where {{ day_column }} >= cast('{{ days_before_window(days_before) }}' as date)
     {%- if not through_last_day %}
       and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
     {%- endif -%}

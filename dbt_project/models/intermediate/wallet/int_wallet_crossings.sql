@@ -15,10 +15,8 @@
 
 {%- set window = var('wash_crossing_window_seconds') -%}
 {%- if in_partition_window() -%}
-    {%- set day = modules.datetime.timedelta(days=1) -%}
-    {%- set partition_start = modules.datetime.date.fromisoformat(var('partition_start')) -%}
-    {%- set sells_from = (partition_start - day).isoformat() -%}
-    {%- set buys_from = (partition_start - day - day).isoformat() -%}
+    {%- set sells_from = days_before_window(1) -%}
+    {%- set buys_from = days_before_window(2) -%}
 {%- endif %}
 
 with

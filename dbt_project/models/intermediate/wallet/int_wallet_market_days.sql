@@ -26,8 +26,7 @@
 with
 
 {% if in_partition_window() -%}
-{%- set day_before = (modules.datetime.date.fromisoformat(var('partition_start'))
-                      - modules.datetime.timedelta(days=1)).isoformat() -%}
+{%- set day_before = days_before_window(1) -%}
 window_fills as (
 
     select {{ columns }}
