@@ -12,3 +12,12 @@
     select max(activity_date) as as_of_date from {{ ref('fct_wallet_daily_pnl') }}
     {%- endif %}
 {%- endmacro %}
+
+{#- Every row of `relation` dated on or before the as-of day (needs the `as_of` CTE above):
+    the body of a CTE, `days as ({{ rows_as_of(ref('...'), 'trade_date') }})`. -#}
+{% macro rows_as_of(relation, day_column) -%}
+    select r.*
+    from {{ relation }} as r
+    cross join as_of as a
+    where r.{{ day_column }} <= a.as_of_date
+{%- endmacro %}

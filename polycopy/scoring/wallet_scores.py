@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -233,30 +234,47 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
 
 
 def shrink_edge(edge: np.ndarray, replicates: np.ndarray, variance_floor: np.ndarray, s: ScoringSettings
-                ) -> tuple[np.ndarray, ...]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[slice], np.ndarray]]:
     """James-Stein on the pricing edge itself (USD per USD, bounded to ±1 so a single long
     shot does not set the crowd's spread), then mapped to points — a losing edge and a thin
     winning one are pulled toward the same crowd mean, so there is no jump at 0.
 
     ``replicates``: the edge's bootstrap replicates (wallets × samples); ``variance_floor``:
     the least sampling variance each wallet's edge may have (per dollar²; 0 for none).
-    Returns (points, replicate points, shrinkage factors B, shrunk edge); wallets without
-    a measurable edge get 0 points and NaN.
+    Returns (points, shrinkage factors B, shrunk edge, replicate points): the last takes a
+    slice of wallets and gives their shrunk replicates' points (wallets × samples), so
+    they can be formed a block of wallets at a time. Wallets without a measurable edge get
+    0 points and NaN.
     """
     n = len(edge)
     x = np.clip(edge, -1.0, 1.0)
-    reps = np.clip(replicates, -1.0, 1.0)
-    var = _row_std(reps) ** 2 if s.bootstrap_samples > 1 else np.full(n, np.nan)
+    var = np.full(n, np.nan)
+    if s.bootstrap_samples > 1:
+        for rows in _row_blocks(n):
+            var[rows] = _row_std(np.clip(replicates[rows], -1.0, 1.0)) ** 2
     var = np.where(np.isnan(var), var, np.fmax(var, np.nan_to_num(variance_floor)))
     measured = ~np.isnan(var) & ~np.isnan(x)
     grand, factor = james_stein_factors(x[measured], var[measured])
     f = np.ones(n)
     f[measured] = factor
     shrunk = np.where(measured, shrink_toward(np.nan_to_num(x), grand, f), np.nan)
-    shrunk_reps = shrink_toward(np.where(np.isnan(reps), grand, reps), grand, f[:, None])
     points = np.where(measured, ratio_points("pricing_edge", shrunk, s), 0.0)
-    rep_points = np.where(measured[:, None], ratio_points("pricing_edge", shrunk_reps, s), 0.0)
-    return points, rep_points, np.where(measured, f, np.nan), shrunk
+
+    def replicate_points(rows: slice) -> np.ndarray:
+        reps = np.clip(replicates[rows], -1.0, 1.0)
+        shrunk_reps = shrink_toward(np.where(np.isnan(reps), grand, reps), grand, f[rows, None])
+        return np.where(measured[rows, None], ratio_points("pricing_edge", shrunk_reps, s), 0.0)
+
+    return points, np.where(measured, f, np.nan), shrunk, replicate_points
+
+
+# Wallets per block when replicates (wallets × samples) are reduced: a block's temporaries
+# stay a few MB however many wallets are scored.
+ROW_BLOCK = 4096
+
+
+def _row_blocks(n: int, size: int = ROW_BLOCK) -> list[slice]:
+    return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -321,14 +339,14 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     point = {c: ratio_points(c, m[column].to_numpy(float), s) for c, column in MART_RATIOS.items()}
     edge = pricing_edge(pnl, cap, n_days)
     point["pricing_edge"] = ratio_points("pricing_edge", edge, s)
-    edge_se = _row_std(boot["pricing_edge_value"])
+    edge_se = np.concatenate([_row_std(boot["pricing_edge_value"][rows]) for rows in _row_blocks(n)])
     # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
     recent = np.minimum(n_days, 30)
     cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
     s1 = np.where(cols, ret, 0.0).sum(axis=1)
     s2 = np.where(cols, ret * ret, 0.0).sum(axis=1)
     volatility = np.sqrt(np.maximum(s2 - s1 * s1 / np.maximum(recent, 1), 0.0) / np.maximum(recent - 1, 1))
-    shrunk, shrunk_boot, factors = {}, {}, {}
+    shrunk, shrunk_with, factors = {}, {}, {}
     num = lambda col: pd.to_numeric(m[col], errors="coerce").to_numpy(float)  # noqa: E731
     # A handful of identical wins has no bootstrap variance, yet a few binary bets are never
     # that certain: below edge_min_bootstrap_positions priced positions, the edge's sampling
@@ -338,10 +356,12 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         edge_floor = num("edge_null_variance_usd2") / num("priced_cost_usd") ** 2
     edge_floor = np.where(np.nan_to_num(num("priced_positions")) < s.edge_min_bootstrap_positions, edge_floor, 0.0)
     for c in RATIO_COMPONENTS:
-        have = ~np.isnan(boot[c]).all(axis=1)
+        # NaN for a wallet whose replicates are NaN (fewer than 2 days).
         var = np.full(n, np.nan)
         if s.bootstrap_samples > 1:
-            var[have] = boot[c][have].var(axis=1, ddof=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                for rows in _row_blocks(n):
+                    var[rows] = boot[c][rows].var(axis=1, ddof=1)
         # Wallets with no measurable sample carry no information about this component:
         # they keep 0 points and stay out of the shrinkage population.
         measured = ~np.isnan(var)
@@ -351,10 +371,17 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         f[measured] = factor
         factors[c] = np.where(measured, f, np.nan)
         shrunk[c] = np.where(measured, shrink_toward(x, grand, f), 0.0)
-        shrunk_boot[c] = np.where(measured[:, None],
-                                  shrink_toward(np.nan_to_num(boot[c], nan=0.0), grand, f[:, None]), 0.0)
-    shrunk["pricing_edge"], shrunk_boot["pricing_edge"], factors["pricing_edge"], edge_shrunk = shrink_edge(
+        shrunk_with[c] = (grand, f, measured)
+    shrunk["pricing_edge"], factors["pricing_edge"], edge_shrunk, edge_replicate_points = shrink_edge(
         edge, boot["pricing_edge_value"], edge_floor, s)
+
+    def shrunk_replicates(c: str, rows: slice) -> np.ndarray:
+        """Component c's shrunk replicate points of a block of wallets (wallets × samples)."""
+        if c == "pricing_edge":
+            return edge_replicate_points(rows)
+        grand, f, measured = shrunk_with[c]
+        return np.where(measured[rows, None],
+                        shrink_toward(np.nan_to_num(boot[c][rows], nan=0.0), grand, f[rows, None]), 0.0)
 
     trades = np.nan_to_num(num("trade_count")).astype(np.int64)
     cons, vol, tc, hhi = wqs_fixed_parts(num("rolling_sharpe_30d_std"), num("volume_usd"), trades,
@@ -362,10 +389,13 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     fixed, penalty = cons + vol, tc * hhi
     score = np.clip((sum(shrunk[c] for c in SAMPLED_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
     raw_wqs = np.clip((sum(point[c] for c in SAMPLED_COMPONENTS) + fixed) * penalty, 0.0, 100.0)
-    reps = np.clip((sum(shrunk_boot[c] for c in SAMPLED_COMPONENTS) + fixed[:, None]) * penalty[:, None],
-                   0.0, 100.0)
+    # The interval: quantiles of the replicate scores, a block of wallets at a time.
     tail = (1.0 - s.bootstrap_level) / 2.0
-    lower, upper = np.quantile(reps, [tail, 1.0 - tail], axis=1)
+    lower, upper = np.empty(n), np.empty(n)
+    for rows in _row_blocks(n):
+        reps = np.clip((sum(shrunk_replicates(c, rows) for c in SAMPLED_COMPONENTS) + fixed[rows, None])
+                       * penalty[rows, None], 0.0, 100.0)
+        lower[rows], upper[rows] = np.quantile(reps, [tail, 1.0 - tail], axis=1)
 
     base = dict(zip(base_rates["category"], base_rates["win_rate"])) if len(base_rates) else {}
     overall = _overall_base_rate(base_rates)

@@ -23,7 +23,7 @@ with
 
 {{ touched_cte() }}
 
-outcomes as (
+outcomes as {{ not_materialized() }} (
 
     select o.*
     from {{ ref('int_trade_outcomes') }} as o

@@ -25,10 +25,7 @@ as_of as (
 
 bets as (
 
-    select b.*
-    from {{ ref('int_wallet_bets_placed') }} as b
-    cross join as_of as a
-    where b.trade_date <= a.as_of_date
+    {{ rows_as_of(ref('int_wallet_bets_placed'), 'trade_date') }}
 
 ),
 

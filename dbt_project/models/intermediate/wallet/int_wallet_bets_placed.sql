@@ -15,7 +15,7 @@
 
 with
 
-fills as (
+fills as {{ not_materialized() }} (
 
     select wallet_address, condition_id, token_id, transaction_hash, side, shares, notional_usd, traded_at_unix,
            trade_date

@@ -21,7 +21,7 @@
 
 with
 
-fills as (
+fills as {{ not_materialized() }} (
 
     select wallet_address, token_id, condition_id, transaction_hash, side, shares, price, notional_usd,
            traded_at_unix, trade_key, trade_date

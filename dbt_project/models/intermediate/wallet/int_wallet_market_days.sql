@@ -46,7 +46,7 @@ lookback_fills as (
 
 ),
 
-fills as (
+fills as {{ not_materialized() }} (
 
     select *, true as in_window from window_fills
     union all
@@ -68,7 +68,7 @@ exposure_before_window as (
 
 ),
 {%- else -%}
-fills as (
+fills as {{ not_materialized() }} (
 
     select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
@@ -84,7 +84,7 @@ tokens as (
 
 -- The window's fills (on a full build every fill; no filter that a planner would guess
 -- the selectivity of).
-day_fills as (
+day_fills as {{ not_materialized() }} (
 
     select
         f.*,
@@ -160,7 +160,7 @@ transactions as (
         count(*) as fills,
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd end) as bought_usd,
-        count(distinct side) as sides
+        max(case when side = 'BUY' then 1 else 0 end) + max(case when side = 'SELL' then 1 else 0 end) as sides
     from day_fills
     group by wallet_address, condition_id, trade_date, transaction_hash, token_id
 

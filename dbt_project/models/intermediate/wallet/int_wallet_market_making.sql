@@ -25,10 +25,7 @@ as_of as (
 
 days as (
 
-    select d.*
-    from {{ ref('int_wallet_market_days') }} as d
-    cross join as_of as a
-    where d.trade_date <= a.as_of_date
+    {{ rows_as_of(ref('int_wallet_market_days'), 'trade_date') }}
 
 ),
 

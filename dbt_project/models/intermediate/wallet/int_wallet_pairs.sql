@@ -16,10 +16,7 @@ as_of as (
 
 crossings as (
 
-    select c.*
-    from {{ ref('int_wallet_crossings') }} as c
-    cross join as_of as a
-    where c.trade_date <= a.as_of_date
+    {{ rows_as_of(ref('int_wallet_crossings'), 'trade_date') }}
 
 )
 
