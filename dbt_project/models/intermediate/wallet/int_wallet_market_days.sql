@@ -160,6 +160,8 @@ transactions as (
         count(*) as fills,
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd end) as bought_usd,
+        -- 2 when it both bought and sold (two flags: a DISTINCT aggregate over every
+        -- transaction is a second aggregation of tens of millions of groups).
         max(case when side = 'BUY' then 1 else 0 end) + max(case when side = 'SELL' then 1 else 0 end) as sides
     from day_fills
     group by wallet_address, condition_id, trade_date, transaction_hash, token_id
