@@ -37,7 +37,9 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
     faults = FaultConfig(rate=0.1, weights={"429": 0.5, "5xx": 0.5}, retry_after_s=0, duplicate_rate=0.3,
                          shuffle=True, seed=3)
     with running_venue(world=world, faults=faults) as server:
-        h = DaemonHarness(tmp_path, server.url, follow, WIDE_OPEN_RULES)
+        # A copy run on a loaded two-core runner can take over a minute to start; this test is
+        # about launches lost to a killed daemon, so a slow start must not count as stuck.
+        h = DaemonHarness(tmp_path, server.url, follow, {**WIDE_OPEN_RULES, "POLYCOPY_RUN_STUCK_AFTER_S": "600"})
         h.publish_elite_profiles(follow)  # the chain sizes from a published score
         try:
             h.start_sensor({w: start for w in follow})
@@ -86,10 +88,8 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
         assert set(per_signal) == copies and len(orders) >= 4
 
         # Each launch is one run: Dagster's run keys de-duplicated every sensor re-evaluation. No
-        # run failed, so the sweeper relaunched a signal only when its launch was lost (the
-        # sensor recorded it just before the daemon was killed, and no run was ever created)
-        # or its run was stuck (on a loaded runner a run can take longer than
-        # run_stuck_after_s to start); either way the signal was decided once (above).
+        # run failed, so the sweeper relaunched a signal only when its launch was lost: the
+        # sensor recorded it just before the daemon was killed, and no run was ever created.
         import dagster as dg
 
         with dg.DagsterInstance.from_config(str(h.home)) as instance:
@@ -100,10 +100,9 @@ def test_followed_trades_copied_exactly_once_through_the_daemon(tmp_path, monkey
             for s in ledger._rows("select signal_key, attempts from signals"):
                 launches = ledger.attempts(s["signal_key"])
                 assert len(launches) == s["attempts"] >= 1
-                assert all((a["outcome"] == "lost" and a["run_id"] is None)
-                           or (a["outcome"] == "stuck" and a["run_id"] is not None) for a in launches[:-1]), launches
+                assert all(a["outcome"] == "lost" and a["run_id"] is None for a in launches[:-1]), launches
                 assert launches[-1]["outcome"] in (None, "success"), launches
-                lost |= {a["run_key"] for a in launches[:-1] if a["outcome"] == "lost"}
+                lost |= {a["run_key"] for a in launches[:-1]}
             assert len(lost) <= 1, lost  # at most the one tick the kill cut short
             done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
 
