@@ -9,9 +9,10 @@ wall time and the peak RSS of the process doing it:
 1. load: every day but the last into an empty DuckDB warehouse (the same column writer as
    ingestion, one transaction);
 2. full ``dbt build`` (models and tests) on that history;
-3. the last day, loaded as a daily partition (about 1M trades), then the daily run on top:
-   the incremental models over that partition's window and the tables after them, as the
-   Dagster daily job runs them;
+3. the last day, loaded as a daily partition of about ``--day-trades`` fills (1M: the last
+   days of as many worlds as that takes, whatever the history's size), then the daily run
+   on top: the incremental models over that partition's window and the tables after them,
+   as the Dagster daily job runs them;
 4. scoring every wallet from the marts (bootstrap included).
 
 With ``--spark-trades N``, a history of N trades is also built on Apache Spark in local mode
@@ -21,6 +22,11 @@ DuckDB runs within its memory limit (``POLYCOPY_DUCKDB_MEMORY_LIMIT``, default a
 of physical memory) and spills to ``<warehouse>.tmp``.
 
     python benchmarks/scale_benchmark.py [--sizes 10000000,40000000] [--history-days 40] [--spark-trades 1000000]
+                                         [--history-dir DIR [--reuse-history]]
+
+``--history-dir`` keeps each size's built history; with ``--reuse-history`` a later run
+starts from it and measures the daily run and scoring again (after a change to the
+daily path), without the load and the full build.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,8 +67,22 @@ def _days(history_days: int) -> list[date]:
 
 
 # ---- phases, each in its own process so that its peak memory is its own ---------------
-def phase_load(db: str, trades: int, shard_trades: int, history_days: int, which: str) -> dict:
-    """Load every day but the last (``which`` = "history") or the last day only ("day")."""
+def _until_day_trades(worlds, day: date, budget: int):
+    """``worlds`` until their fills on ``day`` reach ``budget`` trades (the world that
+    crosses it included): a daily partition of about ``budget`` trades at any history size."""
+    taken = 0
+    day_number = (day - date(1970, 1, 1)).days
+    for world in worlds:
+        if taken >= budget:
+            return
+        taken += int((world.trades["ts"].to_numpy() // 86_400 == day_number).sum())
+        yield world
+
+
+def phase_load(db: str, trades: int, shard_trades: int, history_days: int, which: str,
+               day_trades: int = 0) -> dict:
+    """Load every day but the last (``which`` = "history") or the last day only ("day"), of
+    about ``day_trades`` fills."""
     from polycopy.sim.loader import load_histories
     from polycopy.warehouse import WarehouseSettings, open_warehouse
 
@@ -69,6 +90,8 @@ def phase_load(db: str, trades: int, shard_trades: int, history_days: int, which
     days = _days(history_days)
     days = days[:-1] if which == "history" else days[-1:]
     worlds = (_world(1000 + i, shard_trades, history_days) for i in range(trades // shard_trades))
+    if which == "day":
+        worlds = _until_day_trades(worlds, days[-1], day_trades)
     counts = load_histories(worlds, wh, days)
     return {"trades": counts["trades"], "markets": counts["markets"]}
 
@@ -139,14 +162,25 @@ def run_size(trades: int, args, tmp: str) -> dict:
     db = f"{tmp}/wh-{trades}.duckdb"
     common = {"db": db, "trades": trades, "shard_trades": args.shard_trades, "history_days": args.history_days}
     row: dict = {"trades": trades}
-    s, peak, res = _phase("load", **common, which="history")
-    row["load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"],
-                   "us_per_trade": round(s / max(res["trades"], 1) * 1e6, 2)}
-    print(f"{trades:,}: loaded {res['trades']:,} trades in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
-    s, peak, summary = _dbt(["build"], db, tmp)
-    row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary, "slowest": _slowest_nodes(tmp)}
-    print(f"{trades:,}: full dbt build in {s:.1f} s (peak {peak:.0f} MB) — {summary}", flush=True)
-    s, peak, res = _phase("load", **common, which="day")
+    kept = Path(args.history_dir, f"history-{trades}.duckdb") if args.history_dir else None
+    if args.reuse_history and kept and kept.exists():
+        # The history of an earlier run with the same settings, loaded and built: only the
+        # daily run and scoring are measured again.
+        shutil.copyfile(kept, db)
+        row["history"] = f"reused {kept}"
+        print(f"{trades:,}: history reused from {kept}", flush=True)
+    else:
+        s, peak, res = _phase("load", **common, which="history")
+        row["load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"],
+                       "us_per_trade": round(s / max(res["trades"], 1) * 1e6, 2)}
+        print(f"{trades:,}: loaded {res['trades']:,} trades in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
+        s, peak, summary = _dbt(["build"], db, tmp)
+        row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary, "slowest": _slowest_nodes(tmp)}
+        print(f"{trades:,}: full dbt build in {s:.1f} s (peak {peak:.0f} MB) — {summary}", flush=True)
+        if kept:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(db, kept)
+    s, peak, res = _phase("load", **common, which="day", day_trades=args.day_trades)
     row["day_load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"]}
     day = _days(args.history_days)[-1]
     window = json.dumps({"partition_start": day.isoformat(), "partition_end": (day + timedelta(days=1)).isoformat()})
@@ -198,8 +232,13 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000000,40000000")
     ap.add_argument("--history-days", type=int, default=40)
     ap.add_argument("--shard-trades", type=int, default=1_000_000)
+    ap.add_argument("--day-trades", type=int, default=1_000_000, help="fills in the daily partition on top")
     ap.add_argument("--spark-trades", type=int, default=0, help="also build this many trades on Spark local mode")
     ap.add_argument("--spark-driver-memory", default="4g")
+    ap.add_argument("--history-dir", help="keep each size's loaded and built history here")
+    ap.add_argument("--reuse-history", action="store_true",
+                    help="start from the history kept in --history-dir (same sizes and settings) and measure "
+                         "the daily run and scoring only")
     ap.add_argument("--phase", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:

@@ -64,8 +64,11 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     dbt(backend, env, tmp_path, "--full-refresh")
     # A warehouse built before int_wallet_crossings was incremental by day holds it as a
     # table without trade_date: the next window run builds it whole instead of failing.
+    # One built before fills stopped carrying their market's resolution has a column the
+    # model no longer makes: the window run drops it and keeps every row.
     with wh.transaction() as cur:
         cur.execute("alter table intermediate.int_wallet_crossings drop column trade_date")
+        cur.execute("alter table intermediate.int_trade_outcomes add column hold_to_resolution_pnl_usd float")
     # The next ten daily partitions land; only their window is rebuilt.
     load_history(small_world, wh, later, activity_wallets=everyone)
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
@@ -73,6 +76,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     assert "ERROR=0" in out
     dropped = [line for line in out.splitlines() if "built by an older layout" in line]
     assert len(dropped) == 1 and "int_wallet_crossings" in dropped[0], dropped
+    assert "hold_to_resolution_pnl_usd" not in wh.query_df("select * from intermediate.int_trade_outcomes limit 1")
     incremental = snapshot(wh)
     # A backfill: the window's first three days again, with later days already built.
     backfill = {"partition_start": later[0].isoformat(), "partition_end": later[3].isoformat()}

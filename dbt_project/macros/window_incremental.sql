@@ -15,8 +15,10 @@
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false) -%}
     {%- if target.type != 'spark' -%}
+        {#- A column the model no longer has is dropped from an older table (a column it
+            gained makes drop_outdated_incremental_tables rebuild the table whole). -#}
         {%- set config = {'materialized': 'incremental', 'incremental_strategy': 'delete+insert',
-                          'unique_key': unique_key} -%}
+                          'unique_key': unique_key, 'on_schema_change': 'sync_all_columns'} -%}
     {%- elif env_var('POLYCOPY_SPARK_FILE_FORMAT', 'parquet') == 'delta' -%}
         {%- set config = {'materialized': 'incremental', 'incremental_strategy': 'merge', 'unique_key': unique_key,
                           'file_format': 'delta'} -%}

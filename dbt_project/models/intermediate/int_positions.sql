@@ -14,7 +14,6 @@
 
 {#- touched_positions() refs these inside a conditional: declare them. -#}
 -- depends_on: {{ ref('stg_polymarket__trades') }}
--- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
 {{ config(**window_incremental(['wallet_address', 'token_id'])) }}
@@ -64,13 +63,23 @@ aggregated as (
         sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
         sum(case when side = 'IN' then shares else 0 end) as converted_in_shares,
         min(traded_at_unix) as opened_at_unix,
-        max(traded_at_unix) as last_fill_at_unix,
-        max(payout_usd_per_share) as payout_usd_per_share,
-        max(resolved_at_unix) as resolved_at_unix,
-        max(case when is_resolved then 1 else 0 end) = 1 as is_resolved,
-        max(case when is_void then 1 else 0 end) = 1 as is_void
+        max(traded_at_unix) as last_fill_at_unix
     from outcomes
     group by wallet_address, token_id
+
+),
+
+resolved as (
+
+    select
+        a.*,
+        r.payout_usd_per_share,
+        r.resolved_at_unix,
+        (r.token_id is not null) as is_resolved,
+        coalesce(r.is_void, false) as is_void
+    from aggregated as a
+    left join {{ ref('stg_polymarket__market_resolutions') }} as r
+        on r.token_id = a.token_id
 
 ),
 
@@ -116,7 +125,7 @@ final as (
             when a.is_resolved and l.open_shares > 1e-9 then a.resolved_at_unix - a.opened_at_unix
             else a.last_fill_at_unix - a.opened_at_unix
         end as hold_seconds
-    from aggregated as a
+    from resolved as a
     inner join last_fill as l
         on l.wallet_address = a.wallet_address
         and l.token_id = a.token_id

@@ -14,10 +14,12 @@
     all is an orphan.
     The walk is set-based (window functions), so it streams and spills however long a
     position's history: see the ledger CTEs below.
+    A market's resolution changes no fill's accounting, so it is not kept here: readers
+    join stg_polymarket__market_resolutions (int_positions settles what is still held).
     Incremental: a partition window walks the fills of its days and the days after it,
     each position starting from its state after its last earlier fill (shares of known
-    and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted),
-    and re-emits the earlier fills of the tokens it resolved with their resolution.
+    and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted).
+    A resolution in the window rewrites no earlier fill.
 -#}
 
 {{ config(**window_incremental('trade_key')) }}
@@ -391,52 +393,10 @@ outcomes as (
         end as realized_pnl_usd
     from ledger as f
     where f.side <> 'CARRY'
-    {%- if in_partition_window() %}
-    union all
-    -- Fills before the window of the tokens it resolved: as they were, resolved now.
-    select
-        o.trade_key, o.wallet_address, o.token_id, o.condition_id, o.side, o.shares, o.price, o.notional_usd,
-        o.traded_at_unix, o.event_kind, o.fill_seq, o.shares_before, o.cost_before, o.shares_after, o.cost_after,
-        o.unknown_cost_shares_held_after, o.avg_cost_before, o.is_orphan_sell, o.known_cost_shares,
-        o.unknown_cost_shares, o.realized_pnl_usd
-    from {{ this }} as o
-    where o.traded_at_unix < {{ window_start_unix }}
-      and exists (
-          select 1 from {{ ref('stg_polymarket__market_resolutions') }} as r
-          where r.token_id = o.token_id
-            and r.resolution_date >= cast('{{ var("partition_start") }}' as date)
-      )
-    {%- endif %}
-
-),
-
-resolved as (
-
-    select token_id, payout_usd_per_share, is_winner, is_void, resolved_at_unix
-    from {{ ref('stg_polymarket__market_resolutions') }}
-
-),
-
-final as (
-
-    select
-        o.*,
-        r.payout_usd_per_share,
-        r.resolved_at_unix,
-        r.is_void,
-        (r.token_id is not null) as is_resolved,
-        o.unknown_cost_shares * o.price as unknown_cost_proceeds_usd,
-        -- What this fill earns if its shares are held to the resolution (USD): the
-        -- per-fill view of "won or lost", before exits and fees.
-        case
-            when r.token_id is null then null
-            when o.side = 'BUY' then o.shares * (r.payout_usd_per_share - o.price)
-            else o.shares * (o.price - r.payout_usd_per_share)
-        end as hold_to_resolution_pnl_usd
-    from outcomes as o
-    left join resolved as r
-        on r.token_id = o.token_id
 
 )
 
-select * from final
+select
+    o.*,
+    o.unknown_cost_shares * o.price as unknown_cost_proceeds_usd
+from outcomes as o
