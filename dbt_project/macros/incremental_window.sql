@@ -96,6 +96,12 @@ touched as (
     {%- endif -%}
 {%- endmacro %}
 
+{#- The window's first second: partition_start at 00:00 UTC, in Unix seconds. -#}
+{% macro window_start_unix() -%}
+    {{ return((modules.datetime.date.fromisoformat(var('partition_start'))
+               - modules.datetime.date(1970, 1, 1)).days * 86400) }}
+{%- endmacro %}
+
 {#- The ISO day `days` days before the window's first day (partition_start). -#}
 {% macro days_before_window(days) -%}
     {{ return((modules.datetime.date.fromisoformat(var('partition_start'))

@@ -11,9 +11,16 @@
     (days_before: also that many days before the window, which the model rebuilds too;
     through_last_day: also every day after it, for models whose rows carry the history
     before their day, so that a backfilled day reaches the days after it).
-    The unique key stays the row's own key: delete+insert joins on it.
+    Those that rebuild every day from the first one deleted (through_last_day) leave
+    nothing of their own behind the delete, so their new rows are appended: delete+insert
+    would join every row of a large history on the unique key again for nothing. Models
+    of timed rows (replace_seconds_of: a Unix-seconds column) have every row from the
+    window's first second on deleted first and append the same way.
+    The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
+    read it; delete+insert joins on it).
 -#}
-{% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false) -%}
+{% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
+                            replace_seconds_of=none) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
             gained makes drop_outdated_incremental_tables rebuild the table whole). -#}
@@ -31,6 +38,11 @@
                 'partition_day_column': replace_days_of,
                 'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
                             ~ through_last_day ~ ") }}"}) -%}
+    {%- elif replace_seconds_of -%}
+        {%- do config.update({'pre_hook': "{{ delete_partition_seconds('" ~ replace_seconds_of ~ "') }}"}) -%}
+    {%- endif -%}
+    {%- if (through_last_day or replace_seconds_of) and config.incremental_strategy == 'delete+insert' -%}
+        {%- do config.update({'incremental_strategy': 'append'}) -%}
     {%- endif -%}
     {{ return(config) }}
 {%- endmacro %}
@@ -45,6 +57,18 @@
     {%- if not through_last_day %}
       and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
     {%- endif -%}
+    {%- elif is_incremental() -%}
+    delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The pre-hook of window_incremental(replace_seconds_of=...): within a partition window,
+    delete every row from the window's first second (UTC) on; on an incremental run without
+    a window, every row; nothing on a first build. -#}
+{% macro delete_partition_seconds(seconds_column) -%}
+    {%- if in_partition_window() -%}
+    delete from {{ this }}
+    where {{ seconds_column }} >= {{ window_start_unix() }}
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}

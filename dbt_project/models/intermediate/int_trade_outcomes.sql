@@ -16,18 +16,14 @@
     position's history: see the ledger CTEs below.
     A market's resolution changes no fill's accounting, so it is not kept here: readers
     join stg_polymarket__market_resolutions (int_positions settles what is still held).
-    Incremental: a partition window walks the fills of its days and the days after it,
+    Incremental: a partition window deletes every fill from its first second on and walks
+    again the fills of its days and the days after it,
     each position starting from its state after its last earlier fill (shares of known
     and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted).
     A resolution in the window rewrites no earlier fill.
 -#}
 
-{{ config(**window_incremental('trade_key')) }}
-
-{%- if in_partition_window() %}
-    {%- set window_start = modules.datetime.date.fromisoformat(var('partition_start')) -%}
-    {%- set window_start_unix = (window_start - modules.datetime.date(1970, 1, 1)).days * 86400 -%}
-{%- endif %}
+{{ config(**window_incremental('trade_key', replace_seconds_of='traded_at_unix')) }}
 
 with
 
@@ -112,7 +108,7 @@ last_fill_before_window as (
 
     select o.wallet_address, o.token_id, max(o.fill_seq) as fill_seq
     from {{ this }} as o
-    where o.traded_at_unix < {{ window_start_unix }}
+    where o.traded_at_unix < {{ window_start_unix() }}
       and exists (select 1 from moves as m where m.wallet_address = o.wallet_address and m.token_id = o.token_id)
     group by o.wallet_address, o.token_id
 
@@ -163,7 +159,7 @@ fills as (
         p.shares_after as shares,
         cast(null as {{ double_type() }}) as price,
         p.cost_after as notional_usd,
-        cast({{ window_start_unix }} - 1 as bigint) as traded_at_unix,
+        cast({{ window_start_unix() }} - 1 as bigint) as traded_at_unix,
         'carry' as event_kind,
         p.fill_seq,
         p.unknown_cost_shares_held_after as carried_unknown_shares
