@@ -80,11 +80,24 @@ touched as (
     {%- endif -%}
 {%- endmacro %}
 
-{#- dbt's get_where_subquery, with the `partition_days:<column>` form of `where`. -#}
+{#- The same for rows timed in Unix seconds (`where: "partition_seconds:<column>"`): only
+    the rows from the window's first second on, which a window run rewrites. -#}
+{% macro in_partition_seconds(seconds_column) -%}
+    {%- if var('partition_start', none) is not none -%}
+    {{ seconds_column }} >= {{ window_start_unix() }}
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- dbt's get_where_subquery, with the `partition_days:<column>` and
+    `partition_seconds:<column>` forms of `where`. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and where.startswith('partition_days:') -%}
         {%- set where = in_partition_days(where.split(':', 1)[1].strip()) -%}
+    {%- elif where and where.startswith('partition_seconds:') -%}
+        {%- set where = in_partition_seconds(where.split(':', 1)[1].strip()) -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}

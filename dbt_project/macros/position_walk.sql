@@ -6,8 +6,9 @@
     300
 {%- endmacro %}
 
-{#- The window of a position's fills up to this one (int_trade_outcomes' running sums). -#}
+{#- The window of a position's fills up to this one (int_trade_outcomes' running sums),
+    by the walk's integer position id. -#}
 {% macro position_so_far(alias) -%}
-    partition by {{ alias }}.wallet_address, {{ alias }}.token_id order by {{ alias }}.fill_seq
+    partition by {{ alias }}.position_id order by {{ alias }}.fill_seq
     rows between unbounded preceding and current row
 {%- endmacro %}

@@ -86,7 +86,7 @@ conversions as (
 
 ),
 
-moves as (
+moves as {{ not_materialized() }} (
 
     select
         trade_key, wallet_address, token_id, condition_id, side, shares, price, notional_usd, traded_at_unix,
@@ -102,33 +102,45 @@ moves as (
 
 ),
 
-{% if in_partition_window() -%}
--- Each walked position's state after its last fill before the window.
-last_fill_before_window as (
+-- Each walked position as one integer: the ledger's window passes below partition and
+-- sort by it instead of by two long hex ids, and carry only the numbers they need (every
+-- pass holds the whole stream it reads). The fills' other columns are joined back once.
+position_ids as (
 
-    select o.wallet_address, o.token_id, max(o.fill_seq) as fill_seq
+    select
+        p.wallet_address,
+        p.token_id,
+        row_number() over (order by p.wallet_address, p.token_id) as position_id
+    from (select distinct wallet_address, token_id from moves) as p
+
+),
+
+{% if in_partition_window() -%}
+-- Each walked position's state after its last fill before the window (the pre-hook has
+-- deleted every later one).
+earlier_fills as (
+
+    select
+        ix.position_id,
+        o.condition_id,
+        o.fill_seq,
+        o.shares_after,
+        o.cost_after,
+        o.unknown_cost_shares_held_after,
+        max(o.fill_seq) over (partition by ix.position_id) as last_fill_seq
     from {{ this }} as o
+    inner join position_ids as ix
+        on ix.wallet_address = o.wallet_address
+        and ix.token_id = o.token_id
     where o.traded_at_unix < {{ window_start_unix() }}
-      and exists (select 1 from moves as m where m.wallet_address = o.wallet_address and m.token_id = o.token_id)
-    group by o.wallet_address, o.token_id
 
 ),
 
 position_state as (
 
-    select
-        o.wallet_address,
-        o.token_id,
-        o.condition_id,
-        o.fill_seq,
-        o.shares_after,
-        o.cost_after,
-        o.unknown_cost_shares_held_after
-    from {{ this }} as o
-    inner join last_fill_before_window as l
-        on l.wallet_address = o.wallet_address
-        and l.token_id = o.token_id
-        and l.fill_seq = o.fill_seq
+    select position_id, condition_id, fill_seq, shares_after, cost_after, unknown_cost_shares_held_after
+    from earlier_fills
+    where fill_seq = last_fill_seq
 
 ),
 {%- endif %}
@@ -137,23 +149,26 @@ fills as (
 
     select
         s.*,
+        ix.position_id,
         {% if in_partition_window() %}coalesce(p.fill_seq, 0) + {% endif %}row_number() over (
-            partition by s.wallet_address, s.token_id
+            partition by ix.position_id
             order by s.traded_at_unix, case when s.side = 'SELL' then 1 else 0 end, s.trade_key
         ) as fill_seq,
         cast(0 as {{ double_type() }}) as carried_unknown_shares
     from moves as s
+    inner join position_ids as ix
+        on ix.wallet_address = s.wallet_address
+        and ix.token_id = s.token_id
     {%- if in_partition_window() %}
     left join position_state as p
-        on p.wallet_address = s.wallet_address
-        and p.token_id = s.token_id
+        on p.position_id = ix.position_id
     union all
     -- The state carried into the window: its shares of known cost (shares), the cost
     -- held (notional_usd) and its shares of unknown cost.
     select
         cast(null as {{ string_type() }}) as trade_key,
-        p.wallet_address,
-        p.token_id,
+        ix.wallet_address,
+        ix.token_id,
         p.condition_id,
         'CARRY' as side,
         p.shares_after as shares,
@@ -161,9 +176,12 @@ fills as (
         p.cost_after as notional_usd,
         cast({{ window_start_unix() }} - 1 as bigint) as traded_at_unix,
         'carry' as event_kind,
+        p.position_id,
         p.fill_seq,
         p.unknown_cost_shares_held_after as carried_unknown_shares
     from position_state as p
+    inner join position_ids as ix
+        on ix.position_id = p.position_id
     {%- endif %}
 
 ),
@@ -177,7 +195,12 @@ fills as (
 micro_fills as (
 
     select
-        f.*,
+        f.position_id,
+        f.fill_seq,
+        f.side,
+        f.shares,
+        f.price,
+        f.notional_usd,
         cast(round(f.shares * 1000000) as bigint) as micro_shares,
         cast(round(f.carried_unknown_shares * 1000000) as bigint) as micro_carried_unknown
     from fills as f
@@ -213,7 +236,7 @@ known_shares_before as (
 
     select
         k.*,
-        coalesce(lag(k.micro_after) over (partition by k.wallet_address, k.token_id order by k.fill_seq),
+        coalesce(lag(k.micro_after) over (partition by k.position_id order by k.fill_seq),
                  cast(0 as bigint)) as micro_before
     from known_shares as k
 
@@ -251,7 +274,7 @@ unknown_sums as (
         u.*,
         sum(u.unknown_delta) over ({{ position_so_far('u') }}) as cum_unknown_delta,
         coalesce(sum(case when u.is_sell_out then 1 else 0 end) over (
-            partition by u.wallet_address, u.token_id order by u.fill_seq
+            partition by u.position_id order by u.fill_seq
             rows between unbounded preceding and 1 preceding
         ), 0) as cost_stretch
     from unknown_deltas as u
@@ -268,7 +291,7 @@ decays as (
         ) as {{ double_type() }}) / 1000000 as unknown_after,
         -- Total log decay of the cost since the stretch began (≥ 0, never decreasing).
         sum(u.cost_decay) over (
-            partition by u.wallet_address, u.token_id, u.cost_stretch order by u.fill_seq
+            partition by u.position_id, u.cost_stretch order by u.fill_seq
             rows between unbounded preceding and current row
         ) as decay_total
     from unknown_sums as u
@@ -300,7 +323,7 @@ band_sums as (
     select
         c.*,
         sum(c.band_cost_term) over (
-            partition by c.wallet_address, c.token_id, c.cost_stretch, c.decay_band order by c.fill_seq
+            partition by c.position_id, c.cost_stretch, c.decay_band order by c.fill_seq
             rows between unbounded preceding and current row
         ) as band_cost
     from cost_terms as c
@@ -313,11 +336,11 @@ earlier_bands as (
         b.*,
         -- Costs are never negative, so a band's total is its largest running sum.
         max(b.band_cost) over (
-            partition by b.wallet_address, b.token_id, b.cost_stretch order by b.decay_band
+            partition by b.position_id, b.cost_stretch order by b.decay_band
             range between 1 preceding and 1 preceding
         ) as previous_band_cost,
         max(b.band_cost) over (
-            partition by b.wallet_address, b.token_id, b.cost_stretch order by b.decay_band
+            partition by b.position_id, b.cost_stretch order by b.decay_band
             range between 2 preceding and 2 preceding
         ) as second_previous_band_cost
     from band_sums as b
@@ -343,7 +366,7 @@ ledger as (
 
     select
         l.*,
-        coalesce(lag(l.cost_after) over (partition by l.wallet_address, l.token_id order by l.fill_seq),
+        coalesce(lag(l.cost_after) over (partition by l.position_id order by l.fill_seq),
                  cast(0 as {{ double_type() }})) as cost_before
     from ledger_after as l
 
@@ -352,16 +375,16 @@ ledger as (
 outcomes as (
 
     select
-        f.trade_key,
-        f.wallet_address,
-        f.token_id,
-        f.condition_id,
+        w.trade_key,
+        w.wallet_address,
+        w.token_id,
+        w.condition_id,
         f.side,
         f.shares,
         f.price,
         f.notional_usd,
-        f.traded_at_unix,
-        f.event_kind,
+        w.traded_at_unix,
+        w.event_kind,
         f.fill_seq,
         f.shares_before,
         f.cost_before,
@@ -388,6 +411,9 @@ outcomes as (
                      * (f.price - f.cost_before / f.shares_before)
         end as realized_pnl_usd
     from ledger as f
+    inner join fills as w
+        on w.position_id = f.position_id
+        and w.fill_seq = f.fill_seq
     where f.side <> 'CARRY'
 
 )
