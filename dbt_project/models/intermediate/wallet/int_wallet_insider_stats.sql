@@ -22,7 +22,13 @@ with
 bets as (
 
     select
-        b.*,
+        b.wallet_address,
+        b.bet_usd,
+        b.bet_pnl_usd,
+        b.bet_at_unix,
+        b.hours_before_close,
+        b.prior_fills,
+        b.age_at_bet_days,
         b.age_known and b.age_at_bet_days < {{ max_age_days }} as is_new_wallet_bet,
         (b.hours_before_close between 0 and {{ late_hours }})
             and (b.prior_fills <= {{ max_prior }} or b.prior_volume_usd * {{ bet_multiple }} <= b.bet_usd)
@@ -31,28 +37,44 @@ bets as (
 
 ),
 
-ranked as (
+-- The largest insider-like bet of each wallet (the earliest of equal ones), ranked among
+-- insider-like bets only: they are few, and ranking every bet is a sort of all of them.
+largest_insider_like as (
+
+    select wallet_address, hours_before_close, prior_fills, age_at_bet_days
+    from (
+        select
+            wallet_address, hours_before_close, prior_fills, age_at_bet_days,
+            row_number() over (partition by wallet_address order by bet_usd desc, bet_at_unix) as rn
+        from bets
+        where is_insider_like
+    ) as ranked
+    where rn = 1
+
+),
+
+per_wallet as (
 
     select
-        bets.*,
-        row_number() over (partition by wallet_address
-                           order by case when is_insider_like then 0 else 1 end, bet_usd desc, bet_at_unix) as rn
+        wallet_address,
+        count(*) as bets,
+        max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
+        sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
+        sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
+        sum(case when is_insider_like then 1 else 0 end) as insider_like_bets,
+        max(case when is_insider_like then bet_usd end) as insider_like_bet_usd,
+        sum(case when is_insider_like then bet_usd else 0 end) as insider_like_bought_usd,
+        sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd
     from bets
+    group by wallet_address
 
 )
 
 select
-    wallet_address,
-    count(*) as bets,
-    max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
-    sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
-    sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
-    sum(case when is_insider_like then 1 else 0 end) as insider_like_bets,
-    max(case when is_insider_like then bet_usd end) as insider_like_bet_usd,
-    sum(case when is_insider_like then bet_usd else 0 end) as insider_like_bought_usd,
-    sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd,
-    max(case when rn = 1 and is_insider_like then hours_before_close end) as insider_like_hours_before_close,
-    max(case when rn = 1 and is_insider_like then prior_fills end) as insider_like_prior_fills,
-    max(case when rn = 1 and is_insider_like then age_at_bet_days end) as insider_like_age_days
-from ranked
-group by wallet_address
+    w.*,
+    l.hours_before_close as insider_like_hours_before_close,
+    l.prior_fills as insider_like_prior_fills,
+    l.age_at_bet_days as insider_like_age_days
+from per_wallet as w
+left join largest_insider_like as l
+    on l.wallet_address = w.wallet_address
