@@ -110,7 +110,7 @@ position_ids as (
     select
         p.wallet_address,
         p.token_id,
-        row_number() over (order by p.wallet_address, p.token_id) as position_id
+        {{ walk_position_id() }} as position_id
     from (select distinct wallet_address, token_id from moves) as p
 
 ),
