@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--also-follow", type=int, default=0, help="also follow this many of the most active wallets "
                                                              "(explicitly followed: they pass stage 1's watchlist "
                                                              "test, not its exclusions)")
+    d.add_argument("--anchor", default=None,
+                   help="UTC time (ISO 8601) where the served history ends and the live window starts; default "
+                        "now, to the minute. The same anchor and seed give the same history and scores")
     d.add_argument("--data-dir", default=str(DEMO_DIR))
     u = sub.add_parser("ui-demo", help="the Dagster UI on the demo's instance, data dir and venue")
     u.add_argument("--data-dir", default=str(DEMO_DIR))

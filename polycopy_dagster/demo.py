@@ -215,6 +215,18 @@ def runs_in_flight(instance) -> int:
                                                            s.CANCELING]))
 
 
+def demo_anchor(text: str | None) -> datetime:
+    """The demo's anchor (UTC, to the minute): ``text`` as ISO 8601, or now when None."""
+    if text is None:
+        return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--anchor {text!r}: not an ISO 8601 time (e.g. 2026-12-01T12:00)") from None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).replace(
+        second=0, microsecond=0)
+
+
 def run_demo(args) -> int:
     from polycopy.sim.server import SimVenue, VenueServer
     from polycopy.sim.world import generate_world
@@ -222,13 +234,13 @@ def run_demo(args) -> int:
     if args.step_hours < 1 or args.live_hours < args.step_hours:
         raise SystemExit(f"--live-hours {args.live_hours} and --step-hours {args.step_hours}: "
                          "the step is at least 1 hour and at most the live window")
+    anchor = demo_anchor(args.anchor)
     before = dict(os.environ)
     data = Path(args.data_dir).resolve()
     if data.exists():
         print(f"removing the previous demo at {data}")
         shutil.rmtree(data)
     data.mkdir(parents=True)
-    anchor = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     world_spec = DemoWorld(seed=args.seed, markets=args.markets, wallets=args.wallets, trades=args.trades,
                            history_days=args.history_days, anchor=anchor.isoformat(), live_hours=args.live_hours,
                            step_hours=args.step_hours, min_whale_trade_usd=args.min_whale_trade_usd)

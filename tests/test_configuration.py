@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from polycopy.configuration import ConfigurationError, check_reachable, parse_wallets, unknown_variable_warnings
 from polycopy.sim.server import free_port
 from polycopy_dagster.defs import resources as res
-from polycopy_dagster.demo import DemoWorld, demo_environment, override_lines
+from polycopy_dagster.demo import DemoWorld, demo_anchor, demo_environment, override_lines
 
 BIN = Path(sys.executable).parent
 GOOD = "0x" + "ab" * 20
@@ -182,6 +183,18 @@ def test_the_demo_clock_step_and_its_smallest_copied_trade_reach_the_sensors(tmp
     assert env["POLYCOPY_MAX_TRADE_AGE_S"] == "7200" and env["POLYCOPY_MIN_WHALE_TRADE_USD"] == "1000"
     # The world's wallets trade through the live window.
     assert spec.sim_config().horizon_ts - spec.sim_config().history_end_ts == 3 * 86_400
+
+
+def test_a_demo_anchor_is_read_as_utc_to_the_minute_and_a_bad_one_is_refused_before_anything_starts(tmp_path):
+    assert demo_anchor("2026-12-05T12:00:42") == datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+    assert demo_anchor("2026-12-05T13:00+01:00") == datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "kept").write_text("a previous demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
+    proc = subprocess.run([str(BIN / "polycopy"), "demo", "--data-dir", str(tmp_path / "demo"), "--anchor", "soon"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--anchor 'soon': not an ISO 8601 time" in proc.stderr
+    assert (tmp_path / "demo" / "kept").read_text() == "a previous demo"
 
 
 def test_a_demo_step_longer_than_its_live_window_is_refused_before_anything_starts(tmp_path):
