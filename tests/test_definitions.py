@@ -127,6 +127,67 @@ def test_automation_conditions_cover_dbt_scoring_and_recent_resolutions():
     assert graph.get(dg.AssetKey("whale_watchlist")).freshness_policy is not None
 
 
+def test_an_asset_waits_while_an_ancestor_at_any_distance_is_still_to_run_and_only_for_its_partitions():
+    from polycopy_dagster.defs.automation import AncestorStillToRun
+
+    daily = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+
+    @dg.asset(partitions_def=daily)
+    def raw(): ...
+
+    @dg.asset(partitions_def=daily, deps=[raw])
+    def model(): ...
+
+    @dg.asset(deps=[model])
+    def table(): ...
+
+    @dg.asset(deps=[table], automation_condition=AncestorStillToRun())
+    def score(): ...  # three steps below raw, through a table
+
+    @dg.asset(partitions_def=daily, deps=[model], automation_condition=AncestorStillToRun())
+    def daily_model(): ...
+
+    @dg.asset(partitions_def=daily)
+    def other_raw(): ...
+
+    # A batch: requested together, so each waits for what is upstream of the other.
+    batch = dg.AssetSelection.assets("batch_model", "batch_mate")
+
+    @dg.asset(partitions_def=daily, deps=[model], automation_condition=AncestorStillToRun(batch))
+    def batch_model(): ...
+
+    @dg.asset(partitions_def=daily, deps=[other_raw], automation_condition=AncestorStillToRun(batch))
+    def batch_mate(): ...
+
+    defs = dg.Definitions(assets=[raw, model, table, score, daily_model, other_raw, batch_model, batch_mate])
+    instance = dg.DagsterInstance.ephemeral()
+
+    def pending(cursor):
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        return result.cursor, {k: result.get_requested_partitions(dg.AssetKey(k))
+                               for k in ("score", "daily_model", "batch_model", "batch_mate")
+                               if result.get_num_requested(dg.AssetKey(k))}
+
+    def start(key: str, day: str) -> dg.DagsterRun:  # a run not yet past its first step
+        return instance.create_run_for_job(job_def=defs.resolve_implicit_global_asset_job_def(),
+                                           asset_selection=frozenset([dg.AssetKey(key)]),
+                                           tags={"dagster/partition": day})
+
+    cursor, idle = pending(None)
+    assert idle == {}
+    run = start("raw", "2026-11-05")
+    cursor, during = pending(cursor)
+    assert during == {"score": {None}, "daily_model": {"2026-11-05"}, "batch_model": {"2026-11-05"},
+                      "batch_mate": {"2026-11-05"}}, during
+    instance.report_run_failed(run)
+    cursor, after = pending(cursor)
+    assert after == {}, after
+    run = start("other_raw", "2026-11-07")
+    cursor, during = pending(cursor)
+    assert during == {"batch_model": {"2026-11-07"}, "batch_mate": {"2026-11-07"}}, during
+    instance.report_run_failed(run)
+
+
 def test_a_market_snapshot_refresh_re_derives_the_recent_resolution_days():
     """A market UMA-resolved days after it closed: when the snapshot refreshes, the last
     ``POLYCOPY_AUTOMATION_RECENT_DAYS`` days of resolutions are requested again, older ones not."""
