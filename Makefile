@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/polycopy demo --data-dir $(DEMO_DIR)
 
 test: setup browser
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 # Debian's Chromium for the browser test (driven by playwright; never `playwright install`).
 browser:
