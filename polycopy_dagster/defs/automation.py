@@ -123,22 +123,8 @@ def _on_target(view, subset, context: dg.AutomationContext):
 
 def _ancestors_in_graph_order(graph, keys) -> list[dg.AssetKey]:
     """``keys`` and every asset upstream of them in the graph, each after its own parents."""
-    order: list[dg.AssetKey] = []
-    seen: set[dg.AssetKey] = set()
-
-    def visit(node: dg.AssetKey) -> None:
-        for parent in graph.get(node).parent_keys:
-            if parent not in seen and graph.has(parent):
-                seen.add(parent)
-                visit(parent)
-                order.append(parent)
-
-    for key in keys:
-        if key not in seen:
-            seen.add(key)
-            visit(key)
-            order.append(key)
-    return order
+    wanted = set().union(*(graph.get_ancestor_asset_keys(key, include_self=True) for key in keys))
+    return [key for key in graph.toposorted_asset_keys if key in wanted]
 
 
 def _upstream_settled(batch: dg.AssetSelection | None) -> dg.AutomationCondition:
