@@ -7,14 +7,17 @@
     {{ return(is_incremental() and var('partition_start', none) is not none) }}
 {%- endmacro %}
 
-{#- Positions (wallet × token) a window touches: a fill, split, merge or conversion in it, or its market resolved in it. -#}
+{#- Positions a window touches, by their integer keys (wallet_key × token_key): a fill,
+    split, merge or conversion in it, or its market resolved in it. -#}
 {% macro touched_positions() -%}
-    select t.wallet_address, t.token_id
+    select t.wallet_key, t.token_key
     from {{ ref('stg_polymarket__trades') }} as t
     where t.trade_date >= cast('{{ var("partition_start") }}' as date)
       and t.trade_date < cast('{{ var("partition_end") }}' as date)
     union
-    select t.wallet_address, t.token_id
+    -- Every earlier fill of a token resolved in the window: joined on the id, the keys
+    -- computed for the fills that match only.
+    select {{ hex_id_key('t.wallet_address') }}, {{ token_id_key('t.token_id') }}
     from {{ ref('stg_polymarket__trades') }} as t
     inner join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_id = t.token_id
@@ -23,7 +26,7 @@
     union
     -- Splits and merges move every outcome token of their market, a conversion its token:
     -- in the window, or in a market resolved in the window.
-    select a.wallet_address, k.token_id
+    select a.wallet_key, k.token_key
     from {{ ref('stg_polymarket__activity') }} as a
     inner join {{ ref('stg_polymarket__market_tokens') }} as k
         on k.condition_id = a.condition_id
@@ -53,7 +56,7 @@ touched as (
     {%- if in_partition_window() -%}
     where exists (
         select 1 from touched as x
-        where x.wallet_address = {{ alias }}.wallet_address and x.token_id = {{ alias }}.token_id
+        where x.wallet_key = {{ alias }}.wallet_key and x.token_key = {{ alias }}.token_key
     )
     {%- endif -%}
 {%- endmacro %}
@@ -61,7 +64,7 @@ touched as (
 {#- Keep only rows of wallets the window touches (needs touched_cte()); nothing otherwise. -#}
 {% macro where_touched_wallet(alias) -%}
     {%- if in_partition_window() -%}
-    where exists (select 1 from touched as x where x.wallet_address = {{ alias }}.wallet_address)
+    where exists (select 1 from touched as x where x.wallet_key = {{ alias }}.wallet_key)
     {%- endif -%}
 {%- endmacro %}
 

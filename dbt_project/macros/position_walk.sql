@@ -13,18 +13,18 @@
     rows between unbounded preceding and current row
 {%- endmacro %}
 
-{#- The walk's id of a position (`p`: one row per wallet_address and token_id), used only
-    within one build: the window passes partition by it instead of by the two hex ids.
+{#- The walk's id of a position (`p`: one row per wallet_key and token_key), used only
+    within one build: the window passes partition by it instead of by the two keys.
     A row number where a single sort of the positions is cheap; on Spark, where a window
-    without a partition runs in one task, the two ids joined into one string. -#}
+    without a partition runs in one task, the two keys joined into one string. -#}
 {% macro walk_position_id() -%}
     {{ return(adapter.dispatch('walk_position_id')()) }}
 {%- endmacro %}
 
 {% macro default__walk_position_id() -%}
-    row_number() over (order by p.wallet_address, p.token_id)
+    row_number() over (order by p.wallet_key, p.token_key)
 {%- endmacro %}
 
 {% macro spark__walk_position_id() -%}
-    concat(p.wallet_address, ':', p.token_id)
+    concat(p.wallet_key, ':', p.token_key)
 {%- endmacro %}

@@ -51,6 +51,7 @@ legacy as (
 
 select
     m.condition_id,
+    {{ hex_id_key('m.condition_id') }} as market_key,
     coalesce(t.category, l.category, 'unknown') as category,
     coalesce(t.tag_slug, l.tag_slug) as category_tag,
     case

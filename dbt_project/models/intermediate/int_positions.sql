@@ -16,7 +16,7 @@
 -- depends_on: {{ ref('stg_polymarket__trades') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
-{{ config(**window_incremental(['wallet_address', 'token_id'])) }}
+{{ config(**window_incremental(['wallet_key', 'token_key'])) }}
 
 with
 
@@ -33,12 +33,12 @@ outcomes as {{ not_materialized() }} (
 last_fill as (
 
     select
-        wallet_address, token_id, shares_after as open_shares, cost_after as open_cost_usd,
+        wallet_key, token_key, shares_after as open_shares, cost_after as open_cost_usd,
         unknown_cost_shares_held_after as unknown_cost_shares_held
     from (
         select
-            wallet_address, token_id, shares_after, cost_after, unknown_cost_shares_held_after,
-            row_number() over (partition by wallet_address, token_id order by fill_seq desc) as rn
+            wallet_key, token_key, shares_after, cost_after, unknown_cost_shares_held_after,
+            row_number() over (partition by wallet_key, token_key order by fill_seq desc) as rn
         from outcomes
     ) as t
     where rn = 1
@@ -48,9 +48,13 @@ last_fill as (
 aggregated as (
 
     select
-        wallet_address,
-        token_id,
+        -- Grouped by the integer keys; the ids are the same on every row of a position.
+        min(wallet_address) as wallet_address,
+        min(token_id) as token_id,
         min(condition_id) as condition_id,
+        wallet_key,
+        token_key,
+        min(market_key) as market_key,
         count(*) as fills,
         sum(case when side = 'BUY' then shares else 0 end) as bought_shares,
         sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd,
@@ -65,7 +69,7 @@ aggregated as (
         min(traded_at_unix) as opened_at_unix,
         max(traded_at_unix) as last_fill_at_unix
     from outcomes
-    group by wallet_address, token_id
+    group by wallet_key, token_key
 
 ),
 
@@ -79,7 +83,7 @@ resolved as (
         coalesce(r.is_void, false) as is_void
     from aggregated as a
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
-        on r.token_id = a.token_id
+        on r.token_key = a.token_key
 
 ),
 
@@ -127,8 +131,8 @@ final as (
         end as hold_seconds
     from resolved as a
     inner join last_fill as l
-        on l.wallet_address = a.wallet_address
-        and l.token_id = a.token_id
+        on l.wallet_key = a.wallet_key
+        and l.token_key = a.token_key
 
 )
 

@@ -32,6 +32,7 @@ tokens as (
     select
         condition_id,
         token_id,
+        token_key,
         count(*) over (partition by condition_id) as outcomes
     from {{ ref('stg_polymarket__market_tokens') }}
 
@@ -47,6 +48,9 @@ set_legs as (
         a.wallet_address,
         k.token_id,
         a.condition_id,
+        a.wallet_key,
+        k.token_key,
+        a.market_key,
         case when a.activity_type = 'SPLIT' then 'BUY' else 'SELL' end as side,
         a.shares,
         1.0 / k.outcomes as price,
@@ -72,6 +76,9 @@ conversions as (
         a.wallet_address,
         a.token_id,
         a.condition_id,
+        a.wallet_key,
+        a.token_key,
+        a.market_key,
         'IN' as side,
         a.shares,
         cast(null as {{ double_type() }}) as price,
@@ -89,8 +96,8 @@ conversions as (
 moves as {{ not_materialized() }} (
 
     select
-        trade_key, wallet_address, token_id, condition_id, side, shares, price, notional_usd, traded_at_unix,
-        'trade' as event_kind
+        trade_key, wallet_address, token_id, condition_id, wallet_key, token_key, market_key, side, shares, price,
+        notional_usd, traded_at_unix, 'trade' as event_kind
     from {{ ref('stg_polymarket__trades') }}
     {%- if in_partition_window() %}
     where trade_date >= cast('{{ var("partition_start") }}' as date)
@@ -103,15 +110,15 @@ moves as {{ not_materialized() }} (
 ),
 
 -- Each walked position as one integer: the ledger's window passes below partition and
--- sort by it instead of by two long hex ids, and carry only the numbers they need (every
--- pass holds the whole stream it reads). The fills' other columns are joined back once.
+-- sort by it instead of by two keys, and carry only the numbers they need (every pass
+-- holds the whole stream it reads). The fills' other columns are joined back once.
 position_ids as (
 
     select
-        p.wallet_address,
-        p.token_id,
+        p.wallet_key,
+        p.token_key,
         {{ walk_position_id() }} as position_id
-    from (select distinct wallet_address, token_id from moves) as p
+    from (select distinct wallet_key, token_key from moves) as p
 
 ),
 
@@ -130,8 +137,8 @@ earlier_fills as (
         max(o.fill_seq) over (partition by ix.position_id) as last_fill_seq
     from {{ this }} as o
     inner join position_ids as ix
-        on ix.wallet_address = o.wallet_address
-        and ix.token_id = o.token_id
+        on ix.wallet_key = o.wallet_key
+        and ix.token_key = o.token_key
     where o.traded_at_unix < {{ window_start_unix() }}
 
 ),
@@ -157,8 +164,8 @@ fills as (
         cast(0 as {{ double_type() }}) as carried_unknown_shares
     from moves as s
     inner join position_ids as ix
-        on ix.wallet_address = s.wallet_address
-        and ix.token_id = s.token_id
+        on ix.wallet_key = s.wallet_key
+        and ix.token_key = s.token_key
     {%- if in_partition_window() %}
     left join position_state as p
         on p.position_id = ix.position_id
@@ -167,9 +174,12 @@ fills as (
     -- held (notional_usd) and its shares of unknown cost.
     select
         cast(null as {{ string_type() }}) as trade_key,
-        ix.wallet_address,
-        ix.token_id,
+        cast(null as {{ string_type() }}) as wallet_address,
+        cast(null as {{ string_type() }}) as token_id,
         p.condition_id,
+        ix.wallet_key,
+        ix.token_key,
+        cast(null as bigint) as market_key,
         'CARRY' as side,
         p.shares_after as shares,
         cast(null as {{ double_type() }}) as price,
@@ -379,6 +389,9 @@ outcomes as (
         w.wallet_address,
         w.token_id,
         w.condition_id,
+        w.wallet_key,
+        w.token_key,
+        w.market_key,
         f.side,
         f.shares,
         f.price,

@@ -37,7 +37,7 @@ positions as (
 
 markets as (
 
-    select condition_id, category from {{ ref('int_market_categories') }}
+    select market_key, category from {{ ref('int_market_categories') }}
 
 ),
 
@@ -48,6 +48,9 @@ sells as (
         wallet_address,
         token_id,
         condition_id,
+        wallet_key,
+        token_key,
+        market_key,
         'sell' as realization_kind,
         traded_at_unix as realized_at_unix,
         realized_pnl_usd,
@@ -64,6 +67,9 @@ settlements as (
         wallet_address,
         token_id,
         condition_id,
+        wallet_key,
+        token_key,
+        market_key,
         'settlement' as realization_kind,
         resolved_at_unix as realized_at_unix,
         settlement_pnl_usd as realized_pnl_usd,
@@ -87,4 +93,4 @@ select
     coalesce(m.category, 'unknown') as category
 from unioned as u
 left join markets as m
-    on m.condition_id = u.condition_id
+    on m.market_key = u.market_key

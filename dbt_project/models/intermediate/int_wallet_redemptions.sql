@@ -13,8 +13,10 @@ with
 redeems as (
 
     select
-        wallet_address,
-        condition_id,
+        wallet_key,
+        market_key,
+        min(wallet_address) as wallet_address,
+        min(condition_id) as condition_id,
         count(*) as redeems,
         -- A share count only when every redeem of the market carries one.
         case when count(shares) = count(*) then sum(shares) end as redeemed_shares,
@@ -23,20 +25,22 @@ redeems as (
         max(occurred_at_unix) as last_redeemed_at_unix
     from {{ ref('stg_polymarket__activity') }}
     where activity_type = 'REDEEM'
-    group by wallet_address, condition_id
+    group by wallet_key, market_key
 
 ),
 
 on_record as (
 
     select
-        wallet_address,
-        condition_id,
+        p.wallet_key,
+        p.market_key,
         sum(case when is_resolved then open_shares else 0 end) as recorded_shares,
         sum(case when is_resolved then open_shares * payout_usd_per_share else 0 end) as recorded_payout_usd,
         max(case when is_resolved then 1 else 0 end) = 1 as resolution_known
-    from {{ ref('int_positions') }}
-    group by wallet_address, condition_id
+    from {{ ref('int_positions') }} as p
+    -- Only the markets a wallet redeemed in: the rest of the positions have nothing to add.
+    where exists (select 1 from redeems as r where r.wallet_key = p.wallet_key and r.market_key = p.market_key)
+    group by p.wallet_key, p.market_key
 
 ),
 
@@ -68,7 +72,7 @@ select
     end as unknown_cost_payout_usd
 from redeems as r
 left join on_record as o
-    on o.wallet_address = r.wallet_address
-    and o.condition_id = r.condition_id
+    on o.wallet_key = r.wallet_key
+    and o.market_key = r.market_key
 left join resolved_markets as m
     on m.condition_id = r.condition_id

@@ -22,7 +22,7 @@ as_of as (
 wallet_category_day as (
 
     select
-        z.wallet_address,
+        z.wallet_key,
         z.category,
         z.realized_date,
         sum(z.realized_pnl_usd) as pnl_usd,
@@ -30,7 +30,7 @@ wallet_category_day as (
     from {{ ref('int_wallet_realizations') }} as z
     cross join as_of as a
     where z.realized_date <= a.as_of_date
-    group by z.wallet_address, z.category, z.realized_date
+    group by z.wallet_key, z.category, z.realized_date
 
 ),
 
@@ -45,7 +45,7 @@ category_day as (
 benchmark as (
 
     select
-        w.wallet_address,
+        w.wallet_key,
         w.realized_date as activity_date,
         sum(case
                 when c.capital_usd - w.capital_usd > 0
@@ -56,7 +56,7 @@ benchmark as (
     inner join category_day as c
         on c.category = w.category
         and c.realized_date = w.realized_date
-    group by w.wallet_address, w.realized_date
+    group by w.wallet_key, w.realized_date
 
 )
 
@@ -69,7 +69,7 @@ select
 from {{ ref('fct_wallet_daily_pnl') }} as d
 cross join as_of as a
 left join benchmark as b
-    on b.wallet_address = d.wallet_address
+    on b.wallet_key = d.wallet_key
     and b.activity_date = d.activity_date
 where d.realizations > 0
   and d.return_base_usd > 0

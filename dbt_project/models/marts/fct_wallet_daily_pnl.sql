@@ -18,7 +18,7 @@
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_tokens') }}
-{{ config(**window_incremental(['wallet_address', 'activity_date'])) }}
+{{ config(**window_incremental(['wallet_key', 'activity_date'])) }}
 
 with
 
@@ -27,21 +27,22 @@ with
 realizations as (
 
     select
-        wallet_address,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         realized_date as activity_date,
         sum(realized_pnl_usd) as realized_pnl_usd,
         sum(capital_usd) as capital_realized_usd,
         count(*) as realizations
     from {{ ref('int_wallet_realizations') }} as z
     {{ where_touched_wallet('z') }}
-    group by wallet_address, realized_date
+    group by wallet_key, realized_date
 
 ),
 
 position_spans as (
 
     select
-        wallet_address,
+        wallet_key,
         bought_usd,
         cast({{ unix_to_timestamp('opened_at_unix') }} as date) as opened_date,
         case
@@ -59,10 +60,10 @@ position_spans as (
 -- the sum after that day's changes. Summed in micro-USD integers, so exactly.
 capital_changes as (
 
-    select wallet_address, opened_date as change_date, cast(round(bought_usd * 1000000) as bigint) as micro_usd
+    select wallet_key, opened_date as change_date, cast(round(bought_usd * 1000000) as bigint) as micro_usd
     from position_spans
     union all
-    select wallet_address, {{ dbt.dateadd('day', 1, 'closed_date') }} as change_date,
+    select wallet_key, {{ dbt.dateadd('day', 1, 'closed_date') }} as change_date,
            -cast(round(bought_usd * 1000000) as bigint) as micro_usd
     from position_spans
     where closed_date is not null
@@ -71,25 +72,25 @@ capital_changes as (
 
 capital_stream as (
 
-    select wallet_address, cast(change_date as date) as stream_date, 0 as reads, sum(micro_usd) as micro_usd
+    select wallet_key, cast(change_date as date) as stream_date, 0 as reads, sum(micro_usd) as micro_usd
     from capital_changes
-    group by wallet_address, cast(change_date as date)
+    group by wallet_key, cast(change_date as date)
     union all
-    select wallet_address, activity_date as stream_date, 1 as reads, cast(0 as bigint) as micro_usd
+    select wallet_key, activity_date as stream_date, 1 as reads, cast(0 as bigint) as micro_usd
     from realizations
 
 ),
 
 capital_at_risk as (
 
-    select wallet_address, activity_date, cast(micro_at_risk as {{ double_type() }}) / 1000000 as capital_at_risk_usd
+    select wallet_key, activity_date, cast(micro_at_risk as {{ double_type() }}) / 1000000 as capital_at_risk_usd
     from (
         select
-            wallet_address,
+            wallet_key,
             stream_date as activity_date,
             reads,
             sum(micro_usd) over (
-                partition by wallet_address order by stream_date, reads
+                partition by wallet_key order by stream_date, reads
                 rows between unbounded preceding and current row
             ) as micro_at_risk
         from capital_stream
@@ -101,22 +102,27 @@ capital_at_risk as (
 trading as (
 
     select
-        wallet_address,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         trade_date as activity_date,
         cast(sum(fills) as bigint) as trades,
         sum(volume_usd) as volume_usd,
         sum(buy_volume_usd) as bought_usd
     from {{ ref('int_wallet_market_days') }} as s
     {{ where_touched_wallet('s') }}
-    group by wallet_address, trade_date
+    group by wallet_key, trade_date
 
 ),
 
 days as (
 
-    select wallet_address, activity_date from realizations
-    union
-    select wallet_address, activity_date from trading
+    select wallet_key, min(wallet_address) as wallet_address, activity_date
+    from (
+        select wallet_key, wallet_address, activity_date from realizations
+        union all
+        select wallet_key, wallet_address, activity_date from trading
+    ) as both_kinds
+    group by wallet_key, activity_date
 
 ),
 
@@ -124,6 +130,7 @@ joined as (
 
     select
         d.wallet_address,
+        d.wallet_key,
         d.activity_date,
         coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
         coalesce(r.capital_realized_usd, 0) as capital_realized_usd,
@@ -135,16 +142,17 @@ joined as (
         coalesce(t.bought_usd, 0) as bought_usd
     from days as d
     left join realizations as r
-        on r.wallet_address = d.wallet_address and r.activity_date = d.activity_date
+        on r.wallet_key = d.wallet_key and r.activity_date = d.activity_date
     left join capital_at_risk as k
-        on k.wallet_address = d.wallet_address and k.activity_date = d.activity_date
+        on k.wallet_key = d.wallet_key and k.activity_date = d.activity_date
     left join trading as t
-        on t.wallet_address = d.wallet_address and t.activity_date = d.activity_date
+        on t.wallet_key = d.wallet_key and t.activity_date = d.activity_date
 
 )
 
 select
     wallet_address,
+    wallet_key,
     activity_date,
     realized_pnl_usd,
     capital_realized_usd,

@@ -16,6 +16,7 @@ renamed as (
         activity_key,
         type as activity_type,
         proxy_wallet as wallet_address,
+        {{ id_key_columns(wallet='proxy_wallet') }},
         condition_id,
         token_id,
         outcome_index,

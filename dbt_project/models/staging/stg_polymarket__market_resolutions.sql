@@ -9,6 +9,8 @@ renamed as (
     select
         token_id,
         condition_id,
+        {{ hex_id_key('condition_id') }} as market_key,
+        {{ token_id_key('token_id') }} as token_key,
         outcome_index,
         outcome,
         payout as payout_usd_per_share,

@@ -66,6 +66,7 @@ renamed as (
         trade_key,
         transaction_hash,
         proxy_wallet as wallet_address,
+        {{ id_key_columns(wallet='proxy_wallet') }},
         side,
         token_id,
         condition_id,

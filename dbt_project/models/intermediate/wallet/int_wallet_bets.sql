@@ -31,7 +31,7 @@ bets as (
 
 fill_days as (
 
-    select d.wallet_address, d.first_trade_at_unix
+    select d.wallet_key, d.first_trade_at_unix
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     where d.trade_date <= a.as_of_date
@@ -40,22 +40,22 @@ fill_days as (
 
 activity as (
 
-    select x.wallet_address, min(x.occurred_at_unix) as first_at_unix
+    select x.wallet_key, min(x.occurred_at_unix) as first_at_unix
     from {{ ref('stg_polymarket__activity') }} as x
     cross join as_of as a
     where x.activity_date <= a.as_of_date
-    group by x.wallet_address
+    group by x.wallet_key
 
 ),
 
 first_seen as (
 
-    select f.wallet_address, least(min(f.first_trade_at_unix), min(coalesce(x.first_at_unix, f.first_trade_at_unix)))
+    select f.wallet_key, least(min(f.first_trade_at_unix), min(coalesce(x.first_at_unix, f.first_trade_at_unix)))
         as first_seen_at_unix
     from fill_days as f
     left join activity as x
-        on x.wallet_address = f.wallet_address
-    group by f.wallet_address
+        on x.wallet_key = f.wallet_key
+    group by f.wallet_key
 
 ),
 
@@ -67,7 +67,7 @@ data_start as (
 
 closes as (
 
-    select m.condition_id, coalesce(m.closed_at_unix, min(r.resolved_at_unix), m.end_date_unix) as closed_at_unix
+    select {{ hex_id_key('m.condition_id') }} as market_key, coalesce(m.closed_at_unix, min(r.resolved_at_unix), m.end_date_unix) as closed_at_unix
     from {{ ref('stg_polymarket__markets') }} as m
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.condition_id = m.condition_id
@@ -77,7 +77,7 @@ closes as (
 
 resolutions as (
 
-    select token_id, payout_usd_per_share, is_winner
+    select token_key, payout_usd_per_share, is_winner
     from {{ ref('stg_polymarket__market_resolutions') }}
 
 )
@@ -87,6 +87,9 @@ select
     b.transaction_hash,
     b.token_id,
     b.condition_id,
+    b.wallet_key,
+    b.market_key,
+    b.token_key,
     b.bet_at_unix,
     b.bet_usd,
     b.bet_shares,
@@ -100,7 +103,7 @@ select
     case when r.payout_usd_per_share is not null
          then b.bet_shares * r.payout_usd_per_share - b.bet_usd end as bet_pnl_usd
 from bets as b
-inner join first_seen as f on f.wallet_address = b.wallet_address
+inner join first_seen as f on f.wallet_key = b.wallet_key
 cross join data_start as d
-left join closes as c on c.condition_id = b.condition_id
-left join resolutions as r on r.token_id = b.token_id
+left join closes as c on c.market_key = b.market_key
+left join resolutions as r on r.token_key = b.token_key

@@ -17,8 +17,8 @@ with
 
 fills as {{ not_materialized() }} (
 
-    select wallet_address, condition_id, token_id, transaction_hash, side, shares, notional_usd, traded_at_unix,
-           trade_date
+    select wallet_address, condition_id, token_id, wallet_key, market_key, token_key, transaction_hash, side, shares,
+           notional_usd, traded_at_unix, trade_date
     from {{ ref('stg_polymarket__trades') }}
     {% if in_partition_window() -%}
     where trade_date >= cast('{{ var("partition_start") }}' as date)
@@ -30,26 +30,26 @@ fills as {{ not_materialized() }} (
 -- The wallet's fills on the days before the window.
 history_before as (
 
-    select wallet_address, sum(fills) as fills, sum(volume_usd) as volume_usd
+    select wallet_key, sum(fills) as fills, sum(volume_usd) as volume_usd
     from {{ ref('int_wallet_market_days') }}
     where trade_date < cast('{{ var("partition_start") }}' as date)
-    group by wallet_address
+    group by wallet_key
 
 ),
 {%- endif %}
 
 wallet_seconds as (
 
-    select wallet_address, traded_at_unix, count(*) as fills, sum(notional_usd) as volume_usd
+    select wallet_key, traded_at_unix, count(*) as fills, sum(notional_usd) as volume_usd
     from fills
-    group by wallet_address, traded_at_unix
+    group by wallet_key, traded_at_unix
 
 ),
 
 history as (
 
     select
-        s.wallet_address,
+        s.wallet_key,
         s.traded_at_unix,
         {% if in_partition_window() %}coalesce(h.fills, 0) + {% endif %}(sum(s.fills) over w) - s.fills as prior_fills,
         {% if in_partition_window() %}coalesce(h.volume_usd, 0) + {% endif %}((sum(s.volume_usd) over w) - s.volume_usd)
@@ -57,26 +57,31 @@ history as (
     from wallet_seconds as s
     {%- if in_partition_window() %}
     left join history_before as h
-        on h.wallet_address = s.wallet_address
+        on h.wallet_key = s.wallet_key
     {%- endif %}
-    window w as (partition by s.wallet_address order by s.traded_at_unix rows between unbounded preceding and current row)
+    window w as (partition by s.wallet_key order by s.traded_at_unix rows between unbounded preceding and current row)
 
 ),
 
 bets as (
 
     select
-        wallet_address,
-        transaction_hash,
-        token_id,
+        -- Grouped by the integer keys (a transaction by its hash's); the ids are the same
+        -- on every row of a bet.
+        min(wallet_address) as wallet_address,
+        min(transaction_hash) as transaction_hash,
+        min(token_id) as token_id,
         min(condition_id) as condition_id,
+        wallet_key,
+        token_key,
+        min(market_key) as market_key,
         min(trade_date) as trade_date,
         min(traded_at_unix) as bet_at_unix,
         sum(notional_usd) as bet_usd,
         sum(shares) as bet_shares
     from fills
     where side = 'BUY'
-    group by wallet_address, transaction_hash, token_id
+    group by wallet_key, {{ hex_id_key('transaction_hash') }}, token_key
 
 )
 
@@ -85,6 +90,9 @@ select
     b.transaction_hash,
     b.token_id,
     b.condition_id,
+    b.wallet_key,
+    b.market_key,
+    b.token_key,
     b.trade_date,
     b.bet_at_unix,
     b.bet_usd,
@@ -93,5 +101,5 @@ select
     h.prior_volume_usd
 from bets as b
 inner join history as h
-    on h.wallet_address = b.wallet_address
+    on h.wallet_key = b.wallet_key
     and h.traded_at_unix = b.bet_at_unix

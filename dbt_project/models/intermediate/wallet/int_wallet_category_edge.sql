@@ -19,7 +19,7 @@ as_of as (
 
 markets as (
 
-    select condition_id, category from {{ ref('int_market_categories') }}
+    select market_key, category from {{ ref('int_market_categories') }}
 
 ),
 
@@ -27,6 +27,7 @@ priced as (
 
     select
         p.wallet_address,
+        p.wallet_key,
         coalesce(m.category, 'unknown') as category,
         p.realized_pnl_usd,
         p.bought_usd,
@@ -34,7 +35,7 @@ priced as (
     from {{ ref('int_positions') }} as p
     cross join as_of as a
     left join markets as m
-        on m.condition_id = p.condition_id
+        on m.market_key = p.market_key
     where p.is_closed
       and p.bought_shares > 0
       and p.bought_usd > 0
@@ -46,7 +47,8 @@ priced as (
 by_category as (
 
     select
-        wallet_address,
+        min(wallet_address) as wallet_address,
+        wallet_key,
         category,
         count(*) as priced_positions,
         sum(realized_pnl_usd) as pnl_usd,
@@ -54,12 +56,13 @@ by_category as (
         sum(bought_usd * bought_usd * (1 - least(avg_price, 0.999)) / greatest(avg_price, 0.001))
             as null_variance_usd2
     from priced
-    group by wallet_address, category
+    group by wallet_key, category
 
 )
 
 select
     wallet_address,
+    wallet_key,
     category,
     priced_positions,
     pnl_usd,

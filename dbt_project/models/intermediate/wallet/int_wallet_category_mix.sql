@@ -18,17 +18,17 @@ as_of as (
 
 markets as (
 
-    select condition_id, category from {{ ref('int_market_categories') }}
+    select market_key, category from {{ ref('int_market_categories') }}
 
 ),
 
 market_days as (
 
-    select d.wallet_address, d.volume_usd, coalesce(m.category, 'unknown') as category
+    select d.wallet_key, d.wallet_address, d.volume_usd, coalesce(m.category, 'unknown') as category
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     left join markets as m
-        on m.condition_id = d.condition_id
+        on m.market_key = d.market_key
     where d.trade_date <= a.as_of_date
 
 ),
@@ -36,20 +36,21 @@ market_days as (
 category_volume as (
 
     select
-        wallet_address,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         category,
         sum(volume_usd) as volume_usd,
-        row_number() over (partition by wallet_address order by sum(volume_usd) desc, category) as volume_rank
+        row_number() over (partition by wallet_key order by sum(volume_usd) desc, category) as volume_rank
     from market_days
-    group by wallet_address, category
+    group by wallet_key, category
 
 ),
 
 wallet_volume as (
 
-    select wallet_address, sum(volume_usd) as volume_usd
+    select wallet_key, sum(volume_usd) as volume_usd
     from category_volume
-    group by wallet_address
+    group by wallet_key
 
 ),
 
@@ -64,25 +65,26 @@ available as (
 mix as (
 
     select
-        c.wallet_address,
+        c.wallet_key,
+        min(c.wallet_address) as wallet_address,
         max(case when c.volume_rank = 1 then c.category end) as primary_category,
         count(*) as category_count,
         sum(power(c.volume_usd / w.volume_usd, 2)) * 10000 as category_hhi,
         sum(case when c.volume_rank <= 2 then c.volume_usd else 0 end) / w.volume_usd as top_two_category_share
     from category_volume as c
     inner join wallet_volume as w
-        on w.wallet_address = c.wallet_address
+        on w.wallet_key = c.wallet_key
     where w.volume_usd > 0
-    group by c.wallet_address, w.volume_usd
+    group by c.wallet_key, w.volume_usd
 
 ),
 
 edges as (
 
-    select wallet_address, max(edge_null_z) as best_category_edge_z
+    select wallet_key, max(edge_null_z) as best_category_edge_z
     from {{ ref('int_wallet_category_edge') }}
     where category <> 'unknown'
-    group by wallet_address
+    group by wallet_key
 
 )
 
@@ -96,4 +98,4 @@ select
 from mix as m
 cross join available as a
 left join edges as e
-    on e.wallet_address = m.wallet_address
+    on e.wallet_key = m.wallet_key

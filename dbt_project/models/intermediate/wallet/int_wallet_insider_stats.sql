@@ -23,6 +23,7 @@ bets as (
 
     select
         b.wallet_address,
+        b.wallet_key,
         b.bet_usd,
         b.bet_pnl_usd,
         b.bet_at_unix,
@@ -41,11 +42,11 @@ bets as (
 -- insider-like bets only: they are few, and ranking every bet is a sort of all of them.
 largest_insider_like as (
 
-    select wallet_address, hours_before_close, prior_fills, age_at_bet_days
+    select wallet_key, hours_before_close, prior_fills, age_at_bet_days
     from (
         select
-            wallet_address, hours_before_close, prior_fills, age_at_bet_days,
-            row_number() over (partition by wallet_address order by bet_usd desc, bet_at_unix) as rn
+            wallet_key, hours_before_close, prior_fills, age_at_bet_days,
+            row_number() over (partition by wallet_key order by bet_usd desc, bet_at_unix) as rn
         from bets
         where is_insider_like
     ) as ranked
@@ -56,7 +57,9 @@ largest_insider_like as (
 per_wallet as (
 
     select
-        wallet_address,
+        -- Grouped by the integer key; the id is the same on every row of a wallet.
+        min(wallet_address) as wallet_address,
+        wallet_key,
         count(*) as bets,
         max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
         sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
@@ -66,7 +69,7 @@ per_wallet as (
         sum(case when is_insider_like then bet_usd else 0 end) as insider_like_bought_usd,
         sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd
     from bets
-    group by wallet_address
+    group by wallet_key
 
 )
 
@@ -77,4 +80,4 @@ select
     l.age_at_bet_days as insider_like_age_days
 from per_wallet as w
 left join largest_insider_like as l
-    on l.wallet_address = w.wallet_address
+    on l.wallet_key = w.wallet_key

@@ -16,11 +16,12 @@
     exposure before the day includes the window's); round trips look 60 s back.
 -#}
 
-{{ config(**window_incremental(['wallet_address', 'condition_id', 'trade_date'], replace_days_of='trade_date',
+{{ config(**window_incremental(['wallet_key', 'market_key', 'trade_date'], replace_days_of='trade_date',
                                through_last_day=true)) }}
 
 {%- set round_trip_seconds = 60 -%}
-{%- set columns = 'wallet_address, condition_id, token_id, transaction_hash, trade_key, side, shares, notional_usd, '
+{%- set columns = 'wallet_address, condition_id, wallet_key, market_key, token_key, transaction_hash, trade_key, side, '
+                  ~ 'shares, notional_usd, '
                   ~ 'outcome_index, traded_at_unix, trade_date' -%}
 
 with
@@ -57,14 +58,14 @@ fills as {{ not_materialized() }} (
 -- Each market's exposure at the start of the window, from the days before it.
 exposure_before_window as (
 
-    select t.wallet_address, t.condition_id, sum(t.exposure_change_shares) as exposure_shares
+    select t.wallet_key, t.market_key, sum(t.exposure_change_micro_shares) as exposure_micro
     from {{ this }} as t
     where t.trade_date < cast('{{ var("partition_start") }}' as date)
       and exists (
           select 1 from window_fills as w
-          where w.wallet_address = t.wallet_address and w.condition_id = t.condition_id
+          where w.wallet_key = t.wallet_key and w.market_key = t.market_key
       )
-    group by t.wallet_address, t.condition_id
+    group by t.wallet_key, t.market_key
 
 ),
 {%- else -%}
@@ -78,21 +79,23 @@ fills as {{ not_materialized() }} (
 
 tokens as (
 
-    select token_id, outcome_index from {{ ref('stg_polymarket__market_tokens') }}
+    select token_key, outcome_index from {{ ref('stg_polymarket__market_tokens') }}
 
 ),
 
 -- The window's fills (on a full build every fill; no filter that a planner would guess
--- the selectivity of).
+-- the selectivity of). Exposure is counted in micro-shares (integers: outcome tokens have
+-- 6 decimals on chain), so its running sums are exact in any order, and a window run
+-- adds up to the same exposure as a full build.
 day_fills as {{ not_materialized() }} (
 
     select
         f.*,
-        case when (f.side = 'BUY') = (coalesce(k.outcome_index, f.outcome_index, 0) = 0) then f.shares else -f.shares end
-            as exposure_change
+        case when (f.side = 'BUY') = (coalesce(k.outcome_index, f.outcome_index, 0) = 0) then 1 else -1 end
+            * cast(round(f.shares * 1000000) as bigint) as exposure_change
     from fills as f
     left join tokens as k
-        on k.token_id = f.token_id
+        on k.token_key = f.token_key
     {% if in_partition_window() %}where in_window{% endif %}
 
 ),
@@ -102,7 +105,7 @@ running as (
     select
         *,
         sum(exposure_change) over (
-            partition by wallet_address, condition_id, trade_date order by traded_at_unix, trade_key
+            partition by wallet_key, market_key, trade_date order by traded_at_unix, trade_key
             rows between unbounded preceding and current row
         ) as exposure_in_day
     from day_fills
@@ -112,8 +115,11 @@ running as (
 fill_days as (
 
     select
-        wallet_address,
-        condition_id,
+        -- Grouped by the integer keys; the ids are the same on every row of a group.
+        min(wallet_address) as wallet_address,
+        min(condition_id) as condition_id,
+        wallet_key,
+        market_key,
         trade_date,
         count(*) as fills,
         min(traded_at_unix) as first_trade_at_unix,
@@ -121,15 +127,15 @@ fill_days as (
         sum(notional_usd) as volume_usd,
         sum(case when side = 'BUY' then notional_usd else 0 end) as buy_volume_usd,
         sum(case when side = 'SELL' then notional_usd else 0 end) as sell_volume_usd,
-        sum(case when exposure_change > 0 then exposure_change else 0 end) as added_shares,
-        sum(case when exposure_change < 0 then -exposure_change else 0 end) as removed_shares,
+        sum(case when exposure_change > 0 then exposure_change else 0 end) as added_micro,
+        sum(case when exposure_change < 0 then -exposure_change else 0 end) as removed_micro,
         sum(case when exposure_change > 0 then 1 else 0 end) as adding_fills,
         sum(case when exposure_change < 0 then 1 else 0 end) as removing_fills,
-        sum(exposure_change) as exposure_change_shares,
-        max(exposure_in_day) as max_exposure_in_day_shares,
-        min(exposure_in_day) as min_exposure_in_day_shares
+        sum(exposure_change) as exposure_change_micro_shares,
+        max(exposure_in_day) as max_exposure_in_day_micro,
+        min(exposure_in_day) as min_exposure_in_day_micro
     from running
-    group by wallet_address, condition_id, trade_date
+    group by wallet_key, market_key, trade_date
 
 ),
 
@@ -137,14 +143,14 @@ with_exposure_before as (
 
     select
         d.*,
-        {% if in_partition_window() %}coalesce(w.exposure_shares, 0) + {% endif %}coalesce(sum(d.exposure_change_shares) over (
-            partition by d.wallet_address, d.condition_id order by d.trade_date
+        {% if in_partition_window() %}coalesce(w.exposure_micro, 0) + {% endif %}coalesce(sum(d.exposure_change_micro_shares) over (
+            partition by d.wallet_key, d.market_key order by d.trade_date
             rows between unbounded preceding and 1 preceding
-        ), 0) as exposure_before_day_shares
+        ), 0) as exposure_before_day_micro
     from fill_days as d
     {%- if in_partition_window() %}
     left join exposure_before_window as w
-        on w.wallet_address = d.wallet_address and w.condition_id = d.condition_id
+        on w.wallet_key = d.wallet_key and w.market_key = d.market_key
     {%- endif %}
 
 ),
@@ -154,8 +160,8 @@ with_exposure_before as (
 transactions as (
 
     select
-        wallet_address,
-        condition_id,
+        wallet_key,
+        market_key,
         trade_date,
         count(*) as fills,
         sum(notional_usd) as volume_usd,
@@ -164,29 +170,30 @@ transactions as (
         -- transaction is a second aggregation of tens of millions of groups).
         max(case when side = 'BUY' then 1 else 0 end) + max(case when side = 'SELL' then 1 else 0 end) as sides
     from day_fills
-    group by wallet_address, condition_id, trade_date, transaction_hash, token_id
+    -- A transaction by its hash's integer key (within one wallet, market, day and token).
+    group by wallet_key, market_key, trade_date, {{ hex_id_key('transaction_hash') }}, token_key
 
 ),
 
 transaction_days as (
 
     select
-        wallet_address,
-        condition_id,
+        wallet_key,
+        market_key,
         trade_date,
         max(bought_usd) as largest_bet_usd,
         sum(case when sides = 2 then fills else 0 end) as self_crossing_fills,
         sum(case when sides = 2 then volume_usd else 0 end) as self_crossing_usd
     from transactions
-    group by wallet_address, condition_id, trade_date
+    group by wallet_key, market_key, trade_date
 
 ),
 
 ordered_fills as (
 
     select
-        wallet_address,
-        condition_id,
+        wallet_key,
+        market_key,
         transaction_hash,
         side,
         shares,
@@ -198,13 +205,13 @@ ordered_fills as (
         trade_date{% if in_partition_window() %},
         in_window{% endif %}
     from fills
-    window w as (partition by wallet_address, token_id order by traded_at_unix, side, trade_key)
+    window w as (partition by wallet_key, token_key order by traded_at_unix, side, trade_key)
 
 ),
 
 round_trip_days as (
 
-    select wallet_address, condition_id, trade_date, count(*) as rapid_round_trips
+    select wallet_key, market_key, trade_date, count(*) as rapid_round_trips
     from ordered_fills
     where side = 'SELL' and previous_side = 'BUY'
       and abs(previous_shares - shares) < 1e-9
@@ -213,13 +220,15 @@ round_trip_days as (
       {%- if in_partition_window() %}
       and in_window
       {%- endif %}
-    group by wallet_address, condition_id, trade_date
+    group by wallet_key, market_key, trade_date
 
 )
 
 select
     d.wallet_address,
     d.condition_id,
+    d.wallet_key,
+    d.market_key,
     d.trade_date,
     d.fills,
     d.first_trade_at_unix,
@@ -228,19 +237,20 @@ select
     d.buy_volume_usd,
     d.sell_volume_usd,
     x.largest_bet_usd,
-    d.added_shares,
-    d.removed_shares,
+    cast(d.added_micro as {{ double_type() }}) / 1000000 as added_shares,
+    cast(d.removed_micro as {{ double_type() }}) / 1000000 as removed_shares,
     d.adding_fills,
     d.removing_fills,
-    d.exposure_change_shares,
-    d.exposure_before_day_shares,
-    d.max_exposure_in_day_shares,
-    d.min_exposure_in_day_shares,
+    cast(d.exposure_change_micro_shares as {{ double_type() }}) / 1000000 as exposure_change_shares,
+    d.exposure_change_micro_shares,
+    cast(d.exposure_before_day_micro as {{ double_type() }}) / 1000000 as exposure_before_day_shares,
+    cast(d.max_exposure_in_day_micro as {{ double_type() }}) / 1000000 as max_exposure_in_day_shares,
+    cast(d.min_exposure_in_day_micro as {{ double_type() }}) / 1000000 as min_exposure_in_day_shares,
     x.self_crossing_fills,
     x.self_crossing_usd,
     coalesce(r.rapid_round_trips, 0) as rapid_round_trips
 from with_exposure_before as d
 left join transaction_days as x
-    on x.wallet_address = d.wallet_address and x.condition_id = d.condition_id and x.trade_date = d.trade_date
+    on x.wallet_key = d.wallet_key and x.market_key = d.market_key and x.trade_date = d.trade_date
 left join round_trip_days as r
-    on r.wallet_address = d.wallet_address and r.condition_id = d.condition_id and r.trade_date = d.trade_date
+    on r.wallet_key = d.wallet_key and r.market_key = d.market_key and r.trade_date = d.trade_date

@@ -32,8 +32,8 @@ days as (
 per_market as (
 
     select
-        wallet_address,
-        condition_id,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         sum(added_shares) as added_shares,
         sum(removed_shares) as removed_shares,
         max(greatest(abs(exposure_before_day_shares + max_exposure_in_day_shares),
@@ -42,12 +42,13 @@ per_market as (
         sum(adding_fills) as adding_fills,
         sum(removing_fills) as removing_fills
     from days
-    group by wallet_address, condition_id
+    group by wallet_key, market_key
 
 )
 
 select
-    wallet_address,
+    -- Grouped by the integer keys; the id is the same on every row of a wallet.
+    min(wallet_address) as wallet_address,
     count(*) as markets_traded,
     sum(case when adding_fills >= 4 and removing_fills >= 4 then 1 else 0 end) as two_sided_markets,
     case when sum(added_shares + removed_shares) > 0
@@ -57,4 +58,4 @@ select
     case when sum(added_shares + removed_shares) > 0
          then sum(final_exposure_shares) / sum(added_shares + removed_shares) end as net_position_ratio
 from per_market
-group by wallet_address
+group by wallet_key

@@ -29,7 +29,9 @@ positions as (
 outcomes as (
 
     select
-        wallet_address,
+        -- Grouped by the integer key; the id is the same on every row of a wallet.
+        min(wallet_address) as wallet_address,
+        wallet_key,
         count(*) as positions,
         sum(case when is_closed then 1 else 0 end) as closed_positions,
         sum(case when outcome = 'won' then 1 else 0 end) as won_positions,
@@ -48,49 +50,49 @@ outcomes as (
         stddev_samp(case when bought_usd > 0 then bought_usd end) as stddev_position_usd,
         sum(case when bought_shares > 0 and sold_shares > 0 then 1 else 0 end) as two_sided_positions
     from positions
-    group by wallet_address
+    group by wallet_key
 
 ),
 
 capital as (
 
-    select wallet_address, sum(capital_usd) as capital_realized_usd
+    select wallet_key, sum(capital_usd) as capital_realized_usd
     from {{ ref('int_wallet_realizations') }}
-    group by wallet_address
+    group by wallet_key
 
 ),
 
 market_pnl as (
 
-    select wallet_address, condition_id, sum(realized_pnl_usd) as pnl_usd
+    select wallet_key, market_key, sum(realized_pnl_usd) as pnl_usd
     from positions
-    group by wallet_address, condition_id
+    group by wallet_key, market_key
 
 ),
 
 market_concentration as (
 
     select
-        wallet_address,
+        wallet_key,
         case
             when sum(case when pnl_usd > 0 then pnl_usd else 0 end) > 0
                 then max(pnl_usd) / sum(case when pnl_usd > 0 then pnl_usd else 0 end)
         end as largest_market_profit_share
     from market_pnl
-    group by wallet_address
+    group by wallet_key
 
 ),
 
 edge as (
 
     select
-        wallet_address,
+        wallet_key,
         sum(priced_positions) as priced_positions,
         sum(pnl_usd) as priced_pnl_usd,
         sum(cost_usd) as priced_cost_usd,
         sum(null_variance_usd2) as edge_null_variance_usd2
     from {{ ref('int_wallet_category_edge') }}
-    group by wallet_address
+    group by wallet_key
 
 )
 
@@ -105,6 +107,6 @@ select
     case when e.edge_null_variance_usd2 > 0 then e.priced_pnl_usd / sqrt(e.edge_null_variance_usd2) end
         as edge_null_z
 from outcomes as o
-left join capital as c on c.wallet_address = o.wallet_address
-left join market_concentration as m on m.wallet_address = o.wallet_address
-left join edge as e on e.wallet_address = o.wallet_address
+left join capital as c on c.wallet_key = o.wallet_key
+left join market_concentration as m on m.wallet_key = o.wallet_key
+left join edge as e on e.wallet_key = o.wallet_key

@@ -25,7 +25,8 @@ days as (
 )
 
 select
-    wallet_address,
+    -- Grouped by the integer key; the id is the same on every row of a wallet.
+    min(wallet_address) as wallet_address,
     cast(sum(fills) as bigint) as trade_count,
     min(first_trade_at_unix) as first_trade_at_unix,
     max(last_trade_at_unix) as last_trade_at_unix,
@@ -35,4 +36,4 @@ select
     sum(sell_volume_usd) as sell_volume_usd,
     max(largest_bet_usd) as largest_bet_usd
 from days
-group by wallet_address
+group by wallet_key

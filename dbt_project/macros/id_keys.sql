@@ -1,0 +1,39 @@
+{#-
+    Integer keys of the long ids: wallets (42 characters), markets (66) and tokens (up to
+    78 decimal digits). The wallet models join, group and partition by these keys instead
+    of the ids: a 64-bit integer hashes and compares in one step where a long string does
+    not (2 to 3 times faster on DuckDB at tens of millions of rows). A key is bits of the id
+    itself (the last 15 hex digits, 60 bits; of a token id, the last 18 decimal digits), so
+    it is the same on every engine and in every version, and the models that store an id
+    store its key beside it. Ids are random, so two sharing a key is a chance of about
+    n² / 2^61 (1e-8 for 200k wallets); int_id_keys keeps every id with its key, and its
+    unique test fails the build if that ever happens.
+-#}
+{% macro hex_id_key(column) -%}
+    {{ return(adapter.dispatch('hex_id_key', 'polycopy')(column)) }}
+{%- endmacro %}
+
+{% macro default__hex_id_key(column) -%}
+    cast(('0x' || right({{ column }}, 15)) as bigint)
+{%- endmacro %}
+
+{% macro postgres__hex_id_key(column) -%}
+    cast(cast(('x' || lpad(right({{ column }}, 15), 16, '0')) as bit(64)) as bigint)
+{%- endmacro %}
+
+{% macro spark__hex_id_key(column) -%}
+    cast(conv(right({{ column }}, 15), 16, 10) as bigint)
+{%- endmacro %}
+
+{% macro token_id_key(column) -%}
+    cast(right({{ column }}, 18) as bigint)
+{%- endmacro %}
+
+{#- The three keys of a row that names a wallet, a market and a token (`alias.` prefixed
+    when given), each named after its id. -#}
+{% macro id_key_columns(alias=none, wallet='wallet_address', market='condition_id', token='token_id') -%}
+    {%- set p = (alias ~ '.') if alias else '' -%}
+    {{ hex_id_key(p ~ wallet) }} as wallet_key,
+    {{ hex_id_key(p ~ market) }} as market_key,
+    {{ token_id_key(p ~ token) }} as token_key
+{%- endmacro %}
