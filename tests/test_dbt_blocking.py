@@ -44,3 +44,30 @@ def test_failing_staging_test_blocks_the_incremental_models(small_world, tmp_pat
     incremental = ("intermediate/int_trade_outcomes", "intermediate/int_positions",
                    "intermediate/int_wallet_realizations", "marts/fct_wallet_daily_pnl")
     assert not any(m in incremental or m.startswith("marts/") for m in out["materialized"]), out
+
+
+def test_two_wallets_sharing_an_integer_key_fail_the_build_before_any_model_groups_by_it(small_world, tmp_path):
+    """The wallet models group by the last 60 bits of a wallet id: two ids sharing them
+    would be merged. int_id_keys' unique test fails first and every model after it is skipped."""
+    path = tmp_path / "wh.duckdb"
+    wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=str(path)))
+    load_history(small_world, wh)
+    wallet = str(wh.scalar("select min(proxy_wallet) from raw.trades"))
+    # Another wallet: a different first hex digit, the same last 15.
+    twin = "0x" + ("f" if wallet[2] != "f" else "e") + wallet[3:]
+    with wh.transaction() as cur:
+        cur.execute(f"update raw.trades set proxy_wallet = '{twin}' "
+                    f"where trade_key = (select min(trade_key) from raw.trades where proxy_wallet = '{wallet}')")
+    dbt = REPO_ROOT / "dbt_project"
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "dbt"), "build", "--profiles-dir", str(dbt),
+         "--project-dir", str(dbt), "--target-path", str(tmp_path / "t"), "--log-path", str(tmp_path / "l")],
+        env={**os.environ, "POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(path)},
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    results = {r["unique_id"].split(".")[2]: r["status"]
+               for r in json.loads((tmp_path / "t" / "run_results.json").read_text())["results"]}
+    assert results["unique_combination_int_id_keys_id_kind__id_key"] == "fail"
+    for model in ("int_trade_outcomes", "int_wallet_market_days", "int_positions", "wallet_metrics"):
+        assert results[model] == "skipped", (model, results[model])
+    assert results["stg_polymarket__trades"] == "success"

@@ -23,6 +23,8 @@
     A resolution in the window rewrites no earlier fill.
 -#}
 
+{#- Built after int_id_keys, whose test stops the models that group by keys if two ids share one. -#}
+-- depends_on: {{ ref('int_id_keys') }}
 {{ config(**window_incremental('trade_key', replace_seconds_of='traded_at_unix')) }}
 
 with

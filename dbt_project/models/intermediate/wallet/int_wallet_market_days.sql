@@ -16,6 +16,8 @@
     exposure before the day includes the window's); round trips look 60 s back.
 -#}
 
+{#- Built after int_id_keys, whose test stops the models that group by keys if two ids share one. -#}
+-- depends_on: {{ ref('int_id_keys') }}
 {{ config(**window_incremental(['wallet_key', 'market_key', 'trade_date'], replace_days_of='trade_date',
                                through_last_day=true)) }}
 
