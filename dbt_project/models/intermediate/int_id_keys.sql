@@ -16,18 +16,15 @@
 
 with
 
-fills as {{ not_materialized() }} (
+-- The ids of the window's fills and activity (of every one without a window).
+records as {{ not_materialized() }} (
 
     select wallet_address, condition_id, token_id
     from {{ ref('stg_polymarket__trades') }}
     {%- if in_partition_window() %}
     where trade_date >= cast('{{ var("partition_start") }}' as date)
     {%- endif %}
-
-),
-
-activity as {{ not_materialized() }} (
-
+    union all
     select wallet_address, condition_id, token_id
     from {{ ref('stg_polymarket__activity') }}
     {%- if in_partition_window() %}
@@ -38,19 +35,13 @@ activity as {{ not_materialized() }} (
 
 ids as (
 
-    select 'wallet' as id_kind, wallet_address as id from fills
+    select 'wallet' as id_kind, wallet_address as id from records
     union
-    select 'wallet' as id_kind, wallet_address as id from activity
-    union
-    select 'market' as id_kind, condition_id as id from fills
-    union
-    select 'market' as id_kind, condition_id as id from activity where condition_id is not null
+    select 'market' as id_kind, condition_id as id from records where condition_id is not null
     union
     select 'market' as id_kind, condition_id as id from {{ ref('stg_polymarket__market_tokens') }}
     union
-    select 'token' as id_kind, token_id as id from fills
-    union
-    select 'token' as id_kind, token_id as id from activity where token_id is not null
+    select 'token' as id_kind, token_id as id from records where token_id is not null
     union
     select 'token' as id_kind, token_id as id from {{ ref('stg_polymarket__market_tokens') }}
     union
