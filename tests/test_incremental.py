@@ -66,8 +66,11 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # table without trade_date: the next window run builds it whole instead of failing.
     # One built before fills stopped carrying their market's resolution has a column the
     # model no longer makes: the window run drops it and keeps every row.
+    # One built before the touched positions were a model of their own has none: the
+    # window run creates it with the window's positions, before the models that read it.
     with wh.transaction() as cur:
         cur.execute("alter table intermediate.int_wallet_crossings drop column trade_date")
+        cur.execute("drop table intermediate.int_touched_positions")
         cur.execute("alter table intermediate.int_trade_outcomes add column hold_to_resolution_pnl_usd float")
     # The next ten daily partitions land; only their window is rebuilt.
     load_history(small_world, wh, later, activity_wallets=everyone)

@@ -7,45 +7,14 @@
     {{ return(is_incremental() and var('partition_start', none) is not none) }}
 {%- endmacro %}
 
-{#- Positions a window touches, by their integer keys (wallet_key × token_key): a fill,
-    split, merge or conversion in it, or its market resolved in it. -#}
-{% macro touched_positions() -%}
-    select t.wallet_key, t.token_key
-    from {{ ref('stg_polymarket__trades') }} as t
-    where t.trade_date >= cast('{{ var("partition_start") }}' as date)
-      and t.trade_date < cast('{{ var("partition_end") }}' as date)
-    union
-    -- Every earlier fill of a token resolved in the window: joined on the id, the keys
-    -- computed for the fills that match only.
-    select {{ hex_id_key('t.wallet_address') }}, {{ token_id_key('t.token_id') }}
-    from {{ ref('stg_polymarket__trades') }} as t
-    inner join {{ ref('stg_polymarket__market_resolutions') }} as r
-        on r.token_id = t.token_id
-    where r.resolution_date >= cast('{{ var("partition_start") }}' as date)
-      and r.resolution_date < cast('{{ var("partition_end") }}' as date)
-    union
-    -- Splits and merges move every outcome token of their market, a conversion its token:
-    -- in the window, or in a market resolved in the window.
-    select a.wallet_key, k.token_key
-    from {{ ref('stg_polymarket__activity') }} as a
-    inner join {{ ref('stg_polymarket__market_tokens') }} as k
-        on k.condition_id = a.condition_id
-        and (a.activity_type in ('SPLIT', 'MERGE') or k.token_id = a.token_id)
-    left join {{ ref('stg_polymarket__market_resolutions') }} as r
-        on r.token_id = k.token_id
-    where a.activity_type in ('SPLIT', 'MERGE', 'CONVERSION')
-      and ((a.activity_date >= cast('{{ var("partition_start") }}' as date)
-            and a.activity_date < cast('{{ var("partition_end") }}' as date))
-           or (r.resolution_date >= cast('{{ var("partition_start") }}' as date)
-               and r.resolution_date < cast('{{ var("partition_end") }}' as date)))
-{%- endmacro %}
-
-{#- The `touched` CTE (followed by a comma) when building a window; nothing otherwise. -#}
+{#- The `touched` CTE (followed by a comma) when building a window: the positions it
+    touches, found once per run by int_touched_positions (a model that reads it declares
+    `-- depends_on: {{ ref('int_touched_positions') }}`); nothing otherwise. -#}
 {% macro touched_cte() -%}
     {%- if in_partition_window() -%}
 touched as (
 
-    {{ touched_positions() }}
+    select wallet_key, token_key from {{ ref('int_touched_positions') }}
 
 ),
     {%- endif -%}

@@ -12,10 +12,8 @@
     Incremental: a partition window recomputes the positions it touches.
 -#}
 
-{#- touched_positions() refs these inside a conditional: declare them. -#}
--- depends_on: {{ ref('stg_polymarket__trades') }}
--- depends_on: {{ ref('stg_polymarket__activity') }}
--- depends_on: {{ ref('stg_polymarket__market_tokens') }}
+{#- touched_cte() refs it inside a conditional: declare it. -#}
+-- depends_on: {{ ref('int_touched_positions') }}
 {{ config(**window_incremental(['wallet_key', 'token_key'])) }}
 
 with

@@ -8,11 +8,8 @@
     Incremental: a partition window recomputes the realizations of the positions it touches.
 -#}
 
-{#- touched_positions() refs these inside a conditional: declare them. -#}
--- depends_on: {{ ref('stg_polymarket__trades') }}
--- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
--- depends_on: {{ ref('stg_polymarket__activity') }}
--- depends_on: {{ ref('stg_polymarket__market_tokens') }}
+{#- touched_cte() refs it inside a conditional: declare it. -#}
+-- depends_on: {{ ref('int_touched_positions') }}
 {{ config(**window_incremental('realization_key')) }}
 
 with
