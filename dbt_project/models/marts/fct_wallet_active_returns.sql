@@ -62,6 +62,7 @@ benchmark as (
 
 select
     d.wallet_address,
+    d.wallet_key,
     d.activity_date,
     d.daily_return,
     coalesce(b.benchmark_pnl_usd, 0) / d.return_base_usd as benchmark_return,

@@ -14,6 +14,7 @@ as_of as (
 
 select
     d.wallet_address,
+    d.wallet_key,
     d.activity_date,
     d.daily_return,
     {{ dbt.datediff('d.activity_date', 'a.as_of_date', 'day') }} as days_ago

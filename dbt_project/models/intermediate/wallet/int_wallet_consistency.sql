@@ -17,18 +17,20 @@ returns as (
 block_sums as (
 
     select
-        wallet_address,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         floor(cast(days_ago as {{ double_type() }}) / 30) as block,
         sum(daily_return) as sum_r,
         sum(daily_return * daily_return) as sum_r2
     from returns
-    group by wallet_address, floor(cast(days_ago as {{ double_type() }}) / 30)
+    group by wallet_key, floor(cast(days_ago as {{ double_type() }}) / 30)
 
 ),
 
 block_sharpe as (
 
     select
+        wallet_key,
         wallet_address,
         (sum_r / 30) / sqrt((sum_r2 - sum_r * sum_r / 30) / 29) as block_sharpe
     from block_sums
@@ -36,6 +38,7 @@ block_sharpe as (
 
 )
 
-select wallet_address, stddev_samp(block_sharpe) as rolling_sharpe_30d_std, count(*) as sharpe_blocks
+select min(wallet_address) as wallet_address, stddev_samp(block_sharpe) as rolling_sharpe_30d_std,
+       count(*) as sharpe_blocks
 from block_sharpe
-group by wallet_address
+group by wallet_key

@@ -28,18 +28,19 @@ returns as (
 activity_span as (
 
     select
-        r.wallet_address,
+        r.wallet_key,
         {{ dbt.datediff('min(r.activity_date)', 'max(a.as_of_date)', 'day') }} + 1 as days_active
     from returns as r
     cross join as_of as a
-    group by r.wallet_address
+    group by r.wallet_key
 
 ),
 
 return_sums as (
 
     select
-        r.wallet_address,
+        r.wallet_key,
+        min(r.wallet_address) as wallet_address,
         s.days_ago_limit,
         least(s.days_ago_limit, max(sp.days_active)) as n_days,
         sum(case when r.days_ago < s.days_ago_limit then r.daily_return else 0 end) as sum_r,
@@ -48,15 +49,16 @@ return_sums as (
                  then r.daily_return * r.daily_return else 0 end) as sum_neg_r2
     from returns as r
     inner join activity_span as sp
-        on sp.wallet_address = r.wallet_address
+        on sp.wallet_key = r.wallet_key
     cross join (select 30 as days_ago_limit union all select 90 as days_ago_limit) as s
-    group by r.wallet_address, s.days_ago_limit
+    group by r.wallet_key, s.days_ago_limit
 
 ),
 
 return_stats as (
 
     select
+        wallet_key,
         wallet_address,
         days_ago_limit,
         n_days,
@@ -70,7 +72,8 @@ return_stats as (
 sharpe as (
 
     select
-        wallet_address,
+        wallet_key,
+        min(wallet_address) as wallet_address,
         max(case when days_ago_limit = 30 and var_r > 1e-18 then mean_r / sqrt(var_r) * sqrt(365.0) end)
             as sharpe_30d,
         max(case when days_ago_limit = 90 and var_r > 1e-18 then mean_r / sqrt(var_r) * sqrt(365.0) end)
@@ -80,17 +83,17 @@ sharpe as (
         max(case when days_ago_limit = 90 then n_days end) as return_days_90d,
         max(case when days_ago_limit = 90 then mean_r end) as mean_return_90d
     from return_stats
-    group by wallet_address
+    group by wallet_key
 
 ),
 
 equity as (
 
     select
-        wallet_address,
+        wallet_key,
         activity_date,
         sum(ln(greatest(1 + daily_return, 1e-12))) over (
-            partition by wallet_address order by activity_date rows between unbounded preceding and current row
+            partition by wallet_key order by activity_date rows between unbounded preceding and current row
         ) as log_equity
     from returns
 
@@ -99,13 +102,13 @@ equity as (
 equity_peaks as (
 
     select
-        wallet_address,
+        wallet_key,
         activity_date,
         log_equity,
         greatest(0, max(log_equity) over (
-            partition by wallet_address order by activity_date rows between unbounded preceding and current row
+            partition by wallet_key order by activity_date rows between unbounded preceding and current row
         )) as log_peak,
-        row_number() over (partition by wallet_address order by activity_date desc) as recency
+        row_number() over (partition by wallet_key order by activity_date desc) as recency
     from equity
 
 ),
@@ -113,17 +116,17 @@ equity_peaks as (
 drawdowns as (
 
     select
-        wallet_address,
+        wallet_key,
         max(1 - exp(log_equity - log_peak)) as max_drawdown,
         max(case when recency = 1 then 1 - exp(log_equity - log_peak) end) as current_drawdown
     from equity_peaks
-    group by wallet_address
+    group by wallet_key
 
 ),
 
 active_returns as (
 
-    select x.wallet_address, x.active_return
+    select x.wallet_key, x.active_return
     from {{ ref('fct_wallet_active_returns') }} as x
     cross join as_of as a
     where {{ dbt.datediff('x.activity_date', 'a.as_of_date', 'day') }} between 0 and 89
@@ -133,11 +136,11 @@ active_returns as (
 information as (
 
     select
-        wallet_address,
+        wallet_key,
         avg(active_return) as mean_active,
         var_samp(active_return) as var_active
     from active_returns
-    group by wallet_address
+    group by wallet_key
     having count(*) > 1
 
 )
@@ -154,5 +157,5 @@ select
     case when d.max_drawdown > 1e-12 then s.mean_return_90d * 365.0 / d.max_drawdown end as calmar_ratio,
     case when i.var_active > 1e-18 then i.mean_active / sqrt(i.var_active) * sqrt(365.0) end as information_ratio
 from sharpe as s
-left join drawdowns as d on d.wallet_address = s.wallet_address
-left join information as i on i.wallet_address = s.wallet_address
+left join drawdowns as d on d.wallet_key = s.wallet_key
+left join information as i on i.wallet_key = s.wallet_key
