@@ -15,12 +15,15 @@
     nothing of their own behind the delete, so their new rows are appended: delete+insert
     would join every row of a large history on the unique key again for nothing. Models
     of timed rows (replace_seconds_of: a Unix-seconds column) have every row from the
-    window's first second on deleted first and append the same way.
+    window's first second on deleted first and append the same way. Models that recompute
+    every row of the positions a window touches (replace_touched='positions': rows keyed
+    by wallet_key and token_key), or of the wallets (replace_touched='wallets'), have those
+    rows deleted first (by integer keys, from int_touched_positions) and append too.
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
-                            replace_seconds_of=none) -%}
+                            replace_seconds_of=none, replace_touched=none) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
             gained makes drop_outdated_incremental_tables rebuild the table whole). -#}
@@ -40,8 +43,11 @@
                             ~ through_last_day ~ ") }}"}) -%}
     {%- elif replace_seconds_of -%}
         {%- do config.update({'pre_hook': "{{ delete_partition_seconds('" ~ replace_seconds_of ~ "') }}"}) -%}
+    {%- elif replace_touched -%}
+        {%- do config.update({'pre_hook': "{{ delete_touched('" ~ replace_touched ~ "') }}"}) -%}
     {%- endif -%}
-    {%- if (through_last_day or replace_seconds_of) and config.incremental_strategy == 'delete+insert' -%}
+    {%- if (through_last_day or replace_seconds_of or replace_touched)
+           and config.incremental_strategy == 'delete+insert' -%}
         {%- do config.update({'incremental_strategy': 'append'}) -%}
     {%- endif -%}
     {{ return(config) }}
@@ -69,6 +75,22 @@
     {%- if in_partition_window() -%}
     delete from {{ this }}
     where {{ seconds_column }} >= {{ window_start_unix() }}
+    {%- elif is_incremental() -%}
+    delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The pre-hook of window_incremental(replace_touched=...): within a partition window,
+    delete the rows of the positions ('positions') or wallets ('wallets') it touches; on an
+    incremental run without a window, every row; nothing on a first build. -#}
+{% macro delete_touched(scope) -%}
+    {%- if in_partition_window() -%}
+    delete from {{ this }} as target
+    where exists (
+        select 1 from {{ ref('int_touched_positions') }} as x
+        where x.wallet_key = target.wallet_key
+        {%- if scope == 'positions' %} and x.token_key = target.token_key{% endif %}
+    )
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}

@@ -14,7 +14,7 @@
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental(['wallet_key', 'token_key'])) }}
+{{ config(**window_incremental(['wallet_key', 'token_key'], replace_touched='positions')) }}
 
 with
 

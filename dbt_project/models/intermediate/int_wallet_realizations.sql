@@ -10,7 +10,7 @@
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental('realization_key')) }}
+{{ config(**window_incremental('realization_key', replace_touched='positions')) }}
 
 with
 

@@ -15,7 +15,7 @@
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental(['wallet_key', 'activity_date'])) }}
+{{ config(**window_incremental(['wallet_key', 'activity_date'], replace_touched='wallets')) }}
 
 with
 
