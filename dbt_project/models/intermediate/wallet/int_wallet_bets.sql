@@ -67,7 +67,9 @@ data_start as (
 
 closes as (
 
-    select {{ hex_id_key('m.condition_id') }} as market_key, coalesce(m.closed_at_unix, min(r.resolved_at_unix), m.end_date_unix) as closed_at_unix
+    select
+        {{ hex_id_key('m.condition_id') }} as market_key,
+        coalesce(m.closed_at_unix, min(r.resolved_at_unix), m.end_date_unix) as closed_at_unix
     from {{ ref('stg_polymarket__markets') }} as m
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.condition_id = m.condition_id
