@@ -15,6 +15,7 @@
 touched as (
 
     select wallet_key, token_key from {{ ref('int_touched_positions') }}
+    where {{ touched_in_window() }} and wallet_key is not null
 
 ),
     {%- endif -%}
@@ -91,4 +92,10 @@ touched as (
 {% macro days_before_window(days) -%}
     {{ return((modules.datetime.date.fromisoformat(var('partition_start'))
                - modules.datetime.timedelta(days=days)).isoformat()) }}
+{%- endmacro %}
+
+{#- The rows of int_touched_positions built for this run's window. -#}
+{% macro touched_in_window() -%}
+    window_start = cast('{{ var("partition_start") }}' as date)
+    and window_end = cast('{{ var("partition_end") }}' as date)
 {%- endmacro %}

@@ -43,7 +43,8 @@
                             ~ through_last_day ~ ") }}"}) -%}
     {%- elif replace_seconds_of -%}
         {%- do config.update({'pre_hook': "{{ delete_partition_seconds('" ~ replace_seconds_of ~ "') }}"}) -%}
-    {%- elif replace_touched -%}
+    {%- elif replace_touched and target.type != 'spark' -%}
+        {#- (Open-source Delta Lake allows no subquery in a DELETE: Spark merges by key.) -#}
         {%- do config.update({'pre_hook': "{{ delete_touched('" ~ replace_touched ~ "') }}"}) -%}
     {%- endif -%}
     {%- if (through_last_day or replace_seconds_of or replace_touched)
@@ -85,10 +86,19 @@
     incremental run without a window, every row; nothing on a first build. -#}
 {% macro delete_touched(scope) -%}
     {%- if in_partition_window() -%}
+    {%- set touched = ref('int_touched_positions') -%}
+    {%- if execute -%}
+        {%- set marked = run_query("select count(*) from " ~ touched ~ " where " ~ touched_in_window()) -%}
+        {%- if marked.columns[0].values()[0] == 0 -%}
+            {{ exceptions.raise_compiler_error(
+                this.identifier ~ ": int_touched_positions was not built for the window " ~ var('partition_start')
+                ~ " to " ~ var('partition_end') ~ " (it holds another run's positions); build it in the same run") }}
+        {%- endif -%}
+    {%- endif %}
     delete from {{ this }} as target
     where exists (
-        select 1 from {{ ref('int_touched_positions') }} as x
-        where x.wallet_key = target.wallet_key
+        select 1 from {{ touched }} as x
+        where {{ touched_in_window() }} and x.wallet_key = target.wallet_key
         {%- if scope == 'positions' %} and x.token_key = target.token_key{% endif %}
     )
     {%- elif is_incremental() -%}
