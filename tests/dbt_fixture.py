@@ -22,12 +22,19 @@ def fixture_warehouse(request, tmp_path_factory):
     return open_warehouse(settings), env, tmp_path
 
 
-def dbt_build(env: dict, tmp_path, as_of: str) -> None:
-    """``dbt build`` (models and tests) as of ``as_of``; fails the test with dbt's output."""
+def run_dbt(env: dict, tmp_path, *args: str, succeeds: bool = True) -> str:
+    """``dbt build`` with ``args`` on the warehouse ``env`` names (its run_results.json in
+    ``tmp_path / "t"``); fails the test with dbt's output unless it ends as ``succeeds`` says."""
     dbt = REPO_ROOT / "dbt_project"
     proc = subprocess.run(
-        [str(os.path.join(os.path.dirname(sys.executable), "dbt")), "build", "--profiles-dir", str(dbt),
-         "--project-dir", str(dbt), "--target", env["POLYCOPY_WAREHOUSE"], "--target-path", str(tmp_path / "t"),
-         "--log-path", str(tmp_path / "l"), "--vars", json.dumps({"as_of_date": as_of})],
+        [os.path.join(os.path.dirname(sys.executable), "dbt"), "build", "--target", env["POLYCOPY_WAREHOUSE"],
+         "--profiles-dir", str(dbt), "--project-dir", str(dbt), "--target-path", str(tmp_path / "t"),
+         "--log-path", str(tmp_path / "l"), *args],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (proc.returncode == 0) == succeeds, proc.stdout[-3000:]
+    return proc.stdout
+
+
+def dbt_build(env: dict, tmp_path, as_of: str) -> None:
+    """``dbt build`` (models and tests) as of ``as_of``; fails the test with dbt's output."""
+    run_dbt(env, tmp_path, "--vars", json.dumps({"as_of_date": as_of}))

@@ -9,6 +9,7 @@ import sys
 from polycopy.sim.loader import load_history
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from tests.conftest import REPO_ROOT
+from tests.dbt_fixture import run_dbt
 
 SCRIPT = """
 import json, dagster as dg
@@ -58,13 +59,7 @@ def test_two_wallets_sharing_an_integer_key_fail_the_build_before_any_model_grou
     with wh.transaction() as cur:
         cur.execute(f"update raw.trades set proxy_wallet = '{twin}' "
                     f"where trade_key = (select min(trade_key) from raw.trades where proxy_wallet = '{wallet}')")
-    dbt = REPO_ROOT / "dbt_project"
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "dbt"), "build", "--profiles-dir", str(dbt),
-         "--project-dir", str(dbt), "--target-path", str(tmp_path / "t"), "--log-path", str(tmp_path / "l")],
-        env={**os.environ, "POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(path)},
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0
+    run_dbt({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": str(path)}, tmp_path, succeeds=False)
     results = {r["unique_id"].split(".")[2]: r["status"]
                for r in json.loads((tmp_path / "t" / "run_results.json").read_text())["results"]}
     assert results["unique_combination_int_id_keys_id_kind__id_key"] == "fail"

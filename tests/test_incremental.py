@@ -3,9 +3,6 @@ refresh gives, on DuckDB and on PostgreSQL — and so does a backfill of earlier
 after later ones were built."""
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pandas as pd
@@ -13,7 +10,7 @@ import pytest
 
 from polycopy.sim.loader import history_days, load_history
 from polycopy.warehouse import WarehouseSettings, open_warehouse
-from tests.conftest import REPO_ROOT
+from tests.dbt_fixture import run_dbt
 
 MODELS = {
     "intermediate.int_trade_outcomes": "trade_key",
@@ -30,13 +27,7 @@ MODELS = {
 
 
 def dbt(target: str, env: dict, tmp, *args: str, succeeds: bool = True) -> str:
-    d = REPO_ROOT / "dbt_project"
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "dbt"), "build", "--target", target, "--profiles-dir", str(d),
-         "--project-dir", str(d), "--target-path", str(tmp / "t"), "--log-path", str(tmp / "l"), *args],
-        env={**os.environ, "POLYCOPY_WAREHOUSE": target, **env}, capture_output=True, text=True, timeout=600)
-    assert (proc.returncode == 0) == succeeds, proc.stdout[-3000:]
-    return proc.stdout
+    return run_dbt({"POLYCOPY_WAREHOUSE": target, **env}, tmp, *args, succeeds=succeeds)
 
 
 def snapshot(wh) -> dict[str, pd.DataFrame]:

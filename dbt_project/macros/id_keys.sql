@@ -29,11 +29,9 @@
     cast(right({{ column }}, 18) as bigint)
 {%- endmacro %}
 
-{#- The three keys of a row that names a wallet, a market and a token (`alias.` prefixed
-    when given), each named after its id. -#}
-{% macro id_key_columns(alias=none, wallet='wallet_address', market='condition_id', token='token_id') -%}
-    {%- set p = (alias ~ '.') if alias else '' -%}
-    {{ hex_id_key(p ~ wallet) }} as wallet_key,
-    {{ hex_id_key(p ~ market) }} as market_key,
-    {{ token_id_key(p ~ token) }} as token_key
+{#- The three keys of a row that names a wallet, a market and a token. -#}
+{% macro id_key_columns(wallet='wallet_address', market='condition_id', token='token_id') -%}
+    {{ hex_id_key(wallet) }} as wallet_key,
+    {{ hex_id_key(market) }} as market_key,
+    {{ token_id_key(token) }} as token_key
 {%- endmacro %}
