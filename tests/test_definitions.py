@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from polycopy_dagster import definitions, execution
+from polycopy_dagster.defs.automation import REBUILD_BATCH
 from tests.conftest import REPO_ROOT
 
 
@@ -213,38 +214,84 @@ def test_a_market_snapshot_refresh_re_derives_the_recent_resolution_days():
     assert now.date().isoformat() in requested
 
 
+class _BuiltDeployment:
+    """Every data asset and every day materialized once, and the automation conditions
+    evaluated as the automation sensor does, one tick at a time."""
+
+    def __init__(self):
+        self.graph = definitions.defs.resolve_asset_graph()
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.now = datetime.now(timezone.utc)
+        self.today = self.now.date().isoformat()
+        self.data = dg.AssetSelection.all() - dg.AssetSelection.groups("evaluation")  # run only when asked
+        self.keys = [k for k in self.data.resolve(self.graph)
+                     if self.graph.has(k) and self.graph.get(k).is_materializable]
+        for key in self.keys:
+            pdef = self.graph.get(key).partitions_def
+            for p in (pdef.get_partition_keys(current_time=self.now) if pdef else [None]):
+                self.land(key, p)
+        self.cursor = None
+        assert self.tick() == {}
+
+    def land(self, key, partition=None):
+        key = dg.AssetKey.from_user_string(key) if isinstance(key, str) else key
+        self.instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+    def tick(self) -> dict[str, set]:
+        result = dg.evaluate_automation_conditions(definitions.defs, self.instance, asset_selection=self.data,
+                                                   cursor=self.cursor)
+        self.cursor = result.cursor
+        return {k.to_user_string(): result.get_requested_partitions(k) for k in self.keys
+                if result.get_num_requested(k)}
+
+    def ingest_today(self) -> dict[str, set]:
+        """A new ingest of today; the next tick's requests (the day's dbt models)."""
+        for key in ("raw_trades", "market_resolutions", "raw_wallet_activity"):
+            self.land(key, self.today)
+        return self.tick()
+
+
 def test_an_ingest_is_followed_by_a_days_dbt_run_then_tables_and_scores_together():
     """The conditions, evaluated as the automation sensor does: a new ingest of a day requests
     that day's dbt models together (one run); once they land, dbt's full tables and the scoring
     are requested together (one run), the watchlist and its publication with them."""
-    graph = definitions.defs.resolve_asset_graph()
-    instance = dg.DagsterInstance.ephemeral()
-    now = datetime.now(timezone.utc)
-    today = now.date().isoformat()
-    data = dg.AssetSelection.all() - dg.AssetSelection.groups("evaluation")  # run only when asked
-    keys = [k for k in data.resolve(graph) if graph.has(k) and graph.get(k).is_materializable]
-    for key in keys:  # a deployment whose history was built once: every asset and every day exists
-        pdef = graph.get(key).partitions_def
-        for p in (pdef.get_partition_keys(current_time=now) if pdef else [None]):
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=p))
-
-    def evaluate(cursor):
-        result = dg.evaluate_automation_conditions(definitions.defs, instance, asset_selection=data, cursor=cursor)
-        requested = {k.to_user_string(): result.get_requested_partitions(k) for k in keys
-                     if result.get_num_requested(k)}
-        return result.cursor, requested
-
-    cursor, requested = evaluate(None)
-    assert requested == {}, requested
-    for key in ("raw_trades", "market_resolutions", "raw_wallet_activity"):
-        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today))
-    cursor, requested = evaluate(cursor)
-    assert "staging/stg_polymarket__trades" in requested and all(v == {today} for v in requested.values()
+    d = _BuiltDeployment()
+    requested = d.ingest_today()
+    assert "staging/stg_polymarket__trades" in requested and all(v == {d.today} for v in requested.values()
                                                                    if v != {None}), requested
     assert "marts/wallet_metrics" not in requested and "wallet_scores" not in requested, requested
     for k, parts in requested.items():
         for p in parts:
-            instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey.from_user_string(k), partition=p))
-    cursor, requested = evaluate(cursor)
+            d.land(k, p)
+    requested = d.tick()
     for k in ("marts/wallet_metrics", "wallet_scores", "whale_watchlist", "followed_watchlist"):
         assert k in requested, (k, sorted(requested))
+
+
+def test_a_step_landing_while_a_tick_evaluates_holds_the_whole_batch_to_the_next_tick(monkeypatch):
+    """A tick reads upstream updates as of its snapshot of the event log but asks live whether
+    a run is in progress. The day's last dbt model (the daily P&L) landing in between is, for
+    that tick, neither updated nor running. Without care the tables that do not read it start
+    now and those that do a tick later, and the scores are built twice. The whole batch waits
+    for the next tick instead, and then starts as one."""
+    d = _BuiltDeployment()
+    daily = d.ingest_today()
+    last = "marts/fct_wallet_daily_pnl"
+    assert daily.get(last) == {d.today}, sorted(daily)
+    for k, parts in daily.items():
+        if k != last:
+            for p in parts:
+                d.land(k, p)
+    storage = d.instance.event_log_storage
+    snapshot = storage.get_maximum_record_id()
+    d.land(last, d.today)
+    # The tick took its snapshot just before the daily P&L landed.
+    monkeypatch.setattr(type(storage), "get_maximum_record_id", lambda self: snapshot)
+    held = d.tick()
+    monkeypatch.undo()
+    assert held == {}, sorted(held)
+    requested = d.tick()
+    batch = {k.to_user_string() for k in REBUILD_BATCH.resolve(d.graph) if k in set(d.keys)}
+    readers = {k.to_user_string() for k in d.graph.get(dg.AssetKey.from_user_string(last)).child_keys}
+    assert readers & batch, readers
+    assert batch <= set(requested), sorted(batch - set(requested))

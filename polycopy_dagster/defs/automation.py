@@ -9,6 +9,7 @@ turned on one by one in the UI.
 """
 
 import os
+import weakref
 from datetime import timedelta
 
 import dagster as dg
@@ -53,8 +54,9 @@ def _triggered(trigger: dg.AutomationCondition, batch: dg.AssetSelection | None)
 
 class AncestorStillToRun(dg.AutomationCondition):
     """True for a partition of the asset when an asset upstream of it, at any distance, is
-    part of an in-progress run or backfill that has not executed it yet (its partitions
-    mapped down the graph on the way). A run executes its assets one by one and each stops
+    part of an in-progress run or backfill that has not executed it yet, or was materialized
+    after the tick's snapshot of the event log (its partitions mapped down the graph on the
+    way). A run executes its assets one by one and each stops
     being "in progress" once executed: looking at direct dependencies alone, a table whose
     own inputs are done would start while the daily chain still runs, then run again after it.
 
@@ -86,7 +88,8 @@ class AncestorStillToRun(dg.AutomationCondition):
         for key in _ancestors_in_graph_order(graph, members):
             full = view.get_full_subset(key=key)
             subset = (await view.compute_run_in_progress_subset(key=key, from_subset=full)).compute_union(
-                await view.compute_backfill_in_progress_subset(key=key, from_subset=full))
+                await view.compute_backfill_in_progress_subset(key=key, from_subset=full)).compute_union(
+                _landed_after_snapshot(view, key))
             for parent in graph.get(key).parent_keys:
                 if parent in pending and not pending[parent].is_empty:
                     subset = subset.compute_union(pending[parent].compute_mapped_subset(key, direction="down"))
@@ -102,6 +105,42 @@ class AncestorStillToRun(dg.AutomationCondition):
                 true_subset = true_subset.compute_union(_on_target(view, subset, context))
         return dg.AutomationResult(context=context,
                                    true_subset=true_subset.compute_intersection(context.candidate_subset))
+
+
+# Per tick (one AssetGraphView a tick): what each asset materialized after the tick's snapshot.
+_LANDED_AFTER_SNAPSHOT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _landed_after_snapshot(view, key: dg.AssetKey):
+    """Partitions of ``key`` materialized after the tick's snapshot of the event log.
+
+    A tick sees upstream updates as of its snapshot (``view.last_event_id``, taken when the
+    tick starts) but asks whether a run is in progress later, live. A step that lands in
+    between is neither updated nor in progress for this tick: without this, the assets
+    reading it would look settled while their trigger has not seen it, and part of a batch
+    would start now and the rest a tick later. Counted as still to run, it is seen as
+    updated, and settled, by the next tick. Queried after the in-progress subsets (which the
+    view caches from their first query), so a step that ends in between is seen by one or
+    the other."""
+    per_view = _LANDED_AFTER_SNAPSHOT.setdefault(view, {})
+    if key not in per_view:
+        per_view[key] = _query_landed_after(view, key)
+    return per_view[key]
+
+
+def _query_landed_after(view, key: dg.AssetKey):
+    snapshot = view.last_event_id
+    if snapshot is None:
+        return view.get_empty_subset(key=key)
+    records = view.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, after_storage_id=snapshot), limit=1000).records
+    if not records:
+        return view.get_empty_subset(key=key)
+    partitions_def = view.asset_graph.get(key).partitions_def
+    if partitions_def is None:
+        return view.get_full_subset(key=key)
+    return view.get_subset_from_partition_keys(key, partitions_def, {
+        r.partition_key for r in records if r.partition_key and partitions_def.has_partition_key(r.partition_key)})
 
 
 def _on_target(view, subset, context: dg.AutomationContext):
