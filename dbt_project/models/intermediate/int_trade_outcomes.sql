@@ -126,30 +126,21 @@ position_ids as (
 
 {% if in_partition_window() -%}
 -- Each walked position's state after its last fill before the window (the pre-hook has
--- deleted every later one).
-earlier_fills as (
+-- deleted every later one): one grouped pass over their earlier fills.
+position_state as (
 
     select
         ix.position_id,
-        o.condition_id,
-        o.fill_seq,
-        o.shares_after,
-        o.cost_after,
-        o.unknown_cost_shares_held_after,
-        max(o.fill_seq) over (partition by ix.position_id) as last_fill_seq
+        max(o.fill_seq) as fill_seq,
+        {{ last_by('o.shares_after', 'o.fill_seq') }} as shares_after,
+        {{ last_by('o.cost_after', 'o.fill_seq') }} as cost_after,
+        {{ last_by('o.unknown_cost_shares_held_after', 'o.fill_seq') }} as unknown_cost_shares_held_after
     from {{ this }} as o
     inner join position_ids as ix
         on ix.wallet_key = o.wallet_key
         and ix.token_key = o.token_key
     where o.traded_at_unix < {{ window_start_unix() }}
-
-),
-
-position_state as (
-
-    select position_id, condition_id, fill_seq, shares_after, cost_after, unknown_cost_shares_held_after
-    from earlier_fills
-    where fill_seq = last_fill_seq
+    group by ix.position_id
 
 ),
 {%- endif %}
@@ -178,7 +169,8 @@ fills as (
         cast(null as {{ string_type() }}) as trade_key,
         cast(null as {{ string_type() }}) as wallet_address,
         cast(null as {{ string_type() }}) as token_id,
-        p.condition_id,
+        -- A CARRY row only seeds the ledger's passes: its ids are not read.
+        cast(null as {{ string_type() }}) as condition_id,
         ix.wallet_key,
         ix.token_key,
         cast(null as bigint) as market_key,
