@@ -35,3 +35,17 @@
     {{ hex_id_key(market) }} as market_key,
     {{ token_id_key(token) }} as token_key
 {%- endmacro %}
+
+{#- Every wallet's address by its key (int_id_keys), as a CTE: `{{ wallet_ids_cte() }}` in a
+    `with` list. The per-wallet models group by the integer key alone and join the address
+    to their few result rows: carried through a grouping, a 42-character string costs
+    about as much as the aggregates themselves. -#}
+{% macro wallet_ids_cte() -%}
+wallet_ids as (
+
+    select id_key as wallet_key, id as wallet_address
+    from {{ ref('int_id_keys') }}
+    where id_kind = 'wallet'
+
+),
+{%- endmacro %}

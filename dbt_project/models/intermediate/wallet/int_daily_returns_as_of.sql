@@ -13,7 +13,6 @@ as_of as (
 )
 
 select
-    d.wallet_address,
     d.wallet_key,
     d.activity_date,
     d.daily_return,

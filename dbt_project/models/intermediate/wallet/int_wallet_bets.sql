@@ -84,11 +84,8 @@ resolutions as (
 
 )
 
+-- Keys only: its one reader groups by wallet, and ids would be carried through every join.
 select
-    b.wallet_address,
-    b.transaction_hash,
-    b.token_id,
-    b.condition_id,
     b.wallet_key,
     b.market_key,
     b.token_key,

@@ -26,7 +26,6 @@ markets as (
 priced as (
 
     select
-        p.wallet_address,
         p.wallet_key,
         coalesce(m.category, 'unknown') as category,
         p.realized_pnl_usd,
@@ -44,10 +43,11 @@ priced as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 by_category as (
 
     select
-        min(wallet_address) as wallet_address,
         wallet_key,
         category,
         count(*) as priced_positions,
@@ -61,13 +61,15 @@ by_category as (
 )
 
 select
-    wallet_address,
-    wallet_key,
-    category,
-    priced_positions,
-    pnl_usd,
-    cost_usd,
-    null_variance_usd2,
-    pnl_usd / cost_usd as pricing_edge,
-    case when null_variance_usd2 > 0 then pnl_usd / sqrt(null_variance_usd2) end as edge_null_z
-from by_category
+    w.wallet_address,
+    c.wallet_key,
+    c.category,
+    c.priced_positions,
+    c.pnl_usd,
+    c.cost_usd,
+    c.null_variance_usd2,
+    c.pnl_usd / c.cost_usd as pricing_edge,
+    case when c.null_variance_usd2 > 0 then c.pnl_usd / sqrt(c.null_variance_usd2) end as edge_null_z
+from by_category as c
+left join wallet_ids as w
+    on w.wallet_key = c.wallet_key

@@ -24,7 +24,7 @@ markets as (
 
 market_days as (
 
-    select d.wallet_key, d.wallet_address, d.volume_usd, coalesce(m.category, 'unknown') as category
+    select d.wallet_key, d.volume_usd, coalesce(m.category, 'unknown') as category
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     left join markets as m
@@ -33,11 +33,12 @@ market_days as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 category_volume as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         category,
         sum(volume_usd) as volume_usd,
         row_number() over (partition by wallet_key order by sum(volume_usd) desc, category) as volume_rank
@@ -66,7 +67,6 @@ mix as (
 
     select
         c.wallet_key,
-        min(c.wallet_address) as wallet_address,
         max(case when c.volume_rank = 1 then c.category end) as primary_category,
         count(*) as category_count,
         sum(power(c.volume_usd / w.volume_usd, 2)) * 10000 as category_hhi,
@@ -89,6 +89,7 @@ edges as (
 )
 
 select
+    w.wallet_address,
     m.*,
     case when m.category_hhi > 0 then 10000.0 / m.category_hhi end as effective_categories,
     a.categories_available,
@@ -96,6 +97,8 @@ select
          then least(1.0, (10000.0 / m.category_hhi) / a.categories_available) end as category_breadth,
     e.best_category_edge_z
 from mix as m
+left join wallet_ids as w
+    on w.wallet_key = m.wallet_key
 cross join available as a
 left join edges as e
     on e.wallet_key = m.wallet_key

@@ -18,7 +18,6 @@ block_sums as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         floor(cast(days_ago as {{ double_type() }}) / 30) as block,
         sum(daily_return) as sum_r,
         sum(daily_return * daily_return) as sum_r2
@@ -31,14 +30,23 @@ block_sharpe as (
 
     select
         wallet_key,
-        wallet_address,
         (sum_r / 30) / sqrt((sum_r2 - sum_r * sum_r / 30) / 29) as block_sharpe
     from block_sums
     where (sum_r2 - sum_r * sum_r / 30) / 29 > 1e-18
 
+),
+
+{{ wallet_ids_cte() }}
+
+per_wallet as (
+
+    select wallet_key, stddev_samp(block_sharpe) as rolling_sharpe_30d_std, count(*) as sharpe_blocks
+    from block_sharpe
+    group by wallet_key
+
 )
 
-select min(wallet_address) as wallet_address, stddev_samp(block_sharpe) as rolling_sharpe_30d_std,
-       count(*) as sharpe_blocks
-from block_sharpe
-group by wallet_key
+select w.wallet_address, s.rolling_sharpe_30d_std, s.sharpe_blocks
+from per_wallet as s
+left join wallet_ids as w
+    on w.wallet_key = s.wallet_key

@@ -22,7 +22,6 @@ with
 bets as (
 
     select
-        b.wallet_address,
         b.wallet_key,
         b.bet_usd,
         b.bet_pnl_usd,
@@ -54,11 +53,11 @@ largest_insider_like as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 per_wallet as (
 
     select
-        -- Grouped by the integer key; the id is the same on every row of a wallet.
-        min(wallet_address) as wallet_address,
         wallet_key,
         count(*) as bets,
         max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
@@ -74,10 +73,13 @@ per_wallet as (
 )
 
 select
+    i.wallet_address,
     w.*,
     l.hours_before_close as insider_like_hours_before_close,
     l.prior_fills as insider_like_prior_fills,
     l.age_at_bet_days as insider_like_age_days
 from per_wallet as w
+left join wallet_ids as i
+    on i.wallet_key = w.wallet_key
 left join largest_insider_like as l
     on l.wallet_key = w.wallet_key

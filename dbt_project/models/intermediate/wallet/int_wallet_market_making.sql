@@ -29,11 +29,12 @@ days as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 per_market as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         sum(added_shares) as added_shares,
         sum(removed_shares) as removed_shares,
         max(greatest(abs(exposure_before_day_shares + max_exposure_in_day_shares),
@@ -44,18 +45,32 @@ per_market as (
     from days
     group by wallet_key, market_key
 
+),
+
+per_wallet as (
+
+    select
+        wallet_key,
+        count(*) as markets_traded,
+        sum(case when adding_fills >= 4 and removing_fills >= 4 then 1 else 0 end) as two_sided_markets,
+        case when sum(added_shares + removed_shares) > 0
+             then sum(2 * least(added_shares, removed_shares)) / sum(added_shares + removed_shares) end as flow_balance,
+        case when sum(peak_exposure_shares) > 0
+             then sum(added_shares + removed_shares) / (2 * sum(peak_exposure_shares)) end as inventory_turnover,
+        case when sum(added_shares + removed_shares) > 0
+             then sum(final_exposure_shares) / sum(added_shares + removed_shares) end as net_position_ratio
+    from per_market
+    group by wallet_key
+
 )
 
 select
-    -- Grouped by the integer keys; the id is the same on every row of a wallet.
-    min(wallet_address) as wallet_address,
-    count(*) as markets_traded,
-    sum(case when adding_fills >= 4 and removing_fills >= 4 then 1 else 0 end) as two_sided_markets,
-    case when sum(added_shares + removed_shares) > 0
-         then sum(2 * least(added_shares, removed_shares)) / sum(added_shares + removed_shares) end as flow_balance,
-    case when sum(peak_exposure_shares) > 0
-         then sum(added_shares + removed_shares) / (2 * sum(peak_exposure_shares)) end as inventory_turnover,
-    case when sum(added_shares + removed_shares) > 0
-         then sum(final_exposure_shares) / sum(added_shares + removed_shares) end as net_position_ratio
-from per_market
-group by wallet_key
+    w.wallet_address,
+    m.markets_traded,
+    m.two_sided_markets,
+    m.flow_balance,
+    m.inventory_turnover,
+    m.net_position_ratio
+from per_wallet as m
+left join wallet_ids as w
+    on w.wallet_key = m.wallet_key

@@ -26,11 +26,11 @@ positions as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 outcomes as (
 
     select
-        -- Grouped by the integer key; the id is the same on every row of a wallet.
-        min(wallet_address) as wallet_address,
         wallet_key,
         count(*) as positions,
         sum(case when is_closed then 1 else 0 end) as closed_positions,
@@ -97,6 +97,7 @@ edge as (
 )
 
 select
+    w.wallet_address,
     o.*,
     coalesce(c.capital_realized_usd, 0) as capital_realized_usd,
     m.largest_market_profit_share,
@@ -107,6 +108,8 @@ select
     case when e.edge_null_variance_usd2 > 0 then e.priced_pnl_usd / sqrt(e.edge_null_variance_usd2) end
         as edge_null_z
 from outcomes as o
+left join wallet_ids as w
+    on w.wallet_key = o.wallet_key
 left join capital as c on c.wallet_key = o.wallet_key
 left join market_concentration as m on m.wallet_key = o.wallet_key
 left join edge as e on e.wallet_key = o.wallet_key

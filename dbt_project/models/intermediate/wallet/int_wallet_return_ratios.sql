@@ -40,7 +40,6 @@ return_sums as (
 
     select
         r.wallet_key,
-        min(r.wallet_address) as wallet_address,
         s.days_ago_limit,
         least(s.days_ago_limit, max(sp.days_active)) as n_days,
         sum(case when r.days_ago < s.days_ago_limit then r.daily_return else 0 end) as sum_r,
@@ -59,7 +58,6 @@ return_stats as (
 
     select
         wallet_key,
-        wallet_address,
         days_ago_limit,
         n_days,
         sum_r / n_days as mean_r,
@@ -69,11 +67,12 @@ return_stats as (
 
 ),
 
+{{ wallet_ids_cte() }}
+
 sharpe as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         max(case when days_ago_limit = 30 and var_r > 1e-18 then mean_r / sqrt(var_r) * sqrt(365.0) end)
             as sharpe_30d,
         max(case when days_ago_limit = 90 and var_r > 1e-18 then mean_r / sqrt(var_r) * sqrt(365.0) end)
@@ -146,7 +145,7 @@ information as (
 )
 
 select
-    s.wallet_address,
+    w.wallet_address,
     s.sharpe_30d,
     s.sharpe_90d,
     s.sortino_90d,
@@ -157,5 +156,6 @@ select
     case when d.max_drawdown > 1e-12 then s.mean_return_90d * 365.0 / d.max_drawdown end as calmar_ratio,
     case when i.var_active > 1e-18 then i.mean_active / sqrt(i.var_active) * sqrt(365.0) end as information_ratio
 from sharpe as s
+left join wallet_ids as w on w.wallet_key = s.wallet_key
 left join drawdowns as d on d.wallet_key = s.wallet_key
 left join information as i on i.wallet_key = s.wallet_key

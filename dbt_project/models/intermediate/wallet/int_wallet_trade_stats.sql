@@ -22,18 +22,38 @@ days as (
     cross join as_of as a
     where d.trade_date <= a.as_of_date
 
+),
+
+{{ wallet_ids_cte() }}
+
+per_wallet as (
+
+    select
+        wallet_key,
+        cast(sum(fills) as bigint) as trade_count,
+        min(first_trade_at_unix) as first_trade_at_unix,
+        max(last_trade_at_unix) as last_trade_at_unix,
+        sum(volume_usd) as volume_usd,
+        sum(volume_usd * {{ time_decay('days_ago') }}) as decayed_volume_usd,
+        sum(buy_volume_usd) as buy_volume_usd,
+        sum(sell_volume_usd) as sell_volume_usd,
+        max(largest_bet_usd) as largest_bet_usd
+    from days
+    group by wallet_key
+
 )
 
 select
-    -- Grouped by the integer key; the id is the same on every row of a wallet.
-    min(wallet_address) as wallet_address,
-    cast(sum(fills) as bigint) as trade_count,
-    min(first_trade_at_unix) as first_trade_at_unix,
-    max(last_trade_at_unix) as last_trade_at_unix,
-    sum(volume_usd) as volume_usd,
-    sum(volume_usd * {{ time_decay('days_ago') }}) as decayed_volume_usd,
-    sum(buy_volume_usd) as buy_volume_usd,
-    sum(sell_volume_usd) as sell_volume_usd,
-    max(largest_bet_usd) as largest_bet_usd
-from days
-group by wallet_key
+    w.wallet_address,
+    s.wallet_key,
+    s.trade_count,
+    s.first_trade_at_unix,
+    s.last_trade_at_unix,
+    s.volume_usd,
+    s.decayed_volume_usd,
+    s.buy_volume_usd,
+    s.sell_volume_usd,
+    s.largest_bet_usd
+from per_wallet as s
+left join wallet_ids as w
+    on w.wallet_key = s.wallet_key

@@ -73,20 +73,20 @@ pair_wash as (
 own_wash as (
 
     select
-        d.wallet_address,
+        d.wallet_key,
         sum(d.self_crossing_fills) as self_crossing_fills,
         sum(d.self_crossing_usd) as self_crossing_usd,
         sum(d.rapid_round_trips) as rapid_round_trips
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     where d.trade_date <= a.as_of_date
-    group by d.wallet_address
+    group by d.wallet_key
 
 ),
 
 totals as (
 
-    select wallet_address, trade_count, volume_usd from {{ ref('int_wallet_trade_stats') }}
+    select wallet_address, wallet_key, trade_count, volume_usd from {{ ref('int_wallet_trade_stats') }}
 
 )
 
@@ -106,4 +106,4 @@ select
                / t.trade_count) as wash_trade_share
 from totals as t
 left join pair_wash as w on w.wallet_address = t.wallet_address
-left join own_wash as x on x.wallet_address = t.wallet_address
+left join own_wash as x on x.wallet_key = t.wallet_key
