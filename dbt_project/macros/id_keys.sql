@@ -36,16 +36,19 @@
     {{ token_id_key(token) }} as token_key
 {%- endmacro %}
 
-{#- Every wallet's address by its key (int_id_keys), as a CTE: `{{ wallet_ids_cte() }}` in a
-    `with` list. The per-wallet models group by the integer key alone and join the address
-    to their few result rows: carried through a grouping, a 42-character string costs
-    about as much as the aggregates themselves. -#}
-{% macro wallet_ids_cte() -%}
-wallet_ids as (
+{#- The ids of one kind ('wallet', 'market' or 'token') by their keys (int_id_keys), as a
+    CTE named wallet_ids (wallet_key, wallet_address), market_ids (market_key, condition_id)
+    or token_ids (token_key, token_id): `{{ ids_cte('wallet') }}` in a `with` list. The
+    wallet models group and filter by the integer keys alone and join the ids to their
+    result rows: read or carried through a grouping, a 42- to 78-character id costs about
+    as much as the aggregates themselves. -#}
+{% macro ids_cte(kind) -%}
+    {%- set id_column = {'wallet': 'wallet_address', 'market': 'condition_id', 'token': 'token_id'}[kind] -%}
+{{ kind }}_ids as (
 
-    select id_key as wallet_key, id as wallet_address
+    select id_key as {{ kind }}_key, id as {{ id_column }}
     from {{ ref('int_id_keys') }}
-    where id_kind = 'wallet'
+    where id_kind = '{{ kind }}'
 
 ),
 {%- endmacro %}

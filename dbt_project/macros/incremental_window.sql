@@ -67,7 +67,9 @@ touched as (
     `partition_seconds:<column>` forms of `where`. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- if where and where.startswith('partition_days:') -%}
+    {%- if where in ('touched_positions', 'touched_wallets') -%}
+        {%- do return(rows_touched_in_window(relation, where)) -%}
+    {%- elif where and where.startswith('partition_days:') -%}
         {%- set where = in_partition_days(where.split(':', 1)[1].strip()) -%}
     {%- elif where and where.startswith('partition_seconds:') -%}
         {%- set where = in_partition_seconds(where.split(':', 1)[1].strip()) -%}
@@ -98,4 +100,27 @@ touched as (
 {% macro touched_in_window() -%}
     window_start = cast('{{ var("partition_start") }}' as date)
     and window_end = cast('{{ var("partition_end") }}' as date)
+{%- endmacro %}
+
+{#- The `where: touched_positions` (or `touched_wallets`) of a data test on a model that a
+    window run rewrites for the positions (wallets) it touches: within a window only those
+    rows are tested (the others were tested when they were written); on a full build,
+    everything. A test cannot ref() a model it does not test, so int_touched_positions is
+    found in the project's graph. -#}
+{% macro rows_touched_in_window(relation, scope) -%}
+    {%- if var('partition_start', none) is none -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+                   | selectattr('name', 'equalto', 'int_touched_positions') | first -%}
+    {%- set touched = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+    {%- set filtered -%}
+        (select * from {{ relation }} as t
+         where exists (
+             select 1 from {{ touched }} as x
+             where {{ touched_in_window() }} and x.wallet_key = t.wallet_key
+             {%- if scope == 'touched_positions' %} and x.token_key = t.token_key{% endif %}
+         )) dbt_subquery
+    {%- endset -%}
+    {{- return(filtered) -}}
 {%- endmacro %}

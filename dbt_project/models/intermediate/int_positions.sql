@@ -46,10 +46,8 @@ last_fill as (
 aggregated as (
 
     select
-        -- Grouped by the integer keys; the ids are the same on every row of a position.
-        min(wallet_address) as wallet_address,
-        min(token_id) as token_id,
-        min(condition_id) as condition_id,
+        -- Keys only: the ids are joined to the result (reading them from every fill would
+        -- cost as much as the rest of the scan).
         wallet_key,
         token_key,
         min(market_key) as market_key,
@@ -71,15 +69,30 @@ aggregated as (
 
 ),
 
+{{ ids_cte('wallet') }}
+
+{{ ids_cte('market') }}
+
+{{ ids_cte('token') }}
+
 resolved as (
 
     select
+        w.wallet_address,
+        t.token_id,
+        m.condition_id,
         a.*,
         r.payout_usd_per_share,
         r.resolved_at_unix,
         (r.token_id is not null) as is_resolved,
         coalesce(r.is_void, false) as is_void
     from aggregated as a
+    left join wallet_ids as w
+        on w.wallet_key = a.wallet_key
+    left join token_ids as t
+        on t.token_key = a.token_key
+    left join market_ids as m
+        on m.market_key = a.market_key
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_key = a.token_key
 

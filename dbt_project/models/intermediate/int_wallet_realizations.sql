@@ -38,13 +38,11 @@ markets as (
 
 ),
 
+-- Keys only (and a sell's trade key): the ids are joined to the few rows that realize.
 sells as (
 
     select
-        trade_key as realization_key,
-        wallet_address,
-        token_id,
-        condition_id,
+        trade_key,
         wallet_key,
         token_key,
         market_key,
@@ -60,10 +58,7 @@ sells as (
 settlements as (
 
     select
-        wallet_address || ':' || token_id || ':settlement' as realization_key,
-        wallet_address,
-        token_id,
-        condition_id,
+        cast(null as {{ string_type() }}) as trade_key,
         wallet_key,
         token_key,
         market_key,
@@ -82,12 +77,42 @@ unioned as (
     union all
     select * from settlements
 
+),
+
+{{ ids_cte('wallet') }}
+
+{{ ids_cte('market') }}
+
+{{ ids_cte('token') }}
+
+with_ids as (
+
+    select
+        coalesce(u.trade_key, w.wallet_address || ':' || t.token_id || ':settlement') as realization_key,
+        w.wallet_address,
+        t.token_id,
+        m.condition_id,
+        u.wallet_key,
+        u.token_key,
+        u.market_key,
+        u.realization_kind,
+        u.realized_at_unix,
+        u.realized_pnl_usd,
+        u.capital_usd
+    from unioned as u
+    left join wallet_ids as w
+        on w.wallet_key = u.wallet_key
+    left join token_ids as t
+        on t.token_key = u.token_key
+    left join market_ids as m
+        on m.market_key = u.market_key
+
 )
 
 select
     u.*,
     cast({{ unix_to_timestamp('u.realized_at_unix') }} as date) as realized_date,
-    coalesce(m.category, 'unknown') as category
-from unioned as u
-left join markets as m
-    on m.market_key = u.market_key
+    coalesce(c.category, 'unknown') as category
+from with_ids as u
+left join markets as c
+    on c.market_key = u.market_key

@@ -25,7 +25,6 @@ realizations as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         realized_date as activity_date,
         sum(realized_pnl_usd) as realized_pnl_usd,
         sum(capital_usd) as capital_realized_usd,
@@ -100,7 +99,6 @@ trading as (
 
     select
         wallet_key,
-        min(wallet_address) as wallet_address,
         trade_date as activity_date,
         cast(sum(fills) as bigint) as trades,
         sum(volume_usd) as volume_usd,
@@ -113,20 +111,18 @@ trading as (
 
 days as (
 
-    select wallet_key, min(wallet_address) as wallet_address, activity_date
-    from (
-        select wallet_key, wallet_address, activity_date from realizations
-        union all
-        select wallet_key, wallet_address, activity_date from trading
-    ) as both_kinds
-    group by wallet_key, activity_date
+    select wallet_key, activity_date from realizations
+    union
+    select wallet_key, activity_date from trading
 
 ),
+
+{{ ids_cte('wallet') }}
 
 joined as (
 
     select
-        d.wallet_address,
+        w.wallet_address,
         d.wallet_key,
         d.activity_date,
         coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
@@ -138,6 +134,8 @@ joined as (
         coalesce(t.volume_usd, 0) as volume_usd,
         coalesce(t.bought_usd, 0) as bought_usd
     from days as d
+    left join wallet_ids as w
+        on w.wallet_key = d.wallet_key
     left join realizations as r
         on r.wallet_key = d.wallet_key and r.activity_date = d.activity_date
     left join capital_at_risk as k

@@ -43,7 +43,7 @@ priced as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 by_category as (
 

@@ -33,7 +33,7 @@ market_days as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 category_volume as (
 

@@ -36,7 +36,7 @@ block_sharpe as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 per_wallet as (
 

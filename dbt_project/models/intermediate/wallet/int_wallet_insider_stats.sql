@@ -53,7 +53,7 @@ largest_insider_like as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 per_wallet as (
 

@@ -29,7 +29,7 @@ days as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 per_market as (
 

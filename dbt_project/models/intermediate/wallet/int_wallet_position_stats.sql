@@ -26,7 +26,7 @@ positions as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 outcomes as (
 

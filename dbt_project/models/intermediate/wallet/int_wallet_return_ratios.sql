@@ -67,7 +67,7 @@ return_stats as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 sharpe as (
 

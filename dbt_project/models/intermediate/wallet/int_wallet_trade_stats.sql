@@ -24,7 +24,7 @@ days as (
 
 ),
 
-{{ wallet_ids_cte() }}
+{{ ids_cte('wallet') }}
 
 per_wallet as (
 
