@@ -22,7 +22,8 @@ markets as (
 
 ),
 
-market_days as (
+-- Read by two CTEs: not materialized (DuckDB would copy it, a row per market-day).
+market_days as {{ not_materialized() }} (
 
     select d.wallet_key, d.volume_usd, coalesce(m.category, 'unknown') as category
     from {{ ref('int_wallet_market_days') }} as d

@@ -14,10 +14,19 @@ as_of as (
 
 ),
 
-positions as (
+-- Read by two CTEs: not materialized (DuckDB would copy every column of every position).
+positions as {{ not_materialized() }} (
 
     select
-        p.*,
+        p.wallet_key,
+        p.market_key,
+        p.is_closed,
+        p.outcome,
+        p.realized_pnl_usd,
+        p.hold_seconds,
+        p.bought_usd,
+        p.bought_shares,
+        p.sold_shares,
         {{ dbt.datediff(
             'cast(' ~ unix_to_timestamp('case when p.is_resolved then p.resolved_at_unix else p.last_fill_at_unix end')
             ~ ' as date)', 'a.as_of_date', 'day') }} as closed_days_ago
