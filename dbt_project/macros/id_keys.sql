@@ -52,3 +52,12 @@
 
 ),
 {%- endmacro %}
+
+{#- Left joins of the ids_cte() of each kind to the rows of `alias` by their keys, as
+    ids_wallet, ids_market and ids_token (wallet_address, condition_id, token_id). -#}
+{% macro join_ids(alias, kinds=('wallet', 'market', 'token')) -%}
+    {%- for kind in kinds %}
+    left join {{ kind }}_ids as ids_{{ kind }}
+        on ids_{{ kind }}.{{ kind }}_key = {{ alias }}.{{ kind }}_key
+    {%- endfor %}
+{%- endmacro %}

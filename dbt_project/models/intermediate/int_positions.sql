@@ -78,21 +78,16 @@ aggregated as (
 resolved as (
 
     select
-        w.wallet_address,
-        t.token_id,
-        m.condition_id,
+        ids_wallet.wallet_address,
+        ids_token.token_id,
+        ids_market.condition_id,
         a.*,
         r.payout_usd_per_share,
         r.resolved_at_unix,
         (r.token_id is not null) as is_resolved,
         coalesce(r.is_void, false) as is_void
     from aggregated as a
-    left join wallet_ids as w
-        on w.wallet_key = a.wallet_key
-    left join token_ids as t
-        on t.token_key = a.token_key
-    left join market_ids as m
-        on m.market_key = a.market_key
+    {{ join_ids('a') }}
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_key = a.token_key
 

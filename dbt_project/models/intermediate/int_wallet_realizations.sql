@@ -88,10 +88,11 @@ unioned as (
 with_ids as (
 
     select
-        coalesce(u.trade_key, w.wallet_address || ':' || t.token_id || ':settlement') as realization_key,
-        w.wallet_address,
-        t.token_id,
-        m.condition_id,
+        coalesce(u.trade_key, ids_wallet.wallet_address || ':' || ids_token.token_id || ':settlement')
+            as realization_key,
+        ids_wallet.wallet_address,
+        ids_token.token_id,
+        ids_market.condition_id,
         u.wallet_key,
         u.token_key,
         u.market_key,
@@ -100,12 +101,7 @@ with_ids as (
         u.realized_pnl_usd,
         u.capital_usd
     from unioned as u
-    left join wallet_ids as w
-        on w.wallet_key = u.wallet_key
-    left join token_ids as t
-        on t.token_key = u.token_key
-    left join market_ids as m
-        on m.market_key = u.market_key
+    {{ join_ids('u') }}
 
 )
 
