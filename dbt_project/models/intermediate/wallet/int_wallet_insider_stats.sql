@@ -37,22 +37,6 @@ bets as (
 
 ),
 
--- The largest insider-like bet of each wallet (the earliest of equal ones), ranked among
--- insider-like bets only: they are few, and ranking every bet is a sort of all of them.
-largest_insider_like as (
-
-    select wallet_key, hours_before_close, prior_fills, age_at_bet_days
-    from (
-        select
-            wallet_key, hours_before_close, prior_fills, age_at_bet_days,
-            row_number() over (partition by wallet_key order by bet_usd desc, bet_at_unix) as rn
-        from bets
-        where is_insider_like
-    ) as ranked
-    where rn = 1
-
-),
-
 {{ ids_cte('wallet') }}
 
 per_wallet as (
@@ -66,7 +50,14 @@ per_wallet as (
         sum(case when is_insider_like then 1 else 0 end) as insider_like_bets,
         max(case when is_insider_like then bet_usd end) as insider_like_bet_usd,
         sum(case when is_insider_like then bet_usd else 0 end) as insider_like_bought_usd,
-        sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd
+        sum(case when is_insider_like then bet_pnl_usd end) as insider_like_pnl_usd,
+        -- The largest insider-like bet (the earliest of equal ones).
+        {{ last_by('hours_before_close', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
+            as insider_like_hours_before_close,
+        {{ last_by('prior_fills', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
+            as insider_like_prior_fills,
+        {{ last_by('age_at_bet_days', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
+            as insider_like_age_days
     from bets
     group by wallet_key
 
@@ -74,12 +65,7 @@ per_wallet as (
 
 select
     i.wallet_address,
-    w.*,
-    l.hours_before_close as insider_like_hours_before_close,
-    l.prior_fills as insider_like_prior_fills,
-    l.age_at_bet_days as insider_like_age_days
+    w.*
 from per_wallet as w
 left join wallet_ids as i
     on i.wallet_key = w.wallet_key
-left join largest_insider_like as l
-    on l.wallet_key = w.wallet_key
