@@ -28,21 +28,6 @@ outcomes as {{ not_materialized() }} (
 
 ),
 
-last_fill as (
-
-    select
-        wallet_key, token_key, shares_after as open_shares, cost_after as open_cost_usd,
-        unknown_cost_shares_held_after as unknown_cost_shares_held
-    from (
-        select
-            wallet_key, token_key, shares_after, cost_after, unknown_cost_shares_held_after,
-            row_number() over (partition by wallet_key, token_key order by fill_seq desc) as rn
-        from outcomes
-    ) as t
-    where rn = 1
-
-),
-
 aggregated as (
 
     select
@@ -63,7 +48,11 @@ aggregated as (
         sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
         sum(case when side = 'IN' then shares else 0 end) as converted_in_shares,
         min(traded_at_unix) as opened_at_unix,
-        max(traded_at_unix) as last_fill_at_unix
+        max(traded_at_unix) as last_fill_at_unix,
+        -- What the last fill left (in the same pass: a second read of the fills costs a scan).
+        {{ last_by('shares_after', 'fill_seq') }} as open_shares,
+        {{ last_by('cost_after', 'fill_seq') }} as open_cost_usd,
+        {{ last_by('unknown_cost_shares_held_after', 'fill_seq') }} as unknown_cost_shares_held
     from outcomes
     group by wallet_key, token_key
 
@@ -97,48 +86,42 @@ final as (
 
     select
         a.*,
-        l.open_shares,
-        l.open_cost_usd,
-        l.unknown_cost_shares_held,
         case
-            when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
+            when a.is_resolved then a.open_shares * a.payout_usd_per_share - a.open_cost_usd
             else 0
         end as settlement_pnl_usd,
         a.sells_realized_pnl_usd
             + case
-                when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
+                when a.is_resolved then a.open_shares * a.payout_usd_per_share - a.open_cost_usd
                 else 0
             end as realized_pnl_usd,
-        (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) as is_closed,
+        (a.is_resolved or (a.open_shares <= 1e-9 and a.unknown_cost_shares_held <= 1e-9)) as is_closed,
         case
             -- Nothing entered at a known cost (only sells beyond the record, or conversions).
             when a.bought_shares = 0 then 'unknown'
-            when not (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) then 'open'
+            when not (a.is_resolved or (a.open_shares <= 1e-9 and a.unknown_cost_shares_held <= 1e-9)) then 'open'
             when a.sells_realized_pnl_usd
-                + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd else 0 end
+                + case when a.is_resolved then a.open_shares * a.payout_usd_per_share - a.open_cost_usd else 0 end
                 > 1e-9 then 'won'
             when a.sells_realized_pnl_usd
-                + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd else 0 end
+                + case when a.is_resolved then a.open_shares * a.payout_usd_per_share - a.open_cost_usd else 0 end
                 < -1e-9 then 'lost'
             else 'flat'
         end as outcome,
         -- P&L over the USD bought, once closed. Taker fees are not in the Data API's
         -- trade records, so positions are measured before fees.
         case
-            when (a.is_resolved or (l.open_shares <= 1e-9 and l.unknown_cost_shares_held <= 1e-9)) and a.bought_usd > 0
+            when (a.is_resolved or (a.open_shares <= 1e-9 and a.unknown_cost_shares_held <= 1e-9)) and a.bought_usd > 0
                 then (a.sells_realized_pnl_usd
-                      + case when a.is_resolved then l.open_shares * a.payout_usd_per_share - l.open_cost_usd
+                      + case when a.is_resolved then a.open_shares * a.payout_usd_per_share - a.open_cost_usd
                              else 0 end) / a.bought_usd
         end as roi,
         -- Seconds from the first fill to the last exit or the resolution.
         case
-            when a.is_resolved and l.open_shares > 1e-9 then a.resolved_at_unix - a.opened_at_unix
+            when a.is_resolved and a.open_shares > 1e-9 then a.resolved_at_unix - a.opened_at_unix
             else a.last_fill_at_unix - a.opened_at_unix
         end as hold_seconds
     from resolved as a
-    inner join last_fill as l
-        on l.wallet_key = a.wallet_key
-        and l.token_key = a.token_key
 
 )
 
