@@ -105,8 +105,8 @@ touched as (
 {#- The `where: touched_positions` (or `touched_wallets`) of a data test on a model that a
     window run rewrites for the positions (wallets) it touches: within a window only those
     rows are tested (the others were tested when they were written); on a full build,
-    everything. A test cannot ref() a model it does not test, so int_touched_positions is
-    found in the project's graph. -#}
+    everything. The filter is made when the test runs, where a ref() dbt did not see while
+    parsing is refused, so int_touched_positions is found in the project's graph. -#}
 {% macro rows_touched_in_window(relation, scope) -%}
     {%- if var('partition_start', none) is none -%}
         {{- return(relation) -}}
