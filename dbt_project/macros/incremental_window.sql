@@ -68,7 +68,7 @@ touched as (
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where in ('touched_positions', 'touched_wallets') -%}
-        {%- do return(rows_touched_in_window(relation, where)) -%}
+        {%- do return(rows_touched_in_window(relation, where.split('_', 1)[1])) -%}
     {%- elif where and where.startswith('partition_days:') -%}
         {%- set where = in_partition_days(where.split(':', 1)[1].strip()) -%}
     {%- elif where and where.startswith('partition_seconds:') -%}
@@ -102,6 +102,16 @@ touched as (
     and window_end = cast('{{ var("partition_end") }}' as date)
 {%- endmacro %}
 
+{#- `exists (…)`: the row `alias` is of a position ('positions') or wallet ('wallets') that
+    this run's window touched, by the rows of `touched` (int_touched_positions) built for it. -#}
+{% macro touched_in_window_exists(touched, alias, scope) -%}
+    exists (
+        select 1 from {{ touched }} as x
+        where {{ touched_in_window() }} and x.wallet_key = {{ alias }}.wallet_key
+        {%- if scope == 'positions' %} and x.token_key = {{ alias }}.token_key{% endif %}
+    )
+{%- endmacro %}
+
 {#- The `where: touched_positions` (or `touched_wallets`) of a data test on a model that a
     window run rewrites for the positions (wallets) it touches: within a window only those
     rows are tested (the others were tested when they were written); on a full build,
@@ -115,12 +125,7 @@ touched as (
                    | selectattr('name', 'equalto', 'int_touched_positions') | first -%}
     {%- set touched = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
     {%- set filtered -%}
-        (select * from {{ relation }} as t
-         where exists (
-             select 1 from {{ touched }} as x
-             where {{ touched_in_window() }} and x.wallet_key = t.wallet_key
-             {%- if scope == 'touched_positions' %} and x.token_key = t.token_key{% endif %}
-         )) dbt_subquery
+        (select * from {{ relation }} as t where {{ touched_in_window_exists(touched, 't', scope) }}) dbt_subquery
     {%- endset -%}
     {{- return(filtered) -}}
 {%- endmacro %}

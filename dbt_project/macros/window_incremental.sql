@@ -96,11 +96,7 @@
         {%- endif -%}
     {%- endif %}
     delete from {{ this }} as target
-    where exists (
-        select 1 from {{ touched }} as x
-        where {{ touched_in_window() }} and x.wallet_key = target.wallet_key
-        {%- if scope == 'positions' %} and x.token_key = target.token_key{% endif %}
-    )
+    where {{ touched_in_window_exists(touched, 'target', scope) }}
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}
