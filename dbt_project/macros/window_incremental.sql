@@ -19,11 +19,17 @@
     every row of the positions a window touches (replace_touched='positions': rows keyed
     by wallet_key and token_key), or of the wallets (replace_touched='wallets'), have those
     rows deleted first (by integer keys, from int_touched_positions) and append too.
+    touched_rows narrows that to the touched positions' rows that match it; with
+    replace_seconds_of as well, the rows from the window's first second on that match
+    seconds_rows are replaced too, whatever their position (int_wallet_realizations: the
+    settlements of the touched positions and every SELL from the window on, the SELLs
+    the walk rewrote; the earlier SELLs are left as they are).
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
-                            replace_seconds_of=none, replace_touched=none) -%}
+                            replace_seconds_of=none, replace_touched=none, touched_rows=none,
+                            seconds_rows=none) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
             gained makes drop_outdated_incremental_tables rebuild the table whole). -#}
@@ -41,11 +47,13 @@
                 'partition_day_column': replace_days_of,
                 'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
                             ~ through_last_day ~ ") }}"}) -%}
-    {%- elif replace_seconds_of -%}
-        {%- do config.update({'pre_hook': "{{ delete_partition_seconds('" ~ replace_seconds_of ~ "') }}"}) -%}
     {%- elif replace_touched and target.type != 'spark' -%}
         {#- (Open-source Delta Lake allows no subquery in a DELETE: Spark merges by key.) -#}
-        {%- do config.update({'pre_hook': "{{ delete_touched('" ~ replace_touched ~ "') }}"}) -%}
+        {%- do config.update({'pre_hook': "{{ delete_touched(" ~ jinja_literal(replace_touched) ~ ", " ~ jinja_literal(touched_rows)
+                                          ~ ", " ~ jinja_literal(replace_seconds_of) ~ ", " ~ jinja_literal(seconds_rows)
+                                          ~ ") }}"}) -%}
+    {%- elif replace_seconds_of and not replace_touched -%}
+        {%- do config.update({'pre_hook': "{{ delete_partition_seconds('" ~ replace_seconds_of ~ "') }}"}) -%}
     {%- endif -%}
     {%- if (through_last_day or replace_seconds_of or replace_touched)
            and config.incremental_strategy == 'delete+insert' -%}
@@ -82,9 +90,11 @@
 {%- endmacro %}
 
 {#- The pre-hook of window_incremental(replace_touched=...): within a partition window,
-    delete the rows of the positions ('positions') or wallets ('wallets') it touches; on an
-    incremental run without a window, every row; nothing on a first build. -#}
-{% macro delete_touched(scope) -%}
+    delete the rows of the positions ('positions') or wallets ('wallets') it touches (those
+    that match `touched_rows`, if given), and with `seconds_of` every row from the window's
+    first second on that matches `seconds_rows`; on an incremental run without a window,
+    every row; nothing on a first build. -#}
+{% macro delete_touched(scope, touched_rows=none, seconds_of=none, seconds_rows=none) -%}
     {%- if in_partition_window() -%}
     {%- set touched = ref('int_touched_positions') -%}
     {%- if execute -%}
@@ -96,8 +106,17 @@
         {%- endif -%}
     {%- endif %}
     delete from {{ this }} as target
-    where {{ touched_in_window_exists(touched, 'target', scope) }}
+    where ({{ touched_in_window_exists(touched, 'target', scope) }}
+           {%- if touched_rows %} and ({{ touched_rows }}){% endif %})
+    {%- if seconds_of %}
+       or (target.{{ seconds_of }} >= {{ window_start_unix() }}{% if seconds_rows %} and ({{ seconds_rows }}){% endif %})
+    {%- endif %}
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `value` written as a Jinja literal, for a hook string that calls a macro with it. -#}
+{% macro jinja_literal(value) -%}
+    {{- return('none' if value is none else tojson(value)) -}}
 {%- endmacro %}

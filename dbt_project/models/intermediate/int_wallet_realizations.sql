@@ -5,12 +5,16 @@
     - a resolution settles the shares still held: shares × payout − remaining cost, on
       the remaining cost, on the resolution day.
     Shares of unknown cost (sold beyond the record) realize nothing known and are left out.
-    Incremental: a partition window recomputes the realizations of the positions it touches.
+    Incremental: a partition window replaces the SELLs from its first second on (the
+    fills int_trade_outcomes walked again: the window's and every later day's) and the
+    settlements of the positions it touches. An earlier SELL's accounting does not change.
 -#}
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental('realization_key', replace_touched='positions')) }}
+{{ config(**window_incremental('realization_key', replace_touched='positions',
+                               touched_rows="realization_kind = 'settlement'",
+                               replace_seconds_of='realized_at_unix', seconds_rows="realization_kind = 'sell'")) }}
 
 with
 
@@ -20,7 +24,9 @@ outcomes as (
 
     select o.*
     from {{ ref('int_trade_outcomes') }} as o
-    {{ where_touched('o') }}
+    {%- if in_partition_window() %}
+    where o.traded_at_unix >= {{ window_start_unix() }}
+    {%- endif %}
 
 ),
 
