@@ -122,7 +122,7 @@ days as (
 joined as (
 
     select
-        w.wallet_address,
+        ids_wallet.wallet_address,
         d.wallet_key,
         d.activity_date,
         coalesce(r.realized_pnl_usd, 0) as realized_pnl_usd,
@@ -134,8 +134,7 @@ joined as (
         coalesce(t.volume_usd, 0) as volume_usd,
         coalesce(t.bought_usd, 0) as bought_usd
     from days as d
-    left join wallet_ids as w
-        on w.wallet_key = d.wallet_key
+    {{ join_ids('d', ['wallet']) }}
     left join realizations as r
         on r.wallet_key = d.wallet_key and r.activity_date = d.activity_date
     left join capital_at_risk as k

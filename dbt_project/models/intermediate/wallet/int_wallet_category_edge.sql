@@ -61,7 +61,7 @@ by_category as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     c.wallet_key,
     c.category,
     c.priced_positions,
@@ -71,5 +71,4 @@ select
     c.pnl_usd / c.cost_usd as pricing_edge,
     case when c.null_variance_usd2 > 0 then c.pnl_usd / sqrt(c.null_variance_usd2) end as edge_null_z
 from by_category as c
-left join wallet_ids as w
-    on w.wallet_key = c.wallet_key
+{{ join_ids('c', ['wallet']) }}

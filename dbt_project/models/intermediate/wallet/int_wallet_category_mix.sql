@@ -90,7 +90,7 @@ edges as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     m.*,
     case when m.category_hhi > 0 then 10000.0 / m.category_hhi end as effective_categories,
     a.categories_available,
@@ -98,8 +98,7 @@ select
          then least(1.0, (10000.0 / m.category_hhi) / a.categories_available) end as category_breadth,
     e.best_category_edge_z
 from mix as m
-left join wallet_ids as w
-    on w.wallet_key = m.wallet_key
+{{ join_ids('m', ['wallet']) }}
 cross join available as a
 left join edges as e
     on e.wallet_key = m.wallet_key

@@ -46,7 +46,6 @@ per_wallet as (
 
 )
 
-select w.wallet_address, s.rolling_sharpe_30d_std, s.sharpe_blocks
+select ids_wallet.wallet_address, s.rolling_sharpe_30d_std, s.sharpe_blocks
 from per_wallet as s
-left join wallet_ids as w
-    on w.wallet_key = s.wallet_key
+{{ join_ids('s', ['wallet']) }}

@@ -64,8 +64,7 @@ per_wallet as (
 )
 
 select
-    i.wallet_address,
+    ids_wallet.wallet_address,
     w.*
 from per_wallet as w
-left join wallet_ids as i
-    on i.wallet_key = w.wallet_key
+{{ join_ids('w', ['wallet']) }}

@@ -65,12 +65,11 @@ per_wallet as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     m.markets_traded,
     m.two_sided_markets,
     m.flow_balance,
     m.inventory_turnover,
     m.net_position_ratio
 from per_wallet as m
-left join wallet_ids as w
-    on w.wallet_key = m.wallet_key
+{{ join_ids('m', ['wallet']) }}

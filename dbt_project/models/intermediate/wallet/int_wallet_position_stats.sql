@@ -106,7 +106,7 @@ edge as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     o.*,
     coalesce(c.capital_realized_usd, 0) as capital_realized_usd,
     m.largest_market_profit_share,
@@ -117,8 +117,7 @@ select
     case when e.edge_null_variance_usd2 > 0 then e.priced_pnl_usd / sqrt(e.edge_null_variance_usd2) end
         as edge_null_z
 from outcomes as o
-left join wallet_ids as w
-    on w.wallet_key = o.wallet_key
+{{ join_ids('o', ['wallet']) }}
 left join capital as c on c.wallet_key = o.wallet_key
 left join market_concentration as m on m.wallet_key = o.wallet_key
 left join edge as e on e.wallet_key = o.wallet_key

@@ -145,7 +145,7 @@ information as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     s.sharpe_30d,
     s.sharpe_90d,
     s.sortino_90d,
@@ -156,6 +156,6 @@ select
     case when d.max_drawdown > 1e-12 then s.mean_return_90d * 365.0 / d.max_drawdown end as calmar_ratio,
     case when i.var_active > 1e-18 then i.mean_active / sqrt(i.var_active) * sqrt(365.0) end as information_ratio
 from sharpe as s
-left join wallet_ids as w on w.wallet_key = s.wallet_key
+{{ join_ids('s', ['wallet']) }}
 left join drawdowns as d on d.wallet_key = s.wallet_key
 left join information as i on i.wallet_key = s.wallet_key

@@ -44,7 +44,7 @@ per_wallet as (
 )
 
 select
-    w.wallet_address,
+    ids_wallet.wallet_address,
     s.wallet_key,
     s.trade_count,
     s.first_trade_at_unix,
@@ -55,5 +55,4 @@ select
     s.sell_volume_usd,
     s.largest_bet_usd
 from per_wallet as s
-left join wallet_ids as w
-    on w.wallet_key = s.wallet_key
+{{ join_ids('s', ['wallet']) }}
