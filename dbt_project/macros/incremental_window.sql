@@ -121,11 +121,18 @@ touched as (
     {%- if var('partition_start', none) is none -%}
         {{- return(relation) -}}
     {%- endif -%}
-    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
-                   | selectattr('name', 'equalto', 'int_touched_positions') | first -%}
-    {%- set touched = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+    {%- set touched = model_relation('int_touched_positions') -%}
     {%- set filtered -%}
         (select * from {{ relation }} as t where {{ touched_in_window_exists(touched, 't', scope) }}) dbt_subquery
     {%- endset -%}
     {{- return(filtered) -}}
+{%- endmacro %}
+
+{#- The relation of the project's model `name`, found in the graph: for SQL rendered where a
+    ref() that dbt did not see while parsing is refused (a test's filter), or where a ref()
+    would close a cycle (a model that reads what a later model of the run left last time). -#}
+{% macro model_relation(name) -%}
+    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+                   | selectattr('name', 'equalto', name) | first -%}
+    {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) -}}
 {%- endmacro %}

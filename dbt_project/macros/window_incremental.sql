@@ -24,12 +24,15 @@
     seconds_rows are replaced too, whatever their position (int_wallet_realizations: the
     settlements of the touched positions and every SELL from the window on, the SELLs
     the walk rewrote; the earlier SELLs are left as they are).
+    A model that reads its own earlier rows of the touched positions (reads_own_rows:
+    int_positions resumes each position from its row) keeps them until its new rows are
+    made: delete+insert on the unique key, with a pre-hook that only checks the window.
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
                             replace_seconds_of=none, replace_touched=none, touched_rows=none,
-                            seconds_rows=none) -%}
+                            seconds_rows=none, reads_own_rows=false) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
             gained makes drop_outdated_incremental_tables rebuild the table whole). -#}
@@ -47,6 +50,9 @@
                 'partition_day_column': replace_days_of,
                 'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
                             ~ through_last_day ~ ") }}"}) -%}
+    {%- elif replace_touched and reads_own_rows and target.type != 'spark' -%}
+        {%- do config.update({'pre_hook': "{{ keep_touched_until_insert() }}"}) -%}
+        {{ return(config) }}
     {%- elif replace_touched and target.type != 'spark' -%}
         {#- (Open-source Delta Lake allows no subquery in a DELETE: Spark merges by key.) -#}
         {%- do config.update({'pre_hook': "{{ delete_touched(" ~ jinja_literal(replace_touched) ~ ", " ~ jinja_literal(touched_rows)
@@ -97,14 +103,7 @@
 {% macro delete_touched(scope, touched_rows=none, seconds_of=none, seconds_rows=none) -%}
     {%- if in_partition_window() -%}
     {%- set touched = ref('int_touched_positions') -%}
-    {%- if execute -%}
-        {%- set marked = run_query("select count(*) from " ~ touched ~ " where " ~ touched_in_window()) -%}
-        {%- if marked.columns[0].values()[0] == 0 -%}
-            {{ exceptions.raise_compiler_error(
-                this.identifier ~ ": int_touched_positions was not built for the window " ~ var('partition_start')
-                ~ " to " ~ var('partition_end') ~ " (it holds another run's positions); build it in the same run") }}
-        {%- endif -%}
-    {%- endif %}
+    {%- do assert_touched_built_for_window() %}
     delete from {{ this }} as target
     where ({{ touched_in_window_exists(touched, 'target', scope) }}
            {%- if touched_rows %} and ({{ touched_rows }}){% endif %})
@@ -119,4 +118,31 @@
 {#- `value` written as a Jinja literal, for a hook string that calls a macro with it. -#}
 {% macro jinja_literal(value) -%}
     {{- return('none' if value is none else tojson(value)) -}}
+{%- endmacro %}
+
+{#- The pre-hook of window_incremental(replace_touched=..., reads_own_rows=true): within a
+    partition window, only the check that int_touched_positions was built for it (the
+    touched rows are replaced by delete+insert on the unique key, after the model has read
+    them); on an incremental run without a window, which recomputes everything, delete
+    every row; nothing on a first build. -#}
+{% macro keep_touched_until_insert() -%}
+    {%- if in_partition_window() -%}
+    {%- do assert_touched_built_for_window() -%}
+    {%- elif is_incremental() -%}
+    delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Stop the model when int_touched_positions holds another window's positions than this
+    run's (a retry of part of a run, a hand-picked selection): it would rebuild the wrong
+    positions. -#}
+{% macro assert_touched_built_for_window() -%}
+    {%- if execute -%}
+        {%- set marked = run_query("select count(*) from " ~ ref('int_touched_positions') ~ " where " ~ touched_in_window()) -%}
+        {%- if marked.columns[0].values()[0] == 0 -%}
+            {{ exceptions.raise_compiler_error(
+                this.identifier ~ ": int_touched_positions was not built for the window " ~ var('partition_start')
+                ~ " to " ~ var('partition_end') ~ " (it holds another run's positions); build it in the same run") }}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}

@@ -9,17 +9,77 @@
     window, or received by split, conversion or transfer) are counted as shares of
     unknown cost, with the USD they were sold for: they realize no P&L here.
     Redemptions are settlements: they pay exactly the resolution payout modelled here.
-    Incremental: a partition window recomputes the positions it touches.
+    Incremental: a partition window recomputes the positions it touches. Each adds the
+    fills the walk rewrote (from the window's first second on) to its own row as the run
+    before left it, when that row ends before the window and the rows count every earlier
+    fill of the walk (positions_resume_from_own_rows); otherwise it sums all its fills.
 -#}
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental(['wallet_key', 'token_key'], replace_touched='positions')) }}
+{{ config(**window_incremental(['wallet_key', 'token_key'], replace_touched='positions', reads_own_rows=true)) }}
 
 with
 
 {{ touched_cte() }}
 
+{% set resume = positions_resume_from_own_rows() if in_partition_window() else none -%}
+{%- if resume -%}
+-- The fills the walk rewrote (from the window's first second on) of the touched positions.
+window_outcomes as {{ not_materialized() }} (
+
+    select o.*
+    from {{ ref('int_trade_outcomes') }} as o
+    {{ where_touched('o') }}
+    and o.traded_at_unix >= {{ window_start_unix() }}
+
+),
+
+window_sums as (
+
+    select {{ position_sums() }}
+    from window_outcomes
+    group by wallet_key, token_key
+
+),
+
+-- Each touched position before the window: its own row as the run before left it, when
+-- that row ends before the window (positions_resume_from_own_rows checked that the rows
+-- count every earlier fill of the walk).
+earlier_sums as (
+
+    select {{ position_sum_columns('p') }}
+    from {{ this }} as p
+    {{ where_touched('p') }}
+    and p.last_fill_at_unix < {{ window_start_unix() }}
+    {%- if resume.rows_from_window %}
+    union all
+    -- Rows that already count fills from the window on (the window run again, a backfill):
+    -- from the position's earlier fills.
+    select {{ position_sums() }}
+    from {{ ref('int_trade_outcomes') }} as o
+    where exists (
+        select 1 from {{ this }} as p
+        where p.wallet_key = o.wallet_key and p.token_key = o.token_key
+          and p.last_fill_at_unix >= {{ window_start_unix() }}
+          and exists (select 1 from touched as x where x.wallet_key = p.wallet_key and x.token_key = p.token_key)
+    )
+    and o.traded_at_unix < {{ window_start_unix() }}
+    group by wallet_key, token_key
+    {%- endif %}
+
+),
+
+aggregated as (
+
+    select {{ position_sums_added('e', 'w') }}
+    from earlier_sums as e
+    full outer join window_sums as w
+        on w.wallet_key = e.wallet_key
+        and w.token_key = e.token_key
+
+),
+{%- else -%}
 outcomes as {{ not_materialized() }} (
 
     select o.*
@@ -30,33 +90,14 @@ outcomes as {{ not_materialized() }} (
 
 aggregated as (
 
-    select
-        -- Keys only: the ids are joined to the result (reading them from every fill would
-        -- cost as much as the rest of the scan).
-        wallet_key,
-        token_key,
-        min(market_key) as market_key,
-        count(*) as fills,
-        sum(case when side = 'BUY' then shares else 0 end) as bought_shares,
-        sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd,
-        sum(case when side = 'SELL' then shares else 0 end) as sold_shares,
-        sum(case when side = 'SELL' then notional_usd else 0 end) as sold_usd,
-        sum(coalesce(realized_pnl_usd, 0)) as sells_realized_pnl_usd,
-        sum(case when is_orphan_sell then 1 else 0 end) as orphan_sells,
-        sum(unknown_cost_shares) as unknown_cost_shares,
-        sum(case when unknown_cost_shares > 0 then 1 else 0 end) as unknown_cost_fills,
-        sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
-        sum(case when side = 'IN' then shares else 0 end) as converted_in_shares,
-        min(traded_at_unix) as opened_at_unix,
-        max(traded_at_unix) as last_fill_at_unix,
-        -- What the last fill left (in the same pass: a second read of the fills costs a scan).
-        {{ last_by('shares_after', 'fill_seq') }} as open_shares,
-        {{ last_by('cost_after', 'fill_seq') }} as open_cost_usd,
-        {{ last_by('unknown_cost_shares_held_after', 'fill_seq') }} as unknown_cost_shares_held
+    -- Keys only: the ids are joined to the result (reading them from every fill would
+    -- cost as much as the rest of the scan).
+    select {{ position_sums() }}
     from outcomes
     group by wallet_key, token_key
 
 ),
+{%- endif %}
 
 {{ ids_cte('wallet') }}
 

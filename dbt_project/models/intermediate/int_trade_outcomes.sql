@@ -19,7 +19,9 @@
     Incremental: a partition window deletes every fill from its first second on and walks
     again the fills of its days and the days after it,
     each position starting from its state after its last earlier fill (shares of known
-    and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted).
+    and of unknown cost, cost held: a CARRY row ahead of the new fills, never emitted),
+    read from its row in int_positions when those rows hold every fill of the walk
+    (walk_resume_from_positions), else from its earlier fills.
     A resolution in the window rewrites no earlier fill.
 -#}
 
@@ -125,10 +127,8 @@ position_ids as (
 ),
 
 {% if in_partition_window() -%}
--- Each walked position's state after its last fill before the window (the pre-hook has
--- deleted every later one): one grouped pass over their earlier fills.
-position_state as (
-
+{%- set resume = walk_resume_from_positions() -%}
+{%- set from_earlier_fills -%}
     select
         ix.position_id,
         max(o.fill_seq) as fill_seq,
@@ -136,11 +136,54 @@ position_state as (
         {{ last_by('o.cost_after', 'o.fill_seq') }} as cost_after,
         {{ last_by('o.unknown_cost_shares_held_after', 'o.fill_seq') }} as unknown_cost_shares_held_after
     from {{ this }} as o
-    inner join position_ids as ix
+    inner join {{ 'rewalked' if resume else 'position_ids' }} as ix
         on ix.wallet_key = o.wallet_key
         and ix.token_key = o.token_key
     where o.traded_at_unix < {{ window_start_unix() }}
     group by ix.position_id
+{%- endset %}
+{%- if resume and resume.rows_from_window %}
+-- Walked positions whose row in int_positions already counts fills from the window on
+-- (the window run again, or a backfill): they resume from their earlier fills.
+rewalked as (
+
+    select ix.wallet_key, ix.token_key, ix.position_id
+    from position_ids as ix
+    inner join {{ resume.relation }} as p
+        on p.wallet_key = ix.wallet_key
+        and p.token_key = ix.token_key
+    where p.last_fill_at_unix >= {{ window_start_unix() }}
+
+),
+{%- endif %}
+
+-- Each walked position's state after its last fill before the window (the pre-hook has
+-- deleted every later one).
+position_state as (
+{%- if resume %}
+
+    -- int_positions holds every fill of the walk (walk_resume_from_positions): a position's
+    -- row there is its state after its last fill, so its earlier fills are not read again.
+    select
+        ix.position_id,
+        p.fills as fill_seq,
+        p.open_shares as shares_after,
+        p.open_cost_usd as cost_after,
+        p.unknown_cost_shares_held as unknown_cost_shares_held_after
+    from {{ resume.relation }} as p
+    inner join position_ids as ix
+        on ix.wallet_key = p.wallet_key
+        and ix.token_key = p.token_key
+    where p.last_fill_at_unix < {{ window_start_unix() }}
+    {%- if resume.rows_from_window %}
+    union all
+{{ from_earlier_fills }}
+    {%- endif %}
+{%- else %}
+
+    -- One grouped pass over their earlier fills.
+{{ from_earlier_fills }}
+{%- endif %}
 
 ),
 {%- endif %}
