@@ -331,8 +331,13 @@ def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_
                     price = round(walk_asks([(lv.price, lv.size) for lv in book.asks], 1_000.0).avg_price, 4)
                     trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / price, 2), price, age_s=5))
             venue = desk.live() if mode == "live" else PaperVenue(desk.ledger, desk.clients.clob, FEE_RATE)
-            outcomes = [copy_trade(t, ledger=desk.ledger, clients=desk.clients, venue=venue, rules=TradingRules(),
-                                   followed_override=True, now=now) for t in trades]
+            outcomes = []
+            for t in trades:
+                # Each copy on the next minute's book, in both modes: the live venue's book shows
+                # what the live copies took from it this minute; the paper venue's never does.
+                httpx.post(f"{server.url}/_sim/clock", json={"advance": 60}).raise_for_status()
+                outcomes.append(copy_trade(t, ledger=desk.ledger, clients=desk.clients, venue=venue,
+                                           rules=TradingRules(), followed_override=True, now=now))
             results[mode] = {
                 "decisions": [(o.decision, o.stage, o.reason, o.order_status) for o in outcomes],
                 "fills": sorted((f["token_id"], f["side"], round(f["price"], 6), round(f["shares"], 6),

@@ -454,6 +454,12 @@ class SimClob:
                 out += left * o.price if side == "BUY" else left
         return out
 
+    def taken(self, token_id: str, side: str, price, now: int) -> Decimal:
+        """Shares of the book's ``side`` ("bids"/"asks") at ``price`` that orders took this
+        minute (the book is drawn afresh each minute)."""
+        with self._lock:
+            return self._taken.get((str(token_id), side, Decimal(str(price)), now // 60), Decimal(0))
+
     def _levels(self, order: ClobOrder, now: int) -> list[tuple[Decimal, Decimal]]:
         """The book's opposite side within the order's price, best first, less what was taken
         from it this minute."""

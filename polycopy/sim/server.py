@@ -185,8 +185,9 @@ class SimVenue:
                 "fee_exponent": FEE_EXPONENT, "closed": self.clock.now() >= int(m["closed_ts"].iat[mi])}
 
     def clob_book(self, token_id: str, now: int) -> dict | None:
-        """The token's book now, best level first, as floats; None once the market closed."""
-        code, book = self.book({"token_id": str(token_id)})
+        """The token's book now, best level first, as floats; None once the market closed.
+        The exchange's own view: it subtracts what was taken this minute itself."""
+        code, book = self.book({"token_id": str(token_id)}, less_taken=False)
         if code != 200:
             return None
         return {side: [(float(l["price"]), float(l["size"])) for l in reversed(book[side])] for side in ("bids", "asks")}
@@ -447,7 +448,11 @@ class SimVenue:
             return None
         return self.token_to[tok]
 
-    def book(self, q: dict) -> tuple[int, object]:
+    def book(self, q: dict, less_taken: bool = True) -> tuple[int, object]:
+        """The token's book now. As the venue publishes it (``less_taken``), the liquidity
+        orders took this minute is gone from it, as it is from what the exchange matches
+        against: with the clock frozen, a level a FAK emptied stays empty, and a client
+        pricing its next order from this book sees the bid that is really there."""
         t = self._token(q)
         if t is None:
             return 404, {"error": "No orderbook exists for the requested token id"}
@@ -455,13 +460,24 @@ class SimVenue:
         now = self.clock.now()
         if now >= self.world.market_column("closed_ts")[mi]:
             return 404, {"error": "No orderbook exists for the requested token id"}
-        return 200, self.render.book(mi, k, now)
+        book = self.render.book(mi, k, now)
+        if less_taken:
+            for side in ("bids", "asks"):
+                levels = []
+                for level in book[side]:
+                    left = float(level["size"]) - float(self.clob.taken(book["asset_id"], side, level["price"], now))
+                    if left > 0.005:
+                        levels.append({**level, "size": f"{left:.2f}"})
+                book[side] = levels
+        return 200, book
 
     def midpoint(self, q: dict) -> tuple[int, object]:
-        t = self._token(q)
-        if t is None or self.clock.now() >= self.world.market_column("closed_ts")[t[0]]:
+        code, book = self.book(q)
+        if code != 200:
+            return code, book
+        if not book["bids"] or not book["asks"]:
             return 404, {"error": "No orderbook exists for the requested token id"}
-        bid, ask = self.render.top_of_book(*t, self.clock.now())[1:]
+        bid, ask = float(book["bids"][-1]["price"]), float(book["asks"][-1]["price"])
         return 200, {"mid": f"{(bid + ask) / 2:.4f}"}
 
     def price(self, q: dict) -> tuple[int, object]:
@@ -470,7 +486,10 @@ class SimVenue:
             return code, book
         side = (q.get("side") or "BUY").upper()
         # CLOB /price?side=BUY is the price you buy at (best ask).
-        best = book["asks"][-1]["price"] if side == "BUY" else book["bids"][-1]["price"]
+        levels = book["asks"] if side == "BUY" else book["bids"]
+        if not levels:
+            return 404, {"error": "No orderbook exists for the requested token id"}
+        best = levels[-1]["price"]
         return 200, {"price": best}
 
     def prices_history(self, q: dict) -> tuple[int, object]:
@@ -519,6 +538,8 @@ class SimVenue:
         code, book = self.book(q)
         if code != 200:
             return code, book
+        if not book["bids"] or not book["asks"]:
+            return 404, {"error": "No orderbook exists for the requested token id"}
         return 200, {"spread": f"{float(book['asks'][-1]['price']) - float(book['bids'][-1]['price']):.4f}"}
 
     def prices_history_v2(self, q: dict) -> tuple[int, object]:
