@@ -322,3 +322,31 @@ def test_an_order_sent_twice_is_taken_once_and_the_venue_counts_what_it_received
     assert httpx.get(f"{venue.url}/_sim/stats").json()["clob_orders_received"] == 2
     assert len(list(sdk.list_account_trades().iter_items())) == len(first.trade_ids) >= 1
     sdk.close()
+
+
+def test_what_an_order_took_is_gone_from_the_published_book(venue, world):
+    """The book is drawn once a minute; what orders took from it this minute is gone from
+    the book the venue publishes as from the one it matches against, so a client that prices
+    its next order from /book (an exit's next FAK SELL) sees the liquidity really there."""
+    fund(venue, usd=5_000.0)
+    sdk = client(venue)
+    token = str(open_market(world, venue).token0)
+    best = book(venue, token)["asks"][-1]
+    price, size = float(best["price"]), float(best["size"])
+    # Most of the best ask's shares, no worse than its price.
+    buy = sdk.place_market_order(token_id=token, side="BUY", amount=f"{int(size * price * 90) / 100:.2f}",
+                                 max_price=f"{price:.2f}", order_type="FOK")
+    assert isinstance(buy, AcceptedOrder) and buy.status == "matched"
+    taken = float(buy.taking_amount)
+    left = sum(float(lv["size"]) for lv in book(venue, token)["asks"] if float(lv["price"]) == price)
+    assert left == pytest.approx(size - taken, abs=0.011)
+    # The rest of the level, and then the level is gone: the best ask is the next one up.
+    rest = sdk.place_market_order(token_id=token, side="BUY", amount=f"{int(left * price * 100) / 100:.2f}",
+                                  max_price=f"{price:.2f}", order_type="FOK")
+    assert isinstance(rest, AcceptedOrder) and rest.status == "matched"
+    after = book(venue, token)["asks"]
+    # (less than a cent's worth may be left of it: the USD amount is in cents)
+    assert all(float(lv["price"]) != price or float(lv["size"]) * price < 0.011 for lv in after), (price, after[-3:])
+    quoted = float(httpx.get(f"{venue.url}/price", params={"token_id": token, "side": "BUY"}).json()["price"])
+    assert quoted == float(after[-1]["price"])
+    sdk.close()
