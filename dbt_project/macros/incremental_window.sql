@@ -63,24 +63,38 @@ touched as (
     {%- endif -%}
 {%- endmacro %}
 
-{#- dbt's get_where_subquery, with the `partition_days:<column>` and
-    `partition_seconds:<column>` forms of `where`. -#}
+{#- dbt's get_where_subquery, with the window forms of `where`: `partition_days:<column>`,
+    `partition_seconds:<column>`, `touched_positions` and `touched_wallets` (only the rows a
+    window run rewrote are tested in it: the others were tested when they were written; on
+    a build without a window, every row). Any other `where` is dbt's. -#}
 {% macro get_where_subquery(relation) -%}
-    {%- set where = config.get('where', '') -%}
-    {%- if where in ('touched_positions', 'touched_wallets') -%}
-        {%- do return(rows_touched_in_window(relation, where.split('_', 1)[1])) -%}
-    {%- elif where and where.startswith('partition_days:') -%}
-        {%- set where = in_partition_days(where.split(':', 1)[1].strip()) -%}
-    {%- elif where and where.startswith('partition_seconds:') -%}
-        {%- set where = in_partition_seconds(where.split(':', 1)[1].strip()) -%}
+    {%- set where = config.get('where') or '' -%}
+    {%- if where in ('touched_positions', 'touched_wallets') or where.startswith('partition_') -%}
+        {%- if var('partition_start', none) is none -%}
+            {%- do return(relation) -%}
+        {%- endif -%}
+        {%- set where = window_rows_predicate(where, 't') -%}
     {%- endif -%}
-    {%- if where -%}
-        {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
-        {%- endset -%}
-        {%- do return(filtered) -%}
-    {%- else -%}
+    {%- if not where -%}
         {%- do return(relation) -%}
+    {%- endif -%}
+    {%- set filtered -%}
+        (select * from {{ relation }} as t where {{ where }}) dbt_subquery
+    {%- endset -%}
+    {%- do return(filtered) -%}
+{%- endmacro %}
+
+{#- Within a partition window, the rows of `alias` that the window form `form` of a test's
+    `where` names (see get_where_subquery), as a predicate. -#}
+{% macro window_rows_predicate(form, alias) -%}
+    {%- if form.startswith('touched_') -%}
+        {#- Rendered when the test runs, where a ref() dbt did not see while parsing is
+            refused: int_touched_positions is found in the project's graph. -#}
+        {{- return(touched_in_window_exists(model_relation('int_touched_positions'), alias, form.split('_', 1)[1])) -}}
+    {%- elif form.startswith('partition_days:') -%}
+        {{- return(in_partition_days(alias ~ '.' ~ form.split(':', 1)[1].strip())) -}}
+    {%- else -%}
+        {{- return(in_partition_seconds(alias ~ '.' ~ form.split(':', 1)[1].strip())) -}}
     {%- endif -%}
 {%- endmacro %}
 
@@ -110,22 +124,6 @@ touched as (
         where {{ touched_in_window() }} and x.wallet_key = {{ alias }}.wallet_key
         {%- if scope == 'positions' %} and x.token_key = {{ alias }}.token_key{% endif %}
     )
-{%- endmacro %}
-
-{#- The `where: touched_positions` (or `touched_wallets`) of a data test on a model that a
-    window run rewrites for the positions (wallets) it touches: within a window only those
-    rows are tested (the others were tested when they were written); on a full build,
-    everything. The filter is made when the test runs, where a ref() dbt did not see while
-    parsing is refused, so int_touched_positions is found in the project's graph. -#}
-{% macro rows_touched_in_window(relation, scope) -%}
-    {%- if var('partition_start', none) is none -%}
-        {{- return(relation) -}}
-    {%- endif -%}
-    {%- set touched = model_relation('int_touched_positions') -%}
-    {%- set filtered -%}
-        (select * from {{ relation }} as t where {{ touched_in_window_exists(touched, 't', scope) }}) dbt_subquery
-    {%- endset -%}
-    {{- return(filtered) -}}
 {%- endmacro %}
 
 {#- The relation of the project's model `name`, found in the graph: for SQL rendered where a
