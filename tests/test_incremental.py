@@ -117,3 +117,23 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
         "select count(*) from intermediate.int_positions p where exists (select 1 from raw.trades t "
         f"where t.proxy_wallet = p.wallet_address and t.token_id = p.token_id and t.partition_day >= '{later[0]}')")
     assert 0 < int(touched) < len(full["intermediate.int_positions"])
+    # A day whose fills are gone from a re-ingested record loses its row, though its wallet
+    # (touched by its other day in the window) is otherwise unchanged.
+    day = pd.Timestamp(wh.scalar("select max(partition_day) from raw.trades")).date()
+    before = day - timedelta(days=1)
+    wallet = wh.scalar(
+        "select d.wallet_address from marts.fct_wallet_daily_pnl d "
+        f"where d.activity_date = '{day}' and d.trades > 0 and exists (select 1 from marts.fct_wallet_daily_pnl e "
+        f"where e.wallet_address = d.wallet_address and e.activity_date = '{before}' and e.trades > 0) "
+        "and not exists (select 1 from intermediate.int_wallet_realizations z where z.wallet_address = "
+        f"d.wallet_address and z.realized_date = '{day}' and z.realization_kind = 'settlement') "
+        "order by d.wallet_address limit 1")
+    assert wallet is not None
+    with wh.transaction() as cur:
+        cur.execute(f"delete from raw.trades where proxy_wallet = '{wallet}' and partition_day = '{day}'")
+    dbt(backend, env, tmp_path, "--vars", json.dumps(
+        {"partition_start": before.isoformat(), "partition_end": (day + timedelta(days=1)).isoformat()}))
+    days = wh.query_df(f"select activity_date from marts.fct_wallet_daily_pnl where wallet_address = '{wallet}' "
+                       "order by activity_date")
+    assert str(before) in set(days["activity_date"].astype(str)) and str(day) not in set(days["activity_date"].astype(str))
+    assert int(wh.scalar("select count(*) from marts.fct_wallet_daily_pnl where realizations = 0 and trades = 0")) == 0

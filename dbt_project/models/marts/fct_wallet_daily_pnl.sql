@@ -10,12 +10,19 @@
     have no row; metrics that need a calendar series (Sharpe, drawdown) fill them with
     a zero return.
     Volume and trade counts are by trade day (int_wallet_market_days).
-    Incremental: a partition window recomputes every day of the wallets it touches.
+    Incremental: a partition window recomputes every day of the wallets it touches, and
+    writes the days that changed (a position's cost moves the capital at risk of every day
+    it was open): most of them did not, and a rewritten row costs its delete, its insert
+    and their checkpoint. A day that no longer has a row (its fills or its settlement gone
+    from a re-ingested record) is written empty and deleted after the insert.
 -#}
 
 {#- touched_cte() refs it inside a conditional: declare it. -#}
 -- depends_on: {{ ref('int_touched_positions') }}
-{{ config(**window_incremental(['wallet_key', 'activity_date'], replace_touched='wallets')) }}
+{{ config(**window_incremental(['wallet_key', 'activity_date'], replace_touched='wallets', reads_own_rows=true)) }}
+{{ config(post_hook="{% if in_partition_window() %}delete from {{ this }} where realizations = 0 and trades = 0{% endif %}") }}
+{%- set value_columns = ['wallet_address', 'realized_pnl_usd', 'capital_realized_usd', 'capital_at_risk_usd',
+                         'return_base_usd', 'daily_return', 'realizations', 'trades', 'volume_usd', 'bought_usd'] %}
 
 with
 
@@ -142,19 +149,67 @@ joined as (
     left join trading as t
         on t.wallet_key = d.wallet_key and t.activity_date = d.activity_date
 
+),
+
+computed as (
+
+    select
+        wallet_address,
+        wallet_key,
+        activity_date,
+        realized_pnl_usd,
+        capital_realized_usd,
+        capital_at_risk_usd,
+        return_base_usd,
+        case when return_base_usd > 0 then realized_pnl_usd / return_base_usd else 0 end as daily_return,
+        realizations,
+        trades,
+        volume_usd,
+        bought_usd
+    from joined
+
 )
 
+{% if in_partition_window() -%}
+, earlier as (
+
+    select p.*
+    from {{ this }} as p
+    {{ where_touched_wallet('p') }}
+
+)
+
+-- The days that are new or changed.
+select c.*
+from computed as c
+left join earlier as e
+    on e.wallet_key = c.wallet_key
+    and e.activity_date = c.activity_date
+where e.wallet_key is null
+    {%- for column in value_columns %}
+    or c.{{ column }} is distinct from e.{{ column }}
+    {%- endfor %}
+union all
+-- The days that no longer have a row: written empty (no realizations, no trades, which no
+-- day has), and deleted by the post-hook.
 select
-    wallet_address,
-    wallet_key,
-    activity_date,
-    realized_pnl_usd,
-    capital_realized_usd,
-    capital_at_risk_usd,
-    return_base_usd,
-    case when return_base_usd > 0 then realized_pnl_usd / return_base_usd else 0 end as daily_return,
-    realizations,
-    trades,
-    volume_usd,
-    bought_usd
-from joined
+    e.wallet_address,
+    e.wallet_key,
+    e.activity_date,
+    cast(0 as {{ double_type() }}) as realized_pnl_usd,
+    cast(0 as {{ double_type() }}) as capital_realized_usd,
+    cast(0 as {{ double_type() }}) as capital_at_risk_usd,
+    cast(0 as {{ double_type() }}) as return_base_usd,
+    cast(0 as {{ double_type() }}) as daily_return,
+    cast(0 as bigint) as realizations,
+    cast(0 as bigint) as trades,
+    cast(0 as {{ double_type() }}) as volume_usd,
+    cast(0 as {{ double_type() }}) as bought_usd
+from earlier as e
+where not exists (
+    select 1 from computed as c
+    where c.wallet_key = e.wallet_key and c.activity_date = e.activity_date
+)
+{%- else -%}
+select * from computed
+{%- endif %}
