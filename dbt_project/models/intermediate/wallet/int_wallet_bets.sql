@@ -7,8 +7,8 @@
       of the start of the data (it may be older than the data: real histories start
       mid-life);
     - hours_before_close: from the bet to the market's close (Gamma's closedTime, else the
-      resolution, else — the market still open — its scheduled end date);
-    - won / bet_pnl_usd: whether the token won, and shares × payout − cost when resolved.
+      resolution, else — the market still open — its scheduled end date).
+    Its reader joins the outcome (int_wallet_insider_stats) to the few bets it measures.
 -#}
 
 {{ config(materialized='ephemeral') }}
@@ -75,13 +75,6 @@ closes as (
         on r.condition_id = m.condition_id
     group by m.condition_id, m.closed_at_unix, m.end_date_unix
 
-),
-
-resolutions as (
-
-    select token_key, payout_usd_per_share, is_winner
-    from {{ ref('stg_polymarket__market_resolutions') }}
-
 )
 
 -- Keys only: its one reader groups by wallet, and ids would be carried through every join.
@@ -97,12 +90,8 @@ select
     b.prior_fills,
     b.prior_volume_usd,
     case when c.closed_at_unix is not null
-         then cast(c.closed_at_unix - b.bet_at_unix as {{ double_type() }}) / 3600 end as hours_before_close,
-    r.is_winner as won,
-    case when r.payout_usd_per_share is not null
-         then b.bet_shares * r.payout_usd_per_share - b.bet_usd end as bet_pnl_usd
+         then cast(c.closed_at_unix - b.bet_at_unix as {{ double_type() }}) / 3600 end as hours_before_close
 from bets as b
 inner join first_seen as f on f.wallet_key = b.wallet_key
 cross join data_start as d
 left join closes as c on c.market_key = b.market_key
-left join resolutions as r on r.token_key = b.token_key

@@ -23,8 +23,9 @@ bets as (
 
     select
         b.wallet_key,
+        b.token_key,
         b.bet_usd,
-        b.bet_pnl_usd,
+        b.bet_shares,
         b.bet_at_unix,
         b.hours_before_close,
         b.prior_fills,
@@ -32,18 +33,48 @@ bets as (
         b.age_known and b.age_at_bet_days < {{ max_age_days }} as is_new_wallet_bet,
         (b.hours_before_close between 0 and {{ late_hours }})
             and (b.prior_fills <= {{ max_prior }} or b.prior_volume_usd * {{ bet_multiple }} <= b.bet_usd)
-            and coalesce(b.won, true) as is_insider_like
+            as is_late_thin_bet
     from {{ ref('int_wallet_bets') }} as b
+
+),
+
+resolutions as (
+
+    select token_key, payout_usd_per_share, is_winner
+    from {{ ref('stg_polymarket__market_resolutions') }}
+
+),
+
+-- The bets measured below (a new wallet's, or late on a thin history: a few in a hundred),
+-- with their outcome: every other bet is only counted.
+flagged as (
+
+    select
+        f.*,
+        case when r.payout_usd_per_share is not null
+             then f.bet_shares * r.payout_usd_per_share - f.bet_usd end as bet_pnl_usd,
+        f.is_late_thin_bet and coalesce(r.is_winner, true) as is_insider_like
+    from bets as f
+    left join resolutions as r
+        on r.token_key = f.token_key
+    where f.is_new_wallet_bet or f.is_late_thin_bet
 
 ),
 
 {{ ids_cte('wallet') }}
 
-per_wallet as (
+counted as (
+
+    select wallet_key, count(*) as bets
+    from bets
+    group by wallet_key
+
+),
+
+measured as (
 
     select
         wallet_key,
-        count(*) as bets,
         max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
         sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
         sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
@@ -58,8 +89,29 @@ per_wallet as (
             as insider_like_prior_fills,
         {{ last_by('age_at_bet_days', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
             as insider_like_age_days
-    from bets
+    from flagged
     group by wallet_key
+
+),
+
+per_wallet as (
+
+    select
+        c.wallet_key,
+        c.bets,
+        m.new_wallet_bet_usd,
+        m.new_wallet_bets_pnl_usd,
+        coalesce(m.new_wallet_bought_usd, 0) as new_wallet_bought_usd,
+        coalesce(m.insider_like_bets, 0) as insider_like_bets,
+        m.insider_like_bet_usd,
+        coalesce(m.insider_like_bought_usd, 0) as insider_like_bought_usd,
+        m.insider_like_pnl_usd,
+        m.insider_like_hours_before_close,
+        m.insider_like_prior_fills,
+        m.insider_like_age_days
+    from counted as c
+    left join measured as m
+        on m.wallet_key = c.wallet_key
 
 )
 
