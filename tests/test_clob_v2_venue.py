@@ -328,11 +328,11 @@ def test_what_an_order_took_is_gone_from_the_published_book(venue, world):
     """The book is drawn once a minute; what orders took from it this minute is gone from
     the book the venue publishes as from the one it matches against, so a client that prices
     its next order from /book (an exit's next FAK SELL) sees the liquidity really there."""
-    fund(venue, usd=5_000.0)
-    sdk = client(venue)
     token = str(open_market(world, venue).token0)
     best = book(venue, token)["asks"][-1]
     price, size = float(best["price"]), float(best["size"])
+    fund(venue, usd=round(size * price * 1.2 + 100, 2))  # the whole level, and its taker fee
+    sdk = client(venue)
     # Most of the best ask's shares, no worse than its price.
     buy = sdk.place_market_order(token_id=token, side="BUY", amount=f"{int(size * price * 90) / 100:.2f}",
                                  max_price=f"{price:.2f}", order_type="FOK")
