@@ -2,72 +2,76 @@
     stretches of its fills added (the fills before a partition window, kept from the run
     before, and the window's). -#}
 
-{#- The sums of the fills of one position (rows of int_trade_outcomes grouped by
-    wallet_key, token_key), as a select list. -#}
+{#- What int_positions sums over a position's fills, each as [column, its aggregate over the
+    rows of int_trade_outcomes grouped by wallet_key and token_key, how the sums of two
+    stretches of the fills make the whole]: 'add' (sums and counts), 'least' (the smaller,
+    of either), 'last' (what the later stretch's last fill left, where it has fills). The
+    one list the macros below render. -#}
+{% macro position_sum_specs() -%}
+    {{ return([
+        ['market_key', 'min(market_key)', 'least'],
+        ['fills', 'count(*)', 'add'],
+        ['bought_shares', "sum(case when side = 'BUY' then shares else 0 end)", 'add'],
+        ['bought_usd', "sum(case when side = 'BUY' then notional_usd else 0 end)", 'add'],
+        ['sold_shares', "sum(case when side = 'SELL' then shares else 0 end)", 'add'],
+        ['sold_usd', "sum(case when side = 'SELL' then notional_usd else 0 end)", 'add'],
+        ['sells_realized_pnl_usd', 'sum(coalesce(realized_pnl_usd, 0))', 'add'],
+        ['orphan_sells', 'sum(case when is_orphan_sell then 1 else 0 end)', 'add'],
+        ['unknown_cost_shares', 'sum(unknown_cost_shares)', 'add'],
+        ['unknown_cost_fills', 'sum(case when unknown_cost_shares > 0 then 1 else 0 end)', 'add'],
+        ['unknown_cost_proceeds_usd', 'sum(unknown_cost_proceeds_usd)', 'add'],
+        ['converted_in_shares', "sum(case when side = 'IN' then shares else 0 end)", 'add'],
+        ['opened_at_unix', 'min(traded_at_unix)', 'least'],
+        ['last_fill_at_unix', 'max(traded_at_unix)', 'last'],
+        ['open_shares', last_by('shares_after', 'fill_seq'), 'last'],
+        ['open_cost_usd', last_by('cost_after', 'fill_seq'), 'last'],
+        ['unknown_cost_shares_held', last_by('unknown_cost_shares_held_after', 'fill_seq'), 'last'],
+    ]) }}
+{%- endmacro %}
+
+{#- The sums of the fills of one position (rows of int_trade_outcomes grouped by wallet_key,
+    token_key), as a select list. What the last fill left is read in the same pass: a second
+    read of the fills costs a scan. -#}
 {% macro position_sums() -%}
         wallet_key,
         token_key,
-        min(market_key) as market_key,
-        count(*) as fills,
-        sum(case when side = 'BUY' then shares else 0 end) as bought_shares,
-        sum(case when side = 'BUY' then notional_usd else 0 end) as bought_usd,
-        sum(case when side = 'SELL' then shares else 0 end) as sold_shares,
-        sum(case when side = 'SELL' then notional_usd else 0 end) as sold_usd,
-        sum(coalesce(realized_pnl_usd, 0)) as sells_realized_pnl_usd,
-        sum(case when is_orphan_sell then 1 else 0 end) as orphan_sells,
-        sum(unknown_cost_shares) as unknown_cost_shares,
-        sum(case when unknown_cost_shares > 0 then 1 else 0 end) as unknown_cost_fills,
-        sum(unknown_cost_proceeds_usd) as unknown_cost_proceeds_usd,
-        sum(case when side = 'IN' then shares else 0 end) as converted_in_shares,
-        min(traded_at_unix) as opened_at_unix,
-        max(traded_at_unix) as last_fill_at_unix,
-        -- What the last fill left (in the same pass: a second read of the fills costs a scan).
-        {{ last_by('shares_after', 'fill_seq') }} as open_shares,
-        {{ last_by('cost_after', 'fill_seq') }} as open_cost_usd,
-        {{ last_by('unknown_cost_shares_held_after', 'fill_seq') }} as unknown_cost_shares_held
+        {%- for column, aggregate, _ in position_sum_specs() %}
+        {{ aggregate }} as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
 {%- endmacro %}
 
 {#- The columns position_sums() makes, read from the rows of `alias`. -#}
 {% macro position_sum_columns(alias) -%}
         {{ alias }}.wallet_key,
         {{ alias }}.token_key,
-        {%- for column in position_sum_names() %}
+        {%- for column, _, _ in position_sum_specs() %}
         {{ alias }}.{{ column }}{{ ',' if not loop.last }}
         {%- endfor %}
 {%- endmacro %}
 
-{% macro position_sum_names() -%}
-    {{ return(['market_key', 'fills', 'bought_shares', 'bought_usd', 'sold_shares', 'sold_usd',
-               'sells_realized_pnl_usd', 'orphan_sells', 'unknown_cost_shares', 'unknown_cost_fills',
-               'unknown_cost_proceeds_usd', 'converted_in_shares', 'opened_at_unix', 'last_fill_at_unix',
-               'open_shares', 'open_cost_usd', 'unknown_cost_shares_held']) }}
-{%- endmacro %}
-
 {#- position_sums() of a position's earlier fills (rows of `earlier`) and of its later ones
-    (rows of `later`, joined by a full outer join on the keys): a sum is both added (the
-    one alone where the other has no rows, or only NULLs), the first fill the earlier's,
-    and what the last fill left the later's where it has fills. -#}
+    (rows of `later`, joined by a full outer join on the keys), made one: each column as its
+    spec says, a NULL on one side (no rows there, or only NULLs) giving the other side's. -#}
 {% macro position_sums_added(earlier, later) -%}
         coalesce({{ later }}.wallet_key, {{ earlier }}.wallet_key) as wallet_key,
         coalesce({{ later }}.token_key, {{ earlier }}.token_key) as token_key,
-        {%- for column in position_sum_names() %}
-        {%- if column in ('market_key', 'opened_at_unix') %}
-        case
-            when {{ later }}.{{ column }} is null then {{ earlier }}.{{ column }}
-            when {{ earlier }}.{{ column }} is null then {{ later }}.{{ column }}
-            when {{ earlier }}.{{ column }} < {{ later }}.{{ column }} then {{ earlier }}.{{ column }}
-            else {{ later }}.{{ column }}
-        end as {{ column }}{{ ',' if not loop.last }}
-        {%- elif column in ('last_fill_at_unix', 'open_shares', 'open_cost_usd', 'unknown_cost_shares_held') %}
-        case when {{ later }}.wallet_key is null then {{ earlier }}.{{ column }} else {{ later }}.{{ column }} end
-            as {{ column }}{{ ',' if not loop.last }}
+        {%- for column, _, how in position_sum_specs() %}
+        {%- set e = earlier ~ '.' ~ column %}
+        {%- set l = later ~ '.' ~ column %}
+        {%- if how == 'last' %}
+        case when {{ later }}.wallet_key is null then {{ e }} else {{ l }} end as {{ column }}
         {%- else %}
         case
-            when {{ later }}.{{ column }} is null then {{ earlier }}.{{ column }}
-            when {{ earlier }}.{{ column }} is null then {{ later }}.{{ column }}
-            else {{ earlier }}.{{ column }} + {{ later }}.{{ column }}
-        end as {{ column }}{{ ',' if not loop.last }}
-        {%- endif %}
+            when {{ l }} is null then {{ e }}
+            when {{ e }} is null then {{ l }}
+            {%- if how == 'least' %}
+            when {{ e }} < {{ l }} then {{ e }}
+            else {{ l }}
+            {%- else %}
+            else {{ e }} + {{ l }}
+            {%- endif %}
+        end as {{ column }}
+        {%- endif %}{{ ',' if not loop.last }}
         {%- endfor %}
 {%- endmacro %}
 
