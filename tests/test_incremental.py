@@ -18,6 +18,7 @@ MODELS = {
     "intermediate.int_wallet_realizations": "realization_key",
     "intermediate.int_wallet_redemptions": "wallet_address, condition_id",
     "intermediate.int_wallet_market_days": "wallet_address, condition_id, trade_date",
+    "intermediate.int_wallet_markets": "wallet_key, market_key",
     "intermediate.int_wallet_bets_placed": "wallet_address, transaction_hash, token_id",
     "intermediate.int_wallet_crossings": "sell_key",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
@@ -127,6 +128,9 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
         f"where e.wallet_address = d.wallet_address and e.activity_date = '{before}' and e.trades > 0) "
         "and not exists (select 1 from intermediate.int_wallet_realizations z where z.wallet_address = "
         f"d.wallet_address and z.realized_date = '{day}' and z.realization_kind = 'settlement') "
+        # ... and a market it traded that day only, which the day takes with it.
+        "and exists (select 1 from intermediate.int_wallet_markets m where m.wallet_key = d.wallet_key "
+        f"and m.first_trade_date = '{day}') "
         "order by d.wallet_address limit 1")
     assert wallet is not None
     with wh.transaction() as cur:
@@ -137,3 +141,13 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
                        "order by activity_date")
     assert str(before) in set(days["activity_date"].astype(str)) and str(day) not in set(days["activity_date"].astype(str))
     assert int(wh.scalar("select count(*) from marts.fct_wallet_daily_pnl where realizations = 0 and trades = 0")) == 0
+    # The wallet's markets are added up again without the day, and the one it traded that
+    # day only is gone.
+    markets = "select wallet_key, market_key, trade_days, fills, last_trade_date from intermediate.int_wallet_markets"
+    added_up = ("select wallet_key, market_key, count(*) as trade_days, sum(fills) as fills, "
+                "max(trade_date) as last_trade_date from intermediate.int_wallet_market_days group by 1, 2")
+    assert int(wh.scalar(f"select count(*) from (({markets}) except ({added_up})) as x")) == 0
+    assert int(wh.scalar(f"select count(*) from (({added_up}) except ({markets})) as x")) == 0
+    assert int(wh.scalar(f"select count(*) from intermediate.int_wallet_markets where first_trade_date = '{day}' "
+                         f"and wallet_key = (select wallet_key from marts.fct_wallet_daily_pnl "
+                         f"where wallet_address = '{wallet}' limit 1)")) == 0

@@ -24,9 +24,9 @@
     seconds_rows are replaced too, whatever their position (int_wallet_realizations: the
     settlements of the touched positions and every SELL from the window on, the SELLs
     the walk rewrote; the earlier SELLs are left as they are).
-    A model that reads its own earlier rows of the touched positions (reads_own_rows:
-    int_positions resumes each position from its row) keeps them until its new rows are
-    made: delete+insert on the unique key, with a pre-hook that only checks the window.
+    A model that reads its own earlier rows (reads_own_rows: int_positions resumes each
+    touched position from its row) keeps them until its new rows are made: delete+insert
+    on the unique key, with a pre-hook that only checks the window.
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}
@@ -50,8 +50,8 @@
                 'partition_day_column': replace_days_of,
                 'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
                             ~ through_last_day ~ ") }}"}) -%}
-    {%- elif replace_touched and reads_own_rows and target.type != 'spark' -%}
-        {%- do config.update({'pre_hook': "{{ keep_touched_until_insert() }}"}) -%}
+    {%- elif reads_own_rows and target.type != 'spark' -%}
+        {%- do config.update({'pre_hook': "{{ keep_rows_until_insert(" ~ (replace_touched is not none) ~ ") }}"}) -%}
         {{ return(config) }}
     {%- elif replace_touched and target.type != 'spark' -%}
         {#- (Open-source Delta Lake allows no subquery in a DELETE: Spark merges by key.) -#}
@@ -120,14 +120,15 @@
     {{- return('none' if value is none else tojson(value)) -}}
 {%- endmacro %}
 
-{#- The pre-hook of window_incremental(replace_touched=..., reads_own_rows=true): within a
-    partition window, only the check that int_touched_positions was built for it (the
-    touched rows are replaced by delete+insert on the unique key, after the model has read
-    them); on an incremental run without a window, which recomputes everything, delete
-    every row; nothing on a first build. -#}
-{% macro keep_touched_until_insert() -%}
+{#- The pre-hook of window_incremental(reads_own_rows=true): within a partition window,
+    nothing but, for a model of the touched positions or wallets (`check_touched`), the
+    check that int_touched_positions was built for it (the rows are replaced by
+    delete+insert on the unique key, after the model has read them); on an incremental run
+    without a window, which recomputes everything, delete every row; nothing on a first
+    build. -#}
+{% macro keep_rows_until_insert(check_touched) -%}
     {%- if in_partition_window() -%}
-    {%- do assert_touched_built_for_window() -%}
+    {%- if check_touched %}{% do assert_touched_built_for_window() %}{% endif -%}
     {%- elif is_incremental() -%}
     delete from {{ this }}
     {%- endif -%}

@@ -29,12 +29,14 @@ bets as (
 
 ),
 
-fill_days as (
+-- Each wallet's first fill: grouped before the join, so that activity is joined once a wallet.
+first_fills as (
 
-    select d.wallet_key, d.first_trade_at_unix
+    select d.wallet_key, min(d.first_trade_at_unix) as first_trade_at_unix
     from {{ ref('int_wallet_market_days') }} as d
     cross join as_of as a
     where d.trade_date <= a.as_of_date
+    group by d.wallet_key
 
 ),
 
@@ -50,18 +52,17 @@ activity as (
 
 first_seen as (
 
-    select f.wallet_key, least(min(f.first_trade_at_unix), min(coalesce(x.first_at_unix, f.first_trade_at_unix)))
+    select f.wallet_key, least(f.first_trade_at_unix, coalesce(x.first_at_unix, f.first_trade_at_unix))
         as first_seen_at_unix
-    from fill_days as f
+    from first_fills as f
     left join activity as x
         on x.wallet_key = f.wallet_key
-    group by f.wallet_key
 
 ),
 
 data_start as (
 
-    select min(first_trade_at_unix) as data_start_at_unix from fill_days
+    select min(first_trade_at_unix) as data_start_at_unix from first_fills
 
 ),
 

@@ -5,16 +5,10 @@
     categories the as-of data covers (markets of a known category anyone traded), and the
     breadth = effective categories / categories available. best_category_edge_z is the
     wallet's strongest category against the no-skill null (int_wallet_category_edge).
-    Volume is added up from int_wallet_market_days.
+    Volume is added up from int_wallet_markets, as of its days.
 -#}
 
 with
-
-as_of as (
-
-    {{ as_of_date_select() }}
-
-),
 
 markets as (
 
@@ -22,15 +16,13 @@ markets as (
 
 ),
 
--- Read by two CTEs: not materialized (DuckDB would copy it, a row per market-day).
-market_days as {{ not_materialized() }} (
+-- Read by two CTEs: not materialized (DuckDB would copy it, a row per wallet-market).
+wallet_markets as {{ not_materialized() }} (
 
-    select d.wallet_key, d.volume_usd, coalesce(m.category, 'unknown') as category
-    from {{ ref('int_wallet_market_days') }} as d
-    cross join as_of as a
+    select w.wallet_key, w.volume_usd, coalesce(m.category, 'unknown') as category
+    from {{ ref('int_wallet_markets') }} as w
     left join markets as m
-        on m.market_key = d.market_key
-    where d.trade_date <= a.as_of_date
+        on m.market_key = w.market_key
 
 ),
 
@@ -43,7 +35,7 @@ category_volume as (
         category,
         sum(volume_usd) as volume_usd,
         row_number() over (partition by wallet_key order by sum(volume_usd) desc, category) as volume_rank
-    from market_days
+    from wallet_markets
     group by wallet_key, category
 
 ),
@@ -59,7 +51,7 @@ wallet_volume as (
 available as (
 
     select count(distinct category) as categories_available
-    from market_days
+    from wallet_markets
     where category <> 'unknown'
 
 ),

@@ -45,9 +45,10 @@ resolutions as (
 
 ),
 
--- The bets measured below (a new wallet's, or late on a thin history: a few in a hundred),
--- with their outcome: every other bet is only counted.
-flagged as (
+-- The outcome is joined only to the bets measured below (a new wallet's, or late on a thin
+-- history: a few in a hundred); every other bet is only counted. One pass over the bets:
+-- read twice, the engine would hold every bet in memory between the two reads.
+with_outcomes as (
 
     select
         f.*,
@@ -57,24 +58,17 @@ flagged as (
     from bets as f
     left join resolutions as r
         on r.token_key = f.token_key
-    where f.is_new_wallet_bet or f.is_late_thin_bet
+        and (f.is_new_wallet_bet or f.is_late_thin_bet)
 
 ),
 
 {{ ids_cte('wallet') }}
 
-counted as (
-
-    select wallet_key, count(*) as bets
-    from bets
-    group by wallet_key
-
-),
-
 measured as (
 
     select
         wallet_key,
+        count(*) as bets,
         max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
         sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
         sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
@@ -89,34 +83,13 @@ measured as (
             as insider_like_prior_fills,
         {{ last_by('age_at_bet_days', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
             as insider_like_age_days
-    from flagged
+    from with_outcomes
     group by wallet_key
-
-),
-
-per_wallet as (
-
-    select
-        c.wallet_key,
-        c.bets,
-        m.new_wallet_bet_usd,
-        m.new_wallet_bets_pnl_usd,
-        coalesce(m.new_wallet_bought_usd, 0) as new_wallet_bought_usd,
-        coalesce(m.insider_like_bets, 0) as insider_like_bets,
-        m.insider_like_bet_usd,
-        coalesce(m.insider_like_bought_usd, 0) as insider_like_bought_usd,
-        m.insider_like_pnl_usd,
-        m.insider_like_hours_before_close,
-        m.insider_like_prior_fills,
-        m.insider_like_age_days
-    from counted as c
-    left join measured as m
-        on m.wallet_key = c.wallet_key
 
 )
 
 select
     ids_wallet.wallet_address,
     w.*
-from per_wallet as w
+from measured as w
 {{ join_ids('w', ['wallet']) }}

@@ -11,41 +11,13 @@
     - net_position_ratio = Σ |final exposure| / Σ (added + removed): near 0 for a wallet
       that keeps ending flat, 1 for buy-and-hold.
     Markets with at least 4 fills on both sides count as two-sided markets.
-    Added up from int_wallet_market_days: the running exposure after a fill is the
-    exposure before its day plus the day's running exposure.
+    Added up from int_wallet_markets (each market's days: the running exposure after a fill
+    is the exposure before its day plus the day's running exposure), as of its days.
 -#}
 
 with
 
-as_of as (
-
-    {{ as_of_date_select() }}
-
-),
-
-days as (
-
-    {{ rows_as_of(ref('int_wallet_market_days'), 'trade_date') }}
-
-),
-
 {{ ids_cte('wallet') }}
-
-per_market as (
-
-    select
-        wallet_key,
-        sum(added_shares) as added_shares,
-        sum(removed_shares) as removed_shares,
-        max(greatest(abs(exposure_before_day_shares + max_exposure_in_day_shares),
-                     abs(exposure_before_day_shares + min_exposure_in_day_shares))) as peak_exposure_shares,
-        abs(sum(exposure_change_shares)) as final_exposure_shares,
-        sum(adding_fills) as adding_fills,
-        sum(removing_fills) as removing_fills
-    from days
-    group by wallet_key, market_key
-
-),
 
 per_wallet as (
 
@@ -58,8 +30,8 @@ per_wallet as (
         case when sum(peak_exposure_shares) > 0
              then sum(added_shares + removed_shares) / (2 * sum(peak_exposure_shares)) end as inventory_turnover,
         case when sum(added_shares + removed_shares) > 0
-             then sum(final_exposure_shares) / sum(added_shares + removed_shares) end as net_position_ratio
-    from per_market
+             then sum(abs(exposure_shares)) / sum(added_shares + removed_shares) end as net_position_ratio
+    from {{ ref('int_wallet_markets') }}
     group by wallet_key
 
 )
