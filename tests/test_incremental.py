@@ -19,6 +19,7 @@ MODELS = {
     "intermediate.int_wallet_redemptions": "wallet_address, condition_id",
     "intermediate.int_wallet_market_days": "wallet_address, condition_id, trade_date",
     "intermediate.int_wallet_markets": "wallet_key, market_key",
+    "intermediate.int_wallet_market_pnl": "wallet_key, market_key",
     "intermediate.int_wallet_bets_placed": "wallet_address, transaction_hash, token_id",
     "intermediate.int_wallet_crossings": "sell_key",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",

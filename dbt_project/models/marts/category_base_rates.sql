@@ -9,7 +9,7 @@ with positions as (
     select p.outcome, p.realized_pnl_usd, coalesce(m.category, 'unknown') as category
     from {{ ref('int_positions') }} as p
     left join {{ ref('int_market_categories') }} as m
-        on m.condition_id = p.condition_id
+        on m.market_key = p.market_key
     where p.outcome in ('won', 'lost')
 
 )

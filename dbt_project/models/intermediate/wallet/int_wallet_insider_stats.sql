@@ -45,10 +45,9 @@ resolutions as (
 
 ),
 
--- The outcome is joined only to the bets measured below (a new wallet's, or late on a thin
--- history: a few in a hundred); every other bet is only counted. One pass over the bets:
--- read twice, the engine would hold every bet in memory between the two reads.
-with_outcomes as (
+-- The bets measured below (a new wallet's, or late on a thin history: a few in a hundred),
+-- with their outcome: every other bet is only counted.
+flagged as (
 
     select
         f.*,
@@ -58,17 +57,34 @@ with_outcomes as (
     from bets as f
     left join resolutions as r
         on r.token_key = f.token_key
-        and (f.is_new_wallet_bet or f.is_late_thin_bet)
+    where f.is_new_wallet_bet or f.is_late_thin_bet
 
 ),
 
 {{ ids_cte('wallet') }}
 
+as_of as (
+
+    {{ as_of_date_select() }}
+
+),
+
+-- Counted from the bets themselves: int_wallet_bets read a second time would be held
+-- whole between its two readers.
+counted as (
+
+    select b.wallet_key, count(*) as bets
+    from {{ ref('int_wallet_bets_placed') }} as b
+    cross join as_of as a
+    where b.trade_date <= a.as_of_date
+    group by b.wallet_key
+
+),
+
 measured as (
 
     select
         wallet_key,
-        count(*) as bets,
         max(case when is_new_wallet_bet then bet_usd end) as new_wallet_bet_usd,
         sum(case when is_new_wallet_bet then bet_pnl_usd end) as new_wallet_bets_pnl_usd,
         sum(case when is_new_wallet_bet then bet_usd else 0 end) as new_wallet_bought_usd,
@@ -83,13 +99,34 @@ measured as (
             as insider_like_prior_fills,
         {{ last_by('age_at_bet_days', ['bet_usd', '-bet_at_unix'], where='is_insider_like') }}
             as insider_like_age_days
-    from with_outcomes
+    from flagged
     group by wallet_key
+
+),
+
+per_wallet as (
+
+    select
+        c.wallet_key,
+        c.bets,
+        m.new_wallet_bet_usd,
+        m.new_wallet_bets_pnl_usd,
+        coalesce(m.new_wallet_bought_usd, 0) as new_wallet_bought_usd,
+        coalesce(m.insider_like_bets, 0) as insider_like_bets,
+        m.insider_like_bet_usd,
+        coalesce(m.insider_like_bought_usd, 0) as insider_like_bought_usd,
+        m.insider_like_pnl_usd,
+        m.insider_like_hours_before_close,
+        m.insider_like_prior_fills,
+        m.insider_like_age_days
+    from counted as c
+    left join measured as m
+        on m.wallet_key = c.wallet_key
 
 )
 
 select
     ids_wallet.wallet_address,
     w.*
-from measured as w
+from per_wallet as w
 {{ join_ids('w', ['wallet']) }}

@@ -2,8 +2,9 @@
     Per wallet, its positions (wallet × token, int_positions): outcomes (also
     time-decayed by closing day: weight 2^(−days since closing / decay_half_life_days)),
     gross profit and loss, holds, sizes, the capital behind its realized P&L, the share of
-    its profit from its best market, and its pricing edge against the no-skill null over
-    every closed position of known cost (int_wallet_category_edge, summed).
+    its profit from its best market (int_wallet_market_pnl), and its pricing edge against
+    the no-skill null over every closed position of known cost (int_wallet_category_edge,
+    summed).
 -#}
 
 with
@@ -14,8 +15,7 @@ as_of as (
 
 ),
 
--- Read by two CTEs: not materialized (DuckDB would copy every column of every position).
-positions as {{ not_materialized() }} (
+positions as (
 
     select
         p.wallet_key,
@@ -71,23 +71,15 @@ capital as (
 
 ),
 
-market_pnl as (
-
-    select wallet_key, market_key, sum(realized_pnl_usd) as pnl_usd
-    from positions
-    group by wallet_key, market_key
-
-),
-
 market_concentration as (
 
     select
         wallet_key,
         case
-            when sum(case when pnl_usd > 0 then pnl_usd else 0 end) > 0
-                then max(pnl_usd) / sum(case when pnl_usd > 0 then pnl_usd else 0 end)
+            when sum(case when realized_pnl_usd > 0 then realized_pnl_usd else 0 end) > 0
+                then max(realized_pnl_usd) / sum(case when realized_pnl_usd > 0 then realized_pnl_usd else 0 end)
         end as largest_market_profit_share
-    from market_pnl
+    from {{ ref('int_wallet_market_pnl') }}
     group by wallet_key
 
 ),
