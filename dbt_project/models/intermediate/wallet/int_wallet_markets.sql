@@ -9,8 +9,9 @@
       day and the peak |exposure| after any fill.
     With the `as_of_date` var, only the days up to it (a build as of an earlier day).
     Incremental: a partition window rebuilds the days from its first on
-    (int_wallet_market_days); each market with a day from then on, before or after the
-    window's run, is added up again from all its days. A market left without days (a
+    (int_wallet_market_days). A market whose row counts only earlier days adds the new
+    days to it (a daily run); one whose row counts a day from the window on (a backfill, a
+    re-ingested day) is added up again from all its days. A market left without days (a
     re-ingested day that lost its fills) is written without fills and removed after the
     insert.
 -#}
@@ -23,84 +24,115 @@
                                        ~ "as_of_date is for a build without one") }}
 {%- endif %}
 
+
+{%- set window_start = "cast('" ~ var('partition_start', '') ~ "' as date)" %}
+
 with
 
 {% if in_partition_window() -%}
--- The markets whose days the window's run rewrote, or whose row counted such a day.
-changed as (
+-- The days the window's run rebuilt (every day from its first on).
+new_days as (
 
-    select wallet_key, market_key
-    from {{ ref('int_wallet_market_days') }}
-    where trade_date >= cast('{{ var("partition_start") }}' as date)
-    union
-    select wallet_key, market_key
-    from {{ this }}
-    where last_trade_date >= cast('{{ var("partition_start") }}' as date)
+    {{ wallet_market_sums(ref('int_wallet_market_days'), 'd.trade_date >= ' ~ window_start) }}
 
 ),
 
-days as (
+kept as (
 
-    select d.*
-    from {{ ref('int_wallet_market_days') }} as d
-    where exists (
-        select 1 from changed as c
-        where c.wallet_key = d.wallet_key and c.market_key = d.market_key
+    select k.*
+    from {{ this }} as k
+    where k.last_trade_date >= {{ window_start }}
+       or exists (select 1 from new_days as n where n.wallet_key = k.wallet_key and n.market_key = k.market_key)
+
+),
+
+-- Rows that counted a day the run rebuilt: added up again from all their days.
+recounted_markets as (
+
+    select wallet_key, market_key from kept where last_trade_date >= {{ window_start }}
+
+),
+
+recounted as (
+
+    {{ wallet_market_sums(ref('int_wallet_market_days'),
+                   'exists (select 1 from recounted_markets as r where r.wallet_key = d.wallet_key '
+                   ~ 'and r.market_key = d.market_key)') }}
+
+),
+
+-- Every other market of the window: its row (if any) plus the new days.
+added as (
+
+    select
+        n.wallet_key,
+        n.market_key,
+        n.trade_days + coalesce(k.trade_days, 0) as trade_days,
+        coalesce(k.first_trade_date, n.first_trade_date) as first_trade_date,
+        n.last_trade_date,
+        n.fills + coalesce(k.fills, 0) as fills,
+        n.volume_usd + coalesce(k.volume_usd, 0) as volume_usd,
+        n.added_shares + coalesce(k.added_shares, 0) as added_shares,
+        n.removed_shares + coalesce(k.removed_shares, 0) as removed_shares,
+        n.adding_fills + coalesce(k.adding_fills, 0) as adding_fills,
+        n.removing_fills + coalesce(k.removing_fills, 0) as removing_fills,
+        n.exposure_micro_shares + coalesce(k.exposure_micro_shares, 0) as exposure_micro_shares,
+        greatest(n.peak_exposure_shares, coalesce(k.peak_exposure_shares, n.peak_exposure_shares))
+            as peak_exposure_shares
+    from new_days as n
+    left join kept as k
+        on k.wallet_key = n.wallet_key and k.market_key = n.market_key
+    where not exists (
+        select 1 from recounted_markets as r where r.wallet_key = n.wallet_key and r.market_key = n.market_key
     )
 
 ),
-{%- else -%}
-days as (
-
-    select *
-    from {{ ref('int_wallet_market_days') }}
-    {%- if var('as_of_date', none) %}
-    where trade_date <= cast('{{ var("as_of_date") }}' as date)
-    {%- endif %}
-
-),
-{%- endif %}
 
 markets as (
 
+    select * from added
+    union all
     select
-        wallet_key,
-        market_key,
-        count(*) as trade_days,
-        min(trade_date) as first_trade_date,
-        max(trade_date) as last_trade_date,
-        sum(fills) as fills,
-        sum(volume_usd) as volume_usd,
-        sum(added_shares) as added_shares,
-        sum(removed_shares) as removed_shares,
-        sum(adding_fills) as adding_fills,
-        sum(removing_fills) as removing_fills,
-        cast(sum(exposure_change_micro_shares) as {{ double_type() }}) / 1000000 as exposure_shares,
-        max(greatest(abs(exposure_before_day_shares + max_exposure_in_day_shares),
-                     abs(exposure_before_day_shares + min_exposure_in_day_shares))) as peak_exposure_shares
-    from days
-    group by wallet_key, market_key
+        r.wallet_key,
+        r.market_key,
+        coalesce(m.trade_days, 0) as trade_days,
+        m.first_trade_date,
+        m.last_trade_date,
+        coalesce(m.fills, 0) as fills,
+        m.volume_usd,
+        m.added_shares,
+        m.removed_shares,
+        m.adding_fills,
+        m.removing_fills,
+        m.exposure_micro_shares,
+        m.peak_exposure_shares
+    from recounted_markets as r
+    left join recounted as m
+        on m.wallet_key = r.wallet_key and m.market_key = r.market_key
 
 )
-
-{% if in_partition_window() -%}
-select
-    c.wallet_key,
-    c.market_key,
-    coalesce(m.trade_days, 0) as trade_days,
-    m.first_trade_date,
-    m.last_trade_date,
-    coalesce(m.fills, 0) as fills,
-    m.volume_usd,
-    m.added_shares,
-    m.removed_shares,
-    m.adding_fills,
-    m.removing_fills,
-    m.exposure_shares,
-    m.peak_exposure_shares
-from changed as c
-left join markets as m
-    on m.wallet_key = c.wallet_key and m.market_key = c.market_key
 {%- else -%}
-select * from markets
+markets as (
+
+    {{ wallet_market_sums(ref('int_wallet_market_days'),
+                   "d.trade_date <= cast('" ~ var('as_of_date') ~ "' as date)" if var('as_of_date', none) else none) }}
+
+)
 {%- endif %}
+
+select
+    wallet_key,
+    market_key,
+    trade_days,
+    first_trade_date,
+    last_trade_date,
+    fills,
+    volume_usd,
+    added_shares,
+    removed_shares,
+    adding_fills,
+    removing_fills,
+    exposure_micro_shares,
+    cast(exposure_micro_shares as {{ double_type() }}) / 1000000 as exposure_shares,
+    peak_exposure_shares
+from markets
