@@ -31,6 +31,8 @@ MODELS = {
 # What the walk and int_positions log when they cannot resume from int_positions' rows.
 RESUMED_FROM_FILLS = "every walked position resumes from its earlier fills"
 SUMMED_ALL_FILLS = "every touched position sums all its fills"
+# What int_wallet_markets logs when its rows do not count every earlier day.
+RECOUNTED_MARKETS = "every market is added up again"
 
 
 def dbt(target: str, env: dict, tmp, *args: str, succeeds: bool = True) -> str:
@@ -77,6 +79,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     assert "ERROR=0" in out
     # The walk and the positions resumed each touched position from its row in int_positions.
     assert RESUMED_FROM_FILLS not in out and SUMMED_ALL_FILLS not in out, out[-3000:]
+    assert RECOUNTED_MARKETS not in out, out[-3000:]
     dropped = [line for line in out.splitlines() if "built by an older layout" in line]
     assert len(dropped) == 1 and "int_wallet_crossings" in dropped[0], dropped
     assert "hold_to_resolution_pnl_usd" not in wh.query_df("select * from intermediate.int_trade_outcomes limit 1")
@@ -85,6 +88,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     backfill = {"partition_start": later[0].isoformat(), "partition_end": later[3].isoformat()}
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(backfill))
     assert RESUMED_FROM_FILLS not in out and SUMMED_ALL_FILLS not in out, out[-3000:]
+    assert RECOUNTED_MARKETS not in out, out[-3000:]
     backfilled = snapshot(wh)
     # The positions' models alone, for the first window again: the touched positions on
     # record are the backfill's, so they stop instead of rebuilding the wrong positions.
@@ -103,15 +107,18 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
                                       obj=f"{table} after a backfill")
     # Rows of int_positions lost (as after a run that stopped between the walk and the
     # positions): a window run finds that they no longer count the walk's fills, and walks
-    # and sums the touched positions from all their fills.
+    # and sums the touched positions from all their fills. Rows of int_wallet_markets lost
+    # (as after a run that built the market-days without it): every market is added up again.
     last = {"partition_start": later[-2].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
     with wh.transaction() as cur:
         cur.execute("delete from intermediate.int_positions p where exists (select 1 from raw.trades t "
                     "where t.proxy_wallet = p.wallet_address and t.token_id = p.token_id "
                     f"and t.partition_day >= '{later[-2]}')")
+        cur.execute("delete from intermediate.int_wallet_markets "
+                    f"where last_trade_date < '{later[-2]}' and mod(wallet_key, 7) = 0")
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(last))
-    assert RESUMED_FROM_FILLS in out and SUMMED_ALL_FILLS in out, out[-3000:]
-    for table in ("intermediate.int_trade_outcomes", "intermediate.int_positions"):
+    assert RESUMED_FROM_FILLS in out and SUMMED_ALL_FILLS in out and RECOUNTED_MARKETS in out, out[-3000:]
+    for table in ("intermediate.int_trade_outcomes", "intermediate.int_positions", "intermediate.int_wallet_markets"):
         pd.testing.assert_frame_equal(snapshot(wh)[table], full[table], check_exact=False, rtol=1e-12, atol=1e-12,
                                       obj=f"{table} after lost rows")
     # The window was really incremental: positions untouched by it were not rebuilt.

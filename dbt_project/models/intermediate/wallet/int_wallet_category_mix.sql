@@ -5,7 +5,8 @@
     categories the as-of data covers (markets of a known category anyone traded), and the
     breadth = effective categories / categories available. best_category_edge_z is the
     wallet's strongest category against the no-skill null (int_wallet_category_edge).
-    Volume is added up from int_wallet_markets, as of its days.
+    Volume is added up from int_wallet_markets, as of the day it was built for (with
+    `as_of_date`, build int_wallet_markets in the same run).
 -#}
 
 with

@@ -12,7 +12,8 @@
       that keeps ending flat, 1 for buy-and-hold.
     Markets with at least 4 fills on both sides count as two-sided markets.
     Added up from int_wallet_markets (each market's days: the running exposure after a fill
-    is the exposure before its day plus the day's running exposure), as of its days.
+    is the exposure before its day plus the day's running exposure), as of the day it was
+    built for (with `as_of_date`, build int_wallet_markets in the same run).
 -#}
 
 with

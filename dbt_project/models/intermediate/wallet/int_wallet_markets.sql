@@ -26,6 +26,7 @@
 
 
 {%- set window_start = "cast('" ~ var('partition_start', '') ~ "' as date)" %}
+{%- set resume = in_partition_window() and wallet_markets_resume_from_own_rows() %}
 
 with
 
@@ -49,7 +50,14 @@ kept as (
 -- Rows that counted a day the run rebuilt: added up again from all their days.
 recounted_markets as (
 
+    {%- if resume %}
     select wallet_key, market_key from kept where last_trade_date >= {{ window_start }}
+    {%- else %}
+    -- Its rows do not count every earlier day: every market, from all its days.
+    select wallet_key, market_key from {{ this }}
+    union
+    select wallet_key, market_key from {{ ref('int_wallet_market_days') }}
+    {%- endif %}
 
 ),
 
