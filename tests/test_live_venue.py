@@ -5,7 +5,7 @@ that never re-sends (counted at the venue), redemption, and the same ledger as p
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -34,8 +34,10 @@ FEE_RATE = 0.05
 @pytest.fixture(scope="module")
 def world():
     now = datetime.fromtimestamp(int(time.time()), tz=timezone.utc)
+    # Generated at the wall clock: the V2 cutover moves with it, so that markets of both
+    # versions are open whenever the tests run (20 v1 and 38 v2 a day or more from closing).
     return generate_world(SimConfig(seed=31, n_markets=300, n_wallets=40, n_trades=3_000, history_days=60,
-                                    history_end=now))
+                                    history_end=now, v2_cutover=now - timedelta(days=20)))
 
 
 class Desk:

@@ -74,6 +74,10 @@ class SimConfig:
     # How far each archetype's parameters move from the centre table per seed (0: not at
     # all; see archetypes.draw_archetypes).
     archetype_spread: float = 1.0
+    # Markets opened from this instant on are Protocol-V2 markets; None: Polymarket's own
+    # cutover (V2_CUTOVER_TS). A world generated at the wall clock sets it from its end, so
+    # that markets of both versions are open whenever it is generated.
+    v2_cutover: datetime | None = None
 
     @property
     def history_end_ts(self) -> int:
@@ -323,7 +327,8 @@ def _generate_markets(cfg: SimConfig, rng: np.random.Generator) -> pd.DataFrame:
             "outcome1": np.where(sports_style, "Under", "No"),
             "neg_risk": neg_risk,
             "liquidity": liquidity,
-            "version": np.where(open_ts >= V2_CUTOVER_TS, "v2", "v1"),
+            "version": np.where(open_ts >= (V2_CUTOVER_TS if cfg.v2_cutover is None
+                                            else int(cfg.v2_cutover.timestamp())), "v2", "v1"),
         }
     )
     _protocol_v2_ids(df, np.random.default_rng([cfg.seed, 9]))
