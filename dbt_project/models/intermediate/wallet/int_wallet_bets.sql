@@ -29,14 +29,10 @@ bets as (
 
 ),
 
--- Each wallet's first fill: grouped before the join, so that activity is joined once a wallet.
+-- Each wallet's first fill up to the as-of day, as trade stats found it (one row a wallet).
 first_fills as (
 
-    select d.wallet_key, min(d.first_trade_at_unix) as first_trade_at_unix
-    from {{ ref('int_wallet_market_days') }} as d
-    cross join as_of as a
-    where d.trade_date <= a.as_of_date
-    group by d.wallet_key
+    select wallet_key, first_trade_at_unix from {{ ref('int_wallet_trade_stats') }}
 
 ),
 
