@@ -39,6 +39,10 @@ def dbt(target: str, env: dict, tmp, *args: str, succeeds: bool = True) -> str:
     return run_dbt({"POLYCOPY_WAREHOUSE": target, **env}, tmp, *args, succeeds=succeeds)
 
 
+def window_environment(window: dict) -> dict:
+    return {"POLYCOPY_PARTITION_START": window["partition_start"], "POLYCOPY_PARTITION_END": window["partition_end"]}
+
+
 def snapshot(wh) -> dict[str, pd.DataFrame]:
     return {t: wh.query_df(f"select * from {t} order by {k}") for t, k in MODELS.items()}
 
@@ -75,8 +79,11 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # The next ten daily partitions land; only their window is rebuilt.
     load_history(small_world, wh, later, activity_wallets=everyone)
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
-    out = dbt(backend, env, tmp_path, "--vars", json.dumps(window))
+    # As the orchestrator passes it: in the environment, so dbt keeps its partial parse
+    # (vars that differ from the last parse's make it parse the whole project again).
+    out = dbt(backend, {**env, **window_environment(window)}, tmp_path)
     assert "ERROR=0" in out
+    assert "Unable to do partial parsing" not in out, out[:3000]
     # The walk and the positions resumed each touched position from its row in int_positions.
     assert RESUMED_FROM_FILLS not in out and SUMMED_ALL_FILLS not in out, out[-3000:]
     assert RECOUNTED_MARKETS not in out, out[-3000:]
@@ -84,12 +91,17 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     assert len(dropped) == 1 and "int_wallet_crossings" in dropped[0], dropped
     assert "hold_to_resolution_pnl_usd" not in wh.query_df("select * from intermediate.int_trade_outcomes limit 1")
     incremental = snapshot(wh)
-    # A backfill: the window's first three days again, with later days already built.
+    # A backfill: the window's first three days again, with later days already built
+    # (given as vars, as by hand).
     backfill = {"partition_start": later[0].isoformat(), "partition_end": later[3].isoformat()}
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(backfill))
     assert RESUMED_FROM_FILLS not in out and SUMMED_ALL_FILLS not in out, out[-3000:]
     assert RECOUNTED_MARKETS not in out, out[-3000:]
     backfilled = snapshot(wh)
+    # A window with one bound is named, and stops the run before it writes anything.
+    out = dbt(backend, {**env, "POLYCOPY_PARTITION_START": later[0].isoformat()}, tmp_path,
+              "--select", "int_touched_positions", succeeds=False)
+    assert "partition_start and partition_end must both be ISO dates" in out, out[-3000:]
     # The positions' models alone, for the first window again: the touched positions on
     # record are the backfill's, so they stop instead of rebuilding the wrong positions.
     out = dbt(backend, env, tmp_path, "--select", "int_positions", "--vars", json.dumps(window), succeeds=False)

@@ -1,10 +1,51 @@
 {#-
-    Incremental builds run over a window of daily partitions, passed as vars by the
-    orchestrator: partition_start (inclusive) and partition_end (exclusive), ISO dates.
-    Without them an incremental run recomputes everything, as a full refresh would.
+    Incremental builds run over a window of daily partitions: partition_start (inclusive)
+    and partition_end (exclusive), ISO dates, given as `--vars` or, as the orchestrator
+    does, in the environment (POLYCOPY_PARTITION_START, POLYCOPY_PARTITION_END). Without
+    them an incremental run recomputes everything, as a full refresh would.
+
+    Why the environment: dbt throws its partial parse away whenever `--vars` change, so a
+    window passed as vars re-parses the whole project on every daily run (about 3 s). The
+    environment is read only where SQL is rendered to run (`execute`), never while
+    parsing, so the parse a run starts from stays valid from one day to the next.
 -#}
+{% macro partition_bounds() -%}
+    {%- set start = var('partition_start', none) -%}
+    {%- set end = var('partition_end', none) -%}
+    {%- set source = 'vars' -%}
+    {%- if start is none and end is none and execute -%}
+        {%- set start = env_var('POLYCOPY_PARTITION_START', '') or none -%}
+        {%- set end = env_var('POLYCOPY_PARTITION_END', '') or none -%}
+        {%- set source = 'POLYCOPY_PARTITION_START/_END' -%}
+    {%- endif -%}
+    {%- if start is none and end is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set iso = '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' -%}
+    {%- if start is none or end is none
+           or not modules.re.match(iso, start | string) or not modules.re.match(iso, end | string)
+           or (start | string) >= (end | string) -%}
+        {{- exceptions.raise_compiler_error(
+            "partition window (" ~ source ~ "): partition_start and partition_end must both be ISO dates "
+            ~ "(YYYY-MM-DD) with start before end, got " ~ start ~ " and " ~ end) -}}
+    {%- endif -%}
+    {{- return([start | string, end | string]) -}}
+{%- endmacro %}
+
+{#- The window's first day (ISO), or none without a window. -#}
+{% macro partition_start() -%}
+    {%- set bounds = partition_bounds() -%}
+    {{- return(bounds[0] if bounds else none) -}}
+{%- endmacro %}
+
+{#- The day after the window's last (ISO), or none without a window. -#}
+{% macro partition_end() -%}
+    {%- set bounds = partition_bounds() -%}
+    {{- return(bounds[1] if bounds else none) -}}
+{%- endmacro %}
+
 {% macro in_partition_window() -%}
-    {{ return(is_incremental() and var('partition_start', none) is not none) }}
+    {{ return(is_incremental() and partition_start() is not none) }}
 {%- endmacro %}
 
 {#- The `touched` CTE (followed by a comma) when building a window: the positions it
@@ -46,8 +87,8 @@ touched as (
     everything.
 -#}
 {% macro in_partition_days(day_column) -%}
-    {%- if var('partition_start', none) is not none -%}
-    {{ day_column }} >= cast('{{ var("partition_start") }}' as date) and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
+    {%- if partition_start() is not none -%}
+    {{ day_column }} >= cast('{{ partition_start() }}' as date) and {{ day_column }} < cast('{{ partition_end() }}' as date)
     {%- else -%}
     1 = 1
     {%- endif -%}
@@ -56,7 +97,7 @@ touched as (
 {#- The same for rows timed in Unix seconds (`where: "partition_seconds:<column>"`): only
     the rows from the window's first second on, which a window run rewrites. -#}
 {% macro in_partition_seconds(seconds_column) -%}
-    {%- if var('partition_start', none) is not none -%}
+    {%- if partition_start() is not none -%}
     {{ seconds_column }} >= {{ window_start_unix() }}
     {%- else -%}
     1 = 1
@@ -70,7 +111,7 @@ touched as (
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') or '' -%}
     {%- if where in ('touched_positions', 'touched_wallets') or where.startswith('partition_') -%}
-        {%- if var('partition_start', none) is none -%}
+        {%- if partition_start() is none -%}
             {%- do return(relation) -%}
         {%- endif -%}
         {%- set where = window_rows_predicate(where, 't') -%}
@@ -100,20 +141,20 @@ touched as (
 
 {#- The window's first second: partition_start at 00:00 UTC, in Unix seconds. -#}
 {% macro window_start_unix() -%}
-    {{ return((modules.datetime.date.fromisoformat(var('partition_start'))
+    {{ return((modules.datetime.date.fromisoformat(partition_start())
                - modules.datetime.date(1970, 1, 1)).days * 86400) }}
 {%- endmacro %}
 
 {#- The ISO day `days` days before the window's first day (partition_start). -#}
 {% macro days_before_window(days) -%}
-    {{ return((modules.datetime.date.fromisoformat(var('partition_start'))
+    {{ return((modules.datetime.date.fromisoformat(partition_start())
                - modules.datetime.timedelta(days=days)).isoformat()) }}
 {%- endmacro %}
 
 {#- The rows of int_touched_positions built for this run's window. -#}
 {% macro touched_in_window() -%}
-    window_start = cast('{{ var("partition_start") }}' as date)
-    and window_end = cast('{{ var("partition_end") }}' as date)
+    window_start = cast('{{ partition_start() }}' as date)
+    and window_end = cast('{{ partition_end() }}' as date)
 {%- endmacro %}
 
 {#- `exists (…)`: the row `alias` is of a position ('positions') or wallet ('wallets') that

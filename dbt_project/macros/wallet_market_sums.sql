@@ -35,7 +35,7 @@
         {{ return(true) }}
     {%- endif -%}
     {%- set days = ref('int_wallet_market_days') -%}
-    {%- set start = "cast('" ~ var('partition_start') ~ "' as date)" -%}
+    {%- set start = "cast('" ~ partition_start() ~ "' as date)" -%}
     {%- set counts = run_query(
         "select (select count(*) from " ~ days ~ " where trade_date < " ~ start ~ "), "
         ~ "(select coalesce(sum(fills), 0) from " ~ days ~ " where trade_date < " ~ start ~ "), "

@@ -76,7 +76,7 @@
     delete from {{ this }}
     where {{ day_column }} >= cast('{{ days_before_window(days_before) }}' as date)
     {%- if not through_last_day %}
-      and {{ day_column }} < cast('{{ var("partition_end") }}' as date)
+      and {{ day_column }} < cast('{{ partition_end() }}' as date)
     {%- endif -%}
     {%- elif is_incremental() -%}
     delete from {{ this }}
@@ -142,8 +142,8 @@
         {%- set marked = run_query("select count(*) from " ~ ref('int_touched_positions') ~ " where " ~ touched_in_window()) -%}
         {%- if marked.columns[0].values()[0] == 0 -%}
             {{ exceptions.raise_compiler_error(
-                this.identifier ~ ": int_touched_positions was not built for the window " ~ var('partition_start')
-                ~ " to " ~ var('partition_end') ~ " (it holds another run's positions); build it in the same run") }}
+                this.identifier ~ ": int_touched_positions was not built for the window " ~ partition_start()
+                ~ " to " ~ partition_end() ~ " (it holds another run's positions); build it in the same run") }}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -1,7 +1,6 @@
 """The dbt project as Dagster assets; dbt tests surface as asset checks."""
 
 
-import json
 import os
 from typing import Any, Mapping
 
@@ -9,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from polycopy_dagster.defs.automation import DBT_DAILY, REBUILD_BATCH, after_upstream, recent_partitions_after_upstream
-from polycopy_dagster.defs.dbt_cli import dbt_project
+from polycopy_dagster.defs.dbt_cli import dbt_project, keep_partial_parse, parse_seed_dir
 from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import WarehouseResource
@@ -112,9 +111,39 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
     # The same memory limit, threads and spill directory as the warehouse writer's.
     os.environ.update(settings.resolved_duckdb_limits().dbt_environment())
     # dagster-dbt seeds each invocation with the partial-parse file it finds under
-    # $DBT_TARGET_PATH (default "target/"); ours is per backend. Without this every dbt
-    # call re-parses the project. (Each dbt subprocess still gets its own target path.)
-    os.environ["DBT_TARGET_PATH"] = str(dbt_project.project_dir / dbt_project.target_path)
+    # $DBT_TARGET_PATH (default "target/"): the one kept for these connection settings.
+    # Without it every dbt call re-parses the project. (Each dbt subprocess still gets its
+    # own target path.)
+    os.environ["DBT_TARGET_PATH"] = str(parse_seed_dir())
+
+
+# The partition window's environment variables, which the incremental models read.
+PARTITION_VARIABLES = ("POLYCOPY_PARTITION_START", "POLYCOPY_PARTITION_END")
+
+
+def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+               window: dg.TimeWindow | None = None):
+    """``dbt build`` of the asset definition's selection, with its events; over ``window``
+    (daily partitions) for the incremental models.
+
+    The window goes to dbt in its environment, not as ``--vars``: dbt re-parses the whole
+    project whenever the vars differ from its last parse's, which a daily window always
+    does. The variables are set only while dagster-dbt starts the command, so no later dbt
+    command of this process sees them."""
+    _use_warehouse(warehouse)
+    bounds = dict(zip(PARTITION_VARIABLES, (window.start.date().isoformat(), window.end.date().isoformat()))
+                  if window else ())
+    saved = {name: os.environ.pop(name, None) for name in PARTITION_VARIABLES}
+    os.environ.update(bounds)
+    try:
+        invocation = dbt.cli(["build"], context=context)
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+    yield from invocation.stream()
+    keep_partial_parse(invocation.target_path)
 
 
 # Three asset definitions, one per kind of build, so that no run has to execute one of
@@ -127,8 +156,7 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
             dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_staging")
 def polycopy_dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Load the seeds and build (and test) the views over the raw tables."""
-    _use_warehouse(warehouse)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from _dbt_build(context, dbt, warehouse)
 
 
 @dbt_assets(
@@ -145,18 +173,14 @@ def polycopy_dbt_incremental_models(context: dg.AssetExecutionContext, dbt: DbtC
                                     warehouse: WarehouseResource):
     """Build the incremental models over the run's partition window: only the positions
     and wallets the window's trades and resolutions touch are recomputed."""
-    _use_warehouse(warehouse)
-    window = context.partition_time_window
-    dbt_vars = {"partition_start": window.start.date().isoformat(), "partition_end": window.end.date().isoformat()}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    yield from _dbt_build(context, dbt, warehouse, context.partition_time_window)
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=f"{STAGING} {INCREMENTAL}",
             dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_marts")
 def polycopy_dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Build (and test) the full tables: category base rates and wallet metrics."""
-    _use_warehouse(warehouse)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from _dbt_build(context, dbt, warehouse)
 
 
 dbt_asset_defs = [polycopy_dbt_staging, polycopy_dbt_incremental_models, polycopy_dbt_marts]

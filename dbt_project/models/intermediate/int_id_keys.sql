@@ -22,13 +22,13 @@ records as {{ not_materialized() }} (
     select wallet_address, condition_id, token_id
     from {{ ref('stg_polymarket__trades') }}
     {%- if in_partition_window() %}
-    where trade_date >= cast('{{ var("partition_start") }}' as date)
+    where trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
     union all
     select wallet_address, condition_id, token_id
     from {{ ref('stg_polymarket__activity') }}
     {%- if in_partition_window() %}
-    where activity_date >= cast('{{ var("partition_start") }}' as date)
+    where activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
 
 ),

@@ -24,15 +24,15 @@
 -- depends_on: {{ ref('stg_polymarket__trades') }}
 -- depends_on: {{ ref('stg_polymarket__activity') }}
 -- depends_on: {{ ref('stg_polymarket__market_resolutions') }}
-{% if var('partition_start', none) is not none -%}
+{% if partition_start() is not none -%}
 with
 
 touched as (
 
     select t.wallet_key, t.token_key
     from {{ ref('stg_polymarket__trades') }} as t
-    where t.trade_date >= cast('{{ var("partition_start") }}' as date)
-      and t.trade_date < cast('{{ var("partition_end") }}' as date)
+    where t.trade_date >= cast('{{ partition_start() }}' as date)
+      and t.trade_date < cast('{{ partition_end() }}' as date)
     union
     -- Every earlier fill of a token resolved in the window: joined on the id, the keys
     -- computed for the fills that match only.
@@ -40,8 +40,8 @@ touched as (
     from {{ ref('stg_polymarket__trades') }} as t
     inner join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_id = t.token_id
-    where r.resolution_date >= cast('{{ var("partition_start") }}' as date)
-      and r.resolution_date < cast('{{ var("partition_end") }}' as date)
+    where r.resolution_date >= cast('{{ partition_start() }}' as date)
+      and r.resolution_date < cast('{{ partition_end() }}' as date)
     union
     -- Splits and merges move every outcome token of their market, a conversion its token:
     -- in the window, or in a market resolved in the window.
@@ -53,10 +53,10 @@ touched as (
     left join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_id = k.token_id
     where a.activity_type in ('SPLIT', 'MERGE', 'CONVERSION')
-      and ((a.activity_date >= cast('{{ var("partition_start") }}' as date)
-            and a.activity_date < cast('{{ var("partition_end") }}' as date))
-           or (r.resolution_date >= cast('{{ var("partition_start") }}' as date)
-               and r.resolution_date < cast('{{ var("partition_end") }}' as date)))
+      and ((a.activity_date >= cast('{{ partition_start() }}' as date)
+            and a.activity_date < cast('{{ partition_end() }}' as date))
+           or (r.resolution_date >= cast('{{ partition_start() }}' as date)
+               and r.resolution_date < cast('{{ partition_end() }}' as date)))
 
 ),
 
@@ -71,8 +71,8 @@ marked as (
 select
     wallet_key,
     token_key,
-    cast('{{ var("partition_start") }}' as date) as window_start,
-    cast('{{ var("partition_end") }}' as date) as window_end
+    cast('{{ partition_start() }}' as date) as window_start,
+    cast('{{ partition_end() }}' as date) as window_end
 from marked
 {%- else -%}
 select

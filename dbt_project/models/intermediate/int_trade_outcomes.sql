@@ -66,7 +66,7 @@ set_legs as (
         on k.condition_id = a.condition_id
     where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0
     {%- if in_partition_window() %}
-      and a.activity_date >= cast('{{ var("partition_start") }}' as date)
+      and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
 
 ),
@@ -92,7 +92,7 @@ conversions as (
     from {{ ref('stg_polymarket__activity') }} as a
     where a.activity_type = 'CONVERSION' and a.token_id is not null and a.shares > 0
     {%- if in_partition_window() %}
-      and a.activity_date >= cast('{{ var("partition_start") }}' as date)
+      and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
 
 ),
@@ -104,7 +104,7 @@ moves as {{ not_materialized() }} (
         notional_usd, traded_at_unix, 'trade' as event_kind
     from {{ ref('stg_polymarket__trades') }}
     {%- if in_partition_window() %}
-    where trade_date >= cast('{{ var("partition_start") }}' as date)
+    where trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
     union all
     select * from set_legs

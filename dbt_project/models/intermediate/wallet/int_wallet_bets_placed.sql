@@ -21,7 +21,7 @@ fills as {{ not_materialized() }} (
            notional_usd, traded_at_unix, trade_date
     from {{ ref('stg_polymarket__trades') }}
     {% if in_partition_window() -%}
-    where trade_date >= cast('{{ var("partition_start") }}' as date)
+    where trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
 
 ),
@@ -32,7 +32,7 @@ history_before as (
 
     select wallet_key, sum(fills) as fills, sum(volume_usd) as volume_usd
     from {{ ref('int_wallet_market_days') }}
-    where trade_date < cast('{{ var("partition_start") }}' as date)
+    where trade_date < cast('{{ partition_start() }}' as date)
     group by wallet_key
 
 ),

@@ -34,7 +34,7 @@ window_fills as (
 
     select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
-    where trade_date >= cast('{{ var("partition_start") }}' as date)
+    where trade_date >= cast('{{ partition_start() }}' as date)
 
 ),
 
@@ -44,7 +44,7 @@ lookback_fills as (
     select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
     where trade_date >= cast('{{ day_before }}' as date)
-      and trade_date < cast('{{ var("partition_start") }}' as date)
+      and trade_date < cast('{{ partition_start() }}' as date)
       and traded_at_unix >= (select min(traded_at_unix) from window_fills) - {{ round_trip_seconds }}
 
 ),
@@ -62,7 +62,7 @@ exposure_before_window as (
 
     select t.wallet_key, t.market_key, sum(t.exposure_change_micro_shares) as exposure_micro
     from {{ this }} as t
-    where t.trade_date < cast('{{ var("partition_start") }}' as date)
+    where t.trade_date < cast('{{ partition_start() }}' as date)
       and exists (
           select 1 from window_fills as w
           where w.wallet_key = t.wallet_key and w.market_key = t.market_key

@@ -25,7 +25,7 @@
 {%- endif %}
 
 
-{%- set window_start = "cast('" ~ var('partition_start', '') ~ "' as date)" %}
+{%- set window_start = "cast('" ~ (partition_start() or '') ~ "' as date)" %}
 {%- set resume = in_partition_window() and wallet_markets_resume_from_own_rows() %}
 
 with
