@@ -8,8 +8,7 @@ import sys
 import dagster as dg
 
 from polycopy_dagster.defs.dbt_cli import dbt_resource
-from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,
-                                              polycopy_dbt_staging)
+from polycopy_dagster.defs.dbt_models import polycopy_dbt_daily_models, polycopy_dbt_marts
 from polycopy_dagster.defs.partitions import daily_partitions
 from polycopy_dagster.defs.resources import build_data_resources
 
@@ -19,7 +18,7 @@ keys = daily_partitions.get_partition_keys()
 instance = dg.DagsterInstance.ephemeral()
 # Staging and the incremental models over every daily partition as one run, then the marts.
 results = [
-    dg.materialize([polycopy_dbt_staging, polycopy_dbt_incremental_models], resources=resources,
+    dg.materialize([polycopy_dbt_daily_models], resources=resources,
                    raise_on_error=False, run_config=quiet, instance=instance,
                    tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}),
     dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,

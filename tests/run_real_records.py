@@ -21,8 +21,7 @@ server = VenueServer(venue).start()
 os.environ["POLYCOPY_SIM_URL"] = server.url
 os.environ["POLYCOPY_FOLLOW_WALLETS"] = ",".join(sorted({r["proxyWallet"] for r in venue.activity_records}))
 
-from polycopy_dagster.defs.dbt_models import (polycopy_dbt_incremental_models, polycopy_dbt_marts,  # noqa: E402
-                                              polycopy_dbt_staging)
+from polycopy_dagster.defs.dbt_models import polycopy_dbt_daily_models, polycopy_dbt_marts  # noqa: E402
 from polycopy_dagster.defs.ingestion import (asset_checks, market_resolutions, raw_markets, raw_trades,  # noqa: E402
                                              raw_wallet_activity)
 from polycopy_dagster.defs.resources import build_data_resources  # noqa: E402
@@ -41,7 +40,7 @@ runs = {
                              selection=dg.AssetSelection.assets(raw_trades, market_resolutions, raw_wallet_activity),
                              resources=resources, instance=instance, run_config=quiet, tags=window,
                              raise_on_error=False),
-    "dbt_window": dg.materialize([polycopy_dbt_staging, polycopy_dbt_incremental_models], resources=resources,
+    "dbt_window": dg.materialize([polycopy_dbt_daily_models], resources=resources,
                                  instance=instance, run_config=quiet, tags=window, raise_on_error=False),
     "dbt_marts": dg.materialize([polycopy_dbt_marts], resources=resources, instance=instance, run_config=quiet,
                                 raise_on_error=False),
@@ -50,8 +49,8 @@ runs = {
                               instance=instance, run_config=quiet, raise_on_error=False),
 }
 specs = {}
-for d in (raw_markets, raw_trades, market_resolutions, raw_wallet_activity, polycopy_dbt_staging,
-          polycopy_dbt_incremental_models, polycopy_dbt_marts, wallet_scores, whale_watchlist):
+for d in (raw_markets, raw_trades, market_resolutions, raw_wallet_activity, polycopy_dbt_daily_models,
+          polycopy_dbt_marts, wallet_scores, whale_watchlist):
     specs.update({c.key.name: c.blocking for c in d.check_specs})
 for c in (*asset_checks, wqs_within_bounds, red_flag_rates_sane, watchlist_has_no_excluded_wallets,
           watchlist_not_empty):

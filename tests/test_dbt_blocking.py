@@ -13,10 +13,10 @@ from tests.dbt_fixture import run_dbt
 
 SCRIPT = """
 import json, dagster as dg
-from polycopy_dagster.defs.dbt_models import polycopy_dbt_incremental_models, polycopy_dbt_staging
+from polycopy_dagster.defs.dbt_models import polycopy_dbt_daily_models
 from polycopy_dagster.defs.resources import build_data_resources
-specs = {c.key.name: c.blocking for a in (polycopy_dbt_staging,) for c in a.check_specs}
-r = dg.materialize([polycopy_dbt_staging, polycopy_dbt_incremental_models], resources=build_data_resources(),
+specs = {c.key.name: c.blocking for a in (polycopy_dbt_daily_models,) for c in a.check_specs}
+r = dg.materialize([polycopy_dbt_daily_models], resources=build_data_resources(),
                    raise_on_error=False, tags={"dagster/asset_partition_range_start": "2026-10-01",
                                                "dagster/asset_partition_range_end": "2026-11-20"},
                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})

@@ -146,33 +146,27 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     keep_partial_parse(invocation.target_path)
 
 
-# Three asset definitions, one per kind of build, so that no run has to execute one of
-# them twice: staging views → incremental models → full marts tables. Staging shares
-# the daily partitions (re-creating a view is the same for any window) so that staging
-# and the incremental models run together, and an error-severity dbt test on staging —
-# a blocking asset check — stops the incremental build in that run.
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, select=STAGING,
-            partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
-            dagster_dbt_translator=PolycopyDbtTranslator(), pool="warehouse", name="polycopy_dbt_staging")
-def polycopy_dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Load the seeds and build (and test) the views over the raw tables."""
-    yield from _dbt_build(context, dbt, warehouse)
-
-
+# Two asset definitions, one per kind of build, so that no run has to execute one of
+# them twice: the daily models (seeds, staging views and the incremental models over a
+# window of daily partitions) and the full tables. The views share the daily partitions
+# (re-creating a view is the same for any window) so that they and the incremental
+# models are one dbt command: a day pays for one dbt start-up, not two, and an
+# error-severity dbt test on staging (a blocking asset check) stops the incremental
+# models after it, as `dbt build` skips what follows a failed test.
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    select=INCREMENTAL,
+    select=f"{STAGING} {INCREMENTAL}",
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=PolycopyDbtTranslator(),
     pool="warehouse",
-    name="polycopy_dbt_incremental_models",
+    name="polycopy_dbt_daily_models",
 )
-def polycopy_dbt_incremental_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                                    warehouse: WarehouseResource):
-    """Build the incremental models over the run's partition window: only the positions
-    and wallets the window's trades and resolutions touch are recomputed."""
+def polycopy_dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Load the seeds, build (and test) the views over the raw tables, then the incremental
+    models over the run's partition window: only the positions and wallets the window's
+    trades and resolutions touch are recomputed."""
     yield from _dbt_build(context, dbt, warehouse, context.partition_time_window)
 
 
@@ -183,10 +177,10 @@ def polycopy_dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     yield from _dbt_build(context, dbt, warehouse)
 
 
-dbt_asset_defs = [polycopy_dbt_staging, polycopy_dbt_incremental_models, polycopy_dbt_marts]
+dbt_asset_defs = [polycopy_dbt_daily_models, polycopy_dbt_marts]
 
 build_dbt_daily_job = dg.define_asset_job(
-    "build_dbt_daily", selection=dg.AssetSelection.assets(polycopy_dbt_staging, polycopy_dbt_incremental_models),
+    "build_dbt_daily", selection=dg.AssetSelection.assets(polycopy_dbt_daily_models),
     description="dbt over a range of days: the seeds, the staging views and the incremental models (and their "
                 "tests); launch as a backfill to rebuild history.")
 build_dbt_marts_job = dg.define_asset_job(
