@@ -63,6 +63,6 @@ def test_two_wallets_sharing_an_integer_key_fail_the_build_before_any_model_grou
     results = {r["unique_id"].split(".")[2]: r["status"]
                for r in json.loads((tmp_path / "t" / "run_results.json").read_text())["results"]}
     assert results["unique_combination_int_id_keys_id_kind__id_key"] == "fail"
-    for model in ("int_trade_outcomes", "int_wallet_market_days", "int_positions", "wallet_metrics"):
+    for model in ("int_trade_outcomes", "int_wallet_market_days", "int_wallet_crossings", "int_positions", "wallet_metrics"):
         assert results[model] == "skipped", (model, results[model])
     assert results["stg_polymarket__trades"] == "success"

@@ -105,12 +105,12 @@ touched as (
 {%- endmacro %}
 
 {#- dbt's get_where_subquery, with the window forms of `where`: `partition_days:<column>`,
-    `partition_seconds:<column>`, `touched_positions` and `touched_wallets` (only the rows a
+    `partition_seconds:<column>`, `touched_positions`, `touched_markets` and `touched_wallets` (only the rows a
     window run rewrote are tested in it: the others were tested when they were written; on
     a build without a window, every row). Any other `where` is dbt's. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') or '' -%}
-    {%- if where in ('touched_positions', 'touched_wallets') or where.startswith('partition_') -%}
+    {%- if where in ('touched_positions', 'touched_markets', 'touched_wallets') or where.startswith('partition_') -%}
         {%- if partition_start() is none -%}
             {%- do return(relation) -%}
         {%- endif -%}
@@ -157,13 +157,15 @@ touched as (
     and window_end = cast('{{ partition_end() }}' as date)
 {%- endmacro %}
 
-{#- `exists (…)`: the row `alias` is of a position ('positions') or wallet ('wallets') that
-    this run's window touched, by the rows of `touched` (int_touched_positions) built for it. -#}
+{#- `exists (…)`: the row `alias` is of a position ('positions'), a wallet's market
+    ('markets': a market of a position) or a wallet ('wallets') that this run's window
+    touched, by the rows of `touched` (int_touched_positions) built for it. -#}
 {% macro touched_in_window_exists(touched, alias, scope) -%}
     exists (
         select 1 from {{ touched }} as x
         where {{ touched_in_window() }} and x.wallet_key = {{ alias }}.wallet_key
         {%- if scope == 'positions' %} and x.token_key = {{ alias }}.token_key{% endif %}
+        {%- if scope == 'markets' %} and x.market_key = {{ alias }}.market_key{% endif %}
     )
 {%- endmacro %}
 

@@ -1,5 +1,5 @@
 {#-
-    The positions (wallet_key × token_key) a partition window touches: a fill, split, merge
+    The positions (wallet_key × token_key, with the token's market_key) a partition window touches: a fill, split, merge
     or conversion in it, or its market resolved in it. Found once per run, for the models
     that rebuild the positions a window touches (int_positions, int_wallet_realizations,
     fct_wallet_daily_pnl, through touched_cte()). Each run replaces the rows of the run
@@ -29,14 +29,14 @@ with
 
 touched as (
 
-    select t.wallet_key, t.token_key
+    select t.wallet_key, t.token_key, t.market_key
     from {{ ref('stg_polymarket__trades') }} as t
     where t.trade_date >= cast('{{ partition_start() }}' as date)
       and t.trade_date < cast('{{ partition_end() }}' as date)
     union
     -- Every earlier fill of a token resolved in the window: joined on the id, the keys
     -- computed for the fills that match only.
-    select {{ hex_id_key('t.wallet_address') }}, {{ token_id_key('t.token_id') }}
+    select {{ hex_id_key('t.wallet_address') }}, {{ token_id_key('t.token_id') }}, {{ hex_id_key('t.condition_id') }}
     from {{ ref('stg_polymarket__trades') }} as t
     inner join {{ ref('stg_polymarket__market_resolutions') }} as r
         on r.token_id = t.token_id
@@ -45,7 +45,7 @@ touched as (
     union
     -- Splits and merges move every outcome token of their market, a conversion its token:
     -- in the window, or in a market resolved in the window.
-    select a.wallet_key, k.token_key
+    select a.wallet_key, k.token_key, k.market_key
     from {{ ref('stg_polymarket__activity') }} as a
     inner join {{ ref('stg_polymarket__market_tokens') }} as k
         on k.condition_id = a.condition_id
@@ -62,15 +62,16 @@ touched as (
 
 marked as (
 
-    select wallet_key, token_key from touched
+    select wallet_key, token_key, market_key from touched
     union all
-    select cast(null as bigint) as wallet_key, cast(null as bigint) as token_key
+    select cast(null as bigint) as wallet_key, cast(null as bigint) as token_key, cast(null as bigint) as market_key
 
 )
 
 select
     wallet_key,
     token_key,
+    market_key,
     cast('{{ partition_start() }}' as date) as window_start,
     cast('{{ partition_end() }}' as date) as window_end
 from marked
@@ -78,6 +79,7 @@ from marked
 select
     cast(null as bigint) as wallet_key,
     cast(null as bigint) as token_key,
+    cast(null as bigint) as market_key,
     cast(null as date) as window_start,
     cast(null as date) as window_end
 from {{ ref('stg_polymarket__market_tokens') }}

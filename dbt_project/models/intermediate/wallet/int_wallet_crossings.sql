@@ -11,6 +11,8 @@
     backfilled day's BUYs may be crossed by the next day's first SELLs).
 -#}
 
+{#- It matches fills on the integer keys: after int_id_keys' test that they are one per id. -#}
+-- depends_on: {{ ref('int_id_keys') }}
 {{ config(**window_incremental(['sell_key'], replace_days_of='trade_date', days_before=1, through_last_day=true)) }}
 
 {%- set window = var('wash_crossing_window_seconds') -%}
@@ -23,8 +25,8 @@ with
 
 fills as {{ not_materialized() }} (
 
-    select wallet_address, token_id, condition_id, transaction_hash, side, shares, price, notional_usd,
-           traded_at_unix, trade_key, trade_date
+    select wallet_address, token_id, condition_id, wallet_key, token_key, transaction_hash, side, shares, price,
+           notional_usd, traded_at_unix, trade_key, trade_date
     from {{ ref('stg_polymarket__trades') }}
     {% if in_partition_window() -%}
     where trade_date >= cast('{{ buys_from }}' as date)
@@ -63,10 +65,12 @@ candidates as (
         s.transaction_hash = b.transaction_hash as same_transaction,
         abs(b.traded_at_unix - s.traded_at_unix) as gap_seconds
     from sells as s
+    -- On the integer keys (one per id: int_id_keys' test), which hash and compare faster
+    -- than the ids.
     inner join buys as b
-        on b.token_id = s.token_id
+        on b.token_key = s.token_key
         and b.shares = s.shares
-        and b.wallet_address <> s.wallet_address
+        and b.wallet_key <> s.wallet_key
         and abs(b.price - s.price) < 0.005
         and b.traded_at_unix between s.traded_at_unix - {{ window }} and s.traded_at_unix + {{ window }}
 
