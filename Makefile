@@ -48,6 +48,7 @@ sim: setup
 bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/ingest_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/dbt_benchmark.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/dagster_daily_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_latency_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/copy_burst_benchmark.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/scoring_benchmark.py
