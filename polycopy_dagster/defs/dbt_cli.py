@@ -7,8 +7,8 @@ import json
 import os
 import re
 import shutil
-import time
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 
