@@ -22,13 +22,13 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-HISTORY_END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+from benchmarks.scale_benchmark import simulated_world  # noqa: E402
 
 
 def _dbt_log_figures(log: Path) -> dict:
@@ -55,16 +55,12 @@ def main() -> int:
 
     from polycopy.dbt_project import run_dbt
     from polycopy.sim.loader import history_days, load_history
-    from polycopy.sim.world import SimConfig, generate_world
     from polycopy.warehouse import WarehouseSettings, open_warehouse
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("POLYCOPY_BENCH_DIR")) as tmp:
         db = f"{tmp}/wh.duckdb"
         os.environ["POLYCOPY_DUCKDB_PATH"] = db
-        m = args.trades / 1_000_000
-        world = generate_world(SimConfig(seed=7, n_markets=max(50, int(2_500 * m)), n_wallets=max(100, int(5_000 * m)),
-                                         n_trades=args.trades, history_days=40, history_end=HISTORY_END,
-                                         live_days=0.0))
+        world = simulated_world(7, args.trades, history_days=40)  # the scale benchmark's proportions
         wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
         days = history_days(world)
         earlier, later = days[:-args.days], days[-args.days:]

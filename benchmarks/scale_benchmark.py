@@ -51,7 +51,9 @@ WALLETS_PER_MILLION = 5_000  # 40M trades: 200k wallets
 MARKETS_PER_MILLION = 2_500
 
 
-def _world(seed: int, shard_trades: int, history_days: int):
+def simulated_world(seed: int, shard_trades: int, history_days: int):
+    """One world of ``shard_trades`` fills over ``history_days`` days ending at HISTORY_END,
+    with 5,000 wallets and 2,500 markets per million fills."""
     from polycopy.sim.world import SimConfig, generate_world
 
     m = shard_trades / 1_000_000
@@ -89,7 +91,7 @@ def phase_load(db: str, trades: int, shard_trades: int, history_days: int, which
     wh = open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=db))
     days = _days(history_days)
     days = days[:-1] if which == "history" else days[-1:]
-    worlds = (_world(1000 + i, shard_trades, history_days) for i in range(trades // shard_trades))
+    worlds = (simulated_world(1000 + i, shard_trades, history_days) for i in range(trades // shard_trades))
     if which == "day":
         worlds = _until_day_trades(worlds, days[-1], day_trades)
     counts = load_histories(worlds, wh, days)
@@ -185,10 +187,12 @@ def run_size(trades: int, args, tmp: str) -> dict:
             shutil.copyfile(db, kept)
     s, peak, res = _phase("load", **common, which="day", day_trades=args.day_trades)
     row["day_load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"]}
+    from polycopy.dbt_project import partition_environment
+
     day = _days(args.history_days)[-1]
     # The window in the environment, as the Dagster asset passes it: dbt keeps its partial
     # parse (window vars would make it parse the whole project again every day).
-    window = {"POLYCOPY_PARTITION_START": day.isoformat(), "POLYCOPY_PARTITION_END": (day + timedelta(days=1)).isoformat()}
+    window = partition_environment(day, day + timedelta(days=1))
     # One command for the seeds, the staging views (and their tests on the window's days)
     # and the incremental models, as the Dagster daily asset runs them; then the tables.
     s1, p1, summary1 = _dbt(["build", "--select", "config.materialized:view resource_type:seed "

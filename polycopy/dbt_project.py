@@ -48,11 +48,28 @@ def dbt_vars(**values) -> list[str]:
     return ["--vars", json.dumps(values)]
 
 
+# The partition window as the incremental models read it from the environment
+# (macros/incremental_window.sql). Passed as --vars instead, a window that moves every day
+# would make dbt parse the whole project again every day.
+PARTITION_VARIABLES = ("POLYCOPY_PARTITION_START", "POLYCOPY_PARTITION_END")
+
+
+def partition_environment(start: date | str, end: date | str) -> dict[str, str]:
+    """The environment variables of a dbt command over the UTC days [start, end)."""
+    return dict(zip(PARTITION_VARIABLES, (str(start), str(end))))
+
+
 @contextmanager
-def _environment(extra: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
+def scoped_environment(overrides: dict[str, str | None]):
+    """Set ``overrides`` in this process's environment (None: unset) for the block, then
+    put back what was there."""
+    saved = {k: os.environ.get(k) for k in overrides}
     try:
+        for k, v in overrides.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         yield
     finally:
         for k, v in saved.items():
@@ -84,7 +101,7 @@ class AsOfBuilder:
                      **limits.dbt_environment()}
         self._common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                         "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"), "--quiet"]
-        with _environment(self._env):
+        with scoped_environment(self._env):
             parsed = dbtRunner().invoke(["parse", *self._common, "--no-write-json"])
         if not parsed.success:
             raise RuntimeError(f"dbt parse failed: {parsed.exception}")
@@ -94,7 +111,7 @@ class AsOfBuilder:
         """Build every model (tests excluded) as of the end of UTC day ``as_of``."""
         from dbt.cli.main import dbtRunner
 
-        with _environment(self._env):
+        with scoped_environment(self._env):
             res = dbtRunner(manifest=self._manifest.deepcopy()).invoke(
                 ["build", "--exclude", "resource_type:test", *dbt_vars(as_of_date=as_of.isoformat()), *self._common,
                  "--no-write-json"])  # the run's results come back in memory; nothing reads the files

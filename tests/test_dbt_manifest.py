@@ -2,9 +2,11 @@
 (test workers, a code server, the daemon) load the definitions at the same moment."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 from polycopy.dbt_project import DBT_PROJECT_DIR
 
@@ -72,9 +74,6 @@ print(json.dumps({"reparsed": reparsed, "kept": str(partial_parse_dir(project))}
 
 
 def test_dbt_commands_keep_a_partial_parse_per_connection_settings(tmp_path):
-    import os
-    import time
-
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("POLYCOPY_DUCKDB", "DBT_"))}

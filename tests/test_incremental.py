@@ -8,6 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from polycopy.dbt_project import PARTITION_VARIABLES, partition_environment
 from polycopy.sim.loader import history_days, load_history
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from tests.dbt_fixture import run_dbt
@@ -37,10 +38,6 @@ RECOUNTED_MARKETS = "every market is added up again"
 
 def dbt(target: str, env: dict, tmp, *args: str, succeeds: bool = True) -> str:
     return run_dbt({"POLYCOPY_WAREHOUSE": target, **env}, tmp, *args, succeeds=succeeds)
-
-
-def window_environment(window: dict) -> dict:
-    return {"POLYCOPY_PARTITION_START": window["partition_start"], "POLYCOPY_PARTITION_END": window["partition_end"]}
 
 
 def snapshot(wh) -> dict[str, pd.DataFrame]:
@@ -81,7 +78,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
     # As the orchestrator passes it: in the environment, so dbt keeps its partial parse
     # (vars that differ from the last parse's make it parse the whole project again).
-    out = dbt(backend, {**env, **window_environment(window)}, tmp_path)
+    out = dbt(backend, {**env, **partition_environment(window["partition_start"], window["partition_end"])}, tmp_path)
     assert "ERROR=0" in out
     assert "Unable to do partial parsing" not in out, out[:3000]
     # The walk and the positions resumed each touched position from its row in int_positions.
@@ -99,7 +96,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     assert RECOUNTED_MARKETS not in out, out[-3000:]
     backfilled = snapshot(wh)
     # A window with one bound is named, and stops the run before it writes anything.
-    out = dbt(backend, {**env, "POLYCOPY_PARTITION_START": later[0].isoformat()}, tmp_path,
+    out = dbt(backend, {**env, PARTITION_VARIABLES[0]: later[0].isoformat()}, tmp_path,
               "--select", "int_touched_positions", succeeds=False)
     assert "partition_start and partition_end must both be ISO dates" in out, out[-3000:]
     # The positions' models alone, for the first window again: the touched positions on

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from polycopy.dbt_project import PARTITION_VARIABLES, partition_environment, scoped_environment
 from polycopy_dagster.defs.automation import DBT_DAILY, REBUILD_BATCH, after_upstream, recent_partitions_after_upstream
 from polycopy_dagster.defs.dbt_cli import dbt_project, keep_partial_parse, parse_seed_dir
 from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
@@ -117,10 +118,6 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
     os.environ["DBT_TARGET_PATH"] = str(parse_seed_dir())
 
 
-# The partition window's environment variables, which the incremental models read.
-PARTITION_VARIABLES = ("POLYCOPY_PARTITION_START", "POLYCOPY_PARTITION_END")
-
-
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                window: dg.TimeWindow | None = None):
     """``dbt build`` of the asset definition's selection, with its events; over ``window``
@@ -131,17 +128,10 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     does. The variables are set only while dagster-dbt starts the command, so no later dbt
     command of this process sees them."""
     _use_warehouse(warehouse)
-    bounds = dict(zip(PARTITION_VARIABLES, (window.start.date().isoformat(), window.end.date().isoformat()))
-                  if window else ())
-    saved = {name: os.environ.pop(name, None) for name in PARTITION_VARIABLES}
-    os.environ.update(bounds)
-    try:
+    bounds = (partition_environment(window.start.date(), window.end.date()) if window
+              else dict.fromkeys(PARTITION_VARIABLES))
+    with scoped_environment(bounds):
         invocation = dbt.cli(["build"], context=context)
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name, None)
-            if value is not None:
-                os.environ[name] = value
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
 
