@@ -23,7 +23,9 @@ MODELS = {
     "intermediate.int_wallet_market_pnl": "wallet_key, market_key",
     "intermediate.int_wallet_bets_placed": "wallet_address, transaction_hash, token_id",
     "intermediate.int_wallet_crossings": "sell_key",
+    "intermediate.int_wallet_benchmark_pnl": "wallet_key, activity_date",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
+    "marts.fct_wallet_active_returns": "wallet_key, activity_date",
     "marts.category_base_rates": "category",
     "marts.wallet_metrics": "wallet_address",
 }
@@ -118,8 +120,14 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # positions): a window run finds that they no longer count the walk's fills, and walks
     # and sums the touched positions from all their fills. Rows of int_wallet_markets lost
     # (as after a run that built the market-days without it): every market is added up again.
+    # Benchmark rows of an earlier day lost: that day no longer adds up to its realizations,
+    # so the window run rebuilds it.
     last = {"partition_start": later[-2].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
+    lost_benchmarks = (f"intermediate.int_wallet_benchmark_pnl where activity_date = '{earlier[-5]}' "
+                       "and mod(wallet_key, 3) = 0")
+    assert int(wh.scalar(f"select count(*) from {lost_benchmarks}")) > 0
     with wh.transaction() as cur:
+        cur.execute(f"delete from {lost_benchmarks}")
         cur.execute("delete from intermediate.int_positions p where exists (select 1 from raw.trades t "
                     "where t.proxy_wallet = p.wallet_address and t.token_id = p.token_id "
                     f"and t.partition_day >= '{later[-2]}')")
@@ -127,7 +135,8 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
                     f"where last_trade_date < '{later[-2]}' and mod(wallet_key, 7) = 0")
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(last))
     assert RESUMED_FROM_FILLS in out and SUMMED_ALL_FILLS in out and RECOUNTED_MARKETS in out, out[-3000:]
-    for table in ("intermediate.int_trade_outcomes", "intermediate.int_positions", "intermediate.int_wallet_markets"):
+    for table in ("intermediate.int_trade_outcomes", "intermediate.int_positions", "intermediate.int_wallet_markets",
+                  "intermediate.int_wallet_benchmark_pnl", "marts.fct_wallet_active_returns"):
         pd.testing.assert_frame_equal(snapshot(wh)[table], full[table], check_exact=False, rtol=1e-12, atol=1e-12,
                                       obj=f"{table} after lost rows")
     # The window was really incremental: positions untouched by it were not rebuilt.

@@ -10,7 +10,9 @@
     deleted first, so that a day re-ingested with fewer rows leaves none behind
     (days_before: also that many days before the window, which the model rebuilds too;
     through_last_day: also every day after it, for models whose rows carry the history
-    before their day, so that a backfilled day reaches the days after it).
+    before their day, so that a backfilled day reaches the days after it; also_days: a
+    Jinja expression rendering a select of other days the model rebuilds, such as
+    realization_days_to_rebuild(this)).
     Those that rebuild every day from the first one deleted (through_last_day) leave
     nothing of their own behind the delete, so their new rows are appended: delete+insert
     would join every row of a large history on the unique key again for nothing. Models
@@ -31,7 +33,7 @@
     read it; delete+insert joins on it).
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
-                            replace_seconds_of=none, replace_touched=none, touched_rows=none,
+                            also_days=none, replace_seconds_of=none, replace_touched=none, touched_rows=none,
                             seconds_rows=none, reads_own_rows=false) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
@@ -49,7 +51,8 @@
         {%- do config.update({
                 'partition_day_column': replace_days_of,
                 'pre_hook': "{{ delete_partition_days('" ~ replace_days_of ~ "', " ~ days_before ~ ", "
-                            ~ through_last_day ~ ") }}"}) -%}
+                            ~ through_last_day ~ ", " ~ (also_days if also_days and target.type != 'spark' else 'none')
+                            ~ ") }}"}) -%}
     {%- elif reads_own_rows and target.type != 'spark' -%}
         {%- do config.update({'pre_hook': "{{ keep_rows_until_insert(" ~ (replace_touched is not none) ~ ") }}"}) -%}
         {{ return(config) }}
@@ -69,14 +72,19 @@
 {%- endmacro %}
 
 {#- The pre-hook of window_incremental(replace_days_of=...): within a partition window,
-    delete the window's days (and `days_before` days before them); on an incremental run
-    without a window, which recomputes everything, every row; nothing on a first build. -#}
-{% macro delete_partition_days(day_column, days_before=0, through_last_day=false) -%}
+    delete the window's days (and `days_before` days before them), and the days `also_days`
+    selects (SQL; not on Spark, where Delta Lake allows no subquery in a DELETE); on an
+    incremental run without a window, which recomputes everything, every row; nothing on a
+    first build. -#}
+{% macro delete_partition_days(day_column, days_before=0, through_last_day=false, also_days=none) -%}
     {%- if in_partition_window() -%}
     delete from {{ this }}
-    where {{ day_column }} >= cast('{{ days_before_window(days_before) }}' as date)
+    where ({{ day_column }} >= cast('{{ days_before_window(days_before) }}' as date)
     {%- if not through_last_day %}
       and {{ day_column }} < cast('{{ partition_end() }}' as date)
+    {%- endif -%})
+    {%- if also_days %}
+       or {{ day_column }} in ({{ also_days }})
     {%- endif -%}
     {%- elif is_incremental() -%}
     delete from {{ this }}
