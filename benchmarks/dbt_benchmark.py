@@ -12,7 +12,6 @@ memory is not in that figure).
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.measured_process import Measured, run_measured  # noqa: E402
 from polycopy.sim.loader import load_history  # noqa: E402
 from polycopy.sim.world import SimConfig, generate_world  # noqa: E402
 from polycopy.warehouse import WarehouseSettings, open_warehouse  # noqa: E402
@@ -29,23 +29,19 @@ from polycopy.warehouse import WarehouseSettings, open_warehouse  # noqa: E402
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
-def dbt_build(target: str, env: dict, tmp: str) -> tuple[float, float, str]:
+def dbt_build(target: str, env: dict, tmp: str) -> tuple[Measured, str]:
+    """``dbt build`` on ``target``, in its own process (its peak memory is this build's dbt
+    alone): its measure and dbt's summary line."""
     dbt = Path(sys.executable).parent / "dbt"
-    # A wrapper process per build, so the peak memory reported is this build's dbt alone.
-    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", wrapper, str(dbt), "build", "--target", target,
-                           "--profiles-dir", str(REPO / "dbt_project"), "--project-dir", str(REPO / "dbt_project"),
-                           "--target-path", f"{tmp}/t-{target}", "--log-path", f"{tmp}/l-{target}"],
-                          env={**os.environ, "POLYCOPY_WAREHOUSE": target, **env}, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    peak_mb = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_KB")) / 1024
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:], file=sys.stderr)
+    run = run_measured([str(dbt), "build", "--target", target,
+                        "--profiles-dir", str(REPO / "dbt_project"), "--project-dir", str(REPO / "dbt_project"),
+                        "--target-path", f"{tmp}/t-{target}", "--log-path", f"{tmp}/l-{target}"],
+                       {"POLYCOPY_WAREHOUSE": target, **env})
+    if run.returncode != 0:
+        print(run.stdout[-4000:], file=sys.stderr)
         raise SystemExit(f"dbt build failed on {target}")
-    summary = next((line for line in proc.stdout.splitlines() if "Done. PASS=" in line), "")
-    return elapsed, peak_mb, summary.split("Done.")[-1].strip()
+    summary = next((line for line in run.stdout.splitlines() if "Done. PASS=" in line), "")
+    return run, summary.split("Done.")[-1].strip()
 
 
 def main() -> int:
@@ -78,11 +74,12 @@ def main() -> int:
             t = time.perf_counter()
             load_history(world, open_warehouse(settings))
             load_s = time.perf_counter() - t
-            build_s, peak_mb, summary = dbt_build(backend, env, tmp)
-            results[backend] = {"load_raw_s": round(load_s, 1), "dbt_build_s": round(build_s, 1),
-                                "dbt_peak_rss_mb": round(peak_mb), "dbt": summary}
-            print(f"{backend}: dbt build of all models + tests in {build_s:.1f} s "
-                  f"(dbt process peak RSS {peak_mb:.0f} MB) — {summary}", flush=True)
+            build, summary = dbt_build(backend, env, tmp)
+            results[backend] = {"load_raw_s": round(load_s, 1), "dbt_build_s": round(build.wall_s, 1),
+                                "dbt_cpu_s": round(build.cpu_s, 1), "dbt_peak_rss_mb": round(build.peak_mb),
+                                "dbt": summary}
+            print(f"{backend}: dbt build of all models + tests in {build.wall_s:.1f} s ({build.cpu_s:.0f} CPU s, "
+                  f"dbt process peak RSS {build.peak_mb:.0f} MB) — {summary}", flush=True)
             if backend == "postgres":
                 con = psycopg2.connect(PG_ADMIN)
                 con.autocommit = True

@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.measured_process import Measured, run_measured  # noqa: E402
 
 HISTORY_END = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WALLETS_PER_MILLION = 5_000  # 40M trades: 200k wallets
@@ -121,36 +121,33 @@ def phase_export(db: str, directory: str) -> dict:
 PHASES = {"load": phase_load, "score": phase_score, "export": phase_export}
 
 
-def _measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run ``cmd`` under a wrapper that reports the child's peak RSS: (seconds, peak MB, stdout)."""
-    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
+def _measured(cmd: list[str], env: dict | None = None) -> Measured:
+    """Run ``cmd`` in a child process: its wall time, CPU time and peak RSS; stop on failure."""
+    run = run_measured(cmd, env)
+    if run.returncode != 0:
+        sys.stderr.write(run.stdout[-6000:] + run.stderr[-6000:])
         raise SystemExit(f"failed: {' '.join(cmd[:4])}")
-    peak = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_KB")) / 1024
-    return elapsed, peak, proc.stdout
+    return run
 
 
-def _phase(name: str, **kwargs) -> tuple[float, float, dict]:
-    elapsed, peak, out = _measured([sys.executable, __file__, "--phase", name, json.dumps(kwargs)])
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
-    return elapsed, peak, result
+def _phase(name: str, **kwargs) -> tuple[Measured, dict]:
+    run = _measured([sys.executable, __file__, "--phase", name, json.dumps(kwargs)])
+    return run, json.loads(next(line for line in run.stdout.splitlines() if line.startswith("{")))
 
 
-def _dbt(args: list[str], db: str, tmp: str, extra_env: dict | None = None) -> tuple[float, float, str]:
+def _dbt(args: list[str], db: str, tmp: str, extra_env: dict | None = None) -> tuple[Measured, str]:
+    """A dbt command on the DuckDB warehouse ``db``: its measure and dbt's summary line."""
     from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable, with_duckdb_limits
 
     env = {**with_duckdb_limits({"POLYCOPY_WAREHOUSE": "duckdb", "POLYCOPY_DUCKDB_PATH": db}), **(extra_env or {})}
-    elapsed, peak, out = _measured(
+    run = _measured(
         [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", f"{tmp}/target", "--log-path", f"{tmp}/logs"], env)
-    summary = next((line.split("Done.")[-1].strip() for line in out.splitlines() if "Done. PASS=" in line), "")
-    return elapsed, peak, summary
+    return run, next((line.split("Done.")[-1].strip() for line in run.stdout.splitlines() if "Done. PASS=" in line), "")
+
+
+def _figures(run: Measured) -> dict:
+    return {"s": round(run.wall_s, 1), "cpu_s": round(run.cpu_s, 1), "peak_mb": round(run.peak_mb)}
 
 
 def _slowest_nodes(tmp: str, n: int = 6) -> list[list]:
@@ -175,18 +172,20 @@ def run_size(trades: int, args, tmp: str) -> dict:
         _dbt(["parse"], db, tmp)
         print(f"{trades:,}: history reused from {kept}", flush=True)
     else:
-        s, peak, res = _phase("load", **common, which="history")
-        row["load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"],
-                       "us_per_trade": round(s / max(res["trades"], 1) * 1e6, 2)}
-        print(f"{trades:,}: loaded {res['trades']:,} trades in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
-        s, peak, summary = _dbt(["build"], db, tmp)
-        row["build"] = {"s": round(s, 1), "peak_mb": round(peak), "dbt": summary, "slowest": _slowest_nodes(tmp)}
-        print(f"{trades:,}: full dbt build in {s:.1f} s (peak {peak:.0f} MB) — {summary}", flush=True)
+        run, res = _phase("load", **common, which="history")
+        row["load"] = {**_figures(run), "trades": res["trades"],
+                       "us_per_trade": round(run.wall_s / max(res["trades"], 1) * 1e6, 2)}
+        print(f"{trades:,}: loaded {res['trades']:,} trades in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
+              f"peak {run.peak_mb:.0f} MB)", flush=True)
+        run, summary = _dbt(["build"], db, tmp)
+        row["build"] = {**_figures(run), "dbt": summary, "slowest": _slowest_nodes(tmp)}
+        print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB) "
+              f"— {summary}", flush=True)
         if kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(db, kept)
-    s, peak, res = _phase("load", **common, which="day", day_trades=args.day_trades)
-    row["day_load"] = {"s": round(s, 1), "peak_mb": round(peak), "trades": res["trades"]}
+    run, res = _phase("load", **common, which="day", day_trades=args.day_trades)
+    row["day_load"] = {**_figures(run), "trades": res["trades"]}
     from polycopy.dbt_project import partition_environment
 
     day = _days(args.history_days)[-1]
@@ -195,21 +194,26 @@ def run_size(trades: int, args, tmp: str) -> dict:
     window = partition_environment(day, day + timedelta(days=1))
     # One command for the seeds, the staging views (and their tests on the window's days)
     # and the incremental models, as the Dagster daily asset runs them; then the tables.
-    s1, p1, summary1 = _dbt(["build", "--select", "config.materialized:view resource_type:seed "
-                             "config.materialized:incremental"], db, tmp, window)
+    daily, summary1 = _dbt(["build", "--select", "config.materialized:view resource_type:seed "
+                            "config.materialized:incremental"], db, tmp, window)
     slowest = _slowest_nodes(tmp)
-    s3, p3, summary3 = _dbt(["build", "--exclude", "config.materialized:incremental config.materialized:view "
+    tables, summary3 = _dbt(["build", "--exclude", "config.materialized:incremental config.materialized:view "
                              "resource_type:seed"], db, tmp)
-    row["increment"] = {"trades": res["trades"], "incremental_s": round(s1, 1), "tables_s": round(s3, 1),
-                        "s": round(s1 + s3, 1), "peak_mb": round(max(p1, p3)),
+    wall, cpu = daily.wall_s + tables.wall_s, daily.cpu_s + tables.cpu_s
+    row["increment"] = {"trades": res["trades"], "incremental_s": round(daily.wall_s, 1),
+                        "tables_s": round(tables.wall_s, 1), "s": round(wall, 1),
+                        "incremental_cpu_s": round(daily.cpu_s, 1), "tables_cpu_s": round(tables.cpu_s, 1),
+                        "cpu_s": round(cpu, 1), "peak_mb": round(max(daily.peak_mb, tables.peak_mb)),
                         "dbt": f"{summary1} / {summary3}",
                         "slowest_incremental": slowest, "slowest_tables": _slowest_nodes(tmp)}
-    print(f"{trades:,}: daily increment of {res['trades']:,} trades: incremental models {s1:.1f} s, "
-          f"tables after them {s3:.1f} s (peak {max(p1, p3):.0f} MB); slowest "
+    print(f"{trades:,}: daily increment of {res['trades']:,} trades: incremental models {daily.wall_s:.1f} s "
+          f"({daily.cpu_s:.0f} CPU s), tables after them {tables.wall_s:.1f} s ({tables.cpu_s:.0f} CPU s), "
+          f"peak {row['increment']['peak_mb']} MB; slowest "
           f"{row['increment']['slowest_incremental'][:3]} / {row['increment']['slowest_tables'][:3]}", flush=True)
-    s, peak, res = _phase("score", db=db)
-    row["scoring"] = {"s": round(s, 1), "peak_mb": round(peak), **res}
-    print(f"{trades:,}: scored {res['wallets']:,} wallets in {s:.1f} s (peak {peak:.0f} MB)", flush=True)
+    run, res = _phase("score", db=db)
+    row["scoring"] = {**_figures(run), **res}
+    print(f"{trades:,}: scored {res['wallets']:,} wallets in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
+          f"peak {run.peak_mb:.0f} MB)", flush=True)
     return row
 
 
@@ -221,21 +225,23 @@ def run_spark(trades: int, args, tmp: str) -> dict:
     common = {"db": db, "trades": trades, "shard_trades": min(args.shard_trades, trades),
               "history_days": args.history_days}
     _phase("load", **common, which="history")
-    duck_s, duck_peak, duck_summary = _dbt(["build"], db, tmp)
+    duck, duck_summary = _dbt(["build"], db, tmp)
     _phase("export", db=db, directory=f"{tmp}/raw-{trades}")
     env = {"POLYCOPY_SPARK_WAREHOUSE_DIR": f"{tmp}/spark-warehouse-{trades}",
            "POLYCOPY_SPARK_DRIVER_MEMORY": args.spark_driver_memory}
     dbt_args = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                 "--target-path", f"{tmp}/target-spark", "--log-path", f"{tmp}/logs-spark", "--target", "spark"]
-    reg_s, _, _ = _measured([dbt_executable(), "run-operation", "register_raw_parquet", "--args",
-                             json.dumps({"path": f"{tmp}/raw-{trades}"}), *dbt_args], env)
-    spark_s, spark_peak, out = _measured([dbt_executable(), "build", *dbt_args], env)
-    summary = next((line.split("Done.")[-1].strip() for line in out.splitlines() if "Done. PASS=" in line), "")
-    row = {"trades": trades, "duckdb": {"build_s": round(duck_s, 1), "peak_mb": round(duck_peak), "dbt": duck_summary},
-           "spark_local": {"register_s": round(reg_s, 1), "build_s": round(spark_s, 1), "peak_mb": round(spark_peak),
-                           "dbt": summary}}
-    print(f"{trades:,} on Spark local mode: dbt build {spark_s:.1f} s (peak {spark_peak:.0f} MB) — {summary}; "
-          f"DuckDB {duck_s:.1f} s (peak {duck_peak:.0f} MB)", flush=True)
+    register = _measured([dbt_executable(), "run-operation", "register_raw_parquet", "--args",
+                          json.dumps({"path": f"{tmp}/raw-{trades}"}), *dbt_args], env)
+    spark = _measured([dbt_executable(), "build", *dbt_args], env)
+    summary = next((line.split("Done.")[-1].strip() for line in spark.stdout.splitlines() if "Done. PASS=" in line), "")
+    row = {"trades": trades,
+           "duckdb": {"build_s": round(duck.wall_s, 1), "cpu_s": round(duck.cpu_s, 1), "peak_mb": round(duck.peak_mb),
+                      "dbt": duck_summary},
+           "spark_local": {"register_s": round(register.wall_s, 1), "build_s": round(spark.wall_s, 1),
+                           "cpu_s": round(spark.cpu_s, 1), "peak_mb": round(spark.peak_mb), "dbt": summary}}
+    print(f"{trades:,} on Spark local mode: dbt build {spark.wall_s:.1f} s (peak {spark.peak_mb:.0f} MB) — {summary}; "
+          f"DuckDB {duck.wall_s:.1f} s (peak {duck.peak_mb:.0f} MB)", flush=True)
     return row
 
 
