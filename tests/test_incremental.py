@@ -24,6 +24,7 @@ MODELS = {
     "intermediate.int_wallet_bets_placed": "wallet_address, transaction_hash, token_id",
     "intermediate.int_wallet_crossings": "sell_key",
     "intermediate.int_wallet_benchmark_pnl": "wallet_key, activity_date",
+    "intermediate.int_wallet_market_making": "wallet_address",
     "marts.fct_wallet_daily_pnl": "wallet_address, activity_date",
     "marts.fct_wallet_active_returns": "wallet_key, activity_date",
     "marts.category_base_rates": "category",
@@ -71,8 +72,11 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # model no longer makes: the window run drops it and keeps every row.
     # One built before the touched positions were a model of their own has none: the
     # window run creates it with the window's positions, before the models that read it.
+    # One built before market making was incremental by wallet holds it as a table without
+    # wallet_key: the window run builds it whole too.
     with wh.transaction() as cur:
         cur.execute("alter table intermediate.int_wallet_crossings drop column trade_date")
+        cur.execute("alter table intermediate.int_wallet_market_making drop column wallet_key")
         cur.execute("drop table intermediate.int_touched_positions")
         cur.execute("alter table intermediate.int_trade_outcomes add column hold_to_resolution_pnl_usd float")
     # The next ten daily partitions land; only their window is rebuilt.
@@ -87,7 +91,8 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     assert RESUMED_FROM_FILLS not in out and SUMMED_ALL_FILLS not in out, out[-3000:]
     assert RECOUNTED_MARKETS not in out, out[-3000:]
     dropped = [line for line in out.splitlines() if "built by an older layout" in line]
-    assert len(dropped) == 1 and "int_wallet_crossings" in dropped[0], dropped
+    assert len(dropped) == 2, dropped
+    assert all(any(name in line for line in dropped) for name in ("int_wallet_crossings", "int_wallet_market_making"))
     assert "hold_to_resolution_pnl_usd" not in wh.query_df("select * from intermediate.int_trade_outcomes limit 1")
     incremental = snapshot(wh)
     # A backfill: the window's first three days again, with later days already built

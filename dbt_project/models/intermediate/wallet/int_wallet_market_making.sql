@@ -14,9 +14,17 @@
     Added up from int_wallet_markets (each market's days: the running exposure after a fill
     is the exposure before its day plus the day's running exposure), as of the day it was
     built for (with `as_of_date`, build int_wallet_markets in the same run).
+    Incremental: a partition window adds up again the wallets it touches (every wallet
+    whose markets it changed); the others' rows stand.
 -#}
 
+{#- touched_cte() refs it inside a conditional: declare it. -#}
+-- depends_on: {{ ref('int_touched_positions') }}
+{{ config(**window_incremental(['wallet_key'], replace_touched='wallets')) }}
+
 with
+
+{{ touched_cte() }}
 
 {{ ids_cte('wallet') }}
 
@@ -32,13 +40,15 @@ per_wallet as (
              then sum(added_shares + removed_shares) / (2 * sum(peak_exposure_shares)) end as inventory_turnover,
         case when sum(added_shares + removed_shares) > 0
              then sum(abs(exposure_shares)) / sum(added_shares + removed_shares) end as net_position_ratio
-    from {{ ref('int_wallet_markets') }}
+    from {{ ref('int_wallet_markets') }} as w
+    {{ where_touched_wallet('w') }}
     group by wallet_key
 
 )
 
 select
     ids_wallet.wallet_address,
+    m.wallet_key,
     m.markets_traded,
     m.two_sided_markets,
     m.flow_balance,
