@@ -3,12 +3,13 @@ refresh gives, on DuckDB and on PostgreSQL — and so does a backfill of earlier
 after later ones were built."""
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
 from polycopy.dbt_project import PARTITION_VARIABLES, partition_environment
+from polycopy.polymarket.schema import trade_key
 from polycopy.sim.loader import history_days, load_history
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from tests.dbt_fixture import run_dbt
@@ -47,6 +48,29 @@ def snapshot(wh) -> dict[str, pd.DataFrame]:
     return {t: wh.query_df(f"select * from {t} order by {k}") for t, k in MODELS.items()}
 
 
+def add_late_fill(wh, day) -> str:
+    """A BUY on ``day`` into a position whose market resolved before it (a resolved market
+    traded late, as partial records show): a copy of one of the position's earlier BUYs.
+    Returns the wallet."""
+    start = int(pd.Timestamp(day, tz="UTC").timestamp())
+    row = wh.query_df(
+        "select t.* from raw.trades as t inner join staging.stg_polymarket__market_resolutions as r "
+        f"on r.token_id = t.token_id where t.side = 'BUY' and r.resolved_at_unix < {start} "
+        "order by t.trade_key limit 1").iloc[0]
+    tx = "0x" + "e" * 64
+    size, price = 7.0, float(row["price"])
+    changed = {"trade_key": trade_key(tx, row["proxy_wallet"], row["token_id"], "BUY", size, price),
+               "transaction_hash": tx, "size": size, "usdc_size": size * price, "timestamp": start + 43200,
+               "partition_day": day}
+    columns = list(row.index)
+    values = [f"'{changed[c]}'" if isinstance(changed.get(c), (str, date)) else str(changed[c]) if c in changed else c
+              for c in columns]
+    with wh.transaction() as cur:
+        cur.execute(f"insert into raw.trades ({', '.join(columns)}) select {', '.join(values)} from raw.trades "
+                    f"where trade_key = '{row['trade_key']}'")
+    return row["proxy_wallet"]
+
+
 @pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, request):
     if backend == "duckdb":
@@ -81,6 +105,7 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
         cur.execute("alter table intermediate.int_trade_outcomes add column hold_to_resolution_pnl_usd float")
     # The next ten daily partitions land; only their window is rebuilt.
     load_history(small_world, wh, later, activity_wallets=everyone)
+    late_wallet = add_late_fill(wh, later[1])
     window = {"partition_start": later[0].isoformat(), "partition_end": (later[-1] + timedelta(days=1)).isoformat()}
     # As the orchestrator passes it: in the environment, so dbt keeps its partial parse
     # (vars that differ from the last parse's make it parse the whole project again).
@@ -114,6 +139,12 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # The same data from scratch.
     dbt(backend, env, tmp_path, "--full-refresh")
     full = snapshot(wh)
+    # The late fill changed what its position settled before the window: the window run
+    # rewrote that earlier day of its wallet (compared with the full refresh below).
+    settled_before = wh.scalar(
+        "select count(*) from intermediate.int_wallet_realizations where realization_kind = 'settlement' "
+        f"and wallet_address = '{late_wallet}' and realized_date < '{later[0]}'")
+    assert int(settled_before) > 0
     assert int(wh.scalar("select count(*) from intermediate.int_trade_outcomes where event_kind <> 'trade'")) > 0
     for table in MODELS:
         assert len(full[table]) > 0, table
@@ -131,8 +162,14 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     lost_benchmarks = (f"intermediate.int_wallet_benchmark_pnl where activity_date = '{earlier[-5]}' "
                        "and mod(wallet_key, 3) = 0")
     assert int(wh.scalar(f"select count(*) from {lost_benchmarks}")) > 0
+    # Daily rows of an earlier day lost too: their wallets' realizations no longer add up to
+    # their rows, so the window run rebuilds those wallets from their first day.
+    lost_days = (f"marts.fct_wallet_daily_pnl where activity_date = '{earlier[-5]}' and realizations > 0 "
+                 "and mod(wallet_key, 2) = 0")
+    assert int(wh.scalar(f"select count(*) from {lost_days}")) > 0
     with wh.transaction() as cur:
         cur.execute(f"delete from {lost_benchmarks}")
+        cur.execute(f"delete from {lost_days}")
         cur.execute("delete from intermediate.int_positions p where exists (select 1 from raw.trades t "
                     "where t.proxy_wallet = p.wallet_address and t.token_id = p.token_id "
                     f"and t.partition_day >= '{later[-2]}')")
@@ -141,7 +178,8 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     out = dbt(backend, env, tmp_path, "--vars", json.dumps(last))
     assert RESUMED_FROM_FILLS in out and SUMMED_ALL_FILLS in out and RECOUNTED_MARKETS in out, out[-3000:]
     for table in ("intermediate.int_trade_outcomes", "intermediate.int_positions", "intermediate.int_wallet_markets",
-                  "intermediate.int_wallet_benchmark_pnl", "marts.fct_wallet_active_returns"):
+                  "intermediate.int_wallet_benchmark_pnl", "marts.fct_wallet_daily_pnl",
+                  "marts.fct_wallet_active_returns"):
         pd.testing.assert_frame_equal(snapshot(wh)[table], full[table], check_exact=False, rtol=1e-12, atol=1e-12,
                                       obj=f"{table} after lost rows")
     # The window was really incremental: positions untouched by it were not rebuilt.
@@ -164,10 +202,16 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
         f"and m.first_trade_date = '{day}') "
         "order by d.wallet_address limit 1")
     assert wallet is not None
+    # (And the daily rows were built before the capital at risk was read from the fills up
+    # to each day: without capital_held_usd, on the old base, they are rebuilt whole.)
     with wh.transaction() as cur:
         cur.execute(f"delete from raw.trades where proxy_wallet = '{wallet}' and partition_day = '{day}'")
-    dbt(backend, env, tmp_path, "--vars", json.dumps(
+        cur.execute("alter table marts.fct_wallet_daily_pnl drop column capital_held_usd")
+    out = dbt(backend, env, tmp_path, "--vars", json.dumps(
         {"partition_start": before.isoformat(), "partition_end": (day + timedelta(days=1)).isoformat()}))
+    dropped = [line for line in out.splitlines() if "built by an older layout" in line]
+    assert len(dropped) == 1 and "fct_wallet_daily_pnl" in dropped[0], dropped
+    assert int(wh.scalar("select count(*) from marts.fct_wallet_daily_pnl where capital_held_usd is null")) == 0
     days = wh.query_df(f"select activity_date from marts.fct_wallet_daily_pnl where wallet_address = '{wallet}' "
                        "order by activity_date")
     assert str(before) in set(days["activity_date"].astype(str)) and str(day) not in set(days["activity_date"].astype(str))

@@ -162,6 +162,7 @@ def metrics(request, tmp_path_factory):
     out["_fills"] = wh.query_df("select * from intermediate.int_trade_outcomes").set_index("trade_key")
     out["_realizations"] = wh.query_df("select * from intermediate.int_wallet_realizations")
     out["_redemptions"] = wh.query_df("select * from intermediate.int_wallet_redemptions")
+    out["_daily"] = wh.query_df("select * from marts.fct_wallet_daily_pnl")
     return out
 
 
@@ -217,11 +218,12 @@ def test_wallet_one(metrics):
     # Days before 04-06: 03-01 36, 03-02 35, 03-05 32, 03-12 25, 03-14 23.
     assert m["decayed_volume_usd"] == approx(40 * decay(36) + 60 * decay(35) + 35 * decay(32)
                                              + 60 * decay(25) + 50 * decay(23))
-    # Daily returns on the capital at risk (USD bought into positions open that day):
-    # 03-05 10 / 100 (A1) = 0.1; 03-10 75 / 100 (A1; B1 opens 03-12) = 0.75;
-    # 03-20 40 / 110 (B1 60 + C1 50, open since 03-14) = 4/11; zeros elsewhere.
-    # 30 d = 03-08..04-06 (n 30): 0.75 and 4/11. 90 d: the 37 days since 03-01, all three.
-    r = [0.1, 0.75, 4 / 11]
+    # Daily returns on the capital at risk (cost held at the day's start in unsettled
+    # positions, plus the day's buys): 03-05 10 / 100 (A1 40 + 60) = 0.1; 03-10 75 / 75
+    # (A1 after the 03-05 sell took 25 off; B1 is bought later, on 03-12) = 1;
+    # 03-20 40 / 110 (B1 60 + C1 50, held since 03-14) = 4/11; zeros elsewhere.
+    # 30 d = 03-08..04-06 (n 30): 1 and 4/11. 90 d: the 37 days since 03-01, all three.
+    r = [0.1, 1.0, 4 / 11]
     assert m["sharpe_30d"] == approx(sharpe(r[1:], 30))
     assert m["sharpe_90d"] == approx(sharpe(r, 37))
     assert is_null(m["sortino_90d"])  # no negative day
@@ -246,6 +248,30 @@ def test_wallet_one(metrics):
     assert m["largest_market_profit_share"] == approx(85 / 125)
     assert (m["self_crossing_fills"], m["rapid_round_trips"], m["wash_trade_share"]) == (0, 0, 0.0)
     assert m["two_sided_position_share"] == approx(1 / 3)
+
+
+def test_capital_at_risk_by_day(metrics):
+    """The cost held at each day's start in unsettled positions, plus the day's buys: from
+    the fills up to that day only (a later buy never raises an earlier day)."""
+    d = metrics["_daily"]
+
+    def by_day(wallet):
+        rows = d[d["wallet_address"] == wallet].sort_values("activity_date")
+        return {str(r.activity_date)[5:10]: (r.capital_held_usd, r.capital_at_risk_usd) for r in rows.itertuples()}
+
+    # W1: A1 bought 40 + 60, 25 of cost sold 03-05, settled 03-10 (held until its end);
+    # B1 60 bought 03-12, C1 50 bought 03-14, B1 settled 03-20.
+    assert by_day(W1) == {"03-01": (0, approx(40)), "03-02": (approx(40), approx(100)),
+                          "03-05": (approx(100), approx(100)), "03-10": (approx(75), approx(75)),
+                          "03-12": (0, approx(60)), "03-14": (approx(60), approx(110)),
+                          "03-20": (approx(110), approx(110))}
+    # W4 from mid-life: the sell beyond the record takes off only the 40 of known cost;
+    # the orphan E2 sell and the shares of unknown cost put nothing at risk.
+    assert by_day(W4) == {"03-10": (0, approx(40)), "03-12": (approx(40), approx(40)),
+                          "03-14": (0, approx(10)), "03-16": (approx(10), approx(10)),
+                          "03-25": (approx(10), approx(10))}
+    assert by_day(W6) == {"03-20": (0, 0)}
+    assert (d["capital_held_usd"] >= 0).all() and (d["capital_at_risk_usd"] >= d["capital_held_usd"]).all()
 
 
 def test_wallet_two(metrics):

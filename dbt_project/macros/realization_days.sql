@@ -1,8 +1,8 @@
 {#-
     The days of int_wallet_realizations that a partition window may have changed before its
     own first day, for a model of realizations by day (`relation`: rows per wallet and day
-    with `realizations` and `capital_usd`) that rebuilds whole days: a select of
-    `realized_date`.
+    with `realizations` and, in `capital_column`, the capital they realized) that rebuilds
+    whole days: a select of `realized_date`.
     - the settlement days of the positions the window touched (int_wallet_realizations
       rewrote their settlements: a late fill changes the shares a resolution settled);
     - every day whose realizations no longer add up to what `relation` counted for it: a
@@ -12,7 +12,7 @@
     The window's own days and later ones are the caller's (every SELL from its first
     second on was rewritten).
 -#}
-{% macro realization_days_to_rebuild(relation) -%}
+{% macro realization_days_to_rebuild(relation, capital_column='capital_usd') -%}
     select z.realized_date
     from {{ ref('int_wallet_realizations') }} as z
     where z.realization_kind = 'settlement'
@@ -25,7 +25,7 @@
         group by realized_date
     ) as r
     full outer join (
-        select activity_date, sum(realizations) as realizations, sum(capital_usd) as capital_usd
+        select activity_date, sum(realizations) as realizations, sum({{ capital_column }}) as capital_usd
         from {{ relation }}
         group by activity_date
     ) as k
