@@ -72,6 +72,17 @@ touched as (
     {%- endif -%}
 {%- endmacro %}
 
+{#- Keep only the rows of the days a window rewrites, wallet by wallet (needs a
+    `wallet_starts` CTE: wallet_key, and the first day rewritten, null for all of them);
+    nothing otherwise. -#}
+{% macro where_rewritten_day(alias, day_column) -%}
+    {%- if in_partition_window() -%}
+    inner join wallet_starts as w
+        on w.wallet_key = {{ alias }}.wallet_key
+    where w.start_date is null or {{ alias }}.{{ day_column }} >= w.start_date
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Keep only rows of wallets the window touches (needs touched_cte()); nothing otherwise. -#}
 {% macro where_touched_wallet(alias) -%}
     {%- if in_partition_window() -%}

@@ -106,11 +106,7 @@ realizations as (
         sum(z.capital_usd) as capital_realized_usd,
         count(*) as realizations
     from {{ ref('int_wallet_realizations') }} as z
-    {%- if window %}
-    inner join wallet_starts as s
-        on s.wallet_key = z.wallet_key
-    where s.start_date is null or z.realized_date >= s.start_date
-    {%- endif %}
+    {{ where_rewritten_day('z', 'realized_date') }}
     group by z.wallet_key, z.realized_date
 
 ),
@@ -210,11 +206,7 @@ trading as (
         sum(s.volume_usd) as volume_usd,
         sum(s.buy_volume_usd) as bought_usd
     from {{ ref('int_wallet_market_days') }} as s
-    {%- if window %}
-    inner join wallet_starts as w
-        on w.wallet_key = s.wallet_key
-    where w.start_date is null or s.trade_date >= w.start_date
-    {%- endif %}
+    {{ where_rewritten_day('s', 'trade_date') }}
     group by s.wallet_key, s.trade_date
 
 ),
@@ -343,9 +335,7 @@ computed as (
 
     select p.*
     from {{ this }} as p
-    inner join wallet_starts as s
-        on s.wallet_key = p.wallet_key
-    where s.start_date is null or p.activity_date >= s.start_date
+    {{ where_rewritten_day('p', 'activity_date') }}
 
 )
 
