@@ -2,7 +2,8 @@
     The days of int_wallet_realizations that a partition window may have changed before its
     own first day, for a model of realizations by day (`relation`: rows per wallet and day
     with `realizations` and, in `capital_column`, the capital they realized) that rebuilds
-    whole days: a select of `realized_date`.
+    whole days, or checks them wallet by wallet (fct_wallet_daily_pnl): a select of
+    `realized_date`.
     - the settlement days of the positions the window touched (int_wallet_realizations
       rewrote their settlements: a late fill changes the shares a resolution settled);
     - every day whose realizations no longer add up to what `relation` counted for it: a

@@ -259,26 +259,28 @@ cost_days as (
 capital as (
 
     select
-        c.wallet_key,
-        c.activity_date,
-        cast(greatest(coalesce(h.micro_usd, 0) + c.running_micro_usd - c.micro_usd, 0) as {{ double_type() }})
-            / {{ micro }} as capital_held_usd,
-        cast(greatest(coalesce(h.micro_usd, 0) + c.running_micro_usd - c.micro_usd, 0) + c.bought_micro_usd
-             as {{ double_type() }}) / {{ micro }} as capital_at_risk_usd
+        wallet_key,
+        activity_date,
+        cast(held_micro_usd as {{ double_type() }}) / {{ micro }} as capital_held_usd,
+        cast(held_micro_usd + bought_micro_usd as {{ double_type() }}) / {{ micro }} as capital_at_risk_usd
     from (
         select
-            wallet_key,
-            activity_date,
-            micro_usd,
-            bought_micro_usd,
-            sum(micro_usd) over (
-                partition by wallet_key order by activity_date
-                rows between unbounded preceding and current row
-            ) as running_micro_usd
-        from cost_days
-    ) as c
-    left join held_before as h
-        on h.wallet_key = c.wallet_key
+            c.wallet_key,
+            c.activity_date,
+            c.bought_micro_usd,
+            greatest(
+                coalesce(h.micro_usd, 0)
+                + sum(c.micro_usd) over (
+                    partition by c.wallet_key order by c.activity_date
+                    rows between unbounded preceding and current row
+                )
+                - c.micro_usd,
+                0
+            ) as held_micro_usd
+        from cost_days as c
+        left join held_before as h
+            on h.wallet_key = c.wallet_key
+    ) as held
 
 ),
 
