@@ -146,6 +146,15 @@ def _dbt(args: list[str], db: str, tmp: str, extra_env: dict | None = None) -> t
     return run, next((line.split("Done.")[-1].strip() for line in run.stdout.splitlines() if "Done. PASS=" in line), "")
 
 
+def _whole_build_threads(db: str) -> list[str]:
+    """dbt's ``--threads`` for a build of every model from an empty warehouse, as the
+    Dagster asset chooses it for a first build."""
+    from polycopy.dbt_project import thread_args
+    from polycopy.warehouse.duckdb_limits import duckdb_limits_from_env
+
+    return thread_args(duckdb_limits_from_env(db), builds_whole=True)
+
+
 def _figures(run: Measured) -> dict:
     return {"s": round(run.wall_s, 1), "cpu_s": round(run.cpu_s, 1), "peak_mb": round(run.peak_mb)}
 
@@ -177,7 +186,7 @@ def run_size(trades: int, args, tmp: str) -> dict:
                        "us_per_trade": round(run.wall_s / max(res["trades"], 1) * 1e6, 2)}
         print(f"{trades:,}: loaded {res['trades']:,} trades in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
               f"peak {run.peak_mb:.0f} MB)", flush=True)
-        run, summary = _dbt(["build"], db, tmp)
+        run, summary = _dbt(["build", *_whole_build_threads(db)], db, tmp)
         row["build"] = {**_figures(run), "dbt": summary, "slowest": _slowest_nodes(tmp)}
         print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB) "
               f"— {summary}", flush=True)
@@ -225,7 +234,7 @@ def run_spark(trades: int, args, tmp: str) -> dict:
     common = {"db": db, "trades": trades, "shard_trades": min(args.shard_trades, trades),
               "history_days": args.history_days}
     _phase("load", **common, which="history")
-    duck, duck_summary = _dbt(["build"], db, tmp)
+    duck, duck_summary = _dbt(["build", *_whole_build_threads(db)], db, tmp)
     _phase("export", db=db, directory=f"{tmp}/raw-{trades}")
     env = {"POLYCOPY_SPARK_WAREHOUSE_DIR": f"{tmp}/spark-warehouse-{trades}",
            "POLYCOPY_SPARK_DRIVER_MEMORY": args.spark_driver_memory}

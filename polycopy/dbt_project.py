@@ -44,6 +44,27 @@ def run_dbt(args: list[str], env: dict[str, str], target_path: str | Path) -> No
         raise RuntimeError(f"dbt {' '.join(args[:1])} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
 
 
+def incremental_relations(manifest: dict) -> list[str]:
+    """``schema.name`` of every incremental model in a dbt manifest (``manifest.json``)."""
+    return sorted(f"{node['schema']}.{node.get('alias') or node['name']}"
+                  for node in manifest.get("nodes", {}).values()
+                  if node.get("resource_type") == "model" and node.get("config", {}).get("materialized") == "incremental")
+
+
+def missing_relations(warehouse, relations: list[str]) -> list[str]:
+    """Those of ``relations`` (``schema.name``) not yet in ``warehouse``: a dbt command
+    that builds them builds them whole."""
+    return [r for r in relations if not warehouse.table_exists(r)]
+
+
+def thread_args(limits, builds_whole: bool) -> list[str]:
+    """``--threads`` for a dbt command on the DuckDB warehouse whose limits are ``limits``
+    (``DuckDBLimits``): ``limits.full_build_dbt_threads`` when it builds the incremental
+    models whole, so that the largest do not share DuckDB's memory limit at once; nothing
+    (the profile's threads) for a window's run or another warehouse (``limits`` None)."""
+    return ["--threads", str(limits.full_build_dbt_threads)] if limits is not None and builds_whole else []
+
+
 def dbt_vars(**values) -> list[str]:
     return ["--vars", json.dumps(values)]
 

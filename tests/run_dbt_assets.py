@@ -1,5 +1,5 @@
 """Materialize the dbt assets through dagster-dbt for the backend in $POLYCOPY_WAREHOUSE and
-print the asset-check results and the source-freshness status as JSON (run as a subprocess:
+print the asset-check results, the source-freshness status and dbt's command lines as JSON (run as a subprocess:
 the dbt project's target is fixed when the code location loads)."""
 
 import json
@@ -24,11 +24,17 @@ results = [
     dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,
                    instance=instance),
 ]
+# The last day again, as a daily run over its window on top of the built history.
+results.append(dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
+                              run_config=quiet, instance=instance, partition_key=keys[-1]))
+# dbt's command line in each run (first build, marts, window run), as dagster-dbt logs it.
+commands = [[e.user_message.split("`")[1] for e in instance.all_logs(r.run_id)
+             if e.user_message.startswith("Running dbt command: `")] for r in results]
 checks = {e.check_name: e.passed for r in results for e in r.get_asset_check_evaluations()}
 mats = sorted(m.asset_key.to_user_string() for r in results for m in r.get_asset_materialization_events()
               for m in [m.event_specific_data.materialization])
 freshness = dbt_resource().cli(["source", "freshness"], raise_on_error=False)
 freshness.wait()
 print(json.dumps({"success": all(r.success for r in results), "checks": checks, "materialized": mats,
-                  "freshness_ok": freshness.is_successful()}))
+                  "freshness_ok": freshness.is_successful(), "dbt_commands": commands}))
 sys.exit(0)

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from polycopy.configuration import ConfigurationError
-from polycopy.dbt_project import DBT_PROJECT_DIR, dbt_executable, with_duckdb_limits
+from polycopy.dbt_project import (DBT_PROJECT_DIR, dbt_executable, incremental_relations, missing_relations,
+                                  thread_args, with_duckdb_limits)
 from polycopy.warehouse import WarehouseSettings, open_warehouse
 from polycopy.warehouse.duckdb_limits import (DEFAULT_MEMORY_FRACTION, duckdb_limits, duckdb_limits_from_env,
                                               parse_memory_mb, physical_memory_mb)
@@ -21,6 +22,7 @@ def test_defaults_come_from_the_machine(tmp_path):
     assert limits.memory_limit_mb == int(physical_memory_mb() * DEFAULT_MEMORY_FRACTION)
     assert limits.threads == os.cpu_count()
     assert limits.temp_directory == str((tmp_path / "wh.duckdb").resolve()) + ".tmp"
+    assert limits.full_build_dbt_threads == 1
 
 
 @pytest.mark.parametrize("text, mb", [("6GB", 6000), ("512MB", 512), ("4GiB", 4294), ("2048", 2048), ("1.5 GB", 1500)])
@@ -32,11 +34,33 @@ def test_memory_sizes(text, mb):
     ({"POLYCOPY_DUCKDB_MEMORY_LIMIT": "lots"}, "POLYCOPY_DUCKDB_MEMORY_LIMIT='lots' is not a memory size"),
     ({"POLYCOPY_DUCKDB_MEMORY_LIMIT": "10MB"}, "below DuckDB's workable minimum"),
     ({"POLYCOPY_DUCKDB_THREADS": "two"}, "POLYCOPY_DUCKDB_THREADS='two' is not a number of threads"),
+    ({"POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS": "all"},
+     "POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS='all' is not a number of threads"),
+    ({"POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS": "0"}, "POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS=0 must be at least 1"),
 ])
 def test_bad_settings_are_named_in_one_line(env, message, tmp_path):
     with pytest.raises(ConfigurationError) as err:
         duckdb_limits_from_env(tmp_path / "wh.duckdb", env)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_whole_builds_run_dbt_one_model_at_a_time(tmp_path):
+    from polycopy_dagster.defs.dbt_cli import ensure_manifest
+
+    limits = duckdb_limits_from_env(tmp_path / "wh.duckdb", {"POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS": "2"})
+    assert thread_args(limits, builds_whole=True) == ["--threads", "2"]
+    assert thread_args(duckdb_limits(tmp_path / "wh.duckdb"), builds_whole=True) == ["--threads", "1"]
+    assert thread_args(limits, builds_whole=False) == [] and thread_args(None, builds_whole=True) == []
+    # The incremental models, read from the project's manifest, are missing from a new warehouse.
+    relations = incremental_relations(json.loads(ensure_manifest().read_text()))
+    assert {"intermediate.int_positions", "marts.fct_wallet_daily_pnl"} <= set(relations)
+    assert not any(r.endswith(("wallet_metrics", "stg_polymarket__trades")) for r in relations)
+    wh = open_warehouse(WarehouseSettings(duckdb_path=str(tmp_path / "wh.duckdb")))
+    assert missing_relations(wh, relations) == relations
+    with wh.transaction() as cur:
+        cur.execute("create schema if not exists intermediate")
+        cur.execute("create table intermediate.int_positions (wallet_key bigint)")
+    assert "intermediate.int_positions" not in missing_relations(wh, relations)
 
 
 def test_the_warehouse_writer_runs_within_the_limits(tmp_path):

@@ -1,13 +1,15 @@
 """The dbt project as Dagster assets; dbt tests surface as asset checks."""
 
 
+import json
 import os
 from typing import Any, Mapping
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from polycopy.dbt_project import PARTITION_VARIABLES, partition_environment, scoped_environment
+from polycopy.dbt_project import (PARTITION_VARIABLES, incremental_relations, missing_relations, partition_environment,
+                                  scoped_environment, thread_args)
 from polycopy_dagster.defs.automation import DBT_DAILY, REBUILD_BATCH, after_upstream, recent_partitions_after_upstream
 from polycopy_dagster.defs.dbt_cli import dbt_project, keep_partial_parse, parse_seed_dir
 from polycopy_dagster.defs.metadata import DATA_OWNERS, RESEARCH_OWNERS, tags
@@ -118,10 +120,25 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
     os.environ["DBT_TARGET_PATH"] = str(parse_seed_dir())
 
 
+def _builds_incremental_models_whole(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> bool:
+    """Whether this DuckDB run builds the incremental models whole: some are not in the
+    warehouse yet (a first build), so every day is theirs to compute."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    missing = missing_relations(warehouse.open(), incremental_relations(manifest))
+    if missing:
+        threads = warehouse.settings().resolved_duckdb_limits().full_build_dbt_threads
+        context.log.info(f"{len(missing)} incremental models are built whole ({', '.join(missing[:3])}"
+                         f"{', …' if len(missing) > 3 else ''}): dbt runs {threads} model(s) at a time")
+    return bool(missing)
+
+
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                window: dg.TimeWindow | None = None):
     """``dbt build`` of the asset definition's selection, with its events; over ``window``
     (daily partitions) for the incremental models.
+
+    When the run builds the incremental models whole on DuckDB (a first build), dbt runs
+    one model at a time (``duckdb_full_build_dbt_threads``).
 
     The window goes to dbt in its environment, not as ``--vars``: dbt re-parses the whole
     project whenever the vars differ from its last parse's, which a daily window always
@@ -130,8 +147,12 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     _use_warehouse(warehouse)
     bounds = (partition_environment(window.start.date(), window.end.date()) if window
               else dict.fromkeys(PARTITION_VARIABLES))
+    settings = warehouse.settings()
+    # Only the daily asset holds incremental models; the full tables are small beside them.
+    threads = (thread_args(settings.resolved_duckdb_limits(), _builds_incremental_models_whole(context, warehouse))
+               if window is not None and settings.backend == "duckdb" else [])
     with scoped_environment(bounds):
-        invocation = dbt.cli(["build"], context=context)
+        invocation = dbt.cli(["build", *threads], context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
 

@@ -132,6 +132,9 @@ class WarehouseResource(_PostgresConnection):
     duckdb_threads: int = Field(default=0, description="DuckDB worker threads (default 0: one per core)")
     duckdb_temp_directory: str = Field(
         default="", description="Where DuckDB spills (default: <warehouse file>.tmp beside the file)")
+    duckdb_full_build_dbt_threads: int = Field(
+        default=1, description="Models dbt runs at once while it builds the incremental models whole (a first "
+                               "build): one, as the largest share DuckDB's memory limit and spill against each other")
 
     def settings(self):
         from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
@@ -143,7 +146,7 @@ class WarehouseResource(_PostgresConnection):
             duckdb_path=path,
             pg_dsn=self.pg_dsn(),
             duckdb_limits=duckdb_limits(path, self.duckdb_memory_limit, self.duckdb_threads,
-                                        self.duckdb_temp_directory),
+                                        self.duckdb_temp_directory, self.duckdb_full_build_dbt_threads),
         )
 
     def open(self):
@@ -430,7 +433,9 @@ def warehouse_resource() -> WarehouseResource:
     return WarehouseResource(backend=os.environ.get("POLYCOPY_WAREHOUSE", "duckdb"), duckdb_path=path,
                              duckdb_memory_limit=_env_or("POLYCOPY_DUCKDB_MEMORY_LIMIT", ""),
                              duckdb_threads=_env_int_or("POLYCOPY_DUCKDB_THREADS", 0),
-                             duckdb_temp_directory=_env_or("POLYCOPY_DUCKDB_TEMP_DIRECTORY", ""), **_pg_fields())
+                             duckdb_temp_directory=_env_or("POLYCOPY_DUCKDB_TEMP_DIRECTORY", ""),
+                             duckdb_full_build_dbt_threads=_env_int_or("POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS", 1),
+                             **_pg_fields())
 
 
 def build_data_resources() -> dict:
