@@ -24,10 +24,15 @@ results = [
     dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,
                    instance=instance),
 ]
-# The last day again, as a daily run over its window on top of the built history.
+# The last day again, as a daily run over its window on top of the built history; then
+# a backfill of the whole history again (every day rewritten).
 results.append(dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
                               run_config=quiet, instance=instance, partition_key=keys[-1]))
-# dbt's command line in each run (first build, marts, window run), as dagster-dbt logs it.
+results.append(dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
+                              run_config=quiet, instance=instance,
+                              tags={"dagster/asset_partition_range_start": keys[0],
+                                    "dagster/asset_partition_range_end": keys[-1]}))
+# dbt's command line in each run (first build, marts, window run, backfill), as dagster-dbt logs it.
 commands = [[e.user_message.split("`")[1] for e in instance.all_logs(r.run_id)
              if e.user_message.startswith("Running dbt command: `")] for r in results]
 checks = {e.check_name: e.passed for r in results for e in r.get_asset_check_evaluations()}

@@ -120,13 +120,18 @@ def _use_warehouse(warehouse: WarehouseResource) -> None:
     os.environ["DBT_TARGET_PATH"] = str(parse_seed_dir())
 
 
-def _builds_incremental_models_whole(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> bool:
-    """Whether this DuckDB run builds the incremental models whole: some are not in the
-    warehouse yet (a first build), so every day is theirs to compute."""
+def _builds_incremental_models_whole(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                                     window: dg.TimeWindow) -> bool:
+    """Whether this DuckDB run builds the incremental models whole: its window starts at
+    the first partition (a backfill of the whole history), or some are not in the
+    warehouse yet (a first build)."""
+    threads = warehouse.settings().resolved_duckdb_limits().full_build_dbt_threads
+    if window.start.date() <= daily_partitions.start.date():
+        context.log.info(f"the window starts at the first partition: dbt runs {threads} model(s) at a time")
+        return True
     manifest = json.loads(dbt_project.manifest_path.read_text())
     missing = missing_relations(warehouse.open(), incremental_relations(manifest))
     if missing:
-        threads = warehouse.settings().resolved_duckdb_limits().full_build_dbt_threads
         context.log.info(f"{len(missing)} incremental models are built whole ({', '.join(missing[:3])}"
                          f"{', …' if len(missing) > 3 else ''}): dbt runs {threads} model(s) at a time")
     return bool(missing)
@@ -137,8 +142,9 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     """``dbt build`` of the asset definition's selection, with its events; over ``window``
     (daily partitions) for the incremental models.
 
-    When the run builds the incremental models whole on DuckDB (a first build), dbt runs
-    one model at a time (``duckdb_full_build_dbt_threads``).
+    When the run builds the incremental models whole on DuckDB (a first build, or a
+    backfill from the first partition), dbt runs one model at a time
+    (``duckdb_full_build_dbt_threads``).
 
     The window goes to dbt in its environment, not as ``--vars``: dbt re-parses the whole
     project whenever the vars differ from its last parse's, which a daily window always
@@ -149,7 +155,8 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
               else dict.fromkeys(PARTITION_VARIABLES))
     settings = warehouse.settings()
     # Only the daily asset holds incremental models; the full tables are small beside them.
-    threads = (thread_args(settings.resolved_duckdb_limits(), _builds_incremental_models_whole(context, warehouse))
+    threads = (thread_args(settings.resolved_duckdb_limits(),
+                           _builds_incremental_models_whole(context, warehouse, window))
                if window is not None and settings.backend == "duckdb" else [])
     with scoped_environment(bounds):
         invocation = dbt.cli(["build", *threads], context=context)
