@@ -16,22 +16,24 @@ resources = build_data_resources()
 quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 keys = daily_partitions.get_partition_keys()
 instance = dg.DagsterInstance.ephemeral()
-# Staging and the incremental models over every daily partition as one run, then the marts.
+every_day = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+def daily(**partition):
+    return dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
+                          run_config=quiet, instance=instance, **partition)
+
+
+# The first run is the last day's, on a warehouse without the incremental models: they are
+# built whole. Then the marts; the last day again, a window on top of the built history;
+# and a backfill of every daily partition, which rewrites every day.
 results = [
-    dg.materialize([polycopy_dbt_daily_models], resources=resources,
-                   raise_on_error=False, run_config=quiet, instance=instance,
-                   tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}),
+    daily(partition_key=keys[-1]),
     dg.materialize([polycopy_dbt_marts], resources=resources, raise_on_error=False, run_config=quiet,
                    instance=instance),
+    daily(partition_key=keys[-1]),
+    daily(tags=every_day),
 ]
-# The last day again, as a daily run over its window on top of the built history; then
-# a backfill of the whole history again (every day rewritten).
-results.append(dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
-                              run_config=quiet, instance=instance, partition_key=keys[-1]))
-results.append(dg.materialize([polycopy_dbt_daily_models], resources=resources, raise_on_error=False,
-                              run_config=quiet, instance=instance,
-                              tags={"dagster/asset_partition_range_start": keys[0],
-                                    "dagster/asset_partition_range_end": keys[-1]}))
 # dbt's command line in each run (first build, marts, window run, backfill), as dagster-dbt logs it.
 commands = [[e.user_message.split("`")[1] for e in instance.all_logs(r.run_id)
              if e.user_message.startswith("Running dbt command: `")] for r in results]

@@ -14,11 +14,12 @@ orchestrator, the ledger and the OS page cache DuckDB reads through need the res
 one thread per core, and a ``<warehouse file>.tmp`` directory beside the file.
 
 dbt runs two models at a time (``profiles.yml``), but in one DuckDB process they share the
-one memory limit. When the incremental models are built whole (a first build, or no
-partition window), the largest of them (the position walk, market-days, bets placed) then
-spill against each other: on 38M fills those three took 785 s side by side and 601 s one
-at a time. Such builds run dbt with ``full_build_dbt_threads`` (default 1); each query
-still uses every DuckDB thread.
+one memory limit. When the incremental models are built whole, the largest of them (the
+position walk, market-days, bets placed) then spill against each other: on 38M fills those
+three took 785 s side by side and 601 s one at a time. The Dagster daily asset's whole
+builds (a first build, or a backfill from the first partition) and the scale benchmark's
+full build therefore run dbt with ``full_build_dbt_threads`` (default 1); each query still
+uses every DuckDB thread. (The backtest's as-of builds keep two: their histories are small.)
 """
 
 from __future__ import annotations

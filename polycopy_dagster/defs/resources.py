@@ -134,7 +134,8 @@ class WarehouseResource(_PostgresConnection):
         default="", description="Where DuckDB spills (default: <warehouse file>.tmp beside the file)")
     duckdb_full_build_dbt_threads: int = Field(
         default=1, description="Models dbt runs at once while it builds the incremental models whole (a first "
-                               "build): one, as the largest share DuckDB's memory limit and spill against each other")
+                               "build, or a backfill from the first partition): one, as the largest share DuckDB's "
+                               "memory limit and spill against each other")
 
     def settings(self):
         from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
