@@ -119,11 +119,17 @@ def duckdb_limits_from_env(duckdb_path: str | Path, environ=None) -> DuckDBLimit
     """:func:`duckdb_limits` from the ``POLYCOPY_DUCKDB_*`` variables of ``environ``
     (default: this process's environment)."""
     env = os.environ if environ is None else environ
-    raw_threads = (env.get(THREADS_VARIABLE) or "0").strip()
-    if not raw_threads.isdigit():
-        raise ConfigurationError(f"{THREADS_VARIABLE}={raw_threads!r} is not a number of threads")
-    raw_full = (env.get(FULL_BUILD_DBT_THREADS_VARIABLE) or str(DEFAULT_FULL_BUILD_DBT_THREADS)).strip()
-    if not raw_full.isdigit():
-        raise ConfigurationError(f"{FULL_BUILD_DBT_THREADS_VARIABLE}={raw_full!r} is not a number of threads")
-    return duckdb_limits(duckdb_path, memory_limit=env.get(MEMORY_VARIABLE, ""), threads=int(raw_threads),
-                         temp_directory=env.get(TEMP_DIRECTORY_VARIABLE, ""), full_build_dbt_threads=int(raw_full))
+    return duckdb_limits(duckdb_path, memory_limit=env.get(MEMORY_VARIABLE, ""),
+                         threads=_thread_count(env, THREADS_VARIABLE, 0),
+                         temp_directory=env.get(TEMP_DIRECTORY_VARIABLE, ""),
+                         full_build_dbt_threads=_thread_count(env, FULL_BUILD_DBT_THREADS_VARIABLE,
+                                                              DEFAULT_FULL_BUILD_DBT_THREADS))
+
+
+def _thread_count(env, variable: str, default: int) -> int:
+    """The whole number of threads ``variable`` of ``env`` gives (``default`` when unset);
+    anything else is named in one line."""
+    raw = (env.get(variable) or str(default)).strip()
+    if not raw.isdigit():
+        raise ConfigurationError(f"{variable}={raw!r} is not a number of threads")
+    return int(raw)

@@ -127,21 +127,18 @@ def _incremental_relations(manifest_path: str, modified: float) -> list[str]:
     return incremental_relations(json.loads(Path(manifest_path).read_text()))
 
 
-def _builds_incremental_models_whole(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                                     window: dg.TimeWindow) -> bool:
-    """Whether this DuckDB run builds the incremental models whole: its window starts at
-    the first partition (a backfill of the whole history), or some are not in the
-    warehouse yet (a first build)."""
-    threads = warehouse.settings().resolved_duckdb_limits().full_build_dbt_threads
+def _whole_build_reason(warehouse: WarehouseResource, window: dg.TimeWindow) -> str | None:
+    """Why this DuckDB run builds the incremental models whole, or None for a window run:
+    its window starts at the first partition (a backfill of the whole history), or some
+    are not in the warehouse yet (a first build)."""
     if window.start.date() <= daily_partitions.start.date():
-        context.log.info(f"the window starts at the first partition: dbt runs {threads} model(s) at a time")
-        return True
+        return "the window starts at the first partition"
     missing = missing_relations(warehouse.open(), _incremental_relations(str(dbt_project.manifest_path),
                                                                          dbt_project.manifest_path.stat().st_mtime))
-    if missing:
-        context.log.info(f"{len(missing)} incremental models are built whole ({', '.join(missing[:3])}"
-                         f"{', …' if len(missing) > 3 else ''}): dbt runs {threads} model(s) at a time")
-    return bool(missing)
+    if not missing:
+        return None
+    return (f"{len(missing)} incremental models are built whole ({', '.join(missing[:3])}"
+            f"{', …' if len(missing) > 3 else ''})")
 
 
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
@@ -161,10 +158,13 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     bounds = (partition_environment(window.start.date(), window.end.date()) if window
               else dict.fromkeys(PARTITION_VARIABLES))
     settings = warehouse.settings()
+    threads = []
     # Only the daily asset holds incremental models; the full tables are small beside them.
-    threads = (thread_args(settings.resolved_duckdb_limits(),
-                           _builds_incremental_models_whole(context, warehouse, window))
-               if window is not None and settings.backend == "duckdb" else [])
+    if window is not None and settings.backend == "duckdb":
+        reason = _whole_build_reason(warehouse, window)
+        threads = thread_args(settings.resolved_duckdb_limits(), builds_whole=reason is not None)
+        if threads:
+            context.log.info(f"{reason}: dbt runs {threads[1]} model(s) at a time")
     with scoped_environment(bounds):
         invocation = dbt.cli(["build", *threads], context=context)
     yield from invocation.stream()
