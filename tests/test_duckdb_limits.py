@@ -13,8 +13,8 @@ from polycopy.configuration import ConfigurationError
 from polycopy.dbt_project import (DBT_PROJECT_DIR, dbt_executable, incremental_relations, missing_relations,
                                   thread_args, with_duckdb_limits)
 from polycopy.warehouse import WarehouseSettings, open_warehouse
-from polycopy.warehouse.duckdb_limits import (DEFAULT_MEMORY_FRACTION, duckdb_limits, duckdb_limits_from_env,
-                                              parse_memory_mb, physical_memory_mb)
+from polycopy.warehouse.duckdb_limits import (DEFAULT_MEMORY_FRACTION, SLICE_FILLS_PER_MB, duckdb_limits,
+                                              duckdb_limits_from_env, parse_memory_mb, physical_memory_mb)
 
 
 def test_defaults_come_from_the_machine(tmp_path):
@@ -23,6 +23,12 @@ def test_defaults_come_from_the_machine(tmp_path):
     assert limits.threads == os.cpu_count()
     assert limits.temp_directory == str((tmp_path / "wh.duckdb").resolve()) + ".tmp"
     assert limits.full_build_dbt_threads == 1
+    # Slices of a whole build scale with the memory limit; dbt reads their size from its environment.
+    assert limits.whole_build_slice_fills == limits.memory_limit_mb * SLICE_FILLS_PER_MB
+    assert limits.dbt_environment()["POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"] == str(limits.whole_build_slice_fills)
+    assert duckdb_limits(tmp_path / "wh.duckdb", memory_limit="1GB").whole_build_slice_fills == 1000 * SLICE_FILLS_PER_MB
+    assert duckdb_limits_from_env(tmp_path / "wh.duckdb",
+                                  {"POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS": "0"}).whole_build_slice_fills == 0
 
 
 @pytest.mark.parametrize("text, mb", [("6GB", 6000), ("512MB", 512), ("4GiB", 4294), ("2048", 2048), ("1.5 GB", 1500)])
@@ -37,6 +43,8 @@ def test_memory_sizes(text, mb):
     ({"POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS": "all"},
      "POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS='all' is not a number of threads"),
     ({"POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS": "0"}, "POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS=0 must be at least 1"),
+    ({"POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS": "10M"},
+     "POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS='10M' is not a number of fills"),
 ])
 def test_bad_settings_are_named_in_one_line(env, message, tmp_path):
     with pytest.raises(ConfigurationError) as err:

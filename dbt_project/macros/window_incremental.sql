@@ -29,12 +29,27 @@
     A model that reads its own earlier rows (reads_own_rows: int_positions resumes each
     touched position from its row) keeps them until its new rows are made: delete+insert
     on the unique key, with a pre-hook that only checks the window.
+    A model whose rows each depend on one wallet's fills, and that sorts every fill
+    (sliced_by_wallet), is built whole in slices of wallets on a large DuckDB history: see
+    fill_slices.sql (its SQL keeps `in_fill_slice('wallet_key')` on the fills it reads).
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}
 {% macro window_incremental(unique_key, replace_days_of=none, days_before=0, through_last_day=false,
                             also_days=none, replace_seconds_of=none, replace_touched=none, touched_rows=none,
-                            seconds_rows=none, reads_own_rows=false) -%}
+                            seconds_rows=none, reads_own_rows=false, sliced_by_wallet=false) -%}
+    {%- set config = window_incremental_config(unique_key, replace_days_of, days_before, through_last_day, also_days,
+                                                replace_seconds_of, replace_touched, touched_rows, seconds_rows,
+                                                reads_own_rows) -%}
+    {%- if sliced_by_wallet and target.type == 'duckdb' -%}
+        {%- do config.update({'post_hook': '{{ insert_other_fill_slices() }}'}) -%}
+    {%- endif -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{% macro window_incremental_config(unique_key, replace_days_of, days_before, through_last_day, also_days,
+                                   replace_seconds_of, replace_touched, touched_rows, seconds_rows,
+                                   reads_own_rows) -%}
     {%- if target.type != 'spark' -%}
         {#- A column the model no longer has is dropped from an older table (a column it
             gained makes drop_outdated_incremental_tables rebuild the table whole). -#}

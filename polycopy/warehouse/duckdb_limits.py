@@ -20,6 +20,13 @@ three took 785 s side by side and 601 s one at a time. The Dagster daily asset's
 builds (a first build, or a backfill from the first partition) and the scale benchmark's
 full build therefore run dbt with ``full_build_dbt_threads`` (default 1); each query still
 uses every DuckDB thread. (The backtest's as-of builds keep two: their histories are small.)
+
+Even alone, those three outgrow the limit on a large history: on 37M fills each took 5.6
+to 8.6 times as long as on 9.25M, which fits, as every window pass spills. Their rows
+depend on one wallet's fills, so a whole build runs them in slices of wallets of about
+``whole_build_slice_fills`` fills each (``dbt_project/macros/fill_slices.sql``): by
+default ``SLICE_FILLS_PER_MB`` per MB of the memory limit (10.1M fills at the 5,055 MB of a
+24-GB machine), so a history that fits is built in one statement as before.
 """
 
 from __future__ import annotations
@@ -35,8 +42,13 @@ MEMORY_VARIABLE = "POLYCOPY_DUCKDB_MEMORY_LIMIT"
 THREADS_VARIABLE = "POLYCOPY_DUCKDB_THREADS"
 TEMP_DIRECTORY_VARIABLE = "POLYCOPY_DUCKDB_TEMP_DIRECTORY"
 FULL_BUILD_DBT_THREADS_VARIABLE = "POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS"
-VARIABLES = (MEMORY_VARIABLE, THREADS_VARIABLE, TEMP_DIRECTORY_VARIABLE, FULL_BUILD_DBT_THREADS_VARIABLE)
+WHOLE_BUILD_SLICE_FILLS_VARIABLE = "POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"
+VARIABLES = (MEMORY_VARIABLE, THREADS_VARIABLE, TEMP_DIRECTORY_VARIABLE, FULL_BUILD_DBT_THREADS_VARIABLE,
+             WHOLE_BUILD_SLICE_FILLS_VARIABLE)
 DEFAULT_FULL_BUILD_DBT_THREADS = 1
+# Fills a whole build sorts in one statement per MB of DuckDB's memory limit: 9.25M fills
+# built within 4.8 GB without spilling.
+SLICE_FILLS_PER_MB = 2000
 
 # Share of physical memory a default limit gives DuckDB.
 DEFAULT_MEMORY_FRACTION = 0.2
@@ -67,12 +79,15 @@ def parse_memory_mb(text: str, variable: str = MEMORY_VARIABLE) -> int:
 class DuckDBLimits:
     """``memory_limit_mb`` in MB; ``threads`` DuckDB worker threads; ``temp_directory``
     where operators spill when they exceed the memory limit; ``full_build_dbt_threads``
-    how many models dbt runs at once while it builds the incremental models whole."""
+    how many models dbt runs at once while it builds the incremental models whole;
+    ``whole_build_slice_fills`` the fills (trades) a slice of wallets of such a build holds
+    (0: one slice, whatever the history)."""
 
     memory_limit_mb: int
     threads: int
     temp_directory: str
     full_build_dbt_threads: int = DEFAULT_FULL_BUILD_DBT_THREADS
+    whole_build_slice_fills: int = 0
 
     def connect_config(self) -> dict[str, str | bool]:
         """The ``config`` of ``duckdb.connect`` (settings that must be set when a database
@@ -88,7 +103,8 @@ class DuckDBLimits:
     def dbt_environment(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads for the duckdb target."""
         return {MEMORY_VARIABLE: f"{self.memory_limit_mb}MB", THREADS_VARIABLE: str(self.threads),
-                TEMP_DIRECTORY_VARIABLE: self.temp_directory}
+                TEMP_DIRECTORY_VARIABLE: self.temp_directory,
+                WHOLE_BUILD_SLICE_FILLS_VARIABLE: str(self.whole_build_slice_fills)}
 
 
 def default_temp_directory(duckdb_path: str | Path) -> str:
@@ -98,10 +114,12 @@ def default_temp_directory(duckdb_path: str | Path) -> str:
 
 def duckdb_limits(duckdb_path: str | Path, memory_limit: str = "", threads: int = 0,
                   temp_directory: str = "",
-                  full_build_dbt_threads: int = DEFAULT_FULL_BUILD_DBT_THREADS) -> DuckDBLimits:
+                  full_build_dbt_threads: int = DEFAULT_FULL_BUILD_DBT_THREADS,
+                  whole_build_slice_fills: int | None = None) -> DuckDBLimits:
     """The limits for the warehouse file ``duckdb_path``: each one given, else the
     machine's default (a fifth of physical memory; one thread per core; a ``.tmp``
-    directory beside the file; one dbt model at a time in a whole build)."""
+    directory beside the file; one dbt model at a time in a whole build; slices of
+    ``SLICE_FILLS_PER_MB`` fills per MB of the memory limit)."""
     if memory_limit:
         mb = parse_memory_mb(memory_limit)
     else:
@@ -110,9 +128,14 @@ def duckdb_limits(duckdb_path: str | Path, memory_limit: str = "", threads: int 
         raise ConfigurationError(f"{THREADS_VARIABLE}={threads} must be a positive number of threads (0: one a core)")
     if full_build_dbt_threads < 1:
         raise ConfigurationError(f"{FULL_BUILD_DBT_THREADS_VARIABLE}={full_build_dbt_threads} must be at least 1")
+    if whole_build_slice_fills is None:
+        whole_build_slice_fills = mb * SLICE_FILLS_PER_MB
+    elif whole_build_slice_fills < 0:
+        raise ConfigurationError(f"{WHOLE_BUILD_SLICE_FILLS_VARIABLE}={whole_build_slice_fills} must be a number of "
+                                 "fills (0: no slices)")
     return DuckDBLimits(memory_limit_mb=mb, threads=threads or (os.cpu_count() or 1),
                         temp_directory=temp_directory or default_temp_directory(duckdb_path),
-                        full_build_dbt_threads=full_build_dbt_threads)
+                        full_build_dbt_threads=full_build_dbt_threads, whole_build_slice_fills=whole_build_slice_fills)
 
 
 def duckdb_limits_from_env(duckdb_path: str | Path, environ=None) -> DuckDBLimits:
@@ -120,16 +143,19 @@ def duckdb_limits_from_env(duckdb_path: str | Path, environ=None) -> DuckDBLimit
     (default: this process's environment)."""
     env = os.environ if environ is None else environ
     return duckdb_limits(duckdb_path, memory_limit=env.get(MEMORY_VARIABLE, ""),
-                         threads=_thread_count(env, THREADS_VARIABLE, 0),
+                         threads=_count(env, THREADS_VARIABLE, 0),
                          temp_directory=env.get(TEMP_DIRECTORY_VARIABLE, ""),
-                         full_build_dbt_threads=_thread_count(env, FULL_BUILD_DBT_THREADS_VARIABLE,
-                                                              DEFAULT_FULL_BUILD_DBT_THREADS))
+                         full_build_dbt_threads=_count(env, FULL_BUILD_DBT_THREADS_VARIABLE,
+                                                       DEFAULT_FULL_BUILD_DBT_THREADS),
+                         whole_build_slice_fills=_count(env, WHOLE_BUILD_SLICE_FILLS_VARIABLE, None, "fills"))
 
 
-def _thread_count(env, variable: str, default: int) -> int:
-    """The whole number of threads ``variable`` of ``env`` gives (``default`` when unset);
+def _count(env, variable: str, default: int | None, of: str = "threads") -> int | None:
+    """The whole number (of ``of``) ``variable`` of ``env`` gives (``default`` when unset);
     anything else is named in one line."""
-    raw = (env.get(variable) or str(default)).strip()
+    raw = (env.get(variable) or "").strip()
+    if not raw:
+        return default
     if not raw.isdigit():
-        raise ConfigurationError(f"{variable}={raw!r} is not a number of threads")
+        raise ConfigurationError(f"{variable}={raw!r} is not a number of {of}")
     return int(raw)

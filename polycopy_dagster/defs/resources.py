@@ -24,7 +24,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from typing import Literal
+from typing import Literal, Optional
 
 import dagster as dg
 from pydantic import Field, model_validator
@@ -136,6 +136,10 @@ class WarehouseResource(_PostgresConnection):
         default=1, description="Models dbt runs at once while it builds the incremental models whole (a first "
                                "build, or a backfill from the first partition): one, as the largest share DuckDB's "
                                "memory limit and spill against each other")
+    duckdb_whole_build_slice_fills: Optional[int] = Field(
+        default=None, description="Fills (trades) per slice of wallets when the position walk, market-days and bets "
+                                  "placed are built whole, so that each slice sorts within the memory limit (default: "
+                                  "2,000 per MB of the memory limit; 0: one slice)")
 
     def settings(self):
         from polycopy.warehouse import WarehouseSettings  # pandas: kept out of the light execution location
@@ -147,7 +151,8 @@ class WarehouseResource(_PostgresConnection):
             duckdb_path=path,
             pg_dsn=self.pg_dsn(),
             duckdb_limits=duckdb_limits(path, self.duckdb_memory_limit, self.duckdb_threads,
-                                        self.duckdb_temp_directory, self.duckdb_full_build_dbt_threads),
+                                        self.duckdb_temp_directory, self.duckdb_full_build_dbt_threads,
+                                        self.duckdb_whole_build_slice_fills),
         )
 
     def open(self):
@@ -436,6 +441,7 @@ def warehouse_resource() -> WarehouseResource:
                              duckdb_threads=_env_int_or("POLYCOPY_DUCKDB_THREADS", 0),
                              duckdb_temp_directory=_env_or("POLYCOPY_DUCKDB_TEMP_DIRECTORY", ""),
                              duckdb_full_build_dbt_threads=_env_int_or("POLYCOPY_DUCKDB_FULL_BUILD_DBT_THREADS", 1),
+                             duckdb_whole_build_slice_fills=_env_int_or("POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS", None),
                              **_pg_fields())
 
 

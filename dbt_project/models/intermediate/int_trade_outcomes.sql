@@ -27,7 +27,8 @@
 
 {#- Built after int_id_keys, whose test stops the models that group by keys if two ids share one. -#}
 -- depends_on: {{ ref('int_id_keys') }}
-{{ config(**window_incremental('trade_key', replace_seconds_of='traded_at_unix')) }}
+{# A whole build of a large history runs in slices of wallets (fill_slices.sql). #}
+{{ config(**window_incremental('trade_key', replace_seconds_of='traded_at_unix', sliced_by_wallet=true)) }}
 
 with
 
@@ -64,7 +65,7 @@ set_legs as (
     from {{ ref('stg_polymarket__activity') }} as a
     inner join tokens as k
         on k.condition_id = a.condition_id
-    where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0
+    where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0 and {{ in_fill_slice('a.wallet_key') }}
     {%- if in_partition_window() %}
       and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
@@ -91,6 +92,7 @@ conversions as (
         'conversion' as event_kind
     from {{ ref('stg_polymarket__activity') }} as a
     where a.activity_type = 'CONVERSION' and a.token_id is not null and a.shares > 0
+      and {{ in_fill_slice('a.wallet_key') }}
     {%- if in_partition_window() %}
       and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
@@ -103,8 +105,9 @@ moves as {{ not_materialized() }} (
         trade_key, wallet_address, token_id, condition_id, wallet_key, token_key, market_key, side, shares, price,
         notional_usd, traded_at_unix, 'trade' as event_kind
     from {{ ref('stg_polymarket__trades') }}
+    where {{ in_fill_slice('wallet_key') }}
     {%- if in_partition_window() %}
-    where trade_date >= cast('{{ partition_start() }}' as date)
+      and trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
     union all
     select * from set_legs
