@@ -155,6 +155,14 @@ def _whole_build_threads(db: str) -> list[str]:
     return thread_args(duckdb_limits_from_env(db), builds_whole=True)
 
 
+def _whole_build_slices(db: str, trades: int) -> int:
+    """The slices of wallets the full build walks the fills in (dbt_project/macros/fill_slices.sql)."""
+    from polycopy.warehouse.duckdb_limits import duckdb_limits_from_env
+
+    per_slice = duckdb_limits_from_env(db).whole_build_slice_fills
+    return -(-trades // per_slice) if per_slice else 1
+
+
 def _figures(run: Measured) -> dict:
     return {"s": round(run.wall_s, 1), "cpu_s": round(run.cpu_s, 1), "peak_mb": round(run.peak_mb)}
 
@@ -187,9 +195,10 @@ def run_size(trades: int, args, tmp: str) -> dict:
         print(f"{trades:,}: loaded {res['trades']:,} trades in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
               f"peak {run.peak_mb:.0f} MB)", flush=True)
         run, summary = _dbt(["build", *_whole_build_threads(db)], db, tmp)
-        row["build"] = {**_figures(run), "dbt": summary, "slowest": _slowest_nodes(tmp)}
-        print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB) "
-              f"— {summary}", flush=True)
+        slices = _whole_build_slices(db, res["trades"])
+        row["build"] = {**_figures(run), "slices": slices, "dbt": summary, "slowest": _slowest_nodes(tmp)}
+        print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB; "
+              f"the walk in {slices} slice(s) of wallets) — {summary}", flush=True)
         if kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(db, kept)

@@ -52,6 +52,18 @@ def test_bad_settings_are_named_in_one_line(env, message, tmp_path):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_warehouse_resource_sizes_the_slices_of_a_whole_build(tmp_path):
+    from polycopy_dagster.defs.resources import WarehouseResource
+
+    def dbt_env(**fields) -> dict:
+        resource = WarehouseResource(duckdb_path=str(tmp_path / "wh.duckdb"), **fields)
+        return resource.settings().resolved_duckdb_limits().dbt_environment()
+
+    assert dbt_env(duckdb_whole_build_slice_fills=2500)["POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"] == "2500"
+    assert dbt_env(duckdb_whole_build_slice_fills=0)["POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"] == "0"
+    assert dbt_env(duckdb_memory_limit="2GB")["POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"] == str(2000 * SLICE_FILLS_PER_MB)
+
+
 def test_whole_builds_run_dbt_one_model_at_a_time(tmp_path):
     from polycopy_dagster.defs.dbt_cli import ensure_manifest
 
