@@ -4,15 +4,15 @@
 
     The walk's ten window passes each hold the whole stream of fills they read. Past
     DuckDB's memory limit every pass spills to disk, and the walk grows faster than the
-    history: 379 s on 37.3M fills against 44 to 54 s on 9.25M, which fits. Its rows depend
+    history: 402 s on 37.3M fills against 47 to 54 s on 9.25M, which fits. Its rows depend
     on one wallet's fills only, so the wallets can be walked a slice at a time: the model's
     own statement builds slice 0 (wallet_key % n = 0) and its post-hook
     (insert_other_fill_slices) inserts slices 1 to n − 1, each one statement whose passes
-    fit in memory (277 s in four slices on the same 37.3M history).
+    fit in memory (262 s in four slices on the same 37.3M history, the same evening).
     Each slice still scans every fill to find its own (the fills are stored by day, not
     by wallet), so slicing pays only where the sorts outweigh that scan: market-days,
-    which reads the fills twice and wide, took 313 s in four slices against 216 s in one,
-    and bets placed 150 s against 141 s, so they are not sliced.
+    which reads the fills twice and wide, took 313 s in four slices against 237 s in one,
+    and bets placed 150 s against 134 s, so they are not sliced.
 
     n = ceil(fills / POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS), the fills counted from the
     partition window's first day on (every fill without a window): a first build, a full
@@ -22,8 +22,9 @@
     (polycopy.warehouse.duckdb_limits). The fills are counted in the raw table (cheap),
     so a slice holds approximately that many. In a window, a slice reads the model's own
     rows before the window only, which the other slices do not write.
-    Use: `where {{ in_fill_slice('wallet_key') }}` on every read of the fills the model
-    walks, and window_incremental(..., sliced_by_wallet=true) for the post-hook.
+    Use: `{% set slices = fill_slices() %}` once, `where {{ in_fill_slice('wallet_key',
+    slices) }}` on every read of the fills the model walks, and
+    window_incremental(..., sliced_by_wallet=true) for the post-hook.
 -#}
 {% macro fill_slices() -%}
     {#- The source is named whatever `execute` is, so that dbt records it at parse time. -#}
@@ -48,12 +49,12 @@
     {{- return([1, (fills + per_slice - 1) // per_slice] | max) -}}
 {%- endmacro %}
 
-{#- The predicate that keeps the wallets of slice 0 of fill_slices() (`true` when there is
-    one slice). Its comment names the number of slices, so insert_other_fill_slices reads
-    it from the statement that ran instead of counting the fills again (which a load in
+{#- The predicate that keeps the wallets of slice 0 of `slices` (fill_slices(), counted
+    once per model so that every read of the fills is cut the same way; `true` for one
+    slice). Its comment names the number of slices, so insert_other_fill_slices reads it
+    from the statement that ran instead of counting the fills again (which a load in
     between could change). -#}
-{% macro in_fill_slice(wallet_key_column) -%}
-    {%- set slices = fill_slices() -%}
+{% macro in_fill_slice(wallet_key_column, slices) -%}
     {%- if slices > 1 -%}
         ({{ wallet_key_column }} % {{ slices }}) {{ fill_slice_marker(0, slices) }}
     {%- else -%}
