@@ -315,7 +315,7 @@ def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_
     from polycopy.trading.market import walk_asks
 
     now = time.time()
-    trades, results = None, {}
+    trades, results = [], {}  # the same whale orders for both: $6,000 BUYs, made on the paper run
     for mode in ("paper", "live"):
         with running_venue(world=world) as server:
             (tmp_path / mode).mkdir()
@@ -324,21 +324,21 @@ def test_paper_and_live_make_the_same_decisions_and_keep_the_same_ledger_on_the_
             desk.ledger.publish_wallet_profiles([{
                 "wallet_address": WHALE, "wqs": 90.0, "wqs_lower": 85.0, "win_rate_posterior": 0.9, "tier": "Elite",
                 "tier_max_exposure": 0.5, "tier_max_daily_trades": 1000, "excluded": False}], "2026-01-01")
-            if trades is None:  # the same whale orders for both: $6,000 BUYs
-                trades = []
-                for market in list(desk.markets(version="v1"))[:6]:
-                    book = desk.clients.clob.book(str(market.token0))
-                    # At the price a $1,000 copy fills at on this book, so that copies pass the
-                    # slippage gate whatever the book looks like at the hour the world was made.
-                    price = round(walk_asks([(lv.price, lv.size) for lv in book.asks], 1_000.0).avg_price, 4)
-                    trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / price, 2), price, age_s=5))
             venue = desk.live() if mode == "live" else PaperVenue(desk.ledger, desk.clients.clob, FEE_RATE)
+            markets = list(desk.markets(version="v1"))[:6]
             outcomes = []
-            for t in trades:
+            for i, market in enumerate(markets):
                 # Each copy on the next minute's book, in both modes: the live venue's book shows
                 # what the live copies took from it this minute; the paper venue's never does.
                 httpx.post(f"{server.url}/_sim/clock", json={"advance": 60}).raise_for_status()
-                outcomes.append(copy_trade(t, ledger=desk.ledger, clients=desk.clients, venue=venue,
+                if len(trades) == i:
+                    # At the price a $1,000 copy fills at on this minute's book, so that copies pass
+                    # the slippage gate however the book moves from minute to minute (both venues'
+                    # clocks start at the world's history end, so the live run sees the same book).
+                    book = desk.clients.clob.book(str(market.token0))
+                    price = round(walk_asks([(lv.price, lv.size) for lv in book.asks], 1_000.0).avg_price, 4)
+                    trades.append(whale_trade(WHALE, market, "BUY", round(6_000 / price, 2), price, age_s=5))
+                outcomes.append(copy_trade(trades[i], ledger=desk.ledger, clients=desk.clients, venue=venue,
                                            rules=TradingRules(), followed_override=True, now=now))
             results[mode] = {
                 "decisions": [(o.decision, o.stage, o.reason, o.order_status) for o in outcomes],
