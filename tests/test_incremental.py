@@ -33,9 +33,9 @@ MODELS = {
 }
 
 
-# The model built in slices of wallets on a large DuckDB history (the position walk), and
+# The models built in slices of wallets on a large DuckDB history (fill_slices.sql), and
 # the setting that sizes a slice (fills).
-SLICED = ("int_trade_outcomes",)
+SLICED = ("int_trade_outcomes", "int_wallet_market_days", "int_wallet_bets_placed")
 SLICE_FILLS = "POLYCOPY_DUCKDB_WHOLE_BUILD_SLICE_FILLS"
 
 # What the walk and int_positions log when they cannot resume from int_positions' rows.
@@ -95,9 +95,9 @@ def test_incremental_window_equals_full_refresh(backend, small_world, tmp_path, 
     # Day 1: the history up to the cut, built from scratch.
     load_history(small_world, wh, earlier, activity_wallets=everyone)
     if backend == "duckdb":
-        # The position walk builds in slices of wallets when the fills outnumber a slice
-        # (fill_slices.sql): here the first build in four or more, the ten days' window in
-        # two or more; the full refresh compared with below in one.
+        # The walk, market-days and bets placed build in slices of wallets when the fills
+        # outnumber a slice (fill_slices.sql): here the first build in four or more, the ten
+        # days' window in two or more; the full refresh compared with below in one.
         fills = int(wh.scalar("select count(*) from raw.trades"))
         env[SLICE_FILLS] = str(fills // 4)
     out = dbt(backend, env, tmp_path, "--full-refresh")

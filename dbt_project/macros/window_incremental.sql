@@ -29,10 +29,10 @@
     A model that reads its own earlier rows (reads_own_rows: int_positions resumes each
     touched position from its row) keeps them until its new rows are made: delete+insert
     on the unique key, with a pre-hook that only checks the window.
-    A model whose rows each depend on one wallet's fills, and whose sorts of every fill
-    outweigh a scan of them (sliced_by_wallet: the position walk), is built whole in slices
-    of wallets on a large DuckDB history: see fill_slices.sql (its SQL keeps
-    `in_fill_slice('wallet_key')` on the fills it reads).
+    A model whose rows each depend on one wallet's fills, and that sorts every fill
+    (sliced_by_wallet: the position walk, market-days, bets placed), is built whole in
+    slices of wallets on a large DuckDB history: see fill_slices.sql (its SQL keeps
+    `in_fill_slice('wallet_address', slices)` on the fills it reads).
     The unique key stays the row's own key (data tests and drop_outdated_incremental_tables
     read it; delete+insert joins on it).
 -#}

@@ -66,7 +66,7 @@ set_legs as (
     from {{ ref('stg_polymarket__activity') }} as a
     inner join tokens as k
         on k.condition_id = a.condition_id
-    where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0 and {{ in_fill_slice('a.wallet_key', slices) }}
+    where a.activity_type in ('SPLIT', 'MERGE') and a.shares > 0 and {{ in_fill_slice('a.wallet_address', slices) }}
     {%- if in_partition_window() %}
       and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
@@ -93,7 +93,7 @@ conversions as (
         'conversion' as event_kind
     from {{ ref('stg_polymarket__activity') }} as a
     where a.activity_type = 'CONVERSION' and a.token_id is not null and a.shares > 0
-      and {{ in_fill_slice('a.wallet_key', slices) }}
+      and {{ in_fill_slice('a.wallet_address', slices) }}
     {%- if in_partition_window() %}
       and a.activity_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
@@ -106,7 +106,7 @@ moves as {{ not_materialized() }} (
         trade_key, wallet_address, token_id, condition_id, wallet_key, token_key, market_key, side, shares, price,
         notional_usd, traded_at_unix, 'trade' as event_kind
     from {{ ref('stg_polymarket__trades') }}
-    where {{ in_fill_slice('wallet_key', slices) }}
+    where {{ in_fill_slice('wallet_address', slices) }}
     {%- if in_partition_window() %}
       and trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}

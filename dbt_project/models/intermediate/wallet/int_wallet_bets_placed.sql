@@ -8,8 +8,10 @@
     the per-day sums of int_wallet_market_days.
 -#}
 
+{# A whole build of a large history runs in slices of wallets (fill_slices.sql). #}
 {{ config(**window_incremental(['wallet_address', 'transaction_hash', 'token_id'], replace_days_of='trade_date',
-                               through_last_day=true)) }}
+                               through_last_day=true, sliced_by_wallet=true)) }}
+{% set slices = fill_slices() %}
 
 -- depends_on: {{ ref('int_wallet_market_days') }}
 
@@ -20,8 +22,9 @@ fills as {{ not_materialized() }} (
     select wallet_address, condition_id, token_id, wallet_key, market_key, token_key, transaction_hash, side, shares,
            notional_usd, traded_at_unix, trade_date
     from {{ ref('stg_polymarket__trades') }}
+    where {{ in_fill_slice('wallet_address', slices) }}
     {% if in_partition_window() -%}
-    where trade_date >= cast('{{ partition_start() }}' as date)
+      and trade_date >= cast('{{ partition_start() }}' as date)
     {%- endif %}
 
 ),

@@ -18,8 +18,10 @@
 
 {#- Built after int_id_keys, whose test stops the models that group by keys if two ids share one. -#}
 -- depends_on: {{ ref('int_id_keys') }}
+{# A whole build of a large history runs in slices of wallets (fill_slices.sql). #}
 {{ config(**window_incremental(['wallet_key', 'market_key', 'trade_date'], replace_days_of='trade_date',
-                               through_last_day=true)) }}
+                               through_last_day=true, sliced_by_wallet=true)) }}
+{% set slices = fill_slices() %}
 
 {%- set round_trip_seconds = 60 -%}
 {%- set columns = 'wallet_address, condition_id, wallet_key, market_key, token_key, transaction_hash, trade_key, side, '
@@ -35,6 +37,7 @@ window_fills as (
     select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
     where trade_date >= cast('{{ partition_start() }}' as date)
+      and {{ in_fill_slice('wallet_address', slices) }}
 
 ),
 
@@ -45,6 +48,7 @@ lookback_fills as (
     from {{ ref('stg_polymarket__trades') }}
     where trade_date >= cast('{{ day_before }}' as date)
       and trade_date < cast('{{ partition_start() }}' as date)
+      and {{ in_fill_slice('wallet_address', slices) }}
       and traded_at_unix >= (select min(traded_at_unix) from window_fills) - {{ round_trip_seconds }}
 
 ),
@@ -75,6 +79,7 @@ fills as {{ not_materialized() }} (
 
     select {{ columns }}
     from {{ ref('stg_polymarket__trades') }}
+    where {{ in_fill_slice('wallet_address', slices) }}
 
 ),
 {%- endif %}
