@@ -156,7 +156,7 @@ def _whole_build_threads(db: str) -> list[str]:
 
 
 def _whole_build_slices(db: str, trades: int) -> int:
-    """The slices of wallets the full build walks the fills in (dbt_project/macros/fill_slices.sql)."""
+    """The slices of wallets the full build makes its sliced models in (dbt_project/macros/fill_slices.sql)."""
     from polycopy.warehouse.duckdb_limits import duckdb_limits_from_env
 
     per_slice = duckdb_limits_from_env(db).whole_build_slice_fills
@@ -198,7 +198,7 @@ def run_size(trades: int, args, tmp: str) -> dict:
         slices = _whole_build_slices(db, res["trades"])
         row["build"] = {**_figures(run), "slices": slices, "dbt": summary, "slowest": _slowest_nodes(tmp)}
         print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB; "
-              f"the walk in {slices} slice(s) of wallets) — {summary}", flush=True)
+              f"the walk, market-days and bets placed in {slices} slice(s) of wallets) — {summary}", flush=True)
         if kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(db, kept)
