@@ -19,8 +19,10 @@ with
 
 fills as {{ not_materialized() }} (
 
-    select wallet_address, condition_id, token_id, wallet_key, market_key, token_key, transaction_hash, side, shares,
-           notional_usd, traded_at_unix, trade_date
+    -- Keys, not ids (the wallet's, token's and market's are joined to the bets at the end):
+    -- carried through the grouping of tens of millions of bets, each id costs about as much
+    -- as the sums.
+    select wallet_key, market_key, token_key, transaction_hash, side, shares, notional_usd, traded_at_unix, trade_date
     from {{ ref('stg_polymarket__trades') }}
     where {{ in_fill_slice('wallet_address', slices) }}
     {% if in_partition_window() -%}
@@ -66,15 +68,18 @@ history as (
 
 ),
 
+{{ ids_cte('wallet') }}
+
+{{ ids_cte('market') }}
+
+{{ ids_cte('token') }}
+
 bets as (
 
     select
-        -- Grouped by the integer keys (a transaction by its hash's); the ids are the same
+        -- Grouped by the integer keys (a transaction by its hash's); the hash is the same
         -- on every row of a bet.
-        min(wallet_address) as wallet_address,
         min(transaction_hash) as transaction_hash,
-        min(token_id) as token_id,
-        min(condition_id) as condition_id,
         wallet_key,
         token_key,
         min(market_key) as market_key,
@@ -89,10 +94,10 @@ bets as (
 )
 
 select
-    b.wallet_address,
+    ids_wallet.wallet_address,
     b.transaction_hash,
-    b.token_id,
-    b.condition_id,
+    ids_token.token_id,
+    ids_market.condition_id,
     b.wallet_key,
     b.market_key,
     b.token_key,
@@ -106,3 +111,4 @@ from bets as b
 inner join history as h
     on h.wallet_key = b.wallet_key
     and h.traded_at_unix = b.bet_at_unix
+{{ join_ids('b') }}
