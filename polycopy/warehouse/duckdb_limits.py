@@ -22,12 +22,12 @@ full build therefore run dbt with ``full_build_dbt_threads`` (default 1); each q
 uses every DuckDB thread. (The backtest's as-of builds keep two: their histories are small.)
 
 Even alone, the walk outgrows the limit on a large history: 402 s on 37.3M fills against
-47 to 54 s on 9.25M, which fits, as each of its window passes spills. Its rows depend on
-one wallet's fills, so a whole build walks the positions in slices of wallets of about
-``whole_build_slice_fills`` fills each (``dbt_project/macros/fill_slices.sql``; 262 s in
-four slices on the same history): by default ``SLICE_FILLS_PER_MB`` per MB of the memory limit (10.1M fills at
-the 5,055 MB of a 24-GB machine), so a history that fits is walked in one statement as
-before.
+47 to 54 s on 9.25M, which fits, as each of its window passes spills. The rows of the
+walk, market-days and bets placed depend on one wallet's fills, so a whole build makes
+them in slices of wallets of about ``whole_build_slice_fills`` fills each
+(``dbt_project/macros/fill_slices.sql``): by default ``SLICE_FILLS_PER_MB`` per MB of the
+memory limit (10.1M fills at the 5,055 MB of a 24-GB machine), so a history that fits is
+built in one statement as before.
 """
 
 from __future__ import annotations

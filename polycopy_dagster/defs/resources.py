@@ -137,8 +137,9 @@ class WarehouseResource(_PostgresConnection):
                                "build, or a backfill from the first partition): one, as the largest share DuckDB's "
                                "memory limit and spill against each other")
     duckdb_whole_build_slice_fills: Optional[int] = Field(
-        default=None, description="Fills (trades) per slice of wallets when the position walk is built whole, so "
-                                  "that each slice sorts within the memory limit (default: 2,000 per MB of the memory "
+        default=None, description="Fills (trades) per slice of wallets when the models that sort every fill (the "
+                                  "position walk, market-days, bets placed) are built whole, so that each slice "
+                                  "sorts within the memory limit (default: 2,000 per MB of the memory "
                                   "limit; 0: one slice)")
 
     def settings(self):
