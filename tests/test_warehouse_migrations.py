@@ -86,3 +86,35 @@ def test_duckdb_raw_trades_keep_no_in_memory_index(tmp_path):
     assert wh.query_df("select trade_key, size, price, partition_day from raw.trades").to_dict("records") == [
         {"trade_key": "k1", "size": 10.0, "price": 0.5,
          "partition_day": __import__("datetime").date(2023, 11, 14)}]
+
+
+def test_duckdb_fills_stored_before_the_wallet_order_are_rewritten_in_it(tmp_path):
+    # Migration 0005: fills written in arrival order (by earlier releases) are stored again
+    # with each day ordered by wallet, as the partition writer now stores them, so that a
+    # build in slices of wallets skips the other ranges; every row and value is kept.
+    from datetime import date
+
+    wh = DuckDBWarehouse(str(tmp_path / "wh.duckdb"))
+    upgrade(wh, "0004")
+    with wh.transaction() as cur:
+        # Three days of 3,000 fills each in time order, wallets in no order; one with no outcome.
+        cur.execute("insert into raw.trades (trade_key, transaction_hash, proxy_wallet, side, token_id, "
+                    "condition_id, size, price, usdc_size, timestamp, outcome, source_shape, partition_day, "
+                    "ingested_at) select 'k' || i, '0xt' || i, '0x' || md5(cast(i % 701 as varchar)), "
+                    "case when i % 3 = 0 then 'SELL' else 'BUY' end, '11', '0xc', 1 + i % 17, 0.01 * (1 + i % 99), "
+                    "0.5, 1767225600 + i * 86, case when i = 5 then null else 'Yes' end, 'v1', "
+                    "date '2026-01-01' + cast(i // 3000 as integer), current_timestamp from range(9000) t(i)")
+    before = wh.query_df("select * exclude (ingested_at) from raw.trades order by trade_key")
+    constraints = "select constraint_text from duckdb_constraints() where table_name = 'trades' order by 1"
+    constraints_before = wh.query_df(constraints)["constraint_text"].tolist()
+    assert not before.groupby("partition_day")["proxy_wallet"].apply(lambda s: s.is_monotonic_increasing).any()
+    upgrade(wh)
+    assert current_revision(wh) == head_revision()
+    after = wh.query_df("select * exclude (ingested_at) from raw.trades order by trade_key")
+    assert after.equals(before)
+    for d in (date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)):
+        stored = wh.query_df(f"select proxy_wallet from raw.trades where partition_day = '{d}' order by rowid")
+        assert len(stored) == 3000 and stored["proxy_wallet"].is_monotonic_increasing, d
+    # Still no in-memory index, and the columns' constraints of revision 0004.
+    assert int(wh.scalar("select count(*) from duckdb_indexes() where table_name = 'trades'")) == 0
+    assert len(constraints_before) == 13 and wh.query_df(constraints)["constraint_text"].tolist() == constraints_before
