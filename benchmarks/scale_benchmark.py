@@ -196,8 +196,10 @@ def run_size(trades: int, args, tmp: str) -> dict:
               f"peak {run.peak_mb:.0f} MB)", flush=True)
         run, summary = _dbt(["build", *_whole_build_threads(db)], db, tmp)
         slices = _whole_build_slices(db, res["trades"])
-        row["build"] = {**_figures(run), "slices": slices, "dbt": summary, "slowest": _slowest_nodes(tmp)}
-        print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, peak {run.peak_mb:.0f} MB; "
+        row["build"] = {**_figures(run), "us_per_trade": round(run.wall_s / max(res["trades"], 1) * 1e6, 2),
+                        "slices": slices, "dbt": summary, "slowest": _slowest_nodes(tmp)}
+        print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
+              f"{row['build']['us_per_trade']} µs a trade, peak {run.peak_mb:.0f} MB; "
               f"the walk, market-days and bets placed in {slices} slice(s) of wallets) — {summary}", flush=True)
         if kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
@@ -233,6 +235,24 @@ def run_size(trades: int, args, tmp: str) -> dict:
     print(f"{trades:,}: scored {res['wallets']:,} wallets in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
           f"peak {run.peak_mb:.0f} MB)", flush=True)
     return row
+
+
+def _scaling(rows: list[dict]) -> dict | None:
+    """Load and full build from the smallest history to the largest: how many times the
+    time for how many times the trades (linear: the two ratios equal)."""
+    if len(rows) < 2:
+        return None
+    small, large = rows[0], rows[-1]
+    trades = large["load"]["trades"] / small["load"]["trades"]
+    out = {"scaling": f"{small['load']['trades']:,} to {large['load']['trades']:,} trades",
+           "trades_ratio": round(trades, 2)}
+    for phase in ("load", "build"):
+        out[f"{phase}_ratio"] = round(large[phase]["s"] / small[phase]["s"], 2)
+        out[f"{phase}_ratio_per_trade"] = round(out[f"{phase}_ratio"] / trades, 3)
+    print(f"{out['scaling']} ({trades:.2f}× the trades): load {out['load_ratio']}×, full build "
+          f"{out['build_ratio']}× (per trade {out['load_ratio_per_trade']} and {out['build_ratio_per_trade']})",
+          flush=True)
+    return out
 
 
 def run_spark(trades: int, args, tmp: str) -> dict:
@@ -287,6 +307,9 @@ def main() -> int:
             for f in Path(tmp).glob("wh-*"):
                 if f.is_file():
                     f.unlink()
+        scaling = _scaling([r for r in rows if "build" in r])
+        if scaling:
+            rows.append(scaling)
         if args.spark_trades:
             rows.append(run_spark(args.spark_trades, args, tmp))
     print(json.dumps(rows, indent=2))
