@@ -118,3 +118,20 @@ def test_duckdb_fills_stored_before_the_wallet_order_are_rewritten_in_it(tmp_pat
     # Still no in-memory index, and the columns' constraints of revision 0004.
     assert int(wh.scalar("select count(*) from duckdb_indexes() where table_name = 'trades'")) == 0
     assert len(constraints_before) == 13 and wh.query_df(constraints)["constraint_text"].tolist() == constraints_before
+
+
+def test_a_duckdb_warehouse_revision_reads_in_a_fresh_process(tmp_path):
+    # Alembic knows no DuckDB dialect until polycopy registers one: reading the revision
+    # must not depend on a migration having run earlier in the same process.
+    import subprocess
+    import sys
+
+    from polycopy.warehouse import open_warehouse
+
+    path = str(tmp_path / "wh.duckdb")
+    open_warehouse(WarehouseSettings(backend="duckdb", duckdb_path=path))
+    code = ("from polycopy.warehouse.base import DuckDBWarehouse; from polycopy.warehouse.migrate import "
+            f"current_revision; print(current_revision(DuckDBWarehouse({path!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == head_revision()

@@ -11,9 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.ddl.impl import DefaultImpl
 
 from polycopy import migrations
 from polycopy.db import pg_connect
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic has no built-in DuckDB dialect; DuckDB takes the default DDL. Defined on
+    import, so that reading a warehouse's revision needs no migration run first."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE, VERSION_SCHEMA = "alembic_version", "raw"

@@ -2,15 +2,8 @@
 (``config.attributes["connection"]``), DuckDB or PostgreSQL alike."""
 
 from alembic import context
-from alembic.ddl.impl import DefaultImpl
 
-
-class DuckDBImpl(DefaultImpl):
-    """Alembic has no built-in DuckDB dialect; DuckDB takes the default DDL."""
-
-    __dialect__ = "duckdb"
-    transactional_ddl = True
-
+import polycopy.warehouse.migrate  # noqa: F401  (registers Alembic's DuckDB implementation)
 
 attrs = context.config.attributes
 context.configure(connection=attrs["connection"], version_table=attrs["version_table"],
