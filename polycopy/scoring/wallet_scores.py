@@ -163,6 +163,10 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     NaN replicates. A replicate's path order is its draw order (i.i.d. days: any order is
     as likely).
 
+    The replicates are stored as float32 (the arithmetic is float32 already): wallets × 500
+    of each of the four take half the memory, which is most of what scoring holds. Read
+    them a block of wallets at a time, in float64 (``_replicate_block``).
+
     Days with neither a return, an active return nor realized capital add nothing to any
     sum or to the equity path, so a replicate is drawn as: K ~ Binomial(n_days, k / n_days)
     draws land on the k informative days, each uniformly — the same distribution as
@@ -177,7 +181,7 @@ def bootstrap_component_points(ret: np.ndarray, act: np.ndarray, n_days: np.ndar
     b = s.bootstrap_samples
     pnl = np.zeros_like(ret) if pnl is None else pnl
     capital = np.zeros_like(ret) if capital is None else capital
-    out = {c: np.full((n, b), np.nan) for c in (*RATIO_COMPONENTS, "pricing_edge_value")}
+    out = {c: np.full((n, b), np.nan, dtype=np.float32) for c in (*RATIO_COMPONENTS, "pricing_edge_value")}
     has_act = ~np.isnan(act)
     informative = has_act | (ret != 0) | (capital > 0)
     informative[np.arange(window)[None, :] >= n_days[:, None]] = False
@@ -251,7 +255,7 @@ def shrink_edge(edge: np.ndarray, replicates: np.ndarray, variance_floor: np.nda
     var = np.full(n, np.nan)
     if s.bootstrap_samples > 1:
         for rows in _row_blocks(n):
-            var[rows] = _row_std(np.clip(replicates[rows], -1.0, 1.0)) ** 2
+            var[rows] = _row_std(np.clip(_replicate_block(replicates, rows), -1.0, 1.0)) ** 2
     var = np.where(np.isnan(var), var, np.fmax(var, np.nan_to_num(variance_floor)))
     measured = ~np.isnan(var) & ~np.isnan(x)
     grand, factor = james_stein_factors(x[measured], var[measured])
@@ -261,7 +265,7 @@ def shrink_edge(edge: np.ndarray, replicates: np.ndarray, variance_floor: np.nda
     points = np.where(measured, ratio_points("pricing_edge", shrunk, s), 0.0)
 
     def replicate_points(rows: slice) -> np.ndarray:
-        reps = np.clip(replicates[rows], -1.0, 1.0)
+        reps = np.clip(_replicate_block(replicates, rows), -1.0, 1.0)
         shrunk_reps = shrink_toward(np.where(np.isnan(reps), grand, reps), grand, f[rows, None])
         return np.where(measured[rows, None], ratio_points("pricing_edge", shrunk_reps, s), 0.0)
 
@@ -275,6 +279,11 @@ ROW_BLOCK = 4096
 
 def _row_blocks(n: int, size: int = ROW_BLOCK) -> list[slice]:
     return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+def _replicate_block(replicates: np.ndarray, rows: slice) -> np.ndarray:
+    """A block of wallets' replicates (stored as float32) in float64, for the sums over them."""
+    return replicates[rows].astype(np.float64)
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -339,7 +348,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
     point = {c: ratio_points(c, m[column].to_numpy(float), s) for c, column in MART_RATIOS.items()}
     edge = pricing_edge(pnl, cap, n_days)
     point["pricing_edge"] = ratio_points("pricing_edge", edge, s)
-    edge_se = np.concatenate([_row_std(boot["pricing_edge_value"][rows]) for rows in _row_blocks(n)])
+    edge_se = np.concatenate([_row_std(_replicate_block(boot["pricing_edge_value"], rows)) for rows in _row_blocks(n)])
     # Std of daily returns over the last 30 days (or fewer): the behaviour monitor's volatility.
     recent = np.minimum(n_days, 30)
     cols = np.arange(ret.shape[1])[None, :] < recent[:, None]
@@ -361,7 +370,7 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
         if s.bootstrap_samples > 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 for rows in _row_blocks(n):
-                    var[rows] = boot[c][rows].var(axis=1, ddof=1)
+                    var[rows] = _replicate_block(boot[c], rows).var(axis=1, ddof=1)
         # Wallets with no measurable sample carry no information about this component:
         # they keep 0 points and stay out of the shrinkage population.
         measured = ~np.isnan(var)
@@ -381,7 +390,8 @@ def score_wallets(metrics: pd.DataFrame, daily: pd.DataFrame, active: pd.DataFra
             return edge_replicate_points(rows)
         grand, f, measured = shrunk_with[c]
         return np.where(measured[rows, None],
-                        shrink_toward(np.nan_to_num(boot[c][rows], nan=0.0), grand, f[rows, None]), 0.0)
+                        shrink_toward(np.nan_to_num(_replicate_block(boot[c], rows), nan=0.0), grand, f[rows, None]),
+                        0.0)
 
     trades = np.nan_to_num(num("trade_count")).astype(np.int64)
     cons, vol, tc, hhi = wqs_fixed_parts(num("rolling_sharpe_30d_std"), num("volume_usd"), trades,
