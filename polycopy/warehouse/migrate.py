@@ -16,6 +16,7 @@ from alembic.ddl.impl import DefaultImpl
 from polycopy import migrations
 from polycopy.db import pg_connect
 
+
 class DuckDBImpl(DefaultImpl):
     """Alembic has no built-in DuckDB dialect; DuckDB takes the default DDL. Defined on
     import, so that reading a warehouse's revision needs no migration run first."""
