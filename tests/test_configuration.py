@@ -91,13 +91,19 @@ def test_an_unreachable_database_is_named_in_one_line_within_three_seconds(monke
     # The CLI says the same in one line on stderr and exits 2, just as fast, creating nothing.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")},
            "POLYCOPY_LEDGER": "postgres", "POLYCOPY_PG_PORT": str(port)}
+    # The CLI's own start (the interpreter and the imports the command needs) is timed just
+    # before, under whatever load the machine has: the check must add less than 3 s to it.
+    t = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import polycopy_dagster.cli, polycopy_dagster.defs.resources"],
+                   env=env, check=True, timeout=60)
+    start_up = time.monotonic() - t
     t = time.monotonic()
     proc = subprocess.run([str(BIN / "polycopy"), "risk", "status"], env=env, capture_output=True, text=True,
                           timeout=60)
     elapsed = time.monotonic() - t
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and f"127.0.0.1:{port}" in proc.stderr
-    assert elapsed < 3 + 2.5, elapsed  # the check itself is < 3 s; the rest is the interpreter starting
+    assert elapsed - start_up < 3 + 1.0, (elapsed, start_up)
 
 
 def test_risk_status_without_a_ledger_says_where_it_looked_and_creates_none(tmp_path):
