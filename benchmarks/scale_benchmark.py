@@ -163,6 +163,11 @@ def _whole_build_slices(db: str, trades: int) -> int:
     return -(-trades // per_slice) if per_slice else 1
 
 
+def _us_per_trade(run: Measured, trades: int) -> float:
+    """Wall time per trade, µs."""
+    return round(run.wall_s / max(trades, 1) * 1e6, 2)
+
+
 def _figures(run: Measured) -> dict:
     return {"s": round(run.wall_s, 1), "cpu_s": round(run.cpu_s, 1), "peak_mb": round(run.peak_mb)}
 
@@ -191,12 +196,12 @@ def run_size(trades: int, args, tmp: str) -> dict:
     else:
         run, res = _phase("load", **common, which="history")
         row["load"] = {**_figures(run), "trades": res["trades"],
-                       "us_per_trade": round(run.wall_s / max(res["trades"], 1) * 1e6, 2)}
+                       "us_per_trade": _us_per_trade(run, res["trades"])}
         print(f"{trades:,}: loaded {res['trades']:,} trades in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
               f"peak {run.peak_mb:.0f} MB)", flush=True)
         run, summary = _dbt(["build", *_whole_build_threads(db)], db, tmp)
         slices = _whole_build_slices(db, res["trades"])
-        row["build"] = {**_figures(run), "us_per_trade": round(run.wall_s / max(res["trades"], 1) * 1e6, 2),
+        row["build"] = {**_figures(run), "us_per_trade": _us_per_trade(run, res["trades"]),
                         "slices": slices, "dbt": summary, "slowest": _slowest_nodes(tmp)}
         print(f"{trades:,}: full dbt build in {run.wall_s:.1f} s ({run.cpu_s:.0f} CPU s, "
               f"{row['build']['us_per_trade']} µs a trade, peak {run.peak_mb:.0f} MB; "

@@ -92,7 +92,8 @@ def test_an_unreachable_database_is_named_in_one_line_within_three_seconds(monke
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")},
            "POLYCOPY_LEDGER": "postgres", "POLYCOPY_PG_PORT": str(port)}
     # The CLI's own start (the interpreter and the imports the command needs) is timed just
-    # before, under whatever load the machine has: the check must add less than 3 s to it.
+    # before, under whatever load the machine has: the check (under 3 s, above) may add at
+    # most that plus a second for the two processes' own variation.
     t = time.monotonic()
     subprocess.run([sys.executable, "-c", "import polycopy_dagster.cli, polycopy_dagster.defs.resources"],
                    env=env, check=True, timeout=60)
