@@ -230,6 +230,15 @@ def run_status(base: str, run_id: str) -> str:
                {"id": run_id})["runOrError"]["status"]
 
 
+def run_errors(base: str, run_id: str) -> list[str]:
+    """The run's ERROR-level events, each with its error's message: what a failed run says in the UI."""
+    events = gql(base, """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+        ... on MessageEvent { level message stepKey }
+        ... on ErrorEvent { error { message } } } } } }""", {"id": run_id})["logsForRun"]["events"]
+    return [f"{e.get('stepKey') or ''}: {e['message']} {(e.get('error') or {}).get('message', '')}".strip()
+            for e in events if e.get("level") == "ERROR"]
+
+
 def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
     """Every asset materializes on the demo's instance as the UI launches it (a code server
     loads the locations with the demo's data dir): each job, one after the other."""
@@ -259,4 +268,5 @@ def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
             break
         assert time.monotonic() < deadline, status
         time.sleep(2)
-    assert all(s == "SUCCESS" for s in status.values()), status
+    failed = {job: run_errors(ui["base"], launched_runs[job]) for job, s in status.items() if s != "SUCCESS"}
+    assert not failed, failed
