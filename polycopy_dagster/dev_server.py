@@ -29,11 +29,11 @@ def serve_ui(env: dict[str, str], port: int, venue_server=None) -> int:
     stop; then stop it and the venue. Returns dagster dev's exit code (0 when we stopped it)."""
     from dagster import DagsterInstance
 
-    from polycopy_dagster.orphaned_runs import fail_orphaned_runs
+    from polycopy_dagster.orphaned_runs import cancel_orphaned_runs
 
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        for run_id in fail_orphaned_runs(instance):
-            print(f"run {run_id} was left unfinished when the UI last stopped: marked failed, its slots freed",
+        for run_id in cancel_orphaned_runs(instance):
+            print(f"run {run_id} was left unfinished when the UI last stopped: marked canceled, its slots freed",
                   flush=True)
     cmd = [str(BIN / "dagster"), "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
     # dagster dev stops on SIGINT; it must answer it even when this process was started with

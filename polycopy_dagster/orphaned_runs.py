@@ -5,7 +5,8 @@ servers they start, so stopping them (Ctrl-C) ends every run they launched. Dags
 run monitoring cannot see a dead worker of the default run launcher: such a run stays
 STARTED, and the warehouse pool slot its step held (or was assigned) stays taken, so
 every later warehouse step of that instance waits on it for ever. At the next start,
-a run whose worker process is gone is marked failed and its slots are freed."""
+a run whose worker process is gone is marked canceled (the user stopped it, so the
+instance's run retries leave it alone) and its slots are freed."""
 
 import os
 
@@ -43,8 +44,8 @@ def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return pid
 
 
-def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed each unfinished run whose worker process no longer exists on this
+def cancel_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark canceled each unfinished run whose worker process no longer exists on this
     machine, and free the concurrency slots it held; returns their run ids.
 
     Only for an instance whose runs are stored in SQLite (the embedded default, whose
@@ -53,14 +54,14 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
 
     if not isinstance(instance.run_storage, SqliteRunStorage):
         return []
-    failed = []
+    canceled = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
         pid = worker_pid(instance, run.run_id)
         if pid is None or _alive(pid):
             continue
-        instance.report_run_failed(run, f"Its worker (pid {pid}) ended with the Dagster UI that launched it; "
-                                        "marked failed when the UI started again.")
+        instance.report_run_canceled(run, f"Its worker (pid {pid}) ended with the Dagster UI that launched it; "
+                                          "marked canceled when the UI started again.")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        failed.append(run.run_id)
-    return failed
+        canceled.append(run.run_id)
+    return canceled

@@ -1,5 +1,5 @@
 """A run whose worker died with the UI that launched it (Ctrl-C of `make dev`) no longer
-holds the warehouse pool for ever: the next start marks it failed and frees its slot,
+holds the warehouse pool for ever: the next start marks it canceled and frees its slot,
 and a run whose worker is alive is left alone."""
 
 import os
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from polycopy_dagster.orphaned_runs import fail_orphaned_runs, worker_pid
+from polycopy_dagster.orphaned_runs import cancel_orphaned_runs, worker_pid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def _run_of(instance: dg.DagsterInstance, marker: Path) -> dg.DagsterRun:
     return runs[0] if runs else None
 
 
-def test_a_dead_workers_run_is_failed_and_frees_the_warehouse_pool_for_the_next(tmp_path):
+def test_a_dead_workers_run_is_canceled_and_frees_the_warehouse_pool_for_the_next(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "deploy" / "embedded" / "dagster.yaml", home / "dagster.yaml")
@@ -78,12 +78,12 @@ def test_a_dead_workers_run_is_failed_and_frees_the_warehouse_pool_for_the_next(
             assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.STARTED
             assert not second.exists()
 
-            assert fail_orphaned_runs(instance) == [dead_run.run_id]
-            assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+            assert cancel_orphaned_runs(instance) == [dead_run.run_id]
+            assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.CANCELED
             assert instance.get_run_by_id(live_run.run_id).status == dg.DagsterRunStatus.STARTED
             # The freed slot goes to the step that was waiting for it.
             _wait_for(second.exists, "the waiting run never got the freed warehouse slot")
-            assert fail_orphaned_runs(instance) == []
+            assert cancel_orphaned_runs(instance) == []
     finally:
         for proc in (killed, waiting):
             if proc.poll() is None:
