@@ -59,10 +59,12 @@ def test_a_dead_workers_run_is_canceled_and_frees_the_warehouse_pool_for_the_nex
     script.write_text(WORKER)
     first, second = tmp_path / "first", tmp_path / "second"
     killed = subprocess.Popen([sys.executable, str(script), str(first)], env=env)
-    waiting = subprocess.Popen([sys.executable, str(script), str(second)], env=env)
+    waiting = None
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             _wait_for(first.exists, "the first run never took the warehouse pool")
+            # Only once the first holds the slot, so that the second is the one that waits.
+            waiting = subprocess.Popen([sys.executable, str(script), str(second)], env=env)
             _wait_for(lambda: (r := _run_of(instance, second)) is not None
                       and r.status == dg.DagsterRunStatus.STARTED, "the second run never started")
             time.sleep(3)
@@ -86,6 +88,6 @@ def test_a_dead_workers_run_is_canceled_and_frees_the_warehouse_pool_for_the_nex
             assert cancel_orphaned_runs(instance) == []
     finally:
         for proc in (killed, waiting):
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)

@@ -241,7 +241,7 @@ def run_errors(base: str, run_id: str) -> list[str]:
 
 def test_every_job_of_the_demo_runs_again_from_the_ui(ui, demo_dir):
     """Every asset materializes on the demo's instance as the UI launches it (a code server
-    loads the locations with the demo's data dir): each job, one after the other."""
+    loads the locations with the demo's data dir): every job, launched together."""
     from polycopy_dagster.demo import DemoWorld
 
     day = DemoWorld.load(demo_dir).anchor[:10]
