@@ -26,22 +26,19 @@ def _alive(pid: int) -> bool:
 
 
 def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The run worker's process id as its events record it (the launch's engine event,
-    then the run's start), or None before a worker was started."""
-    records = instance.get_records_for_run(
-        run_id, of_type={dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_START}).records
-    pid = None
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None:
-            continue
-        if event.event_type == dg.DagsterEventType.RUN_START and event.pid:
-            pid = event.pid
-        elif event.event_type == dg.DagsterEventType.ENGINE_EVENT:
-            entry = (event.engine_event_data.metadata or {}).get("pid") if event.engine_event_data else None
-            if entry is not None and str(entry.value).isdigit():
-                pid = int(entry.value)
-    return pid
+    """The run worker's process id: the process that reported the run's start, else (a
+    worker launched but not yet started) the pid its launch's engine event names; None
+    before a worker was launched. Later engine events may name step subprocesses (the
+    multiprocess executor), which end before the run does, so only these two count."""
+    started = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
+    if started and started[0].event_log_entry.dagster_event.pid:
+        return started[0].event_log_entry.dagster_event.pid
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+        data = record.event_log_entry.dagster_event.engine_event_data
+        entry = (data.metadata or {}).get("pid") if data else None
+        if entry is not None and str(entry.value).isdigit():
+            return int(entry.value)
+    return None
 
 
 def cancel_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -45,7 +45,7 @@ def _wait_for(predicate, what: str, timeout_s: float = 120):
         time.sleep(0.5)
 
 
-def _run_of(instance: dg.DagsterInstance, marker: Path) -> dg.DagsterRun:
+def _run_of(instance: dg.DagsterInstance, marker: Path) -> dg.DagsterRun | None:
     runs = instance.get_runs(dg.RunsFilter(tags={"marker": str(marker)}))
     return runs[0] if runs else None
 
